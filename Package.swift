@@ -1,0 +1,96 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// OpenVINO comes from the `openvino` PyPI wheel; scripts/bootstrap.sh links it at
+// .deps/openvino (headers in include/, libraries in libs/ with rpath $ORIGIN).
+let openVINO = Context.packageDirectory + "/.deps/openvino"
+let openVINOLibs = openVINO + "/libs"
+
+/// One settings list for every Swift target.
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    // Lets the clang importer find <openvino/c/openvino.h> behind COpenVINO.
+    .unsafeFlags(["-Xcc", "-I\(openVINO)/include"]),
+]
+
+let package = Package(
+    name: "Batchline",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "batchline", targets: ["batchline"]),
+        .library(name: "Pipeline", targets: ["Pipeline"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // C libraries: one system-library target each; only their wrappers import them.
+        .systemLibrary(
+            name: "CFFmpeg",
+            path: "Sources/CFFmpeg",
+            pkgConfig: "libavformat",
+            providers: [.apt(["libavformat-dev", "libavcodec-dev", "libavutil-dev", "libswscale-dev"])]
+        ),
+        .systemLibrary(name: "COpenVINO", path: "Sources/COpenVINO"),
+
+        // Video I/O: FFmpeg decoding and encoding behind a safe Swift API.
+        .target(
+            name: "VideoIO",
+            dependencies: ["CFFmpeg"],
+            swiftSettings: swiftSettings
+        ),
+        // Inference backend: OpenVINO behind a safe Swift API.
+        .target(
+            name: "InferenceBackend",
+            dependencies: ["COpenVINO"],
+            swiftSettings: swiftSettings,
+            linkerSettings: [
+                .unsafeFlags([
+                    "-L\(openVINOLibs)", "-l:libopenvino_c.so.2641",
+                    "-Xlinker", "-rpath", "-Xlinker", openVINOLibs,
+                ])
+            ]
+        ),
+        // Vision: model sidecars, pre-processing, output decoders, drawing.
+        .target(
+            name: "Vision",
+            swiftSettings: swiftSettings
+        ),
+        // Pipeline: decode -> pre-process -> infer -> post-process, events and stats.
+        .target(
+            name: "Pipeline",
+            dependencies: [
+                "VideoIO", "InferenceBackend", "Vision",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The thin CLI.
+        .executableTarget(
+            name: "batchline",
+            dependencies: [
+                "Pipeline",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        .testTarget(name: "VideoIOTests", dependencies: ["VideoIO", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "InferenceBackendTests", dependencies: ["InferenceBackend", "TestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(name: "VisionTests", dependencies: ["Vision", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "PipelineTests",
+            dependencies: ["Pipeline", "VideoIO", "Vision", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "CLITests", dependencies: ["TestSupport"], swiftSettings: swiftSettings),
+        // Paths to the bundled assets and small helpers shared by the tests.
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: swiftSettings),
+    ]
+)

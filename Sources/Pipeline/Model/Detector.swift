@@ -1,0 +1,131 @@
+import Foundation
+import InferenceBackend
+import Vision
+
+/// A model ready to run: its sidecar, the OpenVINO model checked against it, and one compiled
+/// model with its request per batch size used.
+///
+/// Blocking and single-threaded: use it from the inference thread only. `@unchecked Sendable`
+/// so that it can be handed to that thread once; nothing else touches it afterwards.
+public final class Detector: @unchecked Sendable {
+    /// The sidecar.
+    public let spec: ModelSpec
+    /// The model file.
+    public let modelFile: String
+    /// Reads outputs into detections.
+    public let decoder: any OutputDecoder
+    /// The device inference runs on.
+    public let device: String
+    private let model: InferenceBackend.Model
+    private let inputName: String
+    /// Output index per decoder role.
+    private let outputIndex: [String: Int]
+    private var requests: [Int: InferRequest] = [:]
+    private let config: [String: String]
+
+    /// Loads the model named by `path` (a model file with its sidecar beside it, a sidecar, or a
+    /// folder holding one) and checks that the model's inputs and outputs match the sidecar.
+    public init(path: String, core: InferenceCore, device: String = "CPU", config: [String: String] = [:]) throws {
+        let (spec, modelFile) = try ModelSpec.load(path: path)
+        guard FileManager.default.fileExists(atPath: modelFile) else {
+            throw ModelSpecError(path: modelFile, message: "model file missing (named by the sidecar's \"file\")")
+        }
+        self.spec = spec
+        self.modelFile = modelFile
+        self.device = device
+        self.config = config.isEmpty ? ["PERFORMANCE_HINT": "LATENCY"] : config
+        decoder = try makeDecoder(for: spec)
+        model = try core.readModel(path: modelFile)
+
+        func mismatch(_ message: String) -> ModelSpecError {
+            ModelSpecError(path: modelFile, message: "does not match its sidecar: \(message)")
+        }
+        guard let input = model.port(named: spec.input.name, input: true) else {
+            throw mismatch(
+                "no input \"\(spec.input.name)\" (inputs: \(model.inputs.map(\.description).joined(separator: ", ")))")
+        }
+        guard input.elementType.description == spec.input.type else {
+            throw mismatch("input \(input.name) is \(input.elementType), sidecar says \(spec.input.type)")
+        }
+        let expected = Self.inputShape(spec, batch: nil)
+        if let dims = input.shape {
+            let fits =
+                dims.count == expected.count
+                && zip(dims, expected).allSatisfy { have, want in have == nil || want == nil || have == want }
+            guard fits else {
+                let shown = dims.map { $0.map(String.init) ?? "?" }.joined(separator: ",")
+                throw mismatch(
+                    "input \(input.name) has shape [\(shown)], sidecar wants \(spec.input.layout) \(spec.input.width)x\(spec.input.height)x3"
+                )
+            }
+        }
+        inputName = input.name
+        var indices: [String: Int] = [:]
+        for role in decoder.requiredRoles {
+            guard let name = spec.outputs[role] else { throw mismatch("sidecar names no \"\(role)\" output") }
+            guard let port = model.port(named: name, input: false),
+                let index = model.outputs.firstIndex(where: { $0.name == port.name })
+            else {
+                throw mismatch(
+                    "no output \"\(name)\" for \(role) (outputs: \(model.outputs.map(\.description).joined(separator: ", ")))"
+                )
+            }
+            indices[role] = index
+        }
+        outputIndex = indices
+    }
+
+    /// The input shape for batch `batch`, in the sidecar's layout.
+    static func inputShape(_ spec: ModelSpec, batch: Int?) -> [Int?] {
+        spec.input.layout == "NCHW"
+            ? [batch, 3, spec.input.height, spec.input.width]
+            : [batch, spec.input.height, spec.input.width, 3]
+    }
+
+    /// `name@version`.
+    public var tag: String { spec.tag }
+
+    /// The request for batch size `batch`, compiling the model for it on first use.
+    public func request(batch: Int) throws -> InferRequest {
+        if let r = requests[batch] { return r }
+        try model.reshape(input: inputName, to: Self.inputShape(spec, batch: batch).map { $0! })
+        let compiled = try model.compile(device: device, config: config)
+        let r = try compiled.makeRequest()
+        requests[batch] = r
+        return r
+    }
+
+    /// Runs the model on `inputs` (each `Preprocessor.bytesPerFrame` bytes) as one batch and
+    /// decodes the detections of each, in pixels of its frame (`sizes`).
+    ///
+    /// Returns the detections, the seconds spent in inference alone and in decoding the outputs.
+    public func detect(_ inputs: [[UInt8]], sizes: [(width: Int, height: Int)]) throws -> (
+        detections: [[Detection]], inferSeconds: Double, decodeSeconds: Double
+    ) {
+        let r = try request(batch: inputs.count)
+        try r.withInput(0) { tensor in
+            var offset = 0
+            for bytes in inputs {
+                precondition(offset + bytes.count <= tensor.count, "batch larger than the input tensor")
+                bytes.withUnsafeBytes {
+                    tensor.baseAddress!.advanced(by: offset).copyMemory(from: $0.baseAddress!, byteCount: $0.count)
+                }
+                offset += bytes.count
+            }
+        }
+        let start = Clock.now
+        try r.infer()
+        let inferDone = Clock.now
+        var outputs: [String: FloatTensor] = [:]
+        for (role, index) in outputIndex {
+            let t = try r.output(at: index)
+            outputs[role] = FloatTensor(shape: t.shape, values: t.values)
+        }
+        var result: [[Detection]] = []
+        result.reserveCapacity(inputs.count)
+        for (i, size) in sizes.enumerated() {
+            result.append(try decoder.decode(outputs, index: i, width: size.width, height: size.height))
+        }
+        return (result, inferDone - start, Clock.now - inferDone)
+    }
+}

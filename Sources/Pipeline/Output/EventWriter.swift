@@ -1,0 +1,101 @@
+import Foundation
+import Vision
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The result for one frame, as an event line reports it.
+public struct FrameResult: Sendable {
+    /// Which source (0 for the first `--source`).
+    public var stream: Int
+    /// Frame index in its stream.
+    public var frame: Int
+    /// Presentation time in seconds.
+    public var pts: Double
+    /// `name@version` of the model that produced it.
+    public var model: String
+    /// Size of the batch it was inferred in.
+    public var batch: Int
+    /// What was found.
+    public var detections: [Detection]
+
+    /// The event line, without its newline:
+    /// `{"stream":0,"frame":i,"pts":s,"model":"m@v","batch":B,"detections":[{"label":..,"score":..,"box":[..]}]}`.
+    public var jsonLine: String {
+        var s =
+            "{\"stream\":\(stream),\"frame\":\(frame),\"pts\":\(fixed(pts, 6)),\"model\":\(quoted(model)),\"batch\":\(batch),\"detections\":["
+        for (i, d) in detections.enumerated() {
+            if i > 0 { s += "," }
+            s += "{\"label\":\(quoted(d.label)),\"score\":\(fixed(Double(d.score), 4)),\"box\":["
+            s += d.box.map { fixed($0, 1) }.joined(separator: ",") + "]}"
+        }
+        return s + "]}"
+    }
+}
+
+private func fixed(_ v: Double, _ digits: Int) -> String {
+    let s = String(format: "%.\(digits)f", v)
+    // Trim trailing zeros to keep lines short; keep at least one digit after the point.
+    guard s.contains(".") else { return s }
+    var t = Substring(s)
+    while t.hasSuffix("0") && !t.hasSuffix(".0") { t = t.dropLast() }
+    return String(t)
+}
+
+private func quoted(_ text: String) -> String {
+    var s = "\""
+    for ch in text.unicodeScalars {
+        switch ch {
+        case "\"": s += "\\\""
+        case "\\": s += "\\\\"
+        case "\n": s += "\\n"
+        case _ where ch.value < 0x20: s += String(format: "\\u%04x", ch.value)
+        default: s.unicodeScalars.append(ch)
+        }
+    }
+    return s + "\""
+}
+
+/// Writes one JSON line per frame to a file, buffered.
+public final class EventWriter {
+    /// The file.
+    public let path: String
+    private var file: UnsafeMutablePointer<FILE>?
+
+    /// Creates (or truncates) `path`.
+    public init(path: String) throws(OutputError) {
+        self.path = path
+        file = fopen(path, "w")
+        if file == nil { throw OutputError(path: path, message: "cannot write: \(String(cString: strerror(errno)))") }
+    }
+
+    deinit { if let file { fclose(file) } }
+
+    /// Appends the line for `result`.
+    public func write(_ result: FrameResult) throws(OutputError) {
+        guard let file else { return }
+        let line = result.jsonLine + "\n"
+        let written = line.withCString { fputs($0, file) }
+        if written < 0 { throw OutputError(path: path, message: "write failed: \(String(cString: strerror(errno)))") }
+    }
+
+    /// Flushes and closes the file.
+    public func close() throws(OutputError) {
+        guard let f = file else { return }
+        file = nil
+        if fclose(f) != 0 {
+            throw OutputError(path: path, message: "close failed: \(String(cString: strerror(errno)))")
+        }
+    }
+}
+
+/// An output file that cannot be written.
+public struct OutputError: Error, CustomStringConvertible, Sendable {
+    /// The file.
+    public let path: String
+    /// What failed.
+    public let message: String
+    /// `path: message`.
+    public var description: String { "\(path): \(message)" }
+}

@@ -1,0 +1,105 @@
+/// Durations of one stage, summarised as users read them.
+public struct StageStats: Sendable {
+    private(set) var samples: [Double] = []
+
+    /// Creates an empty record.
+    public init() {}
+
+    /// Records one duration in seconds.
+    public mutating func add(_ seconds: Double) { samples.append(seconds) }
+
+    /// Mean, median and 99th percentile in milliseconds, and the count.
+    public var summary: Summary {
+        guard !samples.isEmpty else { return Summary(count: 0, meanMs: 0, p50Ms: 0, p99Ms: 0) }
+        let sorted = samples.sorted()
+        func pct(_ p: Double) -> Double {
+            sorted[min(sorted.count - 1, max(0, Int((p * Double(sorted.count)).rounded(.up)) - 1))] * 1000
+        }
+        return Summary(
+            count: sorted.count, meanMs: sorted.reduce(0, +) / Double(sorted.count) * 1000, p50Ms: pct(0.5),
+            p99Ms: pct(0.99))
+    }
+
+    /// A stage's figures in `--stats`.
+    public struct Summary: Codable, Sendable, Equatable {
+        /// Samples (frames, or batches for inference).
+        public var count: Int
+        /// Mean milliseconds.
+        public var meanMs: Double
+        /// Median milliseconds.
+        public var p50Ms: Double
+        /// 99th percentile milliseconds.
+        public var p99Ms: Double
+
+        enum CodingKeys: String, CodingKey {
+            case count
+            case meanMs = "mean_ms"
+            case p50Ms = "p50_ms"
+            case p99Ms = "p99_ms"
+        }
+    }
+}
+
+/// The summary `--stats` writes and `batchline run` prints.
+public struct RunStats: Codable, Sendable {
+    /// The source.
+    public var source: String
+    /// `name@version` of the model.
+    public var model: String
+    /// The device inference ran on.
+    public var device: String
+    /// Frames processed and written.
+    public var frames: Int
+    /// Frames decoded but not processed (shed under overload).
+    public var dropped: Int
+    /// Frames the container announced, where it says.
+    public var expectedFrames: Int?
+    /// Wall-clock seconds from the first frame decoded to the last written.
+    public var seconds: Double
+    /// Frames per second over `seconds`.
+    public var fps: Double
+    /// Per stage: decode, preprocess and postprocess per frame; infer per batch.
+    public var stages: [String: StageStats.Summary]
+    /// Inference milliseconds per frame (infer per batch divided by its size), mean.
+    public var inferPerFrameMs: Double
+    /// How many batches of each size ran.
+    public var batchSizes: [String: Int]
+    /// Queue capacity and the most frames that waited in it, per queue.
+    public var queues: [String: QueueStats]
+    /// The input video.
+    public var video: VideoSummary
+    /// Why the source ended early (truncated, timed out), when it did.
+    public var error: String?
+
+    /// A queue's bound and high-water mark.
+    public struct QueueStats: Codable, Sendable {
+        /// The bound.
+        public var capacity: Int
+        /// The most elements that waited at once.
+        public var highWater: Int
+
+        enum CodingKeys: String, CodingKey {
+            case capacity
+            case highWater = "high_water"
+        }
+    }
+
+    /// The input video as the container describes it.
+    public struct VideoSummary: Codable, Sendable {
+        /// Width in pixels.
+        public var width: Int
+        /// Height in pixels.
+        public var height: Int
+        /// Native frame rate.
+        public var fps: Double
+        /// Codec name.
+        public var codec: String
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case source, model, device, frames, dropped, seconds, fps, stages, queues, video, error
+        case expectedFrames = "expected_frames"
+        case inferPerFrameMs = "infer_per_frame_ms"
+        case batchSizes = "batch_sizes"
+    }
+}

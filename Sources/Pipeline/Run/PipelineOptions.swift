@@ -1,0 +1,62 @@
+/// What `batchline run` does: which source, which model, how to batch, what to write.
+public struct PipelineOptions: Sendable {
+    /// A file path or `http://`, `udp://`, `rtsp://` URL.
+    public var source: String
+    /// A model file with its sidecar beside it, a sidecar, or a folder holding one.
+    public var model: String
+    /// Frames per inference call.
+    public var batchSize: Int = 1
+    /// Seconds a partly filled batch waits for more frames before it runs anyway.
+    public var batchTimeout: Double = 0.1
+    /// Stop after this many frames.
+    public var maxFrames: Int?
+    /// Pace a file at its native frame rate, as a camera would deliver it.
+    public var realtime = false
+    /// JSON lines, one per frame.
+    public var eventsPath: String?
+    /// The run summary as JSON.
+    public var statsPath: String?
+    /// A video with the detections drawn.
+    public var annotatePath: String?
+    /// Show a progress line on standard error.
+    public var progress = false
+    /// The OpenVINO device.
+    public var device = "CPU"
+    /// Seconds a source may stay silent (on open and between reads) before the run gives up.
+    public var sourceTimeout: Double = 10
+    /// Decoded frames that may wait for processing; the decoder blocks when it is full.
+    public var queueCapacity = 16
+
+    /// The largest batch accepted: beyond it the input tensor alone passes 100 MB for a 300x300 model
+    /// and latency runs to seconds at camera rates.
+    public static let maxBatchSize = 256
+
+    /// Creates options for `source` and `model`; the rest keep their defaults.
+    public init(source: String, model: String) {
+        self.source = source
+        self.model = model
+    }
+
+    /// Checks values that need no file access.
+    public func validate() throws(PipelineError) {
+        guard (1...Self.maxBatchSize).contains(batchSize) else {
+            throw PipelineError("batch size \(batchSize) is out of range: use 1...\(Self.maxBatchSize)")
+        }
+        if let maxFrames, maxFrames < 1 { throw PipelineError("max frames must be at least 1, not \(maxFrames)") }
+        guard batchTimeout > 0, batchTimeout <= 60 else {
+            throw PipelineError("batch timeout must be within (0, 60] seconds")
+        }
+        guard sourceTimeout > 0 else { throw PipelineError("source timeout must be positive") }
+        guard queueCapacity > 0 else { throw PipelineError("queue capacity must be positive") }
+    }
+}
+
+/// A pipeline that cannot start or went wrong.
+public struct PipelineError: Error, CustomStringConvertible, Sendable {
+    /// What went wrong, on one line.
+    public let message: String
+    /// Creates an error.
+    public init(_ message: String) { self.message = message }
+    /// The message.
+    public var description: String { message }
+}

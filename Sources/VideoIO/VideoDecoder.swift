@@ -1,0 +1,278 @@
+internal import CFFmpeg
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// How a `VideoDecoder` opens and reads its input.
+public struct DecoderOptions: Sendable {
+    /// Seconds to wait for the input to open, and for each read, before giving up.
+    public var timeout: Double
+    /// Decoder threads (0 lets FFmpeg choose).
+    public var threads: Int
+
+    /// Creates options; the defaults suit files and live streams alike.
+    public init(timeout: Double = 10, threads: Int = 1) {
+        self.timeout = timeout
+        self.threads = threads
+    }
+}
+
+/// Facts about an opened video stream.
+public struct VideoInfo: Sendable, Equatable {
+    /// Width in pixels.
+    public var width: Int
+    /// Height in pixels.
+    public var height: Int
+    /// Frames per second as the container states it (0 when unknown).
+    public var frameRate: Double
+    /// Frames the container announces (nil when it does not say, e.g. live streams).
+    public var frameCount: Int?
+    /// FFmpeg's name of the codec.
+    public var codec: String
+}
+
+/// Reads a file or URL with FFmpeg and yields RGB24 frames in presentation order.
+///
+/// Blocking: call it from a dedicated thread, never from Swift's cooperative pool.
+/// Not thread-safe; one owner at a time.
+public final class VideoDecoder {
+    /// The file or URL being read.
+    public let input: String
+    /// Facts about the video stream.
+    public let info: VideoInfo
+
+    private var format: UnsafeMutablePointer<AVFormatContext>?
+    private var codec: UnsafeMutablePointer<AVCodecContext>?
+    private var packet: UnsafeMutablePointer<AVPacket>?
+    private var decoded: UnsafeMutablePointer<AVFrame>?
+    private var scaler: OpaquePointer?
+    private let streamIndex: Int32
+    private let timeBase: Double
+    private let interrupt: InterruptDeadline
+    private let timeout: Double
+    private var nextIndex = 0
+    private var draining = false
+    private var finished = false
+    private var sawDecodeError: String?
+
+    /// Opens `input` (a path or an `http://`, `udp://`, `rtsp://`... URL) and its best video stream.
+    public init(input: String, options: DecoderOptions = DecoderOptions()) throws(VideoError) {
+        self.input = input
+        self.timeout = options.timeout
+        self.interrupt = InterruptDeadline()
+
+        var opened = false
+        var fmt: UnsafeMutablePointer<AVFormatContext>? = avformat_alloc_context()
+        var cctx: UnsafeMutablePointer<AVCodecContext>?
+        defer {
+            if !opened {
+                avcodec_free_context(&cctx)
+                avformat_close_input(&fmt)
+            }
+        }
+        guard let fmtContext = fmt else { throw VideoError(.open, input: input, message: "out of memory") }
+        fmtContext.pointee.interrupt_callback = AVIOInterruptCB(
+            callback: { opaque in
+                guard let opaque else { return 0 }
+                return Unmanaged<InterruptDeadline>.fromOpaque(opaque).takeUnretainedValue().expired ? 1 : 0
+            },
+            opaque: Unmanaged.passUnretained(interrupt).toOpaque()
+        )
+
+        let isFile = !input.contains("://") || input.hasPrefix("file:")
+        if isFile {
+            let path = input.hasPrefix("file:") ? String(input.dropFirst(5)) : input
+            if access(path, F_OK) != 0 {
+                throw VideoError(.open, input: input, message: "no such file")
+            }
+            if access(path, R_OK) != 0 {
+                throw VideoError(.open, input: input, message: "file is not readable")
+            }
+        }
+
+        var dict: OpaquePointer?
+        let micros = String(Int(options.timeout * 1_000_000))
+        av_dict_set(&dict, "rw_timeout", micros, 0)
+        if input.hasPrefix("rtsp:") { av_dict_set(&dict, "rtsp_transport", "tcp", 0) }
+        defer { av_dict_free(&dict) }
+
+        interrupt.arm(seconds: options.timeout)
+        let openStatus = avformat_open_input(&fmt, input, nil, &dict)
+        if openStatus < 0 {
+            if interrupt.expired {
+                throw VideoError(.timeout, input: input, message: "no answer within \(options.timeout) s")
+            }
+            if openStatus == cffmpeg_averror_invaliddata() {
+                throw VideoError(
+                    .notVideo, input: input, message: "not a video FFmpeg can read (\(ffmpegMessage(openStatus)))")
+            }
+            throw VideoError(.open, input: input, message: "cannot open: \(ffmpegMessage(openStatus))")
+        }
+        interrupt.arm(seconds: options.timeout)
+        let probe = avformat_find_stream_info(fmt, nil)
+        if probe < 0 {
+            if interrupt.expired {
+                throw VideoError(.timeout, input: input, message: "no video data within \(options.timeout) s")
+            }
+            throw VideoError(.notVideo, input: input, message: "cannot read stream info: \(ffmpegMessage(probe))")
+        }
+
+        var decoderPtr: UnsafePointer<AVCodec>?
+        let best = av_find_best_stream(fmt, AVMEDIA_TYPE_VIDEO, -1, -1, &decoderPtr, 0)
+        guard best >= 0, let decoder = decoderPtr, let stream = fmt!.pointee.streams[Int(best)] else {
+            throw VideoError(.notVideo, input: input, message: "no decodable video stream")
+        }
+        cctx = avcodec_alloc_context3(decoder)
+        guard let codecContext = cctx else { throw VideoError(.open, input: input, message: "out of memory") }
+        try check(
+            avcodec_parameters_to_context(codecContext, stream.pointee.codecpar), .notVideo, input: input,
+            "reading codec parameters")
+        codecContext.pointee.thread_count = Int32(options.threads)
+        codecContext.pointee.pkt_timebase = stream.pointee.time_base
+        try check(avcodec_open2(codecContext, decoder, nil), .notVideo, input: input, "opening the decoder")
+        guard codecContext.pointee.width > 0, codecContext.pointee.height > 0 else {
+            throw VideoError(.notVideo, input: input, message: "video stream has no picture size")
+        }
+
+        let rate = stream.pointee.avg_frame_rate.num > 0 ? stream.pointee.avg_frame_rate : stream.pointee.r_frame_rate
+        let frames = stream.pointee.nb_frames
+        self.info = VideoInfo(
+            width: Int(codecContext.pointee.width),
+            height: Int(codecContext.pointee.height),
+            frameRate: rate.den > 0 ? Double(rate.num) / Double(rate.den) : 0,
+            frameCount: frames > 0 ? Int(frames) : nil,
+            codec: String(cString: decoder.pointee.name)
+        )
+        self.streamIndex = best
+        self.timeBase = Double(stream.pointee.time_base.num) / Double(max(stream.pointee.time_base.den, 1))
+        self.packet = av_packet_alloc()
+        self.decoded = av_frame_alloc()
+        guard packet != nil, decoded != nil else {
+            av_packet_free(&packet)
+            av_frame_free(&decoded)
+            throw VideoError(.open, input: input, message: "out of memory")
+        }
+        self.format = fmt
+        self.codec = cctx
+        opened = true
+    }
+
+    deinit {
+        sws_freeContext(scaler)
+        av_frame_free(&decoded)
+        av_packet_free(&packet)
+        avcodec_free_context(&codec)
+        avformat_close_input(&format)
+    }
+
+    /// The next frame, or nil at the end of the input.
+    ///
+    /// Throws `.truncated` at the end when fewer frames arrived than the container
+    /// announced (after every frame that was there has been returned), `.timeout` when a
+    /// live input goes silent, `.decode` for an unreadable input.
+    public func nextFrame() throws(VideoError) -> VideoFrame? {
+        guard let codec, let packet, let decoded, let format else { return nil }
+        while !finished {
+            let received = avcodec_receive_frame(codec, decoded)
+            if received == 0 {
+                defer { av_frame_unref(decoded) }
+                return try convert(decoded)
+            }
+            if received == cffmpeg_averror_eof() {
+                finished = true
+                break
+            }
+            if received != cffmpeg_averror_eagain() {
+                // A corrupt picture: note it and go on, as players do.
+                sawDecodeError = ffmpegMessage(received)
+                continue
+            }
+            if draining {
+                finished = true
+                break
+            }
+            interrupt.arm(seconds: timeout)
+            let read = av_read_frame(format, packet)
+            if read < 0 {
+                if interrupt.expired {
+                    throw VideoError(
+                        .timeout, input: input, message: "no data for \(timeout) s after frame \(nextIndex)")
+                }
+                if read != cffmpeg_averror_eof() && format.pointee.pb?.pointee.eof_reached == 0 {
+                    throw VideoError(
+                        .decode, input: input, message: "read failed after frame \(nextIndex): \(ffmpegMessage(read))")
+                }
+                draining = true
+                _ = avcodec_send_packet(codec, nil)
+                continue
+            }
+            defer { av_packet_unref(packet) }
+            guard packet.pointee.stream_index == streamIndex else { continue }
+            let sent = avcodec_send_packet(codec, packet)
+            if sent < 0 && sent != cffmpeg_averror_eagain() {
+                sawDecodeError = ffmpegMessage(sent)
+            }
+        }
+        if let expected = info.frameCount, nextIndex < expected {
+            let why = sawDecodeError.map { " (\($0))" } ?? ""
+            throw VideoError(
+                .truncated, input: input,
+                message: "video is cut: ended after \(nextIndex) of \(expected) frames\(why)")
+        }
+        return nil
+    }
+
+    private func convert(_ frame: UnsafeMutablePointer<AVFrame>) throws(VideoError) -> VideoFrame {
+        let width = Int(frame.pointee.width)
+        let height = Int(frame.pointee.height)
+        scaler = sws_getCachedContext(
+            scaler, Int32(width), Int32(height), AVPixelFormat(frame.pointee.format),
+            Int32(width), Int32(height), AV_PIX_FMT_RGB24,
+            Int32(SWS_BILINEAR | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT), nil, nil, nil)
+        guard let scaler else {
+            throw VideoError(
+                .decode, input: input, message: "cannot convert pixel format \(frame.pointee.format) to RGB")
+        }
+        var pixels = [UInt8](repeating: 0, count: width * height * 3)
+        let rows = pixels.withUnsafeMutableBufferPointer { out -> Int32 in
+            var dstData: [UnsafeMutablePointer<UInt8>?] = [out.baseAddress, nil, nil, nil]
+            var dstStride: [Int32] = [Int32(width * 3), 0, 0, 0]
+            return withUnsafePointer(to: &frame.pointee.data) { dataTuple in
+                withUnsafePointer(to: &frame.pointee.linesize) { strideTuple in
+                    dataTuple.withMemoryRebound(to: UnsafePointer<UInt8>?.self, capacity: 8) { srcData in
+                        strideTuple.withMemoryRebound(to: Int32.self, capacity: 8) { srcStride in
+                            sws_scale(scaler, srcData, srcStride, 0, Int32(height), &dstData, &dstStride)
+                        }
+                    }
+                }
+            }
+        }
+        try check(rows, .decode, input: input, "converting frame \(nextIndex) to RGB")
+        let stamp = frame.pointee.best_effort_timestamp
+        let pts: Double
+        if stamp != cffmpeg_nopts_value() {
+            pts = Double(stamp) * timeBase
+        } else {
+            pts = info.frameRate > 0 ? Double(nextIndex) / info.frameRate : 0
+        }
+        defer { nextIndex += 1 }
+        return VideoFrame(index: nextIndex, pts: pts, width: width, height: height, pixels: pixels)
+    }
+}
+
+/// The deadline FFmpeg's interrupt callback polls; touched only by the decoding thread.
+private final class InterruptDeadline {
+    private var deadline: Double = .infinity
+
+    func arm(seconds: Double) { deadline = monotonicSeconds() + seconds }
+
+    var expired: Bool { monotonicSeconds() > deadline }
+}
+
+/// Seconds on the monotonic clock.
+func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}

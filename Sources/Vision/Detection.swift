@@ -1,0 +1,69 @@
+/// One detected object, in pixels of the original frame.
+public struct Detection: Sendable, Equatable, Codable {
+    /// Class label from the sidecar (or the class id as text when the sidecar has none).
+    public var label: String
+    /// Class id as the model gives it.
+    public var classId: Int
+    /// Confidence, 0...1.
+    public var score: Float
+    /// `[x1, y1, x2, y2]` in pixels of the original frame.
+    public var box: [Double]
+
+    /// Creates a detection.
+    public init(label: String, classId: Int, score: Float, box: [Double]) {
+        self.label = label
+        self.classId = classId
+        self.score = score
+        self.box = box
+    }
+
+    /// Intersection over union of two boxes.
+    public func iou(_ other: Detection) -> Double {
+        let ix = max(0, min(box[2], other.box[2]) - max(box[0], other.box[0]))
+        let iy = max(0, min(box[3], other.box[3]) - max(box[1], other.box[1]))
+        let inter = ix * iy
+        let a = (box[2] - box[0]) * (box[3] - box[1])
+        let b = (other.box[2] - other.box[0]) * (other.box[3] - other.box[1])
+        let union = a + b - inter
+        return union > 0 ? inter / union : 0
+    }
+}
+
+/// A model output: its shape and values, row-major.
+public struct FloatTensor: Sendable {
+    /// Dimensions.
+    public var shape: [Int]
+    /// Values.
+    public var values: [Float]
+
+    /// Creates a tensor view.
+    public init(shape: [Int], values: [Float]) {
+        self.shape = shape
+        self.values = values
+    }
+}
+
+/// Reads a model's outputs for one batch element into detections.
+public protocol OutputDecoder: Sendable {
+    /// Output tensor names the decoder needs, by role.
+    var requiredRoles: [String] { get }
+    /// Detections of batch element `index`, in pixels of a `width`x`height` frame.
+    func decode(_ outputs: [String: FloatTensor], index: Int, width: Int, height: Int) throws(DecodeError)
+        -> [Detection]
+}
+
+/// Outputs that do not have the shape the decoder expects.
+public struct DecodeError: Error, CustomStringConvertible, Sendable {
+    /// What is wrong.
+    public let message: String
+    /// The message.
+    public var description: String { message }
+}
+
+/// Makes the decoder a sidecar names.
+public func makeDecoder(for spec: ModelSpec) throws(ModelSpecError) -> any OutputDecoder {
+    switch spec.decoder {
+    case "ssd": return SSDDecoder(spec: spec)
+    default: throw ModelSpecError(path: spec.name, message: "unknown decoder \"\(spec.decoder)\" (known: ssd)")
+    }
+}

@@ -1,0 +1,130 @@
+import Foundation
+
+/// The sidecar (`model.json`) beside a model file: what the model is and how to feed and read it.
+///
+/// Adding another detector or classifier needs a sidecar, and at most a new `OutputDecoder`.
+public struct ModelSpec: Codable, Sendable, Equatable {
+    /// The model's name, as events report it.
+    public var name: String
+    /// Its version, as events report it.
+    public var version: String
+    /// What it does: `detection` or `classification`.
+    public var task: String
+    /// The model file, relative to the sidecar.
+    public var file: String
+    /// Which output decoder reads its outputs (`ssd`, `classifier`).
+    public var decoder: String
+    /// Class id (as text) to label.
+    public var labels: [String: String]
+    /// The input tensor and the picture it expects.
+    public var input: InputSpec
+    /// Output tensor names by role (for `ssd`: boxes, scores, classes, count).
+    public var outputs: [String: String]
+    /// Detections below this score are dropped.
+    public var scoreThreshold: Float
+
+    /// The input tensor and the picture it expects.
+    public struct InputSpec: Codable, Sendable, Equatable {
+        /// Tensor name.
+        public var name: String
+        /// Picture width the model takes.
+        public var width: Int
+        /// Picture height the model takes.
+        public var height: Int
+        /// `NHWC` or `NCHW`.
+        public var layout: String
+        /// `RGB` or `BGR`.
+        public var color: String
+        /// Element type: `u8` or `f32`.
+        public var type: String
+        /// How to resize the frame to the input size.
+        public var resize: ResizeMode
+        /// Per-channel mean subtracted (f32 inputs only).
+        public var mean: [Float]?
+        /// Per-channel divisor after the mean (f32 inputs only).
+        public var std: [Float]?
+    }
+
+    /// The sidecar file name looked for beside a model.
+    public static let fileName = "model.json"
+
+    /// Reads the sidecar for `path`: a `model.json`, a folder holding one, or a model file with one beside it.
+    ///
+    /// Returns the spec and the absolute path of the model file it names.
+    public static func load(path: String) throws(ModelSpecError) -> (spec: ModelSpec, modelFile: String) {
+        let fm = FileManager.default
+        var isDir: ObjCBool = false
+        guard fm.fileExists(atPath: path, isDirectory: &isDir) else {
+            throw ModelSpecError(path: path, message: "no such file or folder")
+        }
+        let sidecar: String
+        if isDir.boolValue {
+            sidecar = (path as NSString).appendingPathComponent(fileName)
+        } else if path.hasSuffix(".json") {
+            sidecar = path
+        } else {
+            sidecar = ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent(fileName)
+        }
+        guard let data = fm.contents(atPath: sidecar) else {
+            throw ModelSpecError(path: sidecar, message: "no sidecar \(fileName) beside the model")
+        }
+        let spec: ModelSpec
+        do {
+            spec = try JSONDecoder().decode(ModelSpec.self, from: data)
+        } catch let DecodingError.keyNotFound(key, _) {
+            throw ModelSpecError(path: sidecar, message: "missing field \"\(key.stringValue)\"")
+        } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context),
+            let DecodingError.dataCorrupted(context)
+        {
+            let at = context.codingPath.map(\.stringValue).joined(separator: ".")
+            throw ModelSpecError(path: sidecar, message: "bad value at \"\(at)\": \(context.debugDescription)")
+        } catch {
+            throw ModelSpecError(path: sidecar, message: "not valid JSON")
+        }
+        try spec.validate(path: sidecar)
+        let folder = (sidecar as NSString).deletingLastPathComponent
+        var modelFile = (folder as NSString).appendingPathComponent(spec.file)
+        if !isDir.boolValue && !path.hasSuffix(".json") { modelFile = path }
+        return (spec, (modelFile as NSString).standardizingPath)
+    }
+
+    /// Checks the fields that do not depend on the model itself.
+    public func validate(path: String) throws(ModelSpecError) {
+        func fail(_ m: String) throws(ModelSpecError) { throw ModelSpecError(path: path, message: m) }
+        if name.isEmpty { try fail("\"name\" is empty") }
+        if file.isEmpty || file.contains("..") { try fail("\"file\" must name a file beside the sidecar") }
+        if !(1...8192).contains(input.width) || !(1...8192).contains(input.height) {
+            try fail("input size \(input.width)x\(input.height) is out of range")
+        }
+        if !["NHWC", "NCHW"].contains(input.layout) {
+            try fail("input layout must be NHWC or NCHW, not \(input.layout)")
+        }
+        if !["RGB", "BGR"].contains(input.color) { try fail("input color must be RGB or BGR, not \(input.color)") }
+        if !["u8", "f32"].contains(input.type) { try fail("input type must be u8 or f32, not \(input.type)") }
+        if !(0...1).contains(scoreThreshold) { try fail("scoreThreshold must be within 0...1") }
+        for values in [input.mean, input.std].compactMap({ $0 }) where values.count != 3 {
+            try fail("mean and std need 3 values, one per channel")
+        }
+        if let std = input.std, std.contains(0) { try fail("std must not be 0") }
+    }
+
+    /// `name@version`, as events report it.
+    public var tag: String { "\(name)@\(version)" }
+}
+
+/// A sidecar that is missing, unreadable or inconsistent.
+public struct ModelSpecError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// The sidecar or model path.
+    public let path: String
+    /// What is wrong.
+    public let message: String
+
+    /// Creates an error about `path`.
+    public init(path: String, message: String) {
+        self.path = path
+        self.message = message
+    }
+
+    /// `path: message`.
+    public var description: String { "\(path): \(message)" }
+}

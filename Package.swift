@@ -89,7 +89,7 @@ let package = Package(
             dependencies: ["Pipeline", "VideoIO", "Vision", "TestSupport"],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "CLITests", dependencies: ["TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "CLITests", dependencies: ["TestSupport", "batchline"], swiftSettings: swiftSettings),
         // Paths to the bundled assets and small helpers shared by the tests.
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: swiftSettings),
     ]

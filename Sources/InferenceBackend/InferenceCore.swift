@@ -1,4 +1,5 @@
 @preconcurrency internal import COpenVINO
+import Synchronization
 
 /// The OpenVINO runtime: reads models and lists devices.
 ///
@@ -44,7 +45,10 @@ public final class InferenceCore: @unchecked Sendable {
     /// Reads a model file (IR `.xml`, ONNX, TFLite, TF frozen graph `.pb`).
     public func readModel(path: String) throws(InferenceError) -> Model {
         var model: OpaquePointer?
-        try check(ov_core_read_model(raw, path, nil, &model), .load, subject: path, "cannot read the model")
+        // OpenVINO's TF frontend lets protobuf print parser diagnostics straight to fd 2; the
+        // status and OpenVINO's own message say what matters, so keep the terminal clean.
+        let status = withStandardErrorSilenced { ov_core_read_model(raw, path, nil, &model) }
+        try check(status, .load, subject: path, "cannot read the model")
         guard let model else { throw InferenceError(.load, subject: path, message: "cannot read the model") }
         return try Model(raw: model, core: self, path: path)
     }
@@ -71,3 +75,27 @@ public final class InferenceCore: @unchecked Sendable {
 #if canImport(Glibc)
     import Glibc
 #endif
+
+/// Serialises `withStandardErrorSilenced`: two overlapping redirections would restore each other's
+/// /dev/null and silence the process for good.
+private let standardErrorGate = Mutex(())
+
+/// Runs `body` with file descriptor 2 pointed at /dev/null, then restores it.
+func withStandardErrorSilenced(_ body: () -> ov_status_e) -> ov_status_e {
+    standardErrorGate.withLock { _ in silencingStandardError(body) }
+}
+
+private func silencingStandardError(_ body: () -> ov_status_e) -> ov_status_e {
+    fflush(stderr)
+    let saved = dup(STDERR_FILENO)
+    let null = open("/dev/null", O_WRONLY)
+    guard saved >= 0, null >= 0 else { return body() }
+    dup2(null, STDERR_FILENO)
+    close(null)
+    defer {
+        fflush(stderr)
+        dup2(saved, STDERR_FILENO)
+        close(saved)
+    }
+    return body()
+}

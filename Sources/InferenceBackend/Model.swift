@@ -43,6 +43,7 @@ public final class Model {
 
     /// Fixes the shape of input `name` (e.g. `[B, 300, 300, 3]`).
     public func reshape(input name: String, to dims: [Int]) throws(InferenceError) {
+        let resolved = port(named: name, input: true)?.name ?? name
         var shape = ov_partial_shape_t()
         let values = dims.map { Int64($0) }
         try check(
@@ -50,7 +51,7 @@ public final class Model {
             "making shape \(dims)")
         defer { ov_partial_shape_free(&shape) }
         try check(
-            ov_model_reshape_input_by_name(raw, name, shape), .shape, subject: path,
+            ov_model_reshape_input_by_name(raw, resolved, shape), .shape, subject: path,
             "input \(name) cannot take shape \(dims)")
         inputs = try Self.ports(raw, input: true, path: path)
     }

@@ -229,7 +229,7 @@ public final class VideoDecoder {
         scaler = sws_getCachedContext(
             scaler, Int32(width), Int32(height), AVPixelFormat(frame.pointee.format),
             Int32(width), Int32(height), AV_PIX_FMT_RGB24,
-            Int32(SWS_BILINEAR | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT), nil, nil, nil)
+            Int32(SWS_BILINEAR), nil, nil, nil)
         guard let scaler else {
             throw VideoError(
                 .decode, input: input, message: "cannot convert pixel format \(frame.pointee.format) to RGB")

@@ -136,6 +136,8 @@ public final class VideoEncoder {
             let status = avcodec_receive_packet(codec, packet)
             if status == cffmpeg_averror_eagain() || status == cffmpeg_averror_eof() { return }
             try check(status, .encode, input: output, "encoding")
+            // Each packet lasts one frame; without it the MP4 edit list ends at the last pts and drops a frame.
+            if packet.pointee.duration == 0 { packet.pointee.duration = 1 }
             av_packet_rescale_ts(packet, codec.pointee.time_base, stream.pointee.time_base)
             packet.pointee.stream_index = stream.pointee.index
             let written = av_interleaved_write_frame(format, packet)

@@ -53,3 +53,9 @@ func check(_ code: Int32, _ kind: VideoError.Kind, input: String, _ what: @autoc
     guard code < 0 else { return code }
     throw VideoError(kind, input: input, message: "\(what()): \(ffmpegMessage(code))")
 }
+
+/// FFmpeg's own log output (to standard error) is off unless turned on: errors reach users as
+/// `VideoError`s with FFmpeg's message instead. `verbose` lets warnings through for debugging.
+public func setFFmpegLogging(verbose: Bool) {
+    av_log_set_level(verbose ? AV_LOG_WARNING : AV_LOG_QUIET)
+}

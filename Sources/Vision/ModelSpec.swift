@@ -85,7 +85,7 @@ public struct ModelSpec: Codable, Sendable, Equatable {
         let folder = (sidecar as NSString).deletingLastPathComponent
         var modelFile = (folder as NSString).appendingPathComponent(spec.file)
         if !isDir.boolValue && !path.hasSuffix(".json") { modelFile = path }
-        return (spec, (modelFile as NSString).standardizingPath)
+        return (spec, modelFile)
     }
 
     /// Checks the fields that do not depend on the model itself.

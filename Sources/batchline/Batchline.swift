@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Pipeline
 
 /// `batchline`: real-time video analytics on edge machines.
 @main
@@ -20,6 +21,7 @@ struct GlobalOptions: ParsableArguments {
 
     /// Sends logs to standard error, at info level with --verbose, else warnings only.
     func bootstrapLogging() {
+        configureNativeLogging(verbose: verbose)
         let level: Logger.Level = verbose ? .info : .warning
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)

@@ -78,7 +78,8 @@ extension Batchline {
                 guard let st = s.stages[name] else { continue }
                 lines.append(
                     String(
-                        format: "  %@ mean %7.2f ms  p50 %7.2f ms  p99 %7.2f ms  (%d %@)", name.padding(toLength: 11, withPad: " ", startingAt: 0), st.meanMs,
+                        format: "  %@ mean %7.2f ms  p50 %7.2f ms  p99 %7.2f ms  (%d %@)",
+                        name.padding(toLength: 11, withPad: " ", startingAt: 0), st.meanMs,
                         st.p50Ms, st.p99Ms, st.count, name == "infer" ? "batches" : "frames"))
             }
             let sizes = s.batchSizes.sorted { Int($0.key)! < Int($1.key)! }.map { "\($0.key)x\($0.value)" }

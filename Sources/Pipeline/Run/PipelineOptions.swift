@@ -1,3 +1,5 @@
+import VideoIO
+
 /// What `batchline run` does: which source, which model, how to batch, what to write.
 public struct PipelineOptions: Sendable {
     /// A file path or `http://`, `udp://`, `rtsp://` URL.
@@ -59,4 +61,10 @@ public struct PipelineError: Error, CustomStringConvertible, Sendable {
     public init(_ message: String) { self.message = message }
     /// The message.
     public var description: String { message }
+}
+
+/// Sets how much the native libraries print on their own: nothing by default (their errors reach
+/// users as typed errors with the libraries' messages), warnings with `verbose`.
+public func configureNativeLogging(verbose: Bool) {
+    setFFmpegLogging(verbose: verbose)
 }

@@ -1,0 +1,129 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// `batchline run` as a user runs it: exit status, one-line errors naming the input, outputs written.
+@Suite("batchline run", .serialized)
+struct CLITests {
+    /// Checks the shape every failure must have: non-zero exit, no hang, one line on stderr naming `input`.
+    func expectCleanFailure(_ result: CommandResult, naming input: String, saying words: String) {
+        #expect(!result.timedOut, "hung: \(result.stderr)")
+        #expect(result.status != 0)
+        let lines = result.stderr.split(separator: "\n")
+        #expect(lines.count == 1, "stderr: \(result.stderr)")
+        let line = String(lines.first ?? "")
+        #expect(line.hasPrefix("batchline: error: "), "\(line)")
+        #expect(line.contains(input), "\(line) should name \(input)")
+        #expect(line.lowercased().contains(words.lowercased()), "\(line) should say \(words)")
+    }
+
+    @Test("The main job writes events, stats and an annotated video")
+    func mainJob() throws {
+        let dir = TestAssets.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let events = dir.appendingPathComponent("events.jsonl").path
+        let stats = dir.appendingPathComponent("stats.json").path
+        let video = dir.appendingPathComponent("annotated.mp4").path
+        let result = try runBatchline([
+            "run", "--source", TestAssets.video, "--model", TestAssets.detector, "--events", events, "--stats", stats,
+            "--annotate", video, "--max-frames", "25", "--batch", "2",
+        ])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("25 frames"), "\(result.stdout)")
+        let lines = try String(contentsOfFile: events, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 25)
+        #expect(lines[0].hasPrefix(#"{"stream":0,"frame":0,"pts":0.0,"model":"pedestrian-ssdlite@1","batch":2,"#))
+        let summary =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: stats))) as? [String: Any]
+        for key in ["frames", "dropped", "seconds", "fps", "stages", "batch_sizes"] {
+            #expect(summary?[key] != nil, "stats lacks \(key)")
+        }
+        let size = (try? FileManager.default.attributesOfItem(atPath: video)[.size] as? Int) ?? 0
+        #expect(size > 10_000, "annotated video is \(size) bytes")
+    }
+
+    @Test("Missing source file")
+    func missingSource() throws {
+        let r = try runBatchline(["run", "--source", "/nope/missing.avi", "--model", TestAssets.detector])
+        expectCleanFailure(r, naming: "/nope/missing.avi", saying: "no such file")
+    }
+
+    @Test("A source that is not video")
+    func notVideo() throws {
+        let dir = TestAssets.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("readme.avi").path
+        try Data(repeating: 0x41, count: 5000).write(to: URL(fileURLWithPath: path))
+        let r = try runBatchline(["run", "--source", path, "--model", TestAssets.detector])
+        expectCleanFailure(r, naming: path, saying: "video")
+    }
+
+    @Test("A truncated video: frames that are there are written, then the cut is reported")
+    func truncated() throws {
+        let dir = TestAssets.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("cut.avi").path
+        let events = dir.appendingPathComponent("events.jsonl").path
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: TestAssets.video))
+        try bytes.prefix(bytes.count / 8).write(to: URL(fileURLWithPath: path))
+        let r = try runBatchline(["run", "--source", path, "--model", TestAssets.detector, "--events", events])
+        expectCleanFailure(r, naming: path, saying: "cut")
+        let written = try String(contentsOfFile: events, encoding: .utf8).split(separator: "\n").count
+        #expect(written > 20 && r.stderr.contains("after \(written) of 795 frames"), "\(written) events; \(r.stderr)")
+    }
+
+    @Test("An unreachable URL")
+    func unreachable() throws {
+        let url = "http://127.0.0.1:\(closedPort())/cam.mp4"
+        let r = try runBatchline(["run", "--source", url, "--model", TestAssets.detector], timeout: 30)
+        expectCleanFailure(r, naming: url, saying: "refused")
+    }
+
+    @Test("A silent URL times out")
+    func silentURL() throws {
+        let server = try SilentServer()
+        let url = "http://127.0.0.1:\(server.port)/cam.ts"
+        let r = try runBatchline(
+            ["run", "--source", url, "--model", TestAssets.detector, "--timeout", "1"], timeout: 30)
+        expectCleanFailure(r, naming: url, saying: "within 1.0 s")
+    }
+
+    @Test("A missing model")
+    func missingModel() throws {
+        let r = try runBatchline(["run", "--source", TestAssets.video, "--model", "/nope/model.pb"])
+        expectCleanFailure(r, naming: "/nope/model.pb", saying: "no such file")
+    }
+
+    @Test("A corrupt model file")
+    func corruptModel() throws {
+        let dir = TestAssets.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.copyItem(
+            atPath: TestAssets.detector + "/model.json", toPath: dir.appendingPathComponent("model.json").path)
+        let pb = dir.appendingPathComponent("frozen_inference_graph.pb").path
+        try Data((0..<20000).map { UInt8(truncatingIfNeeded: $0 &* 7919) }).write(to: URL(fileURLWithPath: pb))
+        let r = try runBatchline(["run", "--source", TestAssets.video, "--model", dir.path])
+        expectCleanFailure(r, naming: pb, saying: "cannot read the model")
+    }
+
+    @Test("A sidecar that does not match the model")
+    func sidecarMismatch() throws {
+        let dir = TestAssets.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let text = try String(contentsOfFile: TestAssets.detector + "/model.json", encoding: .utf8)
+            .replacingOccurrences(of: "\"num_detections\"", with: "\"count\"")
+        try text.write(toFile: dir.appendingPathComponent("model.json").path, atomically: true, encoding: .utf8)
+        let pb = dir.appendingPathComponent("frozen_inference_graph.pb").path
+        try FileManager.default.createSymbolicLink(atPath: pb, withDestinationPath: TestAssets.detectorFile)
+        let r = try runBatchline(["run", "--source", TestAssets.video, "--model", dir.path])
+        expectCleanFailure(r, naming: pb, saying: "does not match its sidecar")
+    }
+
+    @Test("Batch size 0 and absurd", arguments: ["0", "1000000"])
+    func badBatch(_ batch: String) throws {
+        let r = try runBatchline([
+            "run", "--source", TestAssets.video, "--model", TestAssets.detector, "--batch", batch,
+        ])
+        expectCleanFailure(r, naming: "batch size \(batch)", saying: "out of range")
+    }
+}

@@ -1,0 +1,126 @@
+import Foundation
+import TestSupport
+import Testing
+import VideoIO
+
+@testable import Pipeline
+
+@Suite("Pipeline behaviour", .serialized)
+struct PipelineBehaviourTests {
+    func sidecarDir(_ edit: (String) -> String) throws -> URL {
+        let dir = TestAssets.temporaryDirectory()
+        let text = try String(contentsOfFile: TestAssets.detector + "/model.json", encoding: .utf8)
+        try edit(text).write(toFile: dir.appendingPathComponent("model.json").path, atomically: true, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(
+            atPath: dir.appendingPathComponent("frozen_inference_graph.pb").path,
+            withDestinationPath: TestAssets.detectorFile)
+        return dir
+    }
+
+    @Test("A sidecar naming an input the model lacks is refused before decoding")
+    func sidecarInputMismatch() async throws {
+        let dir = try sidecarDir { $0.replacingOccurrences(of: "\"image_tensor\"", with: "\"pixels\"") }
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let options = PipelineOptions(source: TestAssets.video, model: dir.path)
+        await #expect {
+            _ = try await DetectionPipeline(options: options).run()
+        } throws: { error in
+            "\(error)".contains("does not match its sidecar: no input \"pixels\"")
+        }
+    }
+
+    @Test("A sidecar naming an output the model lacks is refused")
+    func sidecarOutputMismatch() async throws {
+        let dir = try sidecarDir { $0.replacingOccurrences(of: "\"detection_scores\"", with: "\"confidences\"") }
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let options = PipelineOptions(source: TestAssets.video, model: dir.path)
+        await #expect {
+            _ = try await DetectionPipeline(options: options).run()
+        } throws: { error in
+            "\(error)".contains("no output \"confidences\"")
+        }
+    }
+
+    @Test("A sidecar whose input type differs from the model's is refused")
+    func sidecarTypeMismatch() async throws {
+        let dir = try sidecarDir { $0.replacingOccurrences(of: "\"u8\"", with: "\"f32\"") }
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let options = PipelineOptions(source: TestAssets.video, model: dir.path)
+        await #expect {
+            _ = try await DetectionPipeline(options: options).run()
+        } throws: { error in
+            "\(error)".contains("input image_tensor:0 is u8, sidecar says f32")
+        }
+    }
+
+    @Test("Batch size 0 and absurd sizes are refused", arguments: [0, -3, 100_000])
+    func badBatch(_ batch: Int) async {
+        var options = PipelineOptions(source: TestAssets.video, model: TestAssets.detector)
+        options.batchSize = batch
+        await #expect {
+            _ = try await DetectionPipeline(options: options).run()
+        } throws: { error in
+            "\(error)".contains("batch size \(batch) is out of range")
+        }
+    }
+
+    @Test("Batch 4 runs [4,...] tensors, flushes the partial last batch, and keeps every frame in order")
+    func batched() async throws {
+        let dir = TestAssets.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var options = PipelineOptions(source: TestAssets.video, model: TestAssets.detector)
+        options.batchSize = 4
+        options.maxFrames = 30
+        options.eventsPath = dir.appendingPathComponent("events.jsonl").path
+        let report = try await DetectionPipeline(options: options).run()
+        #expect(report.stats.batchSizes == ["4": 7, "2": 1])
+        let events = try readEvents(options.eventsPath!)
+        #expect(events.map(\.frame) == Array(0..<30))
+        #expect(events.prefix(28).allSatisfy { $0.batch == 4 } && events.suffix(2).allSatisfy { $0.batch == 2 })
+        // Same detections as one at a time, up to float rounding in the batched kernels.
+        let reference = try loadReference()
+        let score = f1Score(reference: Array(reference.prefix(30)), ours: events.map(\.asDetections))
+        #expect(score.f1 >= 0.98)
+    }
+}
+
+@Suite("Bounded queue")
+struct BoundedQueueTests {
+    @Test("A full queue blocks its producer until the consumer makes room, and never exceeds its bound")
+    func backPressure() {
+        let queue = BoundedQueue<Int>(capacity: 3)
+        let producer = Thread {
+            for i in 0..<50 { queue.push(i) }
+            queue.close()
+        }
+        producer.start()
+        var got: [Int] = []
+        while let v = queue.pop() {
+            got.append(v)
+            if got.count % 10 == 0 { Thread.sleep(forTimeInterval: 0.01) }
+        }
+        #expect(got == Array(0..<50))
+        #expect(queue.depth.highWater == 3)
+    }
+
+    @Test("close() refuses pushes and lets pops drain, then end")
+    func closing() {
+        let queue = BoundedQueue<Int>(capacity: 2)
+        #expect(queue.push(1))
+        queue.close()
+        #expect(!queue.push(2))
+        #expect(queue.pop() == 1)
+        #expect(queue.pop() == nil)
+    }
+
+    @Test("A timed pop returns when the deadline passes")
+    func timedPop() {
+        let queue = BoundedQueue<Int>(capacity: 1)
+        let start = Clock.now
+        guard case .timedOut = queue.pop(until: start + 0.05) else {
+            Issue.record("expected a time-out")
+            return
+        }
+        #expect(Clock.now - start >= 0.05)
+    }
+}

@@ -1,0 +1,141 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Paths to the bundled assets (fetched by scripts/bootstrap.sh) and helpers the tests share.
+public enum TestAssets {
+    /// The package root.
+    public static let root: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+
+    /// vtest.avi: 768x576, 10 fps, 795 frames.
+    public static var video: String { root.appendingPathComponent("assets/vtest.avi").path }
+
+    /// The pedestrian detector's version folder (model file + model.json).
+    public static var detector: String { root.appendingPathComponent("models/pedestrian-ssdlite/1").path }
+
+    /// The detector's model file.
+    public static var detectorFile: String { detector + "/frozen_inference_graph.pb" }
+
+    /// A checked-in fixture.
+    public static func fixture(_ name: String) -> URL { root.appendingPathComponent("Tests/Fixtures/\(name)") }
+
+    /// A fresh temporary folder.
+    public static func temporaryDirectory(_ label: String = "batchline") -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("\(label)-\(UUID().uuidString)")
+        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    /// The `batchline` executable built next to the tests.
+    public static var executable: URL {
+        let beside = Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("batchline")
+        if FileManager.default.isExecutableFile(atPath: beside.path) { return beside }
+        let inBundleDir = Bundle.main.bundleURL.appendingPathComponent("batchline")
+        if FileManager.default.isExecutableFile(atPath: inBundleDir.path) { return inBundleDir }
+        return root.appendingPathComponent(".build/debug/batchline")
+    }
+
+    /// Resident set size of this process in bytes.
+    public static func residentBytes() -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+        let fields = text.split(separator: " ")
+        guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+
+    /// Returns freed heap to the system so that RSS reflects what is live.
+    public static func trimHeap() {}
+}
+
+/// What a finished command did.
+public struct CommandResult: Sendable {
+    /// Exit status (or -1 when it had to be killed).
+    public var status: Int32
+    /// Standard output.
+    public var stdout: String
+    /// Standard error.
+    public var stderr: String
+    /// Seconds it ran.
+    public var seconds: Double
+    /// Whether it ran past its time limit and was killed.
+    public var timedOut: Bool
+}
+
+/// Runs `batchline` with `arguments`, killing it after `timeout` seconds.
+public func runBatchline(_ arguments: [String], timeout: Double = 120) throws -> CommandResult {
+    try runProcess(TestAssets.executable, arguments, timeout: timeout)
+}
+
+/// Runs a program, killing it after `timeout` seconds.
+public func runProcess(_ executable: URL, _ arguments: [String], timeout: Double) throws -> CommandResult {
+    let process = Process()
+    process.executableURL = executable
+    process.arguments = arguments
+    process.currentDirectoryURL = TestAssets.root
+    let out = TestAssets.temporaryDirectory("proc")
+    let outFile = out.appendingPathComponent("stdout")
+    let errFile = out.appendingPathComponent("stderr")
+    FileManager.default.createFile(atPath: outFile.path, contents: nil)
+    FileManager.default.createFile(atPath: errFile.path, contents: nil)
+    process.standardOutput = try FileHandle(forWritingTo: outFile)
+    process.standardError = try FileHandle(forWritingTo: errFile)
+    process.standardInput = FileHandle.nullDevice
+    let start = Date()
+    try process.run()
+    var timedOut = false
+    while process.isRunning {
+        if Date().timeIntervalSince(start) > timeout {
+            timedOut = true
+            process.terminate()
+            Thread.sleep(forTimeInterval: 0.5)
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            break
+        }
+        Thread.sleep(forTimeInterval: 0.02)
+    }
+    process.waitUntilExit()
+    defer { try? FileManager.default.removeItem(at: out) }
+    return CommandResult(
+        status: timedOut ? -1 : process.terminationStatus,
+        stdout: (try? String(contentsOf: outFile, encoding: .utf8)) ?? "",
+        stderr: (try? String(contentsOf: errFile, encoding: .utf8)) ?? "",
+        seconds: Date().timeIntervalSince(start),
+        timedOut: timedOut)
+}
+
+/// A TCP server on 127.0.0.1 that accepts connections and never answers: a silent stream.
+public final class SilentServer: @unchecked Sendable {
+    /// The port it listens on.
+    public let port: Int
+    private let fd: Int32
+
+    /// Listens on a free loopback port.
+    public init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        self.fd = fd
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) }
+        }
+        guard bound == 0, listen(fd, 8) == 0 else { throw POSIXError(.EADDRINUSE) }
+        _ = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+        }
+        port = Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    deinit { close(fd) }
+}
+
+/// A loopback port with nothing listening: connections are refused at once.
+public func closedPort() -> Int {
+    let server = try? SilentServer()
+    return server?.port ?? 9  // the listener closes when `server` goes away
+}

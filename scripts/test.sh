@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Set up, check formatting, build, and run every test on the real model and video.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+scripts/bootstrap.sh
+echo "== swift format lint"
+swift format lint --strict --recursive Package.swift Sources Tests
+echo "== build"
+swift build --build-tests --quiet
+echo "== test"
+# Serial: the memory tests read this process's RSS, which parallel tests would disturb.
+swift test --skip-build --no-parallel

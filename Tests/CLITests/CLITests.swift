@@ -42,6 +42,22 @@ struct CLITests {
         #expect(size > 10_000, "annotated video is \(size) bytes")
     }
 
+    @Test("An HTTP stream is read like a file")
+    func httpSource() throws {
+        let dir = TestAssets.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let server = try HTTPFileServer(directory: TestAssets.root.appendingPathComponent("assets").path)
+        let events = dir.appendingPathComponent("events.jsonl").path
+        let url = "http://127.0.0.1:\(server.port)/vtest.avi"
+        let r = try runBatchline([
+            "run", "--source", url, "--model", TestAssets.detector, "--events", events, "--max-frames", "30",
+        ])
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = try String(contentsOfFile: events, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 30)
+        #expect(lines.last?.hasPrefix(#"{"stream":0,"frame":29,"pts":2.9,"#) == true)
+    }
+
     @Test("Missing source file")
     func missingSource() throws {
         let r = try runBatchline(["run", "--source", "/nope/missing.avi", "--model", TestAssets.detector])

@@ -17,39 +17,23 @@ struct PipelineBehaviourTests {
         return dir
     }
 
-    @Test("A sidecar naming an input the model lacks is refused before decoding")
-    func sidecarInputMismatch() async throws {
-        let dir = try sidecarDir { $0.replacingOccurrences(of: "\"image_tensor\"", with: "\"pixels\"") }
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let options = PipelineOptions(source: TestAssets.video, model: dir.path)
-        await #expect {
-            _ = try await DetectionPipeline(options: options).run()
-        } throws: { error in
-            "\(error)".contains("does not match its sidecar: no input \"pixels\"")
-        }
-    }
+    /// Sidecar edits the model contradicts, and what the refusal must say.
+    static let mismatches: [(from: String, to: String, says: String)] = [
+        ("\"image_tensor\"", "\"pixels\"", "does not match its sidecar: no input \"pixels\""),
+        ("\"detection_scores\"", "\"confidences\"", "no output \"confidences\""),
+        ("\"u8\"", "\"f32\"", "input image_tensor:0 is u8, sidecar says f32"),
+        ("\"NHWC\"", "\"NCHW\"", "has shape [?,?,?,3], sidecar wants NCHW 300x300x3"),
+    ]
 
-    @Test("A sidecar naming an output the model lacks is refused")
-    func sidecarOutputMismatch() async throws {
-        let dir = try sidecarDir { $0.replacingOccurrences(of: "\"detection_scores\"", with: "\"confidences\"") }
+    @Test("A sidecar the model contradicts is refused before decoding", arguments: mismatches)
+    func sidecarMismatch(_ edit: (from: String, to: String, says: String)) async throws {
+        let dir = try sidecarDir { $0.replacingOccurrences(of: edit.from, with: edit.to) }
         defer { try? FileManager.default.removeItem(at: dir) }
         let options = PipelineOptions(source: TestAssets.video, model: dir.path)
         await #expect {
             _ = try await DetectionPipeline(options: options).run()
         } throws: { error in
-            "\(error)".contains("no output \"confidences\"")
-        }
-    }
-
-    @Test("A sidecar whose input type differs from the model's is refused")
-    func sidecarTypeMismatch() async throws {
-        let dir = try sidecarDir { $0.replacingOccurrences(of: "\"u8\"", with: "\"f32\"") }
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let options = PipelineOptions(source: TestAssets.video, model: dir.path)
-        await #expect {
-            _ = try await DetectionPipeline(options: options).run()
-        } throws: { error in
-            "\(error)".contains("input image_tensor:0 is u8, sidecar says f32")
+            "\(error)".contains(edit.says)
         }
     }
 
@@ -81,6 +65,20 @@ struct PipelineBehaviourTests {
         let reference = try loadReference()
         let score = f1Score(reference: Array(reference.prefix(30)), ours: events.map(\.asDetections))
         #expect(score.f1 >= 0.98)
+    }
+}
+
+@Suite("Pacing")
+struct PacingTests {
+    @Test("--realtime delivers a 10 fps file no faster than 10 fps, every frame kept")
+    func realtime() async throws {
+        var options = PipelineOptions(source: TestAssets.video, model: TestAssets.detector)
+        options.realtime = true
+        options.maxFrames = 16
+        let report = try await DetectionPipeline(options: options).run()
+        #expect(report.stats.frames == 16)
+        // 16 frames span 1.5 s of video: the run cannot finish sooner.
+        #expect(report.stats.seconds >= 1.5, "took \(report.stats.seconds) s")
     }
 }
 

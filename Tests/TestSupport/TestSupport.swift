@@ -89,9 +89,7 @@ public func runProcess(_ executable: URL, _ arguments: [String], timeout: Double
     while process.isRunning {
         if Date().timeIntervalSince(start) > timeout {
             timedOut = true
-            process.terminate()
-            Thread.sleep(forTimeInterval: 0.5)
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            kill(process.processIdentifier, SIGKILL)
             break
         }
         Thread.sleep(forTimeInterval: 0.02)
@@ -138,4 +136,51 @@ public final class SilentServer: @unchecked Sendable {
 public func closedPort() -> Int {
     let server = try? SilentServer()
     return server?.port ?? 9  // the listener closes when `server` goes away
+}
+
+/// Python's http.server on 127.0.0.1, serving `directory`, stopped on deinit.
+public final class HTTPFileServer: @unchecked Sendable {
+    /// The port it serves on.
+    public let port: Int
+    private let process = Process()
+
+    /// Starts the server and waits until it accepts connections.
+    public init(directory: String) throws {
+        port = closedPort()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [
+            "python3", "-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", directory,
+        ]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            if canConnect(port: port) { return }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        kill(process.processIdentifier, SIGKILL)
+        throw POSIXError(.ETIMEDOUT)
+    }
+
+    deinit {
+        // SIGKILL: a child spawned from a test thread may inherit a mask that blocks SIGTERM.
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+}
+
+/// Whether something accepts TCP connections on 127.0.0.1:`port`.
+public func canConnect(port: Int) -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = UInt16(port).bigEndian
+    return withUnsafePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+        }
+    }
 }

@@ -59,11 +59,13 @@ let package = Package(
             name: "Vision",
             swiftSettings: swiftSettings
         ),
+        // Monitoring: CPU, memory, cgroup, NVIDIA GPUs (NVML via dlopen).
+        .target(name: "Monitoring", swiftSettings: swiftSettings),
         // Pipeline: decode -> pre-process -> infer -> post-process, events and stats.
         .target(
             name: "Pipeline",
             dependencies: [
-                "VideoIO", "InferenceBackend", "Vision",
+                "VideoIO", "InferenceBackend", "Vision", "Monitoring",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -89,6 +91,7 @@ let package = Package(
             dependencies: ["Pipeline", "VideoIO", "Vision", "TestSupport"],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "MonitoringTests", dependencies: ["Monitoring"], swiftSettings: swiftSettings),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "batchline"], swiftSettings: swiftSettings),
         // Paths to the bundled assets and small helpers shared by the tests.
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: swiftSettings),

@@ -16,6 +16,8 @@ sudo_if_needed() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 
 # 1. Debian packages: FFmpeg development libraries and pkg-config.
 apt_pkgs=(pkg-config libavformat-dev libavcodec-dev libavutil-dev libswscale-dev)
+# A Debian python3 needs python3-venv for `python3 -m venv`.
+python3 -c "import venv, ensurepip" 2>/dev/null || apt_pkgs+=(python3-venv)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

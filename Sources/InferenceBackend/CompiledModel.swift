@@ -81,6 +81,17 @@ public final class InferRequest: @unchecked Sendable {
         try check(ov_infer_request_infer(raw), .infer, subject: model.path, "inference failed")
     }
 
+    /// Starts the model on the current input without waiting; call `wait()` before reading outputs
+    /// or touching the input again.
+    public func startAsync() throws(InferenceError) {
+        try check(ov_infer_request_start_async(raw), .infer, subject: model.path, "starting inference")
+    }
+
+    /// Blocks until a started inference finishes; throws if it failed.
+    public func wait() throws(InferenceError) {
+        try check(ov_infer_request_wait(raw), .infer, subject: model.path, "inference failed")
+    }
+
     /// A copy of output `index`, converted to Float.
     public func output(at index: Int) throws(InferenceError) -> OutputTensor {
         var tensor: OpaquePointer?

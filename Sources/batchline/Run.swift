@@ -3,6 +3,8 @@ import Foundation
 import Logging
 import Pipeline
 
+extension PipelineMode: ExpressibleByArgument {}
+
 extension Batchline {
     /// `batchline run`: detect objects in a video and write events, stats and an annotated video.
     struct Run: AsyncParsableCommand {
@@ -14,8 +16,17 @@ extension Batchline {
                 """
         )
 
-        @Option(name: .long, help: "Video file or http://, udp://, rtsp:// URL.")
-        var source: String
+        @Option(name: .long, help: "Video file or http://, udp://, rtsp:// URL; repeat for several streams.")
+        var source: [String]
+
+        @Option(name: .long, help: "sequential, pipelined or batched (the paper's Figure 3a, 3b, 3c).")
+        var mode: PipelineMode = .batched
+
+        @Option(name: .long, help: "Inference requests in flight (default: what the device suggests).")
+        var requests: Int?
+
+        @Option(name: .long, help: "Threads pre-processing frames.")
+        var preprocessWorkers = 1
 
         @Option(name: .long, help: "Model file with its model.json beside it, or a folder holding model.json.")
         var model: String
@@ -48,7 +59,11 @@ extension Batchline {
 
         func run() async throws {
             global.bootstrapLogging()
-            var options = PipelineOptions(source: source, model: model)
+            guard !source.isEmpty else { throw fail(PipelineError("give at least one --source")) }
+            var options = PipelineOptions(sources: source, model: model)
+            options.mode = mode
+            options.requests = requests
+            options.preprocessWorkers = preprocessWorkers
             options.batchSize = batch
             options.eventsPath = events
             options.statsPath = stats
@@ -64,15 +79,16 @@ extension Batchline {
             } catch {
                 throw fail(error)
             }
-            print(summary(report.stats))
+            print(Self.summary(report.stats))
             if let cut = report.sourceError { throw fail(cut) }
         }
 
-        private func summary(_ s: RunStats) -> String {
+        static func summary(_ s: RunStats) -> String {
             var lines = [
                 String(
                     format: "%@: %d frames in %.2f s (%.1f fps), model %@ on %@, %d dropped", s.source, s.frames,
-                    s.seconds, s.fps, s.model, s.device, s.dropped)
+                    s.seconds, s.fps, s.model, s.device, s.dropped),
+                "  mode \(s.mode), \(s.requestsInFlight) request(s) in flight, \(s.preprocessWorkers) pre-processing worker(s)",
             ]
             for name in ["decode", "preprocess", "infer", "postprocess", "encode"] {
                 guard let st = s.stages[name] else { continue }
@@ -84,6 +100,14 @@ extension Batchline {
             }
             let sizes = s.batchSizes.sorted { Int($0.key)! < Int($1.key)! }.map { "\($0.key)x\($0.value)" }
             lines.append("  batches     \(sizes.joined(separator: " "))")
+            if s.streams.count > 1 {
+                for (i, st) in s.streams.enumerated() {
+                    lines.append(
+                        String(
+                            format: "  stream %d    %d frames, %.1f fps, lag p50 %.0f ms p99 %.0f ms  %@", i, st.frames,
+                            st.fps, st.lag.p50Ms, st.lag.p99Ms, st.source))
+                }
+            }
             return lines.joined(separator: "\n")
         }
     }

@@ -48,11 +48,12 @@ struct PipelineBehaviourTests {
         }
     }
 
-    @Test("Batch 4 runs [4,...] tensors, flushes the partial last batch, and keeps every frame in order")
+    @Test("Batch 4 runs [4,...] tensors, flushes the partial last batch (padded), and keeps every frame in order")
     func batched() async throws {
         let dir = TestAssets.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         var options = PipelineOptions(source: TestAssets.video, model: TestAssets.detector)
+        options.mode = .batched
         options.batchSize = 4
         options.maxFrames = 30
         options.eventsPath = dir.appendingPathComponent("events.jsonl").path

@@ -20,7 +20,7 @@ public final class Detector: @unchecked Sendable {
     private let inputName: String
     /// Output index per decoder role.
     private let outputIndex: [String: Int]
-    private var requests: [Int: InferRequest] = [:]
+    private var requests: [Int: [InferRequest]] = [:]
     private let config: [String: String]
 
     /// Loads the model named by `path` (a model file with its sidecar beside it, a sidecar, or a
@@ -85,25 +85,31 @@ public final class Detector: @unchecked Sendable {
     /// `name@version`.
     public var tag: String { spec.tag }
 
-    /// The request for batch size `batch`, compiling the model for it on first use.
-    public func request(batch: Int) throws -> InferRequest {
-        if let r = requests[batch] { return r }
-        try model.reshape(input: inputName, to: Self.inputShape(spec, batch: batch).map { $0! })
-        let compiled = try model.compile(device: device, config: config)
-        let r = try compiled.makeRequest()
-        requests[batch] = r
-        return r
+    /// `count` requests for batch size `batch`, compiling the model for that size on first use.
+    public func requests(batch: Int, count: Int = 1) throws -> [InferRequest] {
+        var pool = requests[batch] ?? []
+        if pool.count < count {
+            let compiled: CompiledModel
+            if let first = pool.first {
+                compiled = first.model
+            } else {
+                try model.reshape(input: inputName, to: Self.inputShape(spec, batch: batch).map { $0! })
+                compiled = try model.compile(device: device, config: config)
+            }
+            while pool.count < count { pool.append(try compiled.makeRequest()) }
+            requests[batch] = pool
+        }
+        return Array(pool.prefix(count))
     }
 
-    /// Runs the model on `inputs` (each `Preprocessor.bytesPerFrame` bytes) as one batch and
-    /// decodes the detections of each, in pixels of its frame (`sizes`).
-    ///
-    /// Returns the detections, the seconds spent in inference alone and in decoding the outputs.
-    public func detect(_ inputs: [[UInt8]], sizes: [(width: Int, height: Int)]) throws -> (
-        detections: [[Detection]], inferSeconds: Double, decodeSeconds: Double
-    ) {
-        let r = try request(batch: inputs.count)
-        try r.withInput(0) { tensor in
+    /// How many requests in flight the device suggests for batch size `batch`.
+    public func optimalRequests(batch: Int) throws -> Int {
+        try requests(batch: batch)[0].model.optimalRequests()
+    }
+
+    /// Copies `inputs` (each `Preprocessor.bytesPerFrame` bytes) into the input tensor of `request`.
+    public func fill(_ request: InferRequest, with inputs: [[UInt8]]) throws {
+        try request.withInput(0) { tensor in
             var offset = 0
             for bytes in inputs {
                 precondition(offset + bytes.count <= tensor.count, "batch larger than the input tensor")
@@ -113,14 +119,29 @@ public final class Detector: @unchecked Sendable {
                 offset += bytes.count
             }
         }
-        let start = Clock.now
-        try r.infer()
-        let inferDone = Clock.now
+    }
+
+    /// Copies the outputs the decoder needs out of a finished request, by role.
+    public func outputs(of request: InferRequest) throws -> [String: FloatTensor] {
         var outputs: [String: FloatTensor] = [:]
         for (role, index) in outputIndex {
-            let t = try r.output(at: index)
+            let t = try request.output(at: index)
             outputs[role] = FloatTensor(shape: t.shape, values: t.values)
         }
+        return outputs
+    }
+
+    /// Runs `inputs` as one batch, synchronously, and decodes the detections of each in pixels of its
+    /// frame (`sizes`). Returns the detections, the seconds in inference and in decoding outputs.
+    public func detect(_ inputs: [[UInt8]], sizes: [(width: Int, height: Int)]) throws -> (
+        detections: [[Detection]], inferSeconds: Double, decodeSeconds: Double
+    ) {
+        let request = try requests(batch: inputs.count)[0]
+        try fill(request, with: inputs)
+        let start = Clock.now
+        try request.infer()
+        let inferDone = Clock.now
+        let outputs = try outputs(of: request)
         var result: [[Detection]] = []
         result.reserveCapacity(inputs.count)
         for (i, size) in sizes.enumerated() {

@@ -1,3 +1,5 @@
+import Monitoring
+
 /// Durations of one stage, summarised as users read them.
 public struct StageStats: Sendable {
     private(set) var samples: [Double] = []
@@ -68,8 +70,39 @@ public struct RunStats: Codable, Sendable {
     public var queues: [String: QueueStats]
     /// The input video.
     public var video: VideoSummary
-    /// Why the source ended early (truncated, timed out), when it did.
+    /// Why a source ended early (truncated, timed out), when one did.
     public var error: String?
+    /// How frames moved: sequential, pipelined or batched.
+    public var mode: String
+    /// Inference requests kept in flight at once.
+    public var requestsInFlight: Int
+    /// Threads pre-processing frames.
+    public var preprocessWorkers: Int
+    /// Per stage, the seconds each batch cost it (pre- and post-processing summed over the batch's frames).
+    public var perBatch: [String: StageStats.Summary]
+    /// Per source: frames, frame rate out, and lag (decode to event written).
+    public var streams: [StreamStats]
+
+    /// CPU and memory over the run.
+    public var resources: ResourceSummary
+    /// The machine.
+    public var machine: MachineInfo
+    /// The inference device's name and properties, as OpenVINO reports them.
+    public var deviceInfo: [String: String]
+
+    /// One source's figures.
+    public struct StreamStats: Codable, Sendable {
+        /// The source.
+        public var source: String
+        /// Frames written.
+        public var frames: Int
+        /// Frames per second written, first to last.
+        public var fps: Double
+        /// Seconds from a frame being decoded to its event being written.
+        public var lag: StageStats.Summary
+        /// Why this source ended early, if it did.
+        public var error: String?
+    }
 
     /// A queue's bound and high-water mark.
     public struct QueueStats: Codable, Sendable {
@@ -97,7 +130,12 @@ public struct RunStats: Codable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case source, model, device, frames, dropped, seconds, fps, stages, queues, video, error
+        case source, model, device, frames, dropped, seconds, fps, stages, queues, video, error, mode, streams
+        case requestsInFlight = "requests_in_flight"
+        case preprocessWorkers = "preprocess_workers"
+        case perBatch = "per_batch"
+        case resources, machine
+        case deviceInfo = "device_info"
         case expectedFrames = "expected_frames"
         case inferPerFrameMs = "infer_per_frame_ms"
         case batchSizes = "batch_sizes"

@@ -16,6 +16,7 @@ public final class BoundedQueue<Element: Sendable>: @unchecked Sendable {
     private var count = 0
     private var closed = false
     private var highWater = 0
+    private var popped = 0
 
     /// Creates a queue holding at most `capacity` elements.
     public init(capacity: Int) {
@@ -44,6 +45,17 @@ public final class BoundedQueue<Element: Sendable>: @unchecked Sendable {
         defer { condition.unlock() }
         while count == 0 && !closed { condition.wait() }
         return takeLocked()
+    }
+
+    /// Like `pop`, and also returns how many elements were popped before this one: a sequence
+    /// number that several consumers can use to restore the order (see `ReorderBuffer`).
+    public func popNumbered() -> (sequence: Int, element: Element)? {
+        condition.lock()
+        defer { condition.unlock() }
+        while count == 0 && !closed { condition.wait() }
+        guard let element = takeLocked() else { return nil }
+        defer { popped += 1 }
+        return (popped, element)
     }
 
     /// Like `pop`, but gives up at `deadline` (seconds on `Clock.now`) and returns `.timedOut`.

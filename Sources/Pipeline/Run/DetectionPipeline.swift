@@ -1,6 +1,8 @@
 import Foundation
 import InferenceBackend
 import Logging
+import Monitoring
+import Synchronization
 import VideoIO
 import Vision
 
@@ -8,27 +10,44 @@ import Vision
 public struct RunReport: Sendable {
     /// The summary (`--stats`).
     public var stats: RunStats
-    /// Why the source ended early, when it did: every frame before it was processed and written.
-    public var sourceError: (any Error & CustomStringConvertible)?
+    /// Why a source ended early, when one did: every frame before it was processed and written.
+    public var sourceError: VideoError?
 }
 
-/// Decode -> pre-process -> batched inference -> post-process, with events, stats and an annotated video.
+/// Decode -> pre-process -> (batched) inference -> post-process, with events, stats and annotated video.
 ///
-/// Decoding runs on its own thread, feeding a bounded queue (the decoder blocks when it is full);
-/// pre-processing, inference and post-processing run on a second thread, which keeps frame order.
-/// Neither touches Swift's cooperative pool.
+/// In `sequential` mode one thread does everything, a frame at a time. In `pipelined` and `batched`
+/// modes each source decodes on its own thread into one shared bounded queue (a stream muxer),
+/// pre-processing runs on `preprocessWorkers` threads whose results are put back in order, one thread
+/// batches frames and keeps up to `requests` inferences in flight, and the calling thread
+/// post-processes and writes. No stage runs on Swift's cooperative pool; every queue is bounded, and
+/// a full queue makes its producer wait.
 public final class DetectionPipeline: Sendable {
     /// What to run.
     public let options: PipelineOptions
     private let logger: Logger
+    private let batchSize: Mutex<Int>
 
     /// Creates a pipeline; nothing is opened until `run`.
     public init(options: PipelineOptions, logger: Logger = Logger(label: "batchline.pipeline")) {
         self.options = options
         self.logger = logger
+        batchSize = Mutex(options.batchSize)
     }
 
-    /// Runs to the end of the source on dedicated threads and returns the report.
+    /// The batch size the next batch will use.
+    public var currentBatchSize: Int { batchSize.withLock { $0 } }
+
+    /// Changes the batch size while running; it takes effect at the next batch (batched mode only).
+    public func setBatchSize(_ size: Int) throws(PipelineError) {
+        guard (1...PipelineOptions.maxBatchSize).contains(size) else {
+            throw PipelineError("batch size \(size) is out of range: use 1...\(PipelineOptions.maxBatchSize)")
+        }
+        guard options.mode == .batched else { throw PipelineError("batch size can change in batched mode only") }
+        batchSize.withLock { $0 = size }
+    }
+
+    /// Runs to the end of the sources on dedicated threads and returns the report.
     public func run() async throws -> RunReport {
         try await withCheckedThrowingContinuation { continuation in
             let thread = Thread {
@@ -38,7 +57,7 @@ public final class DetectionPipeline: Sendable {
                     continuation.resume(throwing: error)
                 }
             }
-            thread.name = "batchline-pipeline"
+            thread.name = "batchline-output"
             thread.start()
         }
     }
@@ -48,96 +67,405 @@ public final class DetectionPipeline: Sendable {
         try options.validate()
         let setupStart = Clock.now
         let core = try InferenceCore()
-        let detector = try Detector(path: options.model, core: core, device: options.device)
+        let hint = options.mode == .sequential ? "LATENCY" : "THROUGHPUT"
+        let detector = try Detector(
+            path: options.model, core: core, device: options.device, config: ["PERFORMANCE_HINT": hint])
+        let requests =
+            options.mode == .sequential ? 1 : try options.requests ?? detector.optimalRequests(batch: options.batchSize)
         // Compile for the batch size now, so a model that cannot take it fails before any decoding.
-        _ = try detector.request(batch: options.batchSize)
+        _ = try detector.requests(batch: options.batchSize, count: requests)
         logger.info(
             "model ready",
             metadata: [
-                "model.tag": "\(detector.tag)", "model.file": "\(detector.modelFile)",
-                "batch.size": "\(options.batchSize)", "seconds": "\(Clock.now - setupStart)",
+                "model.tag": "\(detector.tag)", "batch.size": "\(options.batchSize)", "mode": "\(options.mode)",
+                "requests": "\(requests)", "seconds": "\(Clock.now - setupStart)",
             ])
 
-        let decoder = try VideoDecoder(input: options.source, options: DecoderOptions(timeout: options.sourceTimeout))
-        let info = decoder.info
+        let decoders = try options.sources.map { source throws(VideoError) in
+            try VideoDecoder(input: source, options: DecoderOptions(timeout: options.sourceTimeout))
+        }
+        let info = decoders[0].info
         let events = try options.eventsPath.map { path throws(OutputError) in try EventWriter(path: path) }
-        let encoder = try options.annotatePath.map { path throws(VideoError) in
-            try VideoEncoder(output: path, width: info.width, height: info.height, frameRate: info.frameRate)
+        var encoders: [Int: VideoEncoder] = [:]
+        if let path = options.annotatePath {
+            for (i, decoder) in decoders.enumerated() {
+                let out = decoders.count == 1 ? path : Self.numbered(path, i)
+                encoders[i] = try VideoEncoder(
+                    output: out, width: decoder.info.width, height: decoder.info.height,
+                    frameRate: decoder.info.frameRate)
+            }
         }
+        let expected = decoders.map { $0.info.frameCount }
+        let total: Int? =
+            expected.contains(nil)
+            ? nil : expected.map { min($0!, options.maxFrames ?? .max) }.reduce(0, +)
+        var output = OutputStage(
+            decoder: detector.decoder, tag: detector.tag, sources: options.sources, events: events, encoders: encoders,
+            progress: ProgressLine(
+                enabled: options.progress && !options.sources.contains { $0.contains("://") }, total: total))
 
-        let queue = BoundedQueue<DecodedItem>(capacity: options.queueCapacity)
-        let decodeDone = DispatchSemaphore(value: 0)
-        let handoff = Handoff(decoder)
-        let opts = options
+        let errors = SourceErrors()
+        let monitor = ResourceMonitor(interval: 0.2)
+        monitor.start()
         let start = Clock.now
-        let decodeThread = Thread {
-            Self.decodeLoop(handoff.value, into: queue, options: opts)
-            decodeDone.signal()
-        }
-        decodeThread.name = "batchline-decode"
-        decodeThread.start()
-
-        var work = ProcessingState(detector: detector, options: options, expected: info.frameCount)
+        let queues: [String: RunStats.QueueStats]
         do {
-            try work.process(queue, events: events, encoder: encoder)
+            if options.mode == .sequential {
+                queues = try runSequential(decoders, detector: detector, output: &output, errors: errors)
+            } else {
+                queues = try runStaged(
+                    decoders, detector: detector, requests: requests, output: &output, errors: errors)
+            }
         } catch {
-            queue.close()
-            decodeDone.wait()
-            work.progress.finish()
+            monitor.stop()
+            output.progress.finish()
             throw error
         }
-        decodeDone.wait()
-        work.progress.finish()
-        try encoder?.finish()
+        let samples = monitor.stop()
+        output.progress.finish()
+        for encoder in encoders.values { try encoder.finish() }
         try events?.close()
 
-        let seconds = Clock.now - start
-        let stats = work.stats(
-            source: options.source, device: options.device, seconds: seconds, info: info,
-            queue: queue.depth, capacity: queue.capacity)
+        let failed = errors.all
+        let stats = output.stats(
+            options: options, requests: requests, seconds: Clock.now - start, info: info, queues: queues,
+            sourceErrors: failed.mapValues(\.message), resources: ResourceSummary(samples), machine: monitor.machine,
+            deviceInfo: Self.deviceInfo(core, options.device))
         if let statsPath = options.statsPath {
             try writeJSON(stats, to: statsPath)
         }
-        return RunReport(stats: stats, sourceError: work.sourceError)
+        return RunReport(stats: stats, sourceError: failed.sorted { $0.key < $1.key }.first?.value)
+    }
+
+    /// The device's name and a few properties, as OpenVINO reports them.
+    static func deviceInfo(_ core: InferenceCore, _ device: String) -> [String: String] {
+        var info: [String: String] = ["device": device]
+        for key in ["FULL_DEVICE_NAME", "OPTIMIZATION_CAPABILITIES", "DEVICE_TYPE"] {
+            if let value = try? core.property(key, device: device), !value.isEmpty { info[key] = value }
+        }
+        info["OPENVINO_VERSION"] = InferenceCore.version
+        return info
+    }
+
+    /// `out.mp4` -> `out-1.mp4` for stream 1.
+    static func numbered(_ path: String, _ index: Int) -> String {
+        let url = URL(fileURLWithPath: path)
+        let ext = url.pathExtension
+        let base = url.deletingPathExtension().path
+        return ext.isEmpty ? "\(base)-\(index)" : "\(base)-\(index).\(ext)"
+    }
+
+    // MARK: Sequential (3a)
+
+    private func runSequential(
+        _ decoders: [VideoDecoder], detector: Detector, output: inout OutputStage, errors: SourceErrors
+    ) throws -> [String: RunStats.QueueStats] {
+        var pacers = decoders.map { _ in Pacer(enabled: options.realtime) }
+        var counts = Array(repeating: 0, count: decoders.count)
+        var live = Array(decoders.indices)
+        var preprocessor = Preprocessor(input: detector.spec.input)
+        while !live.isEmpty {
+            for stream in live {
+                if let max = options.maxFrames, counts[stream] >= max {
+                    live.removeAll { $0 == stream }
+                    continue
+                }
+                let t0 = Clock.now
+                let frame: VideoFrame?
+                do {
+                    frame = try decoders[stream].nextFrame()
+                } catch {
+                    errors.record(stream, error)
+                    frame = nil
+                }
+                guard let frame else {
+                    live.removeAll { $0 == stream }
+                    continue
+                }
+                let decoded = Clock.now - t0
+                pacers[stream].wait(for: frame.pts, source: options.sources[stream])
+                let source = SourceFrame(stream: stream, frame: frame, decodeSeconds: decoded, arrival: Clock.now)
+                let ready = Self.preprocess(source, with: &preprocessor)
+                let request = try detector.requests(batch: 1)[0]
+                try detector.fill(request, with: [ready.input])
+                let t1 = Clock.now
+                try request.infer()
+                let inferSeconds = Clock.now - t1
+                let outputs = try detector.outputs(of: request)
+                try output.emit(InferredBatch(frames: [ready], outputs: outputs, inferSeconds: inferSeconds))
+                counts[stream] += 1
+            }
+        }
+        return [:]
+    }
+
+    // MARK: Pipelined and batched (3b, 3c)
+
+    private func runStaged(
+        _ decoders: [VideoDecoder], detector: Detector, requests: Int, output: inout OutputStage,
+        errors: SourceErrors
+    ) throws -> [String: RunStats.QueueStats] {
+        let decoded = BoundedQueue<SourceFrame>(capacity: max(options.queueCapacity, 4 * decoders.count))
+        let ready = ReorderBuffer<ReadyFrame>(capacity: max(options.queueCapacity, 2 * options.preprocessWorkers))
+        let inferred = BoundedQueue<InferredBatch>(capacity: requests + 1)
+        let failure = FirstFailure()
+        let stopAll: @Sendable () -> Void = {
+            decoded.close()
+            ready.close()
+            inferred.close()
+        }
+        let opts = options
+
+        // Sources: one thread each, into the shared queue; it closes when the last one ends.
+        let sourcesDone = DispatchGroup()
+        for (stream, decoder) in decoders.enumerated() {
+            let handoff = Handoff(decoder)
+            sourcesDone.enter()
+            Self.startThread("batchline-decode-\(stream)") {
+                defer { sourcesDone.leave() }
+                Self.decodeLoop(handoff.value, stream: stream, into: decoded, options: opts, errors: errors)
+            }
+        }
+        let allDone = DispatchGroup()
+        allDone.enter()
+        Self.startThread("batchline-sources") {
+            sourcesDone.wait()
+            decoded.close()
+            allDone.leave()
+        }
+
+        // Pre-processing workers: numbered pops, results put back in order.
+        let workersDone = DispatchGroup()
+        for w in 0..<options.preprocessWorkers {
+            workersDone.enter()
+            let input = detector.spec.input
+            Self.startThread("batchline-preprocess-\(w)") {
+                defer { workersDone.leave() }
+                var preprocessor = Preprocessor(input: input)
+                while let (sequence, source) = decoded.popNumbered() {
+                    guard ready.insert(Self.preprocess(source, with: &preprocessor), sequence: sequence) else { return }
+                }
+            }
+        }
+        allDone.enter()
+        Self.startThread("batchline-preprocess-join") {
+            workersDone.wait()
+            ready.close()
+            allDone.leave()
+        }
+
+        // Batching and inference.
+        let batcher = Handoff(detector)
+        allDone.enter()
+        Self.startThread("batchline-infer") {
+            defer {
+                inferred.close()
+                allDone.leave()
+            }
+            do {
+                var stage = InferenceStage(
+                    detector: batcher.value, requests: requests, timeout: opts.batchTimeout,
+                    batchSize: { [self] in self.currentBatchSize })
+                try stage.run(from: ready, to: inferred)
+            } catch {
+                failure.record(error)
+                stopAll()
+            }
+        }
+
+        // Post-processing and output, here.
+        do {
+            while let batch = inferred.pop() { try output.emit(batch) }
+        } catch {
+            failure.record(error)
+            stopAll()
+        }
+        if failure.error != nil { stopAll() }
+        allDone.wait()
+        workersDone.wait()
+        if let error = failure.error { throw error }
+        func q(_ capacity: Int, _ depth: (now: Int, highWater: Int)) -> RunStats.QueueStats {
+            RunStats.QueueStats(capacity: capacity, highWater: depth.highWater)
+        }
+        return [
+            "decoded": q(decoded.capacity, decoded.depth), "preprocessed": q(ready.capacity, ready.depth),
+            "inferred": q(inferred.capacity, inferred.depth),
+        ]
+    }
+
+    static func preprocess(_ source: SourceFrame, with preprocessor: inout Preprocessor) -> ReadyFrame {
+        let t0 = Clock.now
+        var input = [UInt8](repeating: 0, count: preprocessor.bytesPerFrame)
+        let frame = source.frame
+        frame.pixels.withUnsafeBufferPointer { px in
+            input.withUnsafeMutableBytes { out in
+                preprocessor.run(RGBImage(width: frame.width, height: frame.height, pixels: px), into: out)
+            }
+        }
+        return ReadyFrame(source: source, input: input, preprocessSeconds: Clock.now - t0)
     }
 
     /// Reads frames until the source ends, fails, `maxFrames` is reached, or the queue is closed.
     private static func decodeLoop(
-        _ decoder: VideoDecoder, into queue: BoundedQueue<DecodedItem>, options: PipelineOptions
+        _ decoder: VideoDecoder, stream: Int, into queue: BoundedQueue<SourceFrame>, options: PipelineOptions,
+        errors: SourceErrors
     ) {
-        defer { queue.close() }
         var count = 0
-        let pace = options.realtime && !options.source.contains("://")
-        let start = Clock.now
-        var firstPts: Double?
+        var pacer = Pacer(enabled: options.realtime)
         while options.maxFrames.map({ count < $0 }) ?? true {
             let t0 = Clock.now
             let frame: VideoFrame?
             do {
                 frame = try decoder.nextFrame()
             } catch {
-                queue.push(.failed(error))
+                errors.record(stream, error)
                 return
             }
             guard let frame else { return }
             let spent = Clock.now - t0
-            if pace {
-                let origin = firstPts ?? frame.pts
-                firstPts = origin
-                let due = start + (frame.pts - origin)
-                let wait = due - Clock.now
-                if wait > 0 { Thread.sleep(forTimeInterval: wait) }
-            }
-            guard queue.push(.frame(frame, decodeSeconds: spent, arrival: Clock.now)) else { return }
+            pacer.wait(for: frame.pts, source: options.sources[stream])
+            let item = SourceFrame(stream: stream, frame: frame, decodeSeconds: spent, arrival: Clock.now)
+            guard queue.push(item) else { return }
             count += 1
         }
     }
+
+    private static func startThread(_ name: String, _ body: @escaping @Sendable () -> Void) {
+        let thread = Thread(block: body)
+        thread.name = name
+        thread.start()
+    }
 }
 
-/// What the decode thread hands over.
-enum DecodedItem: Sendable {
-    case frame(VideoFrame, decodeSeconds: Double, arrival: Double)
-    case failed(VideoError)
+/// Paces a file at its native rate (`--realtime`); live URLs pace themselves.
+struct Pacer {
+    let enabled: Bool
+    private var start = 0.0
+    private var origin: Double?
+
+    init(enabled: Bool) { self.enabled = enabled }
+
+    mutating func wait(for pts: Double, source: String) {
+        guard enabled, !source.contains("://") else { return }
+        if origin == nil {
+            origin = pts
+            start = Clock.now
+        }
+        let wait = start + (pts - origin!) - Clock.now
+        if wait > 0 { Thread.sleep(forTimeInterval: wait) }
+    }
+}
+
+/// The batching and inference thread: gathers frames in order into batches of the current size
+/// (flushing a partial batch after the time-out), keeps up to `requests` inferences in flight, and
+/// hands finished batches on in submission order.
+struct InferenceStage {
+    let detector: Detector
+    let requests: Int
+    let timeout: Double
+    let batchSize: @Sendable () -> Int
+    private var ring: [(request: InferRequest, frames: [ReadyFrame], started: Double)] = []
+
+    init(detector: Detector, requests: Int, timeout: Double, batchSize: @escaping @Sendable () -> Int) {
+        self.detector = detector
+        self.requests = requests
+        self.timeout = timeout
+        self.batchSize = batchSize
+    }
+
+    mutating func run(from ready: ReorderBuffer<ReadyFrame>, to inferred: BoundedQueue<InferredBatch>) throws {
+        var pending: [ReadyFrame] = []
+        var deadline = Double.infinity
+        while true {
+            let next: PopResult<ReadyFrame>
+            if !ring.isEmpty {
+                // Requests are running: take a frame if one is ready now, else finish the oldest
+                // request rather than sit on its results.
+                next = ready.popNext(until: Clock.now)
+                if case .timedOut = next {
+                    guard try complete(into: inferred) else { return }
+                    continue
+                }
+            } else {
+                next = ready.popNext(until: pending.isEmpty ? .infinity : deadline)
+            }
+            switch next {
+            case .element(let frame):
+                if pending.isEmpty { deadline = Clock.now + timeout }
+                pending.append(frame)
+                if pending.count >= batchSize() {
+                    guard try submit(&pending, into: inferred) else { return }
+                }
+            case .timedOut:
+                guard try submit(&pending, into: inferred) else { return }
+            case .closed:
+                if !pending.isEmpty {
+                    guard try submit(&pending, into: inferred) else { return }
+                }
+                while !ring.isEmpty {
+                    guard try complete(into: inferred) else { return }
+                }
+                return
+            }
+        }
+    }
+
+    /// Starts `pending` as one batch on a free request, waiting for the oldest if none is free.
+    /// A partial batch (time-out, end of input) runs on the current size's requests, padded: its
+    /// unused slots cost compute, but compiling the model for every partial size would stall the
+    /// stream for longer. Returns false when the output queue was closed (the run is stopping).
+    private mutating func submit(_ pending: inout [ReadyFrame], into inferred: BoundedQueue<InferredBatch>) throws
+        -> Bool
+    {
+        guard !pending.isEmpty else { return true }
+        let pool = try detector.requests(batch: max(batchSize(), pending.count), count: requests)
+        var free = pool.first { r in !ring.contains { $0.request === r } }
+        while free == nil || ring.count >= requests {
+            guard try complete(into: inferred) else { return false }
+            free = pool.first { r in !ring.contains { $0.request === r } }
+        }
+        try detector.fill(free!, with: pending.map(\.input))
+        try free!.startAsync()
+        ring.append((free!, pending, Clock.now))
+        pending.removeAll(keepingCapacity: true)
+        return true
+    }
+
+    /// Waits for the oldest request in flight and passes its batch on.
+    private mutating func complete(into inferred: BoundedQueue<InferredBatch>) throws -> Bool {
+        let oldest = ring.removeFirst()
+        try oldest.request.wait()
+        let seconds = Clock.now - oldest.started
+        let outputs = try detector.outputs(of: oldest.request)
+        return inferred.push(InferredBatch(frames: oldest.frames, outputs: outputs, inferSeconds: seconds))
+    }
+}
+
+/// Errors that ended sources early, by stream. `@unchecked Sendable`: guarded by a mutex.
+final class SourceErrors: Sendable {
+    private let errors = Mutex<[Int: VideoError]>([:])
+
+    func record(_ stream: Int, _ error: VideoError) { errors.withLock { $0[stream] = error } }
+
+    var all: [Int: VideoError] { errors.withLock { $0 } }
+}
+
+/// The first error any stage hit; the run stops and rethrows it.
+final class FirstFailure: @unchecked Sendable {
+    private let lock = NSLock()
+    private var first: (any Error)?
+
+    func record(_ error: any Error) {
+        lock.lock()
+        if first == nil { first = error }
+        lock.unlock()
+    }
+
+    var error: (any Error)? {
+        lock.lock()
+        defer { lock.unlock() }
+        return first
+    }
 }
 
 /// Moves a non-Sendable object to the one thread that uses it from then on.
@@ -146,116 +474,6 @@ enum DecodedItem: Sendable {
 struct Handoff<Value>: @unchecked Sendable {
     let value: Value
     init(_ value: Value) { self.value = value }
-}
-
-/// The processing thread's state: pending batch, timings, progress.
-struct ProcessingState {
-    let detector: Detector
-    let options: PipelineOptions
-    var preprocessor: Preprocessor
-    let annotator = Annotator()
-    var progress: ProgressLine
-    var sourceError: (any Error & CustomStringConvertible)?
-    private var pending: [(frame: VideoFrame, input: [UInt8])] = []
-    private var decode = StageStats()
-    private var preprocess = StageStats()
-    private var infer = StageStats()
-    private var postprocess = StageStats()
-    private var encode = StageStats()
-    private var inferPerFrame = 0.0
-    private var batches: [Int: Int] = [:]
-    private var frames = 0
-    private var nextIndex = 0
-
-    init(detector: Detector, options: PipelineOptions, expected: Int?) {
-        self.detector = detector
-        self.options = options
-        preprocessor = Preprocessor(input: detector.spec.input)
-        let total = [expected, options.maxFrames].compactMap { $0 }.min()
-        progress = ProgressLine(enabled: options.progress && !options.source.contains("://"), total: total)
-    }
-
-    mutating func process(_ queue: BoundedQueue<DecodedItem>, events: EventWriter?, encoder: VideoEncoder?) throws {
-        var deadline = Double.infinity
-        while true {
-            let next: PopResult<DecodedItem> =
-                pending.isEmpty ? (queue.pop().map { .element($0) } ?? .closed) : queue.pop(until: deadline)
-            switch next {
-            case .element(.frame(let frame, let decodeSeconds, _)):
-                decode.add(decodeSeconds)
-                let t0 = Clock.now
-                var input = [UInt8](repeating: 0, count: preprocessor.bytesPerFrame)
-                frame.pixels.withUnsafeBufferPointer { px in
-                    input.withUnsafeMutableBytes { out in
-                        preprocessor.run(RGBImage(width: frame.width, height: frame.height, pixels: px), into: out)
-                    }
-                }
-                preprocess.add(Clock.now - t0)
-                if pending.isEmpty { deadline = Clock.now + options.batchTimeout }
-                pending.append((frame, input))
-                if pending.count == options.batchSize { try flush(events: events, encoder: encoder) }
-            case .element(.failed(let error)):
-                sourceError = error
-            case .timedOut:
-                try flush(events: events, encoder: encoder)
-            case .closed:
-                try flush(events: events, encoder: encoder)
-                return
-            }
-        }
-    }
-
-    private mutating func flush(events: EventWriter?, encoder: VideoEncoder?) throws {
-        guard !pending.isEmpty else { return }
-        let batch = pending
-        pending.removeAll(keepingCapacity: true)
-        let (detections, inferSeconds, decodeSeconds) = try detector.detect(
-            batch.map(\.input), sizes: batch.map { ($0.frame.width, $0.frame.height) })
-        infer.add(inferSeconds)
-        inferPerFrame += inferSeconds
-        batches[batch.count, default: 0] += 1
-        for (item, found) in zip(batch, detections) {
-            // Frames leave in the order they were decoded; anything else is a bug worth stopping for.
-            precondition(item.frame.index == nextIndex, "frame \(item.frame.index) out of order")
-            nextIndex += 1
-            var post = decodeSeconds / Double(batch.count)
-            let result = FrameResult(
-                stream: 0, frame: item.frame.index, pts: item.frame.pts, model: detector.tag, batch: batch.count,
-                detections: found)
-            try events?.write(result)
-            if let encoder {
-                let t0 = Clock.now
-                var pixels = item.frame.pixels
-                annotator.draw(found, on: &pixels, width: item.frame.width, height: item.frame.height)
-                let t1 = Clock.now
-                post += t1 - t0
-                try encoder.write(rgb: pixels)
-                encode.add(Clock.now - t1)
-            }
-            postprocess.add(post)
-            frames += 1
-        }
-        progress.update(frames: frames)
-    }
-
-    func stats(
-        source: String, device: String, seconds: Double, info: VideoInfo, queue: (now: Int, highWater: Int),
-        capacity: Int
-    ) -> RunStats {
-        var stages = [
-            "decode": decode.summary, "preprocess": preprocess.summary, "infer": infer.summary,
-            "postprocess": postprocess.summary,
-        ]
-        if encode.summary.count > 0 { stages["encode"] = encode.summary }
-        return RunStats(
-            source: source, model: detector.tag, device: device, frames: frames, dropped: 0,
-            expectedFrames: info.frameCount, seconds: seconds, fps: seconds > 0 ? Double(frames) / seconds : 0,
-            stages: stages, inferPerFrameMs: frames > 0 ? inferPerFrame / Double(frames) * 1000 : 0,
-            batchSizes: Dictionary(uniqueKeysWithValues: batches.map { (String($0.key), $0.value) }),
-            queues: ["decoded": .init(capacity: capacity, highWater: queue.highWater)],
-            video: .init(width: info.width, height: info.height, fps: info.frameRate, codec: info.codec),
-            error: sourceError?.description)
-    }
 }
 
 /// Writes `value` as pretty JSON with sorted keys.

@@ -1,9 +1,30 @@
 import VideoIO
 
-/// What `batchline run` does: which source, which model, how to batch, what to write.
+/// How frames move through the stages (the paper's Figure 3).
+public enum PipelineMode: String, Sendable, CaseIterable, Codable {
+    /// One frame through all stages at a time, on one thread (3a).
+    case sequential
+    /// Decode, pre-process, inference and post-process each on their own worker, joined by bounded queues (3b).
+    case pipelined
+    /// As pipelined, and inference takes B frames at once (3c).
+    case batched
+}
+
+/// What `batchline run` does: which sources, which model, how to batch, what to write.
 public struct PipelineOptions: Sendable {
-    /// A file path or `http://`, `udp://`, `rtsp://` URL.
-    public var source: String
+    /// File paths or `http://`, `udp://`, `rtsp://` URLs; their frames share one batcher.
+    public var sources: [String]
+    /// The first source.
+    public var source: String {
+        get { sources[0] }
+        set { sources[0] = newValue }
+    }
+    /// How frames move through the stages.
+    public var mode: PipelineMode = .batched
+    /// Inference requests in flight (nil: what the device suggests; 1 in sequential mode).
+    public var requests: Int?
+    /// Threads pre-processing frames (order is kept).
+    public var preprocessWorkers = 1
     /// A model file with its sidecar beside it, a sidecar, or a folder holding one.
     public var model: String
     /// Frames per inference call.
@@ -35,7 +56,14 @@ public struct PipelineOptions: Sendable {
 
     /// Creates options for `source` and `model`; the rest keep their defaults.
     public init(source: String, model: String) {
-        self.source = source
+        self.sources = [source]
+        self.model = model
+    }
+
+    /// Creates options for several `sources` sharing one batcher.
+    public init(sources: [String], model: String) {
+        precondition(!sources.isEmpty, "at least one source")
+        self.sources = sources
         self.model = model
     }
 
@@ -50,6 +78,17 @@ public struct PipelineOptions: Sendable {
         }
         guard sourceTimeout > 0 else { throw PipelineError("source timeout must be positive") }
         guard queueCapacity > 0 else { throw PipelineError("queue capacity must be positive") }
+        guard !sources.isEmpty, sources.count <= 64 else { throw PipelineError("give 1...64 sources") }
+        if let requests, !(1...16).contains(requests) {
+            throw PipelineError("requests in flight \(requests) is out of range: use 1...16")
+        }
+        guard (1...16).contains(preprocessWorkers) else {
+            throw PipelineError("pre-processing workers \(preprocessWorkers) is out of range: use 1...16")
+        }
+        if mode != .batched && batchSize != 1 {
+            throw PipelineError(
+                "batch size \(batchSize) needs --mode batched (\(mode.rawValue) runs one frame at a time)")
+        }
     }
 }
 

@@ -1,0 +1,239 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// One reading of the machine and this process.
+public struct ResourceSample: Codable, Sendable {
+    /// Seconds since the monitor started.
+    public var time: Double
+    /// This process's CPU use since the previous sample, in percent of one core (200 = two cores busy).
+    public var processCPU: Double
+    /// The whole machine's CPU use since the previous sample, in percent of all cores.
+    public var systemCPU: Double
+    /// Resident set size of this process, bytes.
+    public var rssBytes: Int
+    /// The container's memory use (cgroup v2 `memory.current`), bytes, where known.
+    public var cgroupUsageBytes: Int?
+    /// NVIDIA GPUs, where NVML is present.
+    public var gpus: [GPUSample]
+
+    enum CodingKeys: String, CodingKey {
+        case time, gpus
+        case processCPU = "process_cpu_pct"
+        case systemCPU = "system_cpu_pct"
+        case rssBytes = "rss_bytes"
+        case cgroupUsageBytes = "cgroup_usage_bytes"
+    }
+}
+
+/// Samples CPU and memory on its own thread at a fixed interval, cheaply (a few small /proc reads).
+public final class ResourceMonitor: Sendable {
+    /// Seconds between samples.
+    public let interval: Double
+    private let state = Mutex(State())
+    private let gpu: NVML?
+
+    private struct State {
+        var samples: [ResourceSample] = []
+        var running = false
+        var generation = 0
+    }
+
+    /// Creates a monitor; NVML is loaded now if `libnvidia-ml.so.1` exists.
+    public init(interval: Double = 0.25) {
+        self.interval = interval
+        gpu = NVML.load()
+    }
+
+    /// Machine facts that do not change: cores, memory, container limit, GPUs.
+    public var machine: MachineInfo {
+        MachineInfo(
+            cores: ProcessInfo.processInfo.activeProcessorCount,
+            memoryBytes: Int(ProcessInfo.processInfo.physicalMemory),
+            cgroupLimitBytes: Cgroup.memoryLimit(),
+            gpu: gpu.map { g in g.devices().map(\.name).joined(separator: ", ") } ?? "no GPU")
+    }
+
+    /// Starts sampling (again, from an empty record).
+    public func start() {
+        let generation = state.withLock { s -> Int in
+            s.samples = []
+            s.running = true
+            s.generation += 1
+            return s.generation
+        }
+        let thread = Thread { [self] in
+            let origin = Clock.now
+            var last = CPUTimes.read()
+            while state.withLock({ $0.running && $0.generation == generation }) {
+                Thread.sleep(forTimeInterval: interval)
+                let now = CPUTimes.read()
+                let sample = ResourceSample(
+                    time: Clock.now - origin, processCPU: now.processPercent(since: last),
+                    systemCPU: now.systemPercent(since: last), rssBytes: Self.residentBytes(),
+                    cgroupUsageBytes: Cgroup.memoryUsage(), gpus: gpu?.sample() ?? [])
+                last = now
+                state.withLock { s in if s.generation == generation { s.samples.append(sample) } }
+            }
+        }
+        thread.name = "batchline-monitor"
+        thread.start()
+    }
+
+    /// Stops sampling and returns what was recorded.
+    @discardableResult
+    public func stop() -> [ResourceSample] {
+        state.withLock { s in
+            s.running = false
+            return s.samples
+        }
+    }
+
+    /// Samples so far.
+    public var samples: [ResourceSample] { state.withLock { $0.samples } }
+
+    /// Resident set size of this process now, bytes.
+    public static func residentBytes() -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+        let fields = text.split(separator: " ")
+        guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+
+    /// Peak resident set size of this process so far (`VmHWM`), bytes.
+    public static func peakResidentBytes() -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") })
+        else { return 0 }
+        let kb = line.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
+        return kb * 1024
+    }
+}
+
+/// Facts about the machine.
+public struct MachineInfo: Codable, Sendable {
+    /// Online cores.
+    public var cores: Int
+    /// Physical memory, bytes.
+    public var memoryBytes: Int
+    /// The container's memory limit (cgroup v2 `memory.max`), bytes; nil when unlimited or unknown.
+    public var cgroupLimitBytes: Int?
+    /// NVIDIA GPUs seen through NVML, or "no GPU".
+    public var gpu: String
+
+    enum CodingKeys: String, CodingKey {
+        case cores, gpu
+        case memoryBytes = "memory_bytes"
+        case cgroupLimitBytes = "cgroup_limit_bytes"
+    }
+}
+
+/// A summary of samples over a run.
+public struct ResourceSummary: Codable, Sendable {
+    /// Mean process CPU, percent of one core.
+    public var processCPUMean: Double
+    /// Highest process CPU sample.
+    public var processCPUPeak: Double
+    /// Mean machine CPU, percent of all cores.
+    public var systemCPUMean: Double
+    /// Highest RSS sampled, bytes.
+    public var rssPeakBytes: Int
+    /// Highest container memory use sampled, bytes.
+    public var cgroupUsagePeakBytes: Int?
+    /// Highest GPU utilisation and memory sampled, per GPU.
+    public var gpus: [GPUSample]
+    /// How many samples.
+    public var samples: Int
+
+    /// Summarises `samples` (empty gives zeros).
+    public init(_ samples: [ResourceSample]) {
+        let n = Double(max(samples.count, 1))
+        processCPUMean = samples.map(\.processCPU).reduce(0, +) / n
+        processCPUPeak = samples.map(\.processCPU).max() ?? 0
+        systemCPUMean = samples.map(\.systemCPU).reduce(0, +) / n
+        rssPeakBytes = max(samples.map(\.rssBytes).max() ?? 0, ResourceMonitor.residentBytes())
+        cgroupUsagePeakBytes = samples.compactMap(\.cgroupUsageBytes).max()
+        var peaks: [Int: GPUSample] = [:]
+        for g in samples.flatMap(\.gpus) {
+            var p = peaks[g.index] ?? g
+            p.utilization = max(p.utilization, g.utilization)
+            p.memoryUsedBytes = max(p.memoryUsedBytes, g.memoryUsedBytes)
+            peaks[g.index] = p
+        }
+        gpus = peaks.keys.sorted().map { peaks[$0]! }
+        self.samples = samples.count
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case gpus, samples
+        case processCPUMean = "process_cpu_mean_pct"
+        case processCPUPeak = "process_cpu_peak_pct"
+        case systemCPUMean = "system_cpu_mean_pct"
+        case rssPeakBytes = "rss_peak_bytes"
+        case cgroupUsagePeakBytes = "cgroup_usage_peak_bytes"
+    }
+}
+
+/// Monotonic seconds.
+enum Clock {
+    static var now: Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
+}
+
+/// CPU tick counters of this process and of the machine.
+struct CPUTimes {
+    var process: Double  // seconds of CPU this process used
+    var busy: Double  // machine ticks not idle
+    var total: Double  // machine ticks
+    var wall: Double
+
+    static func read() -> CPUTimes {
+        let hz = Double(sysconf(Int32(_SC_CLK_TCK)))
+        var process = 0.0
+        if let stat = try? String(contentsOfFile: "/proc/self/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        {
+            // Fields after the command name: state is field 3; utime and stime are fields 14 and 15.
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            if fields.count > 12, let u = Double(fields[11]), let s = Double(fields[12]) { process = (u + s) / hz }
+        }
+        var busy = 0.0
+        var total = 0.0
+        if let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+            let line = text.split(separator: "\n").first
+        {
+            let v = line.split(separator: " ").dropFirst().compactMap { Double($0) }
+            total = v.reduce(0, +)
+            let idle = (v.count > 4 ? v[3] + v[4] : v.count > 3 ? v[3] : 0)
+            busy = total - idle
+        }
+        return CPUTimes(process: process, busy: busy, total: total, wall: Clock.now)
+    }
+
+    func processPercent(since last: CPUTimes) -> Double {
+        let wall = wall - last.wall
+        return wall > 0 ? (process - last.process) / wall * 100 : 0
+    }
+
+    func systemPercent(since last: CPUTimes) -> Double {
+        let t = total - last.total
+        return t > 0 ? (busy - last.busy) / t * 100 : 0
+    }
+}
+
+/// The container's memory figures from cgroup v2.
+enum Cgroup {
+    static let root = "/sys/fs/cgroup"
+
+    static func memoryLimit() -> Int? {
+        guard let text = try? String(contentsOfFile: root + "/memory.max", encoding: .utf8) else { return nil }
+        return Int(text.trimmingCharacters(in: .whitespacesAndNewlines))  // "max" -> nil
+    }
+
+    static func memoryUsage() -> Int? {
+        guard let text = try? String(contentsOfFile: root + "/memory.current", encoding: .utf8) else { return nil }
+        return Int(text.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+}

@@ -1,0 +1,144 @@
+import Foundation
+import Monitoring
+import VideoIO
+import Vision
+
+/// A decoded frame on its way through the stages.
+struct SourceFrame: Sendable {
+    var stream: Int
+    var frame: VideoFrame
+    var decodeSeconds: Double
+    /// When decoding finished (`Clock.now`): the start of the frame's lag.
+    var arrival: Double
+}
+
+/// A frame pre-processed into the model's input layout.
+struct ReadyFrame: Sendable {
+    var source: SourceFrame
+    var input: [UInt8]
+    var preprocessSeconds: Double
+}
+
+/// A batch back from inference, with the outputs the decoder needs.
+struct InferredBatch: Sendable {
+    var frames: [ReadyFrame]
+    var outputs: [String: FloatTensor]
+    var inferSeconds: Double
+}
+
+/// The last stage, on one thread: decodes outputs into detections, writes events and annotated
+/// video, and keeps every figure of the run. Checks that each stream's frames leave in order.
+struct OutputStage {
+    let decoder: any OutputDecoder
+    let tag: String
+    let sources: [String]
+    let events: EventWriter?
+    let encoders: [Int: VideoEncoder]
+    let annotator = Annotator()
+    var progress: ProgressLine
+    private var decode = StageStats()
+    private var preprocess = StageStats()
+    private var infer = StageStats()
+    private var postprocess = StageStats()
+    private var encode = StageStats()
+    private var batchPre = StageStats()
+    private var batchPost = StageStats()
+    private var inferPerFrame = 0.0
+    private var batches: [Int: Int] = [:]
+    private(set) var frames = 0
+    private var nextIndex: [Int]
+    private var lag: [StageStats]
+    private var firstOut: [Double?]
+    private var lastOut: [Double]
+
+    init(
+        decoder: any OutputDecoder, tag: String, sources: [String], events: EventWriter?,
+        encoders: [Int: VideoEncoder], progress: ProgressLine
+    ) {
+        self.decoder = decoder
+        self.tag = tag
+        self.sources = sources
+        self.events = events
+        self.encoders = encoders
+        self.progress = progress
+        nextIndex = Array(repeating: 0, count: sources.count)
+        lag = Array(repeating: StageStats(), count: sources.count)
+        firstOut = Array(repeating: nil, count: sources.count)
+        lastOut = Array(repeating: 0, count: sources.count)
+    }
+
+    /// Post-processes and writes every frame of `batch`, in order.
+    mutating func emit(_ batch: InferredBatch) throws {
+        infer.add(batch.inferSeconds)
+        inferPerFrame += batch.inferSeconds
+        batches[batch.frames.count, default: 0] += 1
+        var preSum = 0.0
+        var postSum = 0.0
+        for (i, item) in batch.frames.enumerated() {
+            let s = item.source
+            // Each stream's frames leave in the order they were decoded; anything else is a bug worth stopping for.
+            precondition(s.frame.index == nextIndex[s.stream], "stream \(s.stream) frame \(s.frame.index) out of order")
+            nextIndex[s.stream] += 1
+            decode.add(s.decodeSeconds)
+            preprocess.add(item.preprocessSeconds)
+            preSum += item.preprocessSeconds
+            let t0 = Clock.now
+            let found = try decoder.decode(batch.outputs, index: i, width: s.frame.width, height: s.frame.height)
+            var post = Clock.now - t0
+            let result = FrameResult(
+                stream: s.stream, frame: s.frame.index, pts: s.frame.pts, model: tag, batch: batch.frames.count,
+                detections: found)
+            try events?.write(result)
+            if let encoder = encoders[s.stream] {
+                let t1 = Clock.now
+                var pixels = s.frame.pixels
+                annotator.draw(found, on: &pixels, width: s.frame.width, height: s.frame.height)
+                let t2 = Clock.now
+                post += t2 - t1
+                try encoder.write(rgb: pixels)
+                encode.add(Clock.now - t2)
+            }
+            postprocess.add(post)
+            postSum += post
+            let now = Clock.now
+            lag[s.stream].add(now - s.arrival)
+            if firstOut[s.stream] == nil { firstOut[s.stream] = now }
+            lastOut[s.stream] = now
+            frames += 1
+        }
+        batchPre.add(preSum)
+        batchPost.add(postSum)
+        progress.update(frames: frames)
+    }
+
+    func stats(
+        options: PipelineOptions, requests: Int, seconds: Double, info: VideoInfo,
+        queues: [String: RunStats.QueueStats],
+        sourceErrors: [Int: String], resources: ResourceSummary, machine: MachineInfo, deviceInfo: [String: String]
+    ) -> RunStats {
+        var stages = [
+            "decode": decode.summary, "preprocess": preprocess.summary, "infer": infer.summary,
+            "postprocess": postprocess.summary,
+        ]
+        if encode.summary.count > 0 { stages["encode"] = encode.summary }
+        let streams = sources.indices.map { i -> RunStats.StreamStats in
+            let span = (firstOut[i].map { lastOut[i] - $0 }) ?? 0
+            return RunStats.StreamStats(
+                source: sources[i], frames: nextIndex[i],
+                fps: span > 0 ? Double(nextIndex[i] - 1) / span : 0, lag: lag[i].summary, error: sourceErrors[i])
+        }
+        let firstError = sourceErrors.sorted { $0.key < $1.key }.first.map { "\(sources[$0.key]): \($0.value)" }
+        return RunStats(
+            source: sources.joined(separator: ","), model: tag, device: options.device, frames: frames, dropped: 0,
+            expectedFrames: sources.count == 1 ? info.frameCount : nil, seconds: seconds,
+            fps: seconds > 0 ? Double(frames) / seconds : 0, stages: stages,
+            inferPerFrameMs: frames > 0 ? inferPerFrame / Double(frames) * 1000 : 0,
+            batchSizes: Dictionary(uniqueKeysWithValues: batches.map { (String($0.key), $0.value) }),
+            queues: queues,
+            video: .init(width: info.width, height: info.height, fps: info.frameRate, codec: info.codec),
+            error: firstError, mode: options.mode.rawValue, requestsInFlight: requests,
+            preprocessWorkers: options.mode == .sequential ? 1 : options.preprocessWorkers,
+            perBatch: ["preprocess": batchPre.summary, "infer": infer.summary, "postprocess": batchPost.summary],
+            streams: streams, resources: resources, machine: machine, deviceInfo: deviceInfo)
+    }
+}

@@ -9,7 +9,7 @@ struct Batchline: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "batchline",
         abstract: "Real-time video analytics: decode, pre-process, batched inference, post-process.",
-        subcommands: [Run.self],
+        subcommands: [Run.self, Profile.self],
         defaultSubcommand: Run.self
     )
 }

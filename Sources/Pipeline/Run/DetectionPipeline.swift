@@ -67,7 +67,9 @@ public final class DetectionPipeline: Sendable {
         try options.validate()
         let setupStart = Clock.now
         let core = try InferenceCore()
-        let hint = options.mode == .sequential ? "LATENCY" : "THROUGHPUT"
+        // One request at a time runs fastest with all cores on it (LATENCY); several in flight
+        // share the cores as separate streams (THROUGHPUT).
+        let hint = options.mode == .sequential || options.requests == 1 ? "LATENCY" : "THROUGHPUT"
         let detector = try Detector(
             path: options.model, core: core, device: options.device, config: ["PERFORMANCE_HINT": hint])
         let requests =

@@ -1,0 +1,65 @@
+import ArgumentParser
+import Foundation
+import Pipeline
+
+extension Batchline {
+    /// `batchline profile`: the paper's per-stage measurements, on this machine.
+    struct Profile: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Measure each stage per batch size against the real-time condition (the paper's Tables 1-2).",
+            discussion: "Writes profile.json, profile.md and plots (stages.svg, resources.svg) into --out."
+        )
+
+        @Option(name: .long, help: "Model file with its model.json beside it, or a folder holding model.json.")
+        var model: String
+
+        @Option(name: .long, help: "Video file to run.")
+        var source: String
+
+        @Option(name: .long, help: "Batch sizes, comma-separated.")
+        var batches = "1,2,4,8,16"
+
+        @Option(name: .long, help: "Camera frame rate for the real-time condition (B frames within B/fps s).")
+        var fps: Double = 30
+
+        @Option(name: .long, help: "Frames to run at each batch size.")
+        var frames = 320
+
+        @Option(name: .long, help: "Inference requests in flight (1 times each batch alone, as the paper does).")
+        var requests = 1
+
+        @Option(name: .long, help: "Threads pre-processing frames.")
+        var preprocessWorkers = 1
+
+        @Option(name: .long, help: "Folder for profile.json, profile.md and the plots.")
+        var out = "out/profile"
+
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            global.bootstrapLogging()
+            let sizes = batches.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard !sizes.isEmpty, sizes.allSatisfy({ $0 != nil && (1...PipelineOptions.maxBatchSize).contains($0!) })
+            else {
+                throw fail(
+                    PipelineError(
+                        "--batches \(batches): give sizes in 1...\(PipelineOptions.maxBatchSize), comma-separated"))
+            }
+            var options = ProfileOptions(model: model, source: source)
+            options.batches = sizes.map { $0! }
+            options.fps = fps
+            options.frames = frames
+            options.requests = requests
+            options.preprocessWorkers = preprocessWorkers
+            options.progress = true
+            do {
+                let report = try await Profiler(options: options).measure()
+                try report.write(to: out)
+                print(report.markdown)
+                print("wrote \(out)/profile.json, profile.md, stages.svg, resources.svg")
+            } catch {
+                throw fail(error)
+            }
+        }
+    }
+}

@@ -234,7 +234,8 @@ public final class VideoDecoder {
             throw VideoError(
                 .decode, input: input, message: "cannot convert pixel format \(frame.pointee.format) to RGB")
         }
-        var pixels = [UInt8](repeating: 0, count: width * height * 3)
+        // swscale writes every byte: no need to zero the buffer first.
+        var pixels = [UInt8](unsafeUninitializedCapacity: width * height * 3) { _, count in count = width * height * 3 }
         let rows = pixels.withUnsafeMutableBufferPointer { out -> Int32 in
             var dstData: [UnsafeMutablePointer<UInt8>?] = [out.baseAddress, nil, nil, nil]
             var dstStride: [Int32] = [Int32(width * 3), 0, 0, 0]

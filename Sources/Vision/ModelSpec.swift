@@ -43,6 +43,38 @@ public struct ModelSpec: Codable, Sendable, Equatable {
         public var mean: [Float]?
         /// Per-channel divisor after the mean (f32 inputs only).
         public var std: [Float]?
+
+        /// Creates an input description.
+        public init(
+            name: String, width: Int, height: Int, layout: String, color: String, type: String, resize: ResizeMode,
+            mean: [Float]? = nil, std: [Float]? = nil
+        ) {
+            self.name = name
+            self.width = width
+            self.height = height
+            self.layout = layout
+            self.color = color
+            self.type = type
+            self.resize = resize
+            self.mean = mean
+            self.std = std
+        }
+    }
+
+    /// Creates a sidecar in code.
+    public init(
+        name: String, version: String, task: String, file: String, decoder: String, labels: [String: String],
+        input: InputSpec, outputs: [String: String], scoreThreshold: Float
+    ) {
+        self.name = name
+        self.version = version
+        self.task = task
+        self.file = file
+        self.decoder = decoder
+        self.labels = labels
+        self.input = input
+        self.outputs = outputs
+        self.scoreThreshold = scoreThreshold
     }
 
     /// The sidecar file name looked for beside a model.

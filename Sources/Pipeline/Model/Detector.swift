@@ -20,7 +20,7 @@ public final class Detector: @unchecked Sendable {
     private let inputName: String
     /// Output index per decoder role.
     private let outputIndex: [String: Int]
-    private var requests: [Int: [InferRequest]] = [:]
+    private var pools: [Int: [RequestSlot]] = [:]
     private let config: [String: String]
 
     /// Loads the model named by `path` (a model file with its sidecar beside it, a sidecar, or a
@@ -86,29 +86,58 @@ public final class Detector: @unchecked Sendable {
     public var tag: String { spec.tag }
 
     /// `count` requests for batch size `batch`, compiling the model for that size on first use.
-    public func requests(batch: Int, count: Int = 1) throws -> [InferRequest] {
-        var pool = requests[batch] ?? []
+    func requests(batch: Int, count: Int = 1) throws -> [RequestSlot] {
+        var pool = pools[batch] ?? []
         if pool.count < count {
             let compiled: CompiledModel
             if let first = pool.first {
-                compiled = first.model
+                compiled = first.request.model
             } else {
                 try model.reshape(input: inputName, to: Self.inputShape(spec, batch: batch).map { $0! })
                 compiled = try model.compile(device: device, config: config)
             }
-            while pool.count < count { pool.append(try compiled.makeRequest()) }
-            requests[batch] = pool
+            while pool.count < count { pool.append(RequestSlot(try compiled.makeRequest(), outputIndex: outputIndex)) }
+            pools[batch] = pool
         }
         return Array(pool.prefix(count))
     }
 
     /// How many requests in flight the device suggests for batch size `batch`.
     public func optimalRequests(batch: Int) throws -> Int {
-        try requests(batch: batch)[0].model.optimalRequests()
+        try requests(batch: batch)[0].request.model.optimalRequests()
     }
 
-    /// Copies `inputs` (each `Preprocessor.bytesPerFrame` bytes) into the input tensor of `request`.
-    public func fill(_ request: InferRequest, with inputs: [[UInt8]]) throws {
+    /// Runs `inputs` as one batch, synchronously, and decodes the detections of each in pixels of its
+    /// frame (`sizes`). Returns the detections, the seconds in inference and in decoding outputs.
+    public func detect(_ inputs: [[UInt8]], sizes: [(width: Int, height: Int)]) throws -> (
+        detections: [[Detection]], inferSeconds: Double, decodeSeconds: Double
+    ) {
+        let slot = try requests(batch: inputs.count)[0]
+        try slot.fill(inputs)
+        let start = Clock.now
+        try slot.request.infer()
+        let inferDone = Clock.now
+        let outputs = try slot.outputs()
+        var result: [[Detection]] = []
+        result.reserveCapacity(inputs.count)
+        for (i, size) in sizes.enumerated() {
+            result.append(try decoder.decode(outputs, index: i, width: size.width, height: size.height))
+        }
+        return (result, inferDone - start, Clock.now - inferDone)
+    }
+}
+
+/// An OpenVINO request as an engine slot.
+final class RequestSlot: EngineSlot {
+    let request: InferRequest
+    private let outputIndex: [String: Int]
+
+    init(_ request: InferRequest, outputIndex: [String: Int]) {
+        self.request = request
+        self.outputIndex = outputIndex
+    }
+
+    func fill(_ inputs: [[UInt8]]) throws {
         try request.withInput(0) { tensor in
             var offset = 0
             for bytes in inputs {
@@ -121,32 +150,16 @@ public final class Detector: @unchecked Sendable {
         }
     }
 
-    /// Copies the outputs the decoder needs out of a finished request, by role.
-    public func outputs(of request: InferRequest) throws -> [String: FloatTensor] {
+    func start() throws { try request.startAsync() }
+
+    func wait() throws { try request.wait() }
+
+    func outputs() throws -> [String: FloatTensor] {
         var outputs: [String: FloatTensor] = [:]
         for (role, index) in outputIndex {
             let t = try request.output(at: index)
             outputs[role] = FloatTensor(shape: t.shape, values: t.values)
         }
         return outputs
-    }
-
-    /// Runs `inputs` as one batch, synchronously, and decodes the detections of each in pixels of its
-    /// frame (`sizes`). Returns the detections, the seconds in inference and in decoding outputs.
-    public func detect(_ inputs: [[UInt8]], sizes: [(width: Int, height: Int)]) throws -> (
-        detections: [[Detection]], inferSeconds: Double, decodeSeconds: Double
-    ) {
-        let request = try requests(batch: inputs.count)[0]
-        try fill(request, with: inputs)
-        let start = Clock.now
-        try request.infer()
-        let inferDone = Clock.now
-        let outputs = try outputs(of: request)
-        var result: [[Detection]] = []
-        result.reserveCapacity(inputs.count)
-        for (i, size) in sizes.enumerated() {
-            result.append(try decoder.decode(outputs, index: i, width: size.width, height: size.height))
-        }
-        return (result, inferDone - start, Clock.now - inferDone)
     }
 }

@@ -27,12 +27,17 @@ public final class DetectionPipeline: Sendable {
     public let options: PipelineOptions
     private let logger: Logger
     private let batchSize: Mutex<Int>
+    private let injected: Handoff<(any BatchEngine)?>
 
-    /// Creates a pipeline; nothing is opened until `run`.
-    public init(options: PipelineOptions, logger: Logger = Logger(label: "batchline.pipeline")) {
+    /// Creates a pipeline; nothing is opened until `run`. With `engine`, batches run on it instead of
+    /// the model named by the options (a scripted engine isolates scheduling from the model).
+    public init(
+        options: PipelineOptions, engine: (any BatchEngine)? = nil, logger: Logger = Logger(label: "batchline.pipeline")
+    ) {
         self.options = options
         self.logger = logger
         batchSize = Mutex(options.batchSize)
+        injected = Handoff(engine)
     }
 
     /// The batch size the next batch will use.
@@ -70,12 +75,13 @@ public final class DetectionPipeline: Sendable {
         // One request at a time runs fastest with all cores on it (LATENCY); several in flight
         // share the cores as separate streams (THROUGHPUT).
         let hint = options.mode == .sequential || options.requests == 1 ? "LATENCY" : "THROUGHPUT"
-        let detector = try Detector(
-            path: options.model, core: core, device: options.device, config: ["PERFORMANCE_HINT": hint])
+        let detector: any BatchEngine =
+            try injected.value
+            ?? Detector(path: options.model, core: core, device: options.device, config: ["PERFORMANCE_HINT": hint])
         let requests =
-            options.mode == .sequential ? 1 : try options.requests ?? detector.optimalRequests(batch: options.batchSize)
+            options.mode == .sequential ? 1 : try options.requests ?? detector.suggestedSlots(batch: options.batchSize)
         // Compile for the batch size now, so a model that cannot take it fails before any decoding.
-        _ = try detector.requests(batch: options.batchSize, count: requests)
+        _ = try detector.slots(batch: options.batchSize, count: requests)
         logger.info(
             "model ready",
             metadata: [
@@ -160,12 +166,12 @@ public final class DetectionPipeline: Sendable {
     // MARK: Sequential (3a)
 
     private func runSequential(
-        _ decoders: [VideoDecoder], detector: Detector, output: inout OutputStage, errors: SourceErrors
+        _ decoders: [VideoDecoder], detector: any BatchEngine, output: inout OutputStage, errors: SourceErrors
     ) throws -> [String: RunStats.QueueStats] {
         var pacers = decoders.map { _ in Pacer(enabled: options.realtime) }
         var counts = Array(repeating: 0, count: decoders.count)
         var live = Array(decoders.indices)
-        var preprocessor = Preprocessor(input: detector.spec.input)
+        var preprocessor = Preprocessor(input: detector.input)
         while !live.isEmpty {
             for stream in live {
                 if let max = options.maxFrames, counts[stream] >= max {
@@ -188,12 +194,13 @@ public final class DetectionPipeline: Sendable {
                 pacers[stream].wait(for: frame.pts, source: options.sources[stream])
                 let source = SourceFrame(stream: stream, frame: frame, decodeSeconds: decoded, arrival: Clock.now)
                 let ready = Self.preprocess(source, with: &preprocessor)
-                let request = try detector.requests(batch: 1)[0]
-                try detector.fill(request, with: [ready.input])
+                let slot = try detector.slots(batch: 1, count: 1)[0]
+                try slot.fill([ready.input])
                 let t1 = Clock.now
-                try request.infer()
+                try slot.start()
+                try slot.wait()
                 let inferSeconds = Clock.now - t1
-                let outputs = try detector.outputs(of: request)
+                let outputs = try slot.outputs()
                 try output.emit(InferredBatch(frames: [ready], outputs: outputs, inferSeconds: inferSeconds))
                 counts[stream] += 1
             }
@@ -204,7 +211,7 @@ public final class DetectionPipeline: Sendable {
     // MARK: Pipelined and batched (3b, 3c)
 
     private func runStaged(
-        _ decoders: [VideoDecoder], detector: Detector, requests: Int, output: inout OutputStage,
+        _ decoders: [VideoDecoder], detector: any BatchEngine, requests: Int, output: inout OutputStage,
         errors: SourceErrors
     ) throws -> [String: RunStats.QueueStats] {
         let decoded = BoundedQueue<SourceFrame>(capacity: max(options.queueCapacity, 4 * decoders.count))
@@ -240,7 +247,7 @@ public final class DetectionPipeline: Sendable {
         let workersDone = DispatchGroup()
         for w in 0..<options.preprocessWorkers {
             workersDone.enter()
-            let input = detector.spec.input
+            let input = detector.input
             Self.startThread("batchline-preprocess-\(w)") {
                 defer { workersDone.leave() }
                 var preprocessor = Preprocessor(input: input)
@@ -297,7 +304,9 @@ public final class DetectionPipeline: Sendable {
 
     static func preprocess(_ source: SourceFrame, with preprocessor: inout Preprocessor) -> ReadyFrame {
         let t0 = Clock.now
-        var input = [UInt8](repeating: 0, count: preprocessor.bytesPerFrame)
+        // The preprocessor writes every byte: no need to zero the buffer first.
+        let size = preprocessor.bytesPerFrame
+        var input = [UInt8](unsafeUninitializedCapacity: size) { _, count in count = size }
         let frame = source.frame
         frame.pixels.withUnsafeBufferPointer { px in
             input.withUnsafeMutableBytes { out in
@@ -362,13 +371,13 @@ struct Pacer {
 /// (flushing a partial batch after the time-out), keeps up to `requests` inferences in flight, and
 /// hands finished batches on in submission order.
 struct InferenceStage {
-    let detector: Detector
+    let detector: any BatchEngine
     let requests: Int
     let timeout: Double
     let batchSize: @Sendable () -> Int
-    private var ring: [(request: InferRequest, frames: [ReadyFrame], started: Double)] = []
+    private var ring: [(request: any EngineSlot, frames: [ReadyFrame], started: Double)] = []
 
-    init(detector: Detector, requests: Int, timeout: Double, batchSize: @escaping @Sendable () -> Int) {
+    init(detector: any BatchEngine, requests: Int, timeout: Double, batchSize: @escaping @Sendable () -> Int) {
         self.detector = detector
         self.requests = requests
         self.timeout = timeout
@@ -420,14 +429,14 @@ struct InferenceStage {
         -> Bool
     {
         guard !pending.isEmpty else { return true }
-        let pool = try detector.requests(batch: max(batchSize(), pending.count), count: requests)
+        let pool = try detector.slots(batch: max(batchSize(), pending.count), count: requests)
         var free = pool.first { r in !ring.contains { $0.request === r } }
         while free == nil || ring.count >= requests {
             guard try complete(into: inferred) else { return false }
             free = pool.first { r in !ring.contains { $0.request === r } }
         }
-        try detector.fill(free!, with: pending.map(\.input))
-        try free!.startAsync()
+        try free!.fill(pending.map(\.input))
+        try free!.start()
         ring.append((free!, pending, Clock.now))
         pending.removeAll(keepingCapacity: true)
         return true
@@ -438,7 +447,7 @@ struct InferenceStage {
         let oldest = ring.removeFirst()
         try oldest.request.wait()
         let seconds = Clock.now - oldest.started
-        let outputs = try detector.outputs(of: oldest.request)
+        let outputs = try oldest.request.outputs()
         return inferred.push(InferredBatch(frames: oldest.frames, outputs: outputs, inferSeconds: seconds))
     }
 }

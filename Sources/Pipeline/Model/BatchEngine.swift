@@ -1,0 +1,136 @@
+import Foundation
+import InferenceBackend
+import Vision
+
+/// Runs batches of pre-processed frames: the real detector, or a scripted stand-in that isolates
+/// scheduling (tests, and the simulator) from the model.
+///
+/// Used from one thread at a time (the inference thread), never concurrently.
+public protocol BatchEngine: AnyObject {
+    /// `name@version`, as events report it.
+    var tag: String { get }
+    /// Reads outputs into detections.
+    var decoder: any OutputDecoder { get }
+    /// The input the engine takes, for the pre-processor.
+    var input: ModelSpec.InputSpec { get }
+    /// `count` slots (requests) that each run one batch of `batch` frames; the same objects on every call.
+    func slots(batch: Int, count: Int) throws -> [any EngineSlot]
+    /// How many slots in flight the engine suggests.
+    func suggestedSlots(batch: Int) throws -> Int
+}
+
+/// One request: fill its input, start it, wait for it, read its outputs.
+public protocol EngineSlot: AnyObject {
+    /// Copies the batch's inputs in (each `Preprocessor.bytesPerFrame` bytes), padding the rest.
+    func fill(_ inputs: [[UInt8]]) throws
+    /// Starts the batch without waiting.
+    func start() throws
+    /// Blocks until the batch is done.
+    func wait() throws
+    /// The outputs the decoder needs, by role.
+    func outputs() throws -> [String: FloatTensor]
+}
+
+extension Detector: BatchEngine {
+    /// The input the model takes.
+    public var input: ModelSpec.InputSpec { spec.input }
+
+    /// Requests for batch size `batch`, compiled on first use.
+    public func slots(batch: Int, count: Int) throws -> [any EngineSlot] {
+        try requests(batch: batch, count: count)
+    }
+
+    /// What OpenVINO suggests for the device.
+    public func suggestedSlots(batch: Int) throws -> Int {
+        try optimalRequests(batch: batch)
+    }
+}
+
+/// A stand-in engine whose batches take a scripted time and find nothing: the pipeline's scheduling,
+/// bounds and ordering under any cost, with no model. Batches run one at a time, like one device.
+///
+/// `@unchecked Sendable`: its only shared state, `busyUntil`, is guarded by `lock`.
+public final class ScriptedEngine: BatchEngine, @unchecked Sendable {
+    /// `scripted@1` unless given.
+    public let tag: String
+    /// An SSD decoder over empty outputs.
+    public let decoder: any OutputDecoder
+    /// A small input, so that pre-processing costs little.
+    public let input: ModelSpec.InputSpec
+    /// Seconds one batch of the given size takes.
+    public let cost: @Sendable (Int) -> Double
+    private let lock = NSLock()
+    private var busyUntil = 0.0
+    private var pools: [Int: [ScriptedSlot]] = [:]
+    private var calls: [Int] = []
+
+    /// Creates an engine whose batch of `B` frames takes `cost(B)` seconds.
+    public init(tag: String = "scripted@1", side: Int = 32, cost: @escaping @Sendable (Int) -> Double) {
+        self.tag = tag
+        self.cost = cost
+        input = ModelSpec.InputSpec(
+            name: "x", width: side, height: side, layout: "NHWC", color: "RGB", type: "u8", resize: .tfLegacyBilinear)
+        let spec = ModelSpec(
+            name: "scripted", version: "1", task: "detection", file: "-", decoder: "ssd", labels: [:], input: input,
+            outputs: [:], scoreThreshold: 0.5)
+        decoder = SSDDecoder(spec: spec)
+    }
+
+    /// Batch sizes run so far, in order.
+    public var batchesRun: [Int] {
+        lock.lock()
+        defer { lock.unlock() }
+        return calls
+    }
+
+    public func slots(batch: Int, count: Int) throws -> [any EngineSlot] {
+        var pool = pools[batch] ?? []
+        while pool.count < count { pool.append(ScriptedSlot(engine: self, batch: batch)) }
+        pools[batch] = pool
+        return Array(pool.prefix(count))
+    }
+
+    public func suggestedSlots(batch: Int) throws -> Int { 1 }
+
+    /// Reserves the device for one batch; returns when it will be done.
+    func schedule(batch: Int) -> Double {
+        lock.lock()
+        defer { lock.unlock() }
+        calls.append(batch)
+        let begin = max(Clock.now, busyUntil)
+        busyUntil = begin + cost(batch)
+        return busyUntil
+    }
+}
+
+/// A scripted request.
+final class ScriptedSlot: EngineSlot {
+    unowned let engine: ScriptedEngine
+    let batch: Int
+    private var doneAt = 0.0
+
+    init(engine: ScriptedEngine, batch: Int) {
+        self.engine = engine
+        self.batch = batch
+    }
+
+    func fill(_ inputs: [[UInt8]]) throws {
+        precondition(inputs.count <= batch, "batch larger than the slot")
+    }
+
+    func start() throws { doneAt = engine.schedule(batch: batch) }
+
+    func wait() throws {
+        let left = doneAt - Clock.now
+        if left > 0 { Thread.sleep(forTimeInterval: left) }
+    }
+
+    func outputs() throws -> [String: FloatTensor] {
+        [
+            "boxes": FloatTensor(shape: [batch, 1, 4], values: Array(repeating: 0, count: batch * 4)),
+            "scores": FloatTensor(shape: [batch, 1], values: Array(repeating: 0, count: batch)),
+            "classes": FloatTensor(shape: [batch, 1], values: Array(repeating: 0, count: batch)),
+            "count": FloatTensor(shape: [batch], values: Array(repeating: 0, count: batch)),
+        ]
+    }
+}

@@ -19,8 +19,13 @@ extension Batchline {
         @Option(name: .long, help: "Video file or http://, udp://, rtsp:// URL; repeat for several streams.")
         var source: [String]
 
-        @Option(name: .long, help: "sequential, pipelined or batched (the paper's Figure 3a, 3b, 3c).")
-        var mode: PipelineMode = .batched
+        @Option(
+            name: .long,
+            help: """
+                sequential, pipelined or batched (the paper's Figure 3a, 3b, 3c). Default: the fastest \
+                here, pipelined with several requests in flight, or batched when --batch is over 1.
+                """)
+        var mode: PipelineMode?
 
         @Option(name: .long, help: "Inference requests in flight (default: what the device suggests).")
         var requests: Int?
@@ -61,7 +66,7 @@ extension Batchline {
             global.bootstrapLogging()
             guard !source.isEmpty else { throw fail(PipelineError("give at least one --source")) }
             var options = PipelineOptions(sources: source, model: model)
-            options.mode = mode
+            options.mode = mode ?? (batch > 1 ? .batched : .pipelined)
             options.requests = requests
             options.preprocessWorkers = preprocessWorkers
             options.batchSize = batch

@@ -59,13 +59,15 @@ let package = Package(
             name: "Vision",
             swiftSettings: swiftSettings
         ),
+        // Batching: the batch size controller and its cost model, pure values.
+        .target(name: "Batching", swiftSettings: swiftSettings),
         // Monitoring: CPU, memory, cgroup, NVIDIA GPUs (NVML via dlopen).
         .target(name: "Monitoring", swiftSettings: swiftSettings),
         // Pipeline: decode -> pre-process -> infer -> post-process, events and stats.
         .target(
             name: "Pipeline",
             dependencies: [
-                "VideoIO", "InferenceBackend", "Vision", "Monitoring",
+                "VideoIO", "InferenceBackend", "Vision", "Monitoring", "Batching",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -74,7 +76,7 @@ let package = Package(
         .executableTarget(
             name: "batchline",
             dependencies: [
-                "Pipeline",
+                "Pipeline", "Batching",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -91,6 +93,7 @@ let package = Package(
             dependencies: ["Pipeline", "VideoIO", "Vision", "TestSupport"],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "BatchingTests", dependencies: ["Batching"], swiftSettings: swiftSettings),
         .testTarget(name: "MonitoringTests", dependencies: ["Monitoring"], swiftSettings: swiftSettings),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "batchline"], swiftSettings: swiftSettings),
         // Paths to the bundled assets and small helpers shared by the tests.

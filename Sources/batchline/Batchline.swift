@@ -9,7 +9,7 @@ struct Batchline: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "batchline",
         abstract: "Real-time video analytics: decode, pre-process, batched inference, post-process.",
-        subcommands: [Run.self, Profile.self],
+        subcommands: [Run.self, Profile.self, Simulate.self],
         defaultSubcommand: Run.self
     )
 }

@@ -1,0 +1,124 @@
+/// What each stage costs per batch, learned online: a moving average per batch size measured, and a
+/// least-squares line `a * B + c` through them to predict the sizes not yet measured.
+public struct CostModel: Sendable, Equatable {
+    /// Weight of a new measurement in the moving average.
+    public var smoothing = 0.3
+    /// Stage -> batch size -> (average seconds per batch, samples).
+    public private(set) var measured: [String: [Int: Sample]] = [:]
+    /// Batch size -> (average bytes, samples) of memory in use while running at that size.
+    public private(set) var memory: [Int: Sample] = [:]
+
+    /// A moving average and its sample count.
+    public struct Sample: Sendable, Equatable {
+        /// Average.
+        public var value: Double
+        /// How many measurements went in.
+        public var count: Int
+    }
+
+    /// An empty model.
+    public init() {}
+
+    /// Records that `stage` took `seconds` for one batch of `batch` frames.
+    public mutating func observe(stage: String, batch: Int, seconds: Double) {
+        guard seconds.isFinite, seconds >= 0 else { return }
+        var s = measured[stage, default: [:]][batch] ?? Sample(value: seconds, count: 0)
+        s.value = s.count == 0 ? seconds : s.value + smoothing * (seconds - s.value)
+        s.count += 1
+        measured[stage, default: [:]][batch] = s
+    }
+
+    /// Records memory in use while running batches of `batch` frames.
+    public mutating func observe(memoryBytes: Int, batch: Int) {
+        var s = memory[batch] ?? Sample(value: Double(memoryBytes), count: 0)
+        s.value = s.count == 0 ? Double(memoryBytes) : s.value + smoothing * (Double(memoryBytes) - s.value)
+        s.count += 1
+        memory[batch] = s
+    }
+
+    /// Forgets everything (a new model, a new machine).
+    public mutating func reset() {
+        measured = [:]
+        memory = [:]
+    }
+
+    /// Stages seen.
+    public var stages: [String] { measured.keys.sorted() }
+
+    /// Batch sizes measured for every stage seen.
+    public var measuredSizes: [Int] {
+        let sets = measured.values.map { Set($0.keys) }
+        guard var common = sets.first else { return [] }
+        for s in sets.dropFirst() { common.formIntersection(s) }
+        return common.sorted()
+    }
+
+    /// Seconds per batch of `batch` for `stage`: measured if it was, else from the line through the
+    /// sizes measured (needs two); nil when unknown.
+    public func predict(stage: String, batch: Int) -> Double? {
+        guard let points = measured[stage] else { return nil }
+        if let s = points[batch] { return s.value }
+        return Self.line(points.mapValues(\.value))?(Double(batch))
+    }
+
+    /// Memory in use at `batch`, measured or on the line; nil when unknown.
+    public func predictMemory(batch: Int) -> Double? {
+        if let s = memory[batch] { return s.value }
+        return Self.line(memory.mapValues(\.value))?(Double(batch))
+    }
+
+    /// The slowest stage at `batch` when stages overlap, each divided by its parallelism (workers,
+    /// requests in flight); nil if any stage is unknown there.
+    public func bottleneck(batch: Int, parallelism: [String: Double] = [:]) -> (stage: String, seconds: Double)? {
+        guard !measured.isEmpty else { return nil }
+        var worst: (String, Double)?
+        for stage in stages {
+            guard let t = predict(stage: stage, batch: batch) else { return nil }
+            let effective = t / max(parallelism[stage] ?? 1, 1)
+            if worst == nil || effective > worst!.1 { worst = (stage, effective) }
+        }
+        return worst
+    }
+
+    /// The bottleneck's name for people: stages within 5% of the slowest are named together
+    /// (`preprocess and inference`), since noise alone decides between them.
+    public func bottleneckLabel(batch: Int, parallelism: [String: Double] = [:]) -> String? {
+        guard let worst = bottleneck(batch: batch, parallelism: parallelism) else { return nil }
+        let close = stages.filter { stage in
+            guard let t = predict(stage: stage, batch: batch) else { return false }
+            return t / max(parallelism[stage] ?? 1, 1) >= worst.seconds * 0.95
+        }
+        return close.count > 1 ? close.joined(separator: " and ") : worst.stage
+    }
+
+    /// Seconds a frame spends in the stages at `batch` (their sum, each taken once); nil if unknown.
+    public func traversal(batch: Int) -> Double? {
+        var total = 0.0
+        for stage in stages {
+            guard let t = predict(stage: stage, batch: batch) else { return nil }
+            total += t
+        }
+        return stages.isEmpty ? nil : total
+    }
+
+    /// Least squares through `points` (x -> y); nil with fewer than two distinct x. Never negative.
+    static func line(_ points: [Int: Double]) -> ((Double) -> Double)? {
+        guard points.count >= 2 else { return nil }
+        let xs = points.keys.map(Double.init)
+        let ys = points.keys.map { points[$0]! }
+        let n = Double(xs.count)
+        let mx = xs.reduce(0, +) / n
+        let my = ys.reduce(0, +) / n
+        var sxx = 0.0
+        var sxy = 0.0
+        for (x, y) in zip(xs, ys) {
+            sxx += (x - mx) * (x - mx)
+            sxy += (x - mx) * (y - my)
+        }
+        guard sxx > 0 else { return nil }
+        let a = sxy / sxx
+        let c = my - a * mx
+        let minY = ys.min()! * 0.5
+        return { x in max(a * x + c, minY) }
+    }
+}

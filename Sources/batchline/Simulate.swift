@@ -1,0 +1,96 @@
+import ArgumentParser
+import Batching
+import Foundation
+
+extension BatchPolicy: ExpressibleByArgument {}
+extension ShedPolicy: ExpressibleByArgument {}
+
+extension Batchline {
+    /// `batchline simulate`: the batch controller on the paper's devices, without them.
+    struct Simulate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run the batch controller against a device's measured stage costs (the paper's tables).",
+            discussion: """
+                A discrete-event model of the batched pipeline with the device's costs per batch (plus noise) \
+                drives the same controller `batchline run --batch auto` uses, and prints its decisions and the \
+                throughput and latency reached.
+                """
+        )
+
+        @Option(name: .long, help: "xavier, 2080ti, or a JSON file {name, sizes, preprocess, inference, postprocess}.")
+        var device = "xavier"
+
+        @Option(name: .long, help: "Camera streams.")
+        var streams = 1
+
+        @Option(name: .long, help: "Frames per second per stream.")
+        var fps: Double = 30
+
+        @Option(name: .long, help: "fixed, realtime, slo or aimd.")
+        var policy: BatchPolicy = .realtime
+
+        @Option(name: .long, help: "Batch size to start at (the size itself for --policy fixed).")
+        var batch = 1
+
+        @Option(name: .long, help: "Batch sizes the controller may choose, comma-separated.")
+        var sizes = "1,2,4,8,16"
+
+        @Option(name: .long, help: "p99 latency target in milliseconds (slo, aimd).")
+        var latencySlo: Double = 500
+
+        @Option(name: .long, help: "What to shed when nothing keeps up: drop-oldest, skip or backlog.")
+        var shed: ShedPolicy = .dropOldest
+
+        @Option(name: .long, help: "Simulated seconds.")
+        var seconds: Double = 60
+
+        @Option(name: .long, help: "Random seed for the cost noise.")
+        var seed: UInt64 = 1
+
+        @Flag(name: .long, help: "Print the result as JSON.")
+        var json = false
+
+        func run() throws {
+            do {
+                let profile = try DeviceProfile.named(device)
+                let allowed = sizes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+                guard !allowed.isEmpty, allowed.allSatisfy({ (1...256).contains($0) }) else {
+                    throw SimulationError("--sizes \(sizes): give batch sizes in 1...256")
+                }
+                guard streams >= 1, streams <= 1000, fps > 0, seconds > 0, seconds <= 3600 else {
+                    throw SimulationError("--streams 1...1000, --fps > 0 and --seconds 0...3600, please")
+                }
+                var setup = SimulationSetup(device: profile)
+                setup.streams = streams
+                setup.fps = fps
+                setup.seconds = seconds
+                setup.seed = seed
+                setup.initialBatch = batch
+                setup.controller.policy = policy
+                setup.controller.sizes = allowed
+                setup.controller.latencySLO = latencySlo / 1000
+                setup.controller.shed = shed
+                let result = Simulator(setup: setup).run()
+                if json {
+                    let encoder = JSONEncoder()
+                    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                    print(String(decoding: try encoder.encode(result), as: UTF8.self))
+                    return
+                }
+                print("\(profile.name): \(streams) stream(s) x \(fps) fps, policy \(policy.rawValue), \(seconds) s")
+                for d in result.decisions {
+                    print(String(format: "  t=%6.2f s  B %2d -> %2d  %@", d.time, d.from, d.to, d.reason))
+                }
+                print(
+                    String(
+                        format: "B=%d at the end (bottleneck: %@); %.1f frames/s processed of %.1f offered; "
+                            + "latency p50 %.0f ms, p99 %.0f ms; %d shed",
+                        result.finalBatch, result.bottleneck ?? "?", result.throughput,
+                        Double(result.arrived) / seconds, result.latencyP50 * 1000, result.latencyP99 * 1000,
+                        result.shed))
+            } catch {
+                throw fail(error)
+            }
+        }
+    }
+}

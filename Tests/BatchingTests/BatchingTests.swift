@@ -1,0 +1,222 @@
+import Testing
+
+@testable import Batching
+
+/// Feeds the controller a device whose stage costs per batch follow `costs`, at `rate` frames/s,
+/// for `steps` decisions `dt` apart; returns the decisions.
+func drive(
+    _ controller: inout BatchController, costs: (Int) -> [String: Double], rate: (Double) -> Double,
+    steps: Int, dt: Double = 0.5, start: Double = 0, latency: ((Int) -> Double)? = nil
+) -> [BatchDecision] {
+    var out: [BatchDecision] = []
+    for k in 0..<steps {
+        let t = start + Double(k) * dt
+        controller.observe(batch: controller.batch, stageSeconds: costs(controller.batch))
+        let load = LoadSnapshot(time: t, arrivalRate: rate(t), latencyP99: latency?(controller.batch))
+        if let d = controller.decide(load) { out.append(d) }
+    }
+    return out
+}
+
+/// A GPU-like device: inference per frame falls with B (the paper's Xavier, roughly).
+func gpuLike(_ b: Int) -> [String: Double] {
+    ["preprocess": 0.0035 * Double(b), "inference": 0.008 * Double(b) + 0.013, "postprocess": 0.002 * Double(b)]
+}
+
+/// A CPU-like device: inference per frame rises a little with B (this machine, roughly).
+func cpuLike(_ b: Int) -> [String: Double] {
+    ["preprocess": 0.001 * Double(b), "inference": 0.007 * Double(b) * (1 + 0.03 * Double(b)), "postprocess": 0.0001]
+}
+
+@Suite("Cost model")
+struct CostModelTests {
+    @Test("Measured sizes come back; others come from the line through them")
+    func predicts() throws {
+        var m = CostModel()
+        m.observe(stage: "inference", batch: 1, seconds: 0.021)
+        m.observe(stage: "inference", batch: 4, seconds: 0.045)
+        #expect(m.predict(stage: "inference", batch: 1) == 0.021)
+        let p8 = try #require(m.predict(stage: "inference", batch: 8))
+        #expect(abs(p8 - (0.021 + 0.008 * 7)) < 1e-9)
+        #expect(m.predict(stage: "preprocess", batch: 1) == nil)
+        #expect(m.bottleneck(batch: 4)?.stage == "inference")
+    }
+
+    @Test("The moving average follows a change of cost")
+    func follows() {
+        var m = CostModel()
+        for _ in 0..<5 { m.observe(stage: "inference", batch: 1, seconds: 0.01) }
+        for _ in 0..<10 { m.observe(stage: "inference", batch: 1, seconds: 0.02) }
+        #expect(abs(m.predict(stage: "inference", batch: 1)! - 0.02) < 0.0005)
+    }
+}
+
+@Suite("Batch controller")
+struct BatchControllerTests {
+    @Test("fixed never changes")
+    func fixed() {
+        var config = BatchController.Config()
+        config.policy = .fixed
+        var c = BatchController(config: config, initial: 4)
+        let decisions = drive(&c, costs: gpuLike, rate: { _ in 500 }, steps: 20)
+        #expect(decisions.isEmpty && c.batch == 4)
+    }
+
+    @Test("realtime on a GPU-like device climbs one probe at a time to the best size that keeps up")
+    func realtimeGPU() {
+        var c = BatchController()
+        let decisions = drive(&c, costs: gpuLike, rate: { _ in 30 }, steps: 80)
+        // Throughput B / (0.008 B + 0.013) rises with B: 16 is best, 8 within 3% is not (47 vs 59 fps).
+        #expect(c.batch == 16, "\(decisions.map(\.reason))")
+        // Careful: never a jump past a size not yet measured.
+        for d in decisions where d.to > d.from { #expect(d.to == [1, 2, 4, 8, 16].first { $0 > d.from }) }
+        #expect(decisions.allSatisfy { !$0.reason.isEmpty && $0.arrivalRate == 30 })
+    }
+
+    @Test("realtime on a CPU-like device comes back to B=1, the highest throughput, and says why")
+    func realtimeCPU() {
+        var c = BatchController()
+        let decisions = drive(&c, costs: cpuLike, rate: { _ in 30 }, steps: 40)
+        #expect(c.batch == 1)
+        #expect(decisions.contains { $0.reason.contains("probing B=2") })
+        #expect(decisions.last?.to == 1)
+    }
+
+    @Test("Hysteresis: noise around a tie does not make it oscillate")
+    func hysteresis() {
+        var c = BatchController()
+        var flip = false
+        let decisions = drive(
+            &c,
+            costs: { b in
+                flip.toggle()
+                let n = flip ? 1.02 : 0.98
+                return ["inference": 0.01 * Double(b) * n]
+            }, rate: { _ in 30 }, steps: 200)
+        // After probing up once it settles: a handful of changes, not one per step.
+        #expect(decisions.count <= 4, "\(decisions.map { "\($0.from)->\($0.to)" })")
+    }
+
+    @Test("A missed deadline drops to a safe size at once, without waiting for the dwell")
+    func emergency() {
+        var c = BatchController()
+        _ = drive(&c, costs: gpuLike, rate: { _ in 60 }, steps: 80)
+        #expect(c.batch == 16)
+        // Another process takes the device: everything costs 3x. At 60 fps, B=16 misses its deadline
+        // (0.42 s > 16/60 s). Several batches finish between two looks.
+        var slow: [BatchDecision] = []
+        for k in 0..<3 {
+            for _ in 0..<5 { c.observe(batch: c.batch, stageSeconds: gpuLike(c.batch).mapValues { $0 * 3 }) }
+            if let d = c.decide(LoadSnapshot(time: 40 + Double(k) * 0.1, arrivalRate: 60)) { slow.append(d) }
+        }
+        let first = slow.first
+        #expect(first?.reason.contains("deadline missed") == true || first?.overloaded == true, "\(slow)")
+        #expect(first?.time == 40, "reacts on the first look, not after the dwell")
+    }
+
+    @Test("More streams: moves to a larger size that keeps up; fewer: back down for latency")
+    func streamsChange() {
+        var c = BatchController()
+        _ = drive(&c, costs: gpuLike, rate: { _ in 30 }, steps: 80)
+        // 16 keeps up at 60 fps (0.141 <= 0.85 * 16/60); 1 would not.
+        let up = drive(&c, costs: gpuLike, rate: { _ in 60 }, steps: 20, start: 50)
+        #expect(c.batch == 16 && up.isEmpty)
+        let heavy = drive(&c, costs: gpuLike, rate: { _ in 150 }, steps: 10, start: 70)
+        #expect(c.overloaded && heavy.contains { $0.overloaded && $0.reason.contains("overload") })
+        _ = drive(&c, costs: gpuLike, rate: { _ in 30 }, steps: 20, start: 80)
+        #expect(!c.overloaded)
+    }
+
+    @Test("Overload with skip: the controller says how many frames to skip")
+    func overloadSkip() throws {
+        var config = BatchController.Config()
+        config.shed = .skip
+        config.sizes = [1, 2]
+        var c = BatchController(config: config)
+        let decisions = drive(&c, costs: { b in ["inference": 0.02 * Double(b)] }, rate: { _ in 100 }, steps: 20)
+        let last = try #require(decisions.last { $0.overloaded })
+        // Capacity 50 * 0.85 = 42.5 frames/s of 100: keep 1 - 1/k <= 0.425 -> k = 1 (all but...) -> at least 2.
+        #expect(last.skipEvery == 2)
+        #expect(BatchController.skipEvery(arrival: 100, capacity: 80) == 5)
+        #expect(BatchController.skipEvery(arrival: 50, capacity: 80) == 0)
+    }
+
+    @Test("slo: the largest throughput whose predicted latency stays under the target")
+    func slo() {
+        var config = BatchController.Config()
+        config.policy = .slo
+        config.latencySLO = 0.25
+        var c = BatchController(config: config)
+        _ = drive(&c, costs: gpuLike, rate: { _ in 30 }, steps: 120)
+        // Latency at B: (B-1)/30 + traversal; B=8: 0.233 + 0.154 > 0.25; B=4: 0.1 + 0.0775 ok.
+        #expect(c.batch == 4)
+    }
+
+    @Test("aimd: adds one while under the SLO, cuts by 10% over it")
+    func aimd() {
+        var config = BatchController.Config()
+        config.policy = .aimd
+        config.latencySLO = 0.1
+        config.sizes = Array(1...16)
+        var c = BatchController(config: config, initial: 1)
+        let decisions = drive(
+            &c, costs: gpuLike, rate: { _ in 30 }, steps: 60, latency: { b in 0.02 * Double(b) })
+        // Latency 0.02 B crosses 0.1 above B=5: it saws around 5-6.
+        #expect((4...6).contains(c.batch), "\(decisions.map { "\($0.from)->\($0.to)" })")
+        #expect(decisions.contains { $0.reason.contains("multiplicative decrease") })
+    }
+
+    @Test("A model swap forgets the costs and measures again")
+    func swap() {
+        var c = BatchController()
+        _ = drive(&c, costs: gpuLike, rate: { _ in 30 }, steps: 80)
+        c.modelChanged()
+        #expect(c.cost.measuredSizes.isEmpty)
+        _ = drive(&c, costs: cpuLike, rate: { _ in 30 }, steps: 40, start: 100)
+        #expect(c.batch <= 2)
+    }
+}
+
+@Suite("Simulator: the paper's devices")
+struct SimulatorTests {
+    func simulate(_ device: DeviceProfile, streams: Int, policy: BatchPolicy = .realtime, seconds: Double = 40)
+        -> SimulationResult
+    {
+        var setup = SimulationSetup(device: device)
+        setup.streams = streams
+        setup.seconds = seconds
+        setup.controller.policy = policy
+        return Simulator(setup: setup).run()
+    }
+
+    @Test("Xavier, 4 cameras at 30 fps: overloaded; B=16 gets ~76 fps, as Table 1 implies (16 / 0.211 s)")
+    func xavierOverload() {
+        let r = simulate(.xavier, streams: 4)
+        #expect(r.finalBatch == 16)
+        #expect(r.throughput > 70 && r.throughput < 80, "\(r.throughput)")
+        #expect(r.shed > 0 && r.decisions.contains { $0.overloaded })
+        #expect(r.bottleneck == "inference")
+    }
+
+    @Test("Xavier, 2 cameras: B=1 cannot keep up (21 ms > 16.7 ms), a batched size does, every frame kept")
+    func xavierTwo() {
+        let r = simulate(.xavier, streams: 2)
+        #expect([8, 16].contains(r.finalBatch))
+        #expect(r.shed == 0 && r.throughput > 59)
+        let sequential = simulate(.xavier, streams: 2, policy: .fixed)
+        #expect(sequential.throughput < 50 && sequential.shed > 0, "fixed B=1 sheds: \(sequential.throughput)")
+    }
+
+    @Test("2080 Ti: pre-processing on the CPU, not inference, is the limit, and the controller says so")
+    func rtx() {
+        let r = simulate(.rtx2080ti, streams: 4)
+        // Batching buys little: B=1 and B=2 both give ~333 frames/s; noise picks between them.
+        #expect(r.finalBatch <= 2)
+        #expect(r.decisions.last?.bottleneck?.contains("preprocess") == true, "\(r.decisions)")
+        #expect(r.decisions.last?.reason.contains("preprocess") == true)
+        // 12 cameras need 360 frames/s; the CPU stage gives ~333 whatever B is: overload.
+        let heavy = simulate(.rtx2080ti, streams: 12, seconds: 20)
+        #expect(heavy.throughput < 340 && heavy.shed > 0)
+        #expect(heavy.decisions.contains { $0.overloaded && $0.bottleneck?.contains("preprocess") == true })
+    }
+}

@@ -105,10 +105,11 @@ public struct BatchController: Sendable {
         public var sizes: [Int] = [1, 2, 4, 8, 16]
         /// Keep-up margin: a batch must finish within `margin * B / arrival rate`.
         public var margin = 0.85
-        /// Throughputs within this fraction count as tied (the smaller B wins).
-        public var tie = 0.03
+        /// Throughputs within this fraction count as tied (the smaller B wins): real timings jitter by
+        /// a few percent, and a smaller batch waits less.
+        public var tie = 0.05
         /// A move must promise this much more throughput (hysteresis).
-        public var gain = 0.05
+        public var gain = 0.10
         /// Seconds to hold a size before an ordinary change (not for a missed deadline).
         public var dwell = 2.0
         /// p99 latency target, seconds (slo, aimd).

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Batching
 import Foundation
 import Logging
 import Pipeline
@@ -36,8 +37,26 @@ extension Batchline {
         @Option(name: .long, help: "Model file with its model.json beside it, or a folder holding model.json.")
         var model: String
 
-        @Option(name: .long, help: "Frames per inference call (1...\(PipelineOptions.maxBatchSize)).")
-        var batch = 1
+        @Option(
+            name: .long,
+            help:
+                "Frames per inference call (1...\(PipelineOptions.maxBatchSize)), or auto: the batch size manager chooses."
+        )
+        var batch = "1"
+
+        @Option(name: .long, help: "With --batch auto: realtime, slo, aimd (or fixed).")
+        var policy: BatchPolicy = .realtime
+
+        @Option(name: .long, help: "With --batch auto: sizes to choose from, comma-separated.")
+        var batchSizes = "1,2,4,8,16"
+
+        @Option(name: .long, help: "p99 latency target in milliseconds (slo, aimd).")
+        var latencySlo: Double = 500
+
+        @Option(
+            name: .long,
+            help: "When nothing keeps up: drop-oldest, skip or backlog (default: backlog for files, drop-oldest live).")
+        var shed: ShedPolicy?
 
         @Option(name: .long, help: "Write one JSON line per frame here.")
         var events: String?
@@ -66,10 +85,24 @@ extension Batchline {
             global.bootstrapLogging()
             guard !source.isEmpty else { throw fail(PipelineError("give at least one --source")) }
             var options = PipelineOptions(sources: source, model: model)
-            options.mode = mode ?? (batch > 1 ? .batched : .pipelined)
+            let auto = batch.lowercased() == "auto"
+            guard auto || Int(batch) != nil else {
+                throw fail(PipelineError("--batch \(batch): give a number or auto"))
+            }
+            let fixed = Int(batch) ?? 1
+            options.mode = mode ?? (auto || fixed > 1 ? .batched : .pipelined)
+            if auto {
+                options.batchPolicy = policy
+                let sizes = batchSizes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+                options.batchSizes = sizes
+                options.batchSize = sizes.min() ?? 1
+            } else {
+                options.batchSize = fixed
+            }
+            options.latencySLO = latencySlo / 1000
+            options.shed = shed
             options.requests = requests
             options.preprocessWorkers = preprocessWorkers
-            options.batchSize = batch
             options.eventsPath = events
             options.statsPath = stats
             options.annotatePath = annotate
@@ -105,6 +138,14 @@ extension Batchline {
             }
             let sizes = s.batchSizes.sorted { Int($0.key)! < Int($1.key)! }.map { "\($0.key)x\($0.value)" }
             lines.append("  batches     \(sizes.joined(separator: " "))")
+            if s.batchPolicy != "fixed" {
+                lines.append(
+                    "  policy      \(s.batchPolicy), \(s.batchDecisions.count) decision(s), shedding by \(s.shedPolicy)"
+                )
+                for d in s.batchDecisions.suffix(8) {
+                    lines.append(String(format: "    t=%6.2f s  B %2d -> %2d  ", d.time, d.from, d.to) + d.reason)
+                }
+            }
             if s.streams.count > 1 {
                 for (i, st) in s.streams.enumerated() {
                     lines.append(

@@ -19,10 +19,16 @@ public struct FrameResult: Sendable {
     public var batch: Int
     /// What was found.
     public var detections: [Detection]
+    /// Why the frame was not processed (shed under overload); nil for a processed frame.
+    public var dropped: String? = nil
 
     /// The event line, without its newline:
     /// `{"stream":0,"frame":i,"pts":s,"model":"m@v","batch":B,"detections":[{"label":..,"score":..,"box":[..]}]}`.
     public var jsonLine: String {
+        if let dropped {
+            return "{\"stream\":\(stream),\"frame\":\(frame),\"pts\":\(fixed(pts, 6)),\"model\":\(quoted(model)),"
+                + "\"dropped\":\(quoted(dropped))}"
+        }
         var s =
             "{\"stream\":\(stream),\"frame\":\(frame),\"pts\":\(fixed(pts, 6)),\"model\":\(quoted(model)),\"batch\":\(batch),\"detections\":["
         for (i, d) in detections.enumerated() {

@@ -1,3 +1,4 @@
+import Batching
 import Monitoring
 
 /// Durations of one stage, summarised as users read them.
@@ -89,6 +90,12 @@ public struct RunStats: Codable, Sendable {
     public var machine: MachineInfo
     /// The inference device's name and properties, as OpenVINO reports them.
     public var deviceInfo: [String: String]
+    /// How the batch size was chosen.
+    public var batchPolicy: String
+    /// What was shed under overload.
+    public var shedPolicy: String
+    /// Every batch size change, with its reason and the measurements behind it (a time series).
+    public var batchDecisions: [BatchDecision]
 
     /// One source's figures.
     public struct StreamStats: Codable, Sendable {
@@ -102,6 +109,8 @@ public struct RunStats: Codable, Sendable {
         public var lag: StageStats.Summary
         /// Why this source ended early, if it did.
         public var error: String?
+        /// Frames shed.
+        public var dropped: Int
     }
 
     /// A queue's bound and high-water mark.
@@ -136,6 +145,9 @@ public struct RunStats: Codable, Sendable {
         case perBatch = "per_batch"
         case resources, machine
         case deviceInfo = "device_info"
+        case batchPolicy = "batch_policy"
+        case shedPolicy = "shed_policy"
+        case batchDecisions = "batch_decisions"
         case expectedFrames = "expected_frames"
         case inferPerFrameMs = "infer_per_frame_ms"
         case batchSizes = "batch_sizes"

@@ -39,6 +39,21 @@ public final class BoundedQueue<Element: Sendable>: @unchecked Sendable {
         return true
     }
 
+    /// Appends `element` without ever blocking: when the queue is full, the oldest element makes room
+    /// and is returned (drop-oldest, for live sources, where a late frame is worth less than a new one).
+    public func pushEvictingOldest(_ element: Element) -> (accepted: Bool, evicted: Element?) {
+        condition.lock()
+        defer { condition.unlock() }
+        guard !closed else { return (false, nil) }
+        var evicted: Element?
+        if count == capacity { evicted = takeLocked() }
+        items[(head + count) % capacity] = element
+        count += 1
+        highWater = max(highWater, count)
+        condition.broadcast()
+        return (true, evicted)
+    }
+
     /// Removes the oldest element, blocking while the queue is empty; nil once closed and drained.
     public func pop() -> Element? {
         condition.lock()

@@ -1,3 +1,4 @@
+import Batching
 import Foundation
 import InferenceBackend
 import Logging
@@ -80,8 +81,11 @@ public final class DetectionPipeline: Sendable {
             ?? Detector(path: options.model, core: core, device: options.device, config: ["PERFORMANCE_HINT": hint])
         let requests =
             options.mode == .sequential ? 1 : try options.requests ?? detector.suggestedSlots(batch: options.batchSize)
-        // Compile for the batch size now, so a model that cannot take it fails before any decoding.
-        _ = try detector.slots(batch: options.batchSize, count: requests)
+        // Compile for the batch size now, so a model that cannot take it fails before any decoding; with a
+        // managed batch size, for every size it may choose, so that no change stalls a live stream.
+        for size in options.batchPolicy == .fixed ? [options.batchSize] : options.batchSizes {
+            _ = try detector.slots(batch: size, count: requests)
+        }
         logger.info(
             "model ready",
             metadata: [
@@ -107,13 +111,16 @@ public final class DetectionPipeline: Sendable {
         let total: Int? =
             expected.contains(nil)
             ? nil : expected.map { min($0!, options.maxFrames ?? .max) }.reduce(0, +)
+        let monitor = ResourceMonitor(interval: 0.2)
+        let manager = makeManager(requests: requests, memoryLimit: monitor.machine.cgroupLimitBytes)
+        let depth = DepthProbe()
         var output = OutputStage(
             decoder: detector.decoder, tag: detector.tag, sources: options.sources, events: events, encoders: encoders,
             progress: ProgressLine(
-                enabled: options.progress && !options.sources.contains { $0.contains("://") }, total: total))
+                enabled: options.progress && !options.sources.contains { $0.contains("://") }, total: total),
+            manager: manager, queueDepth: { depth.value })
 
         let errors = SourceErrors()
-        let monitor = ResourceMonitor(interval: 0.2)
         monitor.start()
         let start = Clock.now
         let queues: [String: RunStats.QueueStats]
@@ -122,7 +129,7 @@ public final class DetectionPipeline: Sendable {
                 queues = try runSequential(decoders, detector: detector, output: &output, errors: errors)
             } else {
                 queues = try runStaged(
-                    decoders, detector: detector, requests: requests, output: &output, errors: errors)
+                    decoders, detector: detector, requests: requests, output: &output, errors: errors, depth: depth)
             }
         } catch {
             monitor.stop()
@@ -131,6 +138,7 @@ public final class DetectionPipeline: Sendable {
         }
         let samples = monitor.stop()
         output.progress.finish()
+        try output.finish()
         for encoder in encoders.values { try encoder.finish() }
         try events?.close()
 
@@ -143,6 +151,26 @@ public final class DetectionPipeline: Sendable {
             try writeJSON(stats, to: statsPath)
         }
         return RunReport(stats: stats, sourceError: failed.sorted { $0.key < $1.key }.first?.value)
+    }
+
+    /// The batch size manager, when the policy lets the batch size move.
+    private func makeManager(requests: Int, memoryLimit: Int?) -> BatchManager? {
+        guard options.batchPolicy != .fixed else { return nil }
+        var config = BatchController.Config()
+        config.policy = options.batchPolicy
+        config.sizes = options.batchSizes
+        config.latencySLO = options.latencySLO
+        config.shed = options.effectiveShed
+        config.parallelism = [
+            "decode": Double(options.sources.count), "preprocess": Double(options.preprocessWorkers),
+            "infer": Double(requests),
+        ]
+        let controller = BatchController(config: config, initial: options.batchSize)
+        batchSize.withLock { $0 = controller.batch }
+        return BatchManager(
+            controller: controller, interval: options.decisionInterval, streams: options.sources.count, logger: logger,
+            memoryLimit: memoryLimit, batchTimeout: options.batchTimeout,
+            apply: { [self] size in self.batchSize.withLock { $0 = size } })
     }
 
     /// The device's name and a few properties, as OpenVINO reports them.
@@ -201,7 +229,8 @@ public final class DetectionPipeline: Sendable {
                 try slot.wait()
                 let inferSeconds = Clock.now - t1
                 let outputs = try slot.outputs()
-                try output.emit(InferredBatch(frames: [ready], outputs: outputs, inferSeconds: inferSeconds))
+                try output.emit(
+                    InferredBatch(frames: [ready], outputs: outputs, inferSeconds: inferSeconds, slotBatch: 1))
                 counts[stream] += 1
             }
         }
@@ -212,12 +241,15 @@ public final class DetectionPipeline: Sendable {
 
     private func runStaged(
         _ decoders: [VideoDecoder], detector: any BatchEngine, requests: Int, output: inout OutputStage,
-        errors: SourceErrors
+        errors: SourceErrors, depth: DepthProbe
     ) throws -> [String: RunStats.QueueStats] {
         let decoded = BoundedQueue<SourceFrame>(capacity: max(options.queueCapacity, 4 * decoders.count))
         let ready = ReorderBuffer<ReadyFrame>(capacity: max(options.queueCapacity, 2 * options.preprocessWorkers))
+        depth.set { decoded.depth.now + ready.depth.now }
         let inferred = BoundedQueue<InferredBatch>(capacity: requests + 1)
         let failure = FirstFailure()
+        let drops = output.drops
+        let manager = output.manager
         let stopAll: @Sendable () -> Void = {
             decoded.close()
             ready.close()
@@ -232,7 +264,9 @@ public final class DetectionPipeline: Sendable {
             sourcesDone.enter()
             Self.startThread("batchline-decode-\(stream)") {
                 defer { sourcesDone.leave() }
-                Self.decodeLoop(handoff.value, stream: stream, into: decoded, options: opts, errors: errors)
+                Self.decodeLoop(
+                    handoff.value, stream: stream, into: decoded, options: opts, errors: errors, drops: drops,
+                    manager: manager)
             }
         }
         let allDone = DispatchGroup()
@@ -273,7 +307,8 @@ public final class DetectionPipeline: Sendable {
             }
             do {
                 var stage = InferenceStage(
-                    detector: batcher.value, requests: requests, timeout: opts.batchTimeout,
+                    detector: batcher.value, requests: requests,
+                    timeout: { manager?.batchTimeout ?? opts.batchTimeout },
                     batchSize: { [self] in self.currentBatchSize })
                 try stage.run(from: ready, to: inferred)
             } catch {
@@ -319,10 +354,11 @@ public final class DetectionPipeline: Sendable {
     /// Reads frames until the source ends, fails, `maxFrames` is reached, or the queue is closed.
     private static func decodeLoop(
         _ decoder: VideoDecoder, stream: Int, into queue: BoundedQueue<SourceFrame>, options: PipelineOptions,
-        errors: SourceErrors
+        errors: SourceErrors, drops: DropLog, manager: BatchManager?
     ) {
         var count = 0
         var pacer = Pacer(enabled: options.realtime)
+        let shed = options.effectiveShed
         while options.maxFrames.map({ count < $0 }) ?? true {
             let t0 = Clock.now
             let frame: VideoFrame?
@@ -336,8 +372,25 @@ public final class DetectionPipeline: Sendable {
             let spent = Clock.now - t0
             pacer.wait(for: frame.pts, source: options.sources[stream])
             let item = SourceFrame(stream: stream, frame: frame, decodeSeconds: spent, arrival: Clock.now)
-            guard queue.push(item) else { return }
+            manager?.arrivals.arrived(at: item.arrival)
             count += 1
+            switch shed {
+            case .backlog:
+                guard queue.push(item) else { return }
+            case .dropOldest:
+                let (accepted, evicted) = queue.pushEvictingOldest(item)
+                guard accepted else { return }
+                if let old = evicted {
+                    drops.record(stream: old.stream, index: old.frame.index, pts: old.frame.pts, reason: "drop-oldest")
+                }
+            case .skip:
+                let k = manager?.skipEvery ?? 0
+                if k > 1 && count % k == 0 {
+                    drops.record(stream: stream, index: frame.index, pts: frame.pts, reason: "skip")
+                    continue
+                }
+                guard queue.push(item) else { return }
+            }
         }
     }
 
@@ -373,11 +426,14 @@ struct Pacer {
 struct InferenceStage {
     let detector: any BatchEngine
     let requests: Int
-    let timeout: Double
+    let timeout: @Sendable () -> Double
     let batchSize: @Sendable () -> Int
-    private var ring: [(request: any EngineSlot, frames: [ReadyFrame], started: Double)] = []
+    private var ring: [(request: any EngineSlot, frames: [ReadyFrame], started: Double, size: Int)] = []
 
-    init(detector: any BatchEngine, requests: Int, timeout: Double, batchSize: @escaping @Sendable () -> Int) {
+    init(
+        detector: any BatchEngine, requests: Int, timeout: @escaping @Sendable () -> Double,
+        batchSize: @escaping @Sendable () -> Int
+    ) {
         self.detector = detector
         self.requests = requests
         self.timeout = timeout
@@ -402,7 +458,7 @@ struct InferenceStage {
             }
             switch next {
             case .element(let frame):
-                if pending.isEmpty { deadline = Clock.now + timeout }
+                if pending.isEmpty { deadline = Clock.now + timeout() }
                 pending.append(frame)
                 if pending.count >= batchSize() {
                     guard try submit(&pending, into: inferred) else { return }
@@ -429,7 +485,8 @@ struct InferenceStage {
         -> Bool
     {
         guard !pending.isEmpty else { return true }
-        let pool = try detector.slots(batch: max(batchSize(), pending.count), count: requests)
+        let size = max(batchSize(), pending.count)
+        let pool = try detector.slots(batch: size, count: requests)
         var free = pool.first { r in !ring.contains { $0.request === r } }
         while free == nil || ring.count >= requests {
             guard try complete(into: inferred) else { return false }
@@ -437,7 +494,7 @@ struct InferenceStage {
         }
         try free!.fill(pending.map(\.input))
         try free!.start()
-        ring.append((free!, pending, Clock.now))
+        ring.append((free!, pending, Clock.now, size))
         pending.removeAll(keepingCapacity: true)
         return true
     }
@@ -448,7 +505,27 @@ struct InferenceStage {
         try oldest.request.wait()
         let seconds = Clock.now - oldest.started
         let outputs = try oldest.request.outputs()
-        return inferred.push(InferredBatch(frames: oldest.frames, outputs: outputs, inferSeconds: seconds))
+        return inferred.push(
+            InferredBatch(frames: oldest.frames, outputs: outputs, inferSeconds: seconds, slotBatch: oldest.size))
+    }
+}
+
+/// Frames waiting in the queues now, once the queues exist. `@unchecked Sendable`: guarded by a lock.
+final class DepthProbe: @unchecked Sendable {
+    private let lock = NSLock()
+    private var probe: (@Sendable () -> Int)?
+
+    func set(_ probe: @escaping @Sendable () -> Int) {
+        lock.lock()
+        self.probe = probe
+        lock.unlock()
+    }
+
+    var value: Int {
+        lock.lock()
+        let p = probe
+        lock.unlock()
+        return p?() ?? 0
     }
 }
 

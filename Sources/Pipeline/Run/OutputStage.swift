@@ -1,3 +1,4 @@
+import Batching
 import Foundation
 import Monitoring
 import VideoIO
@@ -24,6 +25,8 @@ struct InferredBatch: Sendable {
     var frames: [ReadyFrame]
     var outputs: [String: FloatTensor]
     var inferSeconds: Double
+    /// The size the request ran at (partial batches run padded).
+    var slotBatch: Int
 }
 
 /// The last stage, on one thread: decodes outputs into detections, writes events and annotated
@@ -50,11 +53,21 @@ struct OutputStage {
     private var lag: [StageStats]
     private var firstOut: [Double?]
     private var lastOut: [Double]
+    private var dropped: [Int]
+    /// Sheds and gaps; the controller, when the batch size is managed.
+    let drops: DropLog
+    let manager: BatchManager?
+    let queueDepth: @Sendable () -> Int
 
     init(
         decoder: any OutputDecoder, tag: String, sources: [String], events: EventWriter?,
-        encoders: [Int: VideoEncoder], progress: ProgressLine
+        encoders: [Int: VideoEncoder], progress: ProgressLine, drops: DropLog = DropLog(), manager: BatchManager? = nil,
+        queueDepth: @escaping @Sendable () -> Int = { 0 }
     ) {
+        self.drops = drops
+        self.manager = manager
+        self.queueDepth = queueDepth
+        dropped = Array(repeating: 0, count: sources.count)
         self.decoder = decoder
         self.tag = tag
         self.sources = sources
@@ -74,11 +87,15 @@ struct OutputStage {
         batches[batch.frames.count, default: 0] += 1
         var preSum = 0.0
         var postSum = 0.0
+        var decodeSum = 0.0
+        var lags: [Double] = []
         for (i, item) in batch.frames.enumerated() {
             let s = item.source
+            if s.frame.index > nextIndex[s.stream] { try writeGap(stream: s.stream, below: s.frame.index) }
             // Each stream's frames leave in the order they were decoded; anything else is a bug worth stopping for.
             precondition(s.frame.index == nextIndex[s.stream], "stream \(s.stream) frame \(s.frame.index) out of order")
             nextIndex[s.stream] += 1
+            decodeSum += s.decodeSeconds
             decode.add(s.decodeSeconds)
             preprocess.add(item.preprocessSeconds)
             preSum += item.preprocessSeconds
@@ -102,6 +119,7 @@ struct OutputStage {
             postSum += post
             let now = Clock.now
             lag[s.stream].add(now - s.arrival)
+            lags.append(now - s.arrival)
             if firstOut[s.stream] == nil { firstOut[s.stream] = now }
             lastOut[s.stream] = now
             frames += 1
@@ -109,6 +127,37 @@ struct OutputStage {
         batchPre.add(preSum)
         batchPost.add(postSum)
         progress.update(frames: frames)
+        if let manager {
+            // Only full batches teach the cost model: a padded partial batch says little about its size.
+            let full = batch.frames.count == batch.slotBatch
+            manager.observe(
+                batch: batch.slotBatch,
+                stageSeconds: full
+                    ? [
+                        "decode": decodeSum, "preprocess": preSum, "infer": batch.inferSeconds, "postprocess": postSum,
+                    ] : [:], lags: lags, queueDepth: queueDepth())
+        }
+    }
+
+    /// Writes the frames of `stream` shed before `limit` (all that are left for nil) as gap events.
+    mutating func writeGap(stream: Int, below limit: Int?) throws {
+        for drop in drops.take(stream: stream, below: limit) {
+            precondition(
+                drop.index == nextIndex[stream],
+                "stream \(stream): frame \(nextIndex[stream]) lost without a drop record")
+            try events?.write(
+                FrameResult(
+                    stream: stream, frame: drop.index, pts: drop.pts, model: tag, batch: 0, detections: [],
+                    dropped: drop.reason))
+            nextIndex[stream] += 1
+            dropped[stream] += 1
+        }
+        if let limit { precondition(nextIndex[stream] == limit, "stream \(stream): frames missing before \(limit)") }
+    }
+
+    /// After the last batch: frames shed at the very end.
+    mutating func finish() throws {
+        for stream in sources.indices { try writeGap(stream: stream, below: nil) }
     }
 
     func stats(
@@ -123,13 +172,15 @@ struct OutputStage {
         if encode.summary.count > 0 { stages["encode"] = encode.summary }
         let streams = sources.indices.map { i -> RunStats.StreamStats in
             let span = (firstOut[i].map { lastOut[i] - $0 }) ?? 0
+            let written = nextIndex[i] - dropped[i]
             return RunStats.StreamStats(
-                source: sources[i], frames: nextIndex[i],
-                fps: span > 0 ? Double(nextIndex[i] - 1) / span : 0, lag: lag[i].summary, error: sourceErrors[i])
+                source: sources[i], frames: written, fps: span > 0 ? Double(written - 1) / span : 0,
+                lag: lag[i].summary, error: sourceErrors[i], dropped: dropped[i])
         }
         let firstError = sourceErrors.sorted { $0.key < $1.key }.first.map { "\(sources[$0.key]): \($0.value)" }
         return RunStats(
-            source: sources.joined(separator: ","), model: tag, device: options.device, frames: frames, dropped: 0,
+            source: sources.joined(separator: ","), model: tag, device: options.device, frames: frames,
+            dropped: dropped.reduce(0, +),
             expectedFrames: sources.count == 1 ? info.frameCount : nil, seconds: seconds,
             fps: seconds > 0 ? Double(frames) / seconds : 0, stages: stages,
             inferPerFrameMs: frames > 0 ? inferPerFrame / Double(frames) * 1000 : 0,
@@ -139,6 +190,8 @@ struct OutputStage {
             error: firstError, mode: options.mode.rawValue, requestsInFlight: requests,
             preprocessWorkers: options.mode == .sequential ? 1 : options.preprocessWorkers,
             perBatch: ["preprocess": batchPre.summary, "infer": infer.summary, "postprocess": batchPost.summary],
-            streams: streams, resources: resources, machine: machine, deviceInfo: deviceInfo)
+            streams: streams, resources: resources, machine: machine, deviceInfo: deviceInfo,
+            batchPolicy: options.batchPolicy.rawValue, shedPolicy: options.effectiveShed.rawValue,
+            batchDecisions: manager?.decisions ?? [])
     }
 }

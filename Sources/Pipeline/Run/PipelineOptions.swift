@@ -1,3 +1,4 @@
+import Batching
 import VideoIO
 
 /// How frames move through the stages (the paper's Figure 3).
@@ -25,6 +26,21 @@ public struct PipelineOptions: Sendable {
     public var requests: Int?
     /// Threads pre-processing frames (order is kept).
     public var preprocessWorkers = 1
+    /// How the batch size is chosen: `fixed` keeps `batchSize`; the others let the controller move it.
+    public var batchPolicy: BatchPolicy = .fixed
+    /// Batch sizes the controller may choose.
+    public var batchSizes: [Int] = [1, 2, 4, 8, 16]
+    /// p99 latency target in seconds (slo and aimd policies).
+    public var latencySLO = 0.5
+    /// Seconds between the controller's decisions.
+    public var decisionInterval = 0.5
+    /// What to shed when nothing keeps up; nil: `backlog` for files run as fast as they go, else `drop-oldest`.
+    public var shed: ShedPolicy?
+
+    /// The shedding policy in force.
+    public var effectiveShed: ShedPolicy {
+        shed ?? (realtime || sources.contains { $0.contains("://") } ? .dropOldest : .backlog)
+    }
     /// A model file with its sidecar beside it, a sidecar, or a folder holding one.
     public var model: String
     /// Frames per inference call.
@@ -84,6 +100,13 @@ public struct PipelineOptions: Sendable {
         }
         guard (1...16).contains(preprocessWorkers) else {
             throw PipelineError("pre-processing workers \(preprocessWorkers) is out of range: use 1...16")
+        }
+        if batchPolicy != .fixed {
+            guard mode == .batched else { throw PipelineError("--batch auto needs --mode batched") }
+            guard !batchSizes.isEmpty, batchSizes.allSatisfy({ (1...Self.maxBatchSize).contains($0) }) else {
+                throw PipelineError("batch sizes must be within 1...\(Self.maxBatchSize)")
+            }
+            guard latencySLO > 0 else { throw PipelineError("the latency SLO must be positive") }
         }
         if mode != .batched && batchSize != 1 {
             throw PipelineError(

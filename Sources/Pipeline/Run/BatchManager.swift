@@ -1,0 +1,138 @@
+import Batching
+import Foundation
+import Logging
+import Monitoring
+import Synchronization
+
+/// Frames that never reached inference, by stream, with the reason: written as gaps in the events.
+final class DropLog: Sendable {
+    struct Drop: Sendable {
+        var index: Int
+        var pts: Double
+        var reason: String
+    }
+
+    private let drops = Mutex<[Int: [Drop]]>([:])
+
+    func record(stream: Int, index: Int, pts: Double, reason: String) {
+        drops.withLock { $0[stream, default: []].append(Drop(index: index, pts: pts, reason: reason)) }
+    }
+
+    /// Removes and returns stream's drops with index below `limit` (all of them for nil), in index order.
+    func take(stream: Int, below limit: Int?) -> [Drop] {
+        drops.withLock { all in
+            let list = all[stream] ?? []
+            let taken = list.filter { limit == nil || $0.index < limit! }.sorted { $0.index < $1.index }
+            all[stream] = list.filter { limit != nil && $0.index >= limit! }
+            return taken
+        }
+    }
+}
+
+/// Counts frame arrivals (all streams) and gives the recent rate.
+final class ArrivalMeter: Sendable {
+    private let times = Mutex<[Double]>([])
+    let window: Double
+
+    init(window: Double = 2) { self.window = window }
+
+    func arrived(at t: Double) {
+        times.withLock { list in
+            list.append(t)
+            if list.count > 4096 { list.removeFirst(list.count - 4096) }
+        }
+    }
+
+    /// Frames per second over the last `window` seconds; nil until a second of arrivals is seen.
+    func rate(now: Double) -> Double? {
+        times.withLock { list in
+            guard let first = list.first, now - first >= 1 else { return nil }
+            let span = min(window, now - first)
+            return Double(list.filter { $0 > now - span }.count) / span
+        }
+    }
+}
+
+/// Connects the `BatchController` to a running pipeline: observations from the output stage after
+/// each batch, a decision every `interval` seconds, applied to the next batch, logged and kept.
+final class BatchManager: Sendable {
+    private struct State {
+        var controller: BatchController
+        var lastDecision = -Double.infinity
+        var lags: [Double] = []
+        var decisions: [BatchDecision] = []
+    }
+
+    private let state: Mutex<State>
+    private let interval: Double
+    private let apply: @Sendable (Int) -> Void
+    private let skip: Mutex<Int>
+    private let flush: Mutex<Double>
+    private let minimumTimeout: Double
+    let arrivals = ArrivalMeter()
+    private let logger: Logger
+    private let origin: Double
+    private let memoryLimit: Int?
+    private let streams: Int
+
+    init(
+        controller: BatchController, interval: Double, streams: Int, logger: Logger, memoryLimit: Int?,
+        batchTimeout: Double, apply: @escaping @Sendable (Int) -> Void
+    ) {
+        minimumTimeout = batchTimeout
+        flush = Mutex(batchTimeout)
+        state = Mutex(State(controller: controller))
+        self.interval = interval
+        self.apply = apply
+        self.logger = logger
+        self.streams = streams
+        self.memoryLimit = memoryLimit
+        skip = Mutex(0)
+        origin = Clock.now
+    }
+
+    /// Seconds a partial batch may wait now: the time the current size takes to fill at the arrival
+    /// rate (the real-time condition B / F), never less than the configured time-out, at most 2 s.
+    var batchTimeout: Double { flush.withLock { $0 } }
+
+    /// 1 in this many frames of each stream to skip now (0: none).
+    var skipEvery: Int { skip.withLock { $0 } }
+
+    /// Every change so far.
+    var decisions: [BatchDecision] { state.withLock { $0.decisions } }
+
+    /// After each batch: what each stage cost, and the lags of its frames; decides when it is time.
+    func observe(batch: Int, stageSeconds: [String: Double], lags: [Double], queueDepth: Int) {
+        let now = Clock.now
+        let rate = arrivals.rate(now: now)
+        let rss = ResourceMonitor.residentBytes()
+        let decision: BatchDecision? = state.withLock { s in
+            s.controller.observe(batch: batch, stageSeconds: stageSeconds, memoryBytes: rss)
+            s.lags.append(contentsOf: lags)
+            if s.lags.count > 512 { s.lags.removeFirst(s.lags.count - 512) }
+            guard now - s.lastDecision >= interval, let rate else { return nil }
+            s.lastDecision = now
+            let sorted = s.lags.sorted()
+            let p99 = sorted.isEmpty ? nil : sorted[min(sorted.count - 1, Int(Double(sorted.count) * 0.99))]
+            let load = LoadSnapshot(
+                time: now - origin, arrivalRate: rate, latencyP99: p99, queueDepth: queueDepth,
+                memoryHeadroom: memoryLimit.map { max(0, $0 - rss) }, memoryInUse: rss, streams: streams)
+            guard let d = s.controller.decide(load) else { return nil }
+            s.decisions.append(d)
+            s.lags.removeAll()
+            return d
+        }
+        guard let decision else { return }
+        apply(decision.to)
+        let fill = Double(decision.to) / max(decision.arrivalRate, 1e-3)
+        flush.withLock { $0 = min(2, max(minimumTimeout, fill)) }
+        skip.withLock { $0 = decision.overloaded ? (decision.skipEvery ?? 0) : 0 }
+        logger.notice(
+            "batch size decision",
+            metadata: [
+                "batch.from": "\(decision.from)", "batch.to": "\(decision.to)", "reason": "\(decision.reason)",
+                "arrival.fps": "\(String(format: "%.1f", decision.arrivalRate))",
+                "bottleneck": "\(decision.bottleneck ?? "?")", "overloaded": "\(decision.overloaded)",
+            ])
+    }
+}

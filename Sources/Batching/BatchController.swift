@@ -221,12 +221,15 @@ public struct BatchController: Sendable {
                 return probe(load, current: current) ?? probeDown(load, current: current)
             }
             let urgent = missed || !current.feasible
+            // In a hurry, only a size measured to keep up is safe; with none, this is overload.
+            let safe = pickBest(feasible.filter { cost.measuredSizes.contains($0.size) })
+            if urgent && safe == nil { return decideOverload(load, known: known) }
             let better = (best.throughput ?? 0) > (current.throughput ?? 0) * (1 + config.gain)
             // A tie with a smaller size: take the smaller one, for latency.
             let smallerTie = best.size < batch && (best.throughput ?? 0) >= (current.throughput ?? 0) * (1 - config.tie)
             guard urgent || ((better || smallerTie) && load.time - lastChange >= config.dwell) else { return nil }
             // An unmeasured size is approached one step at a time.
-            let target = stepToward(best.size, urgent: urgent)
+            let target = urgent ? safe!.size : stepToward(best.size, urgent: false)
             let chosen = candidate(target, load)
             let why: String
             if missed {
@@ -244,9 +247,19 @@ public struct BatchController: Sendable {
             return record(load, to: target, chosen, why + explain(chosen, load))
         }
 
-        // Nothing keeps up. A larger size never measured may: try it first, one step at a time.
+        return decideOverload(load, known: known)
+    }
+
+    /// No size keeps up: probe larger sizes while they promise more, then run the one with the most
+    /// throughput and shed the rest.
+    mutating func decideOverload(_ load: LoadSnapshot, known: [Candidate]) -> BatchDecision? {
+        // Nothing keeps up. A larger size never measured may: try it first, one step at a time, as long
+        // as the sizes measured do not already say that larger batches lose throughput.
+        let measured = cost.measuredSizes
+        let bestKnown = known.filter { measured.contains($0.size) }.compactMap(\.throughput).max() ?? 0
         if let hi = cost.measuredSizes.max(), let next = config.sizes.first(where: { $0 > hi }),
-            !probed.contains(next), load.time - lastChange >= config.dwell / 2
+            !probed.contains(next), load.time - lastChange >= config.dwell / 2,
+            cost.measuredSizes.count < 2 || (candidate(next, load).throughput ?? 0) > bestKnown * (1 + config.tie)
         {
             probed.insert(next)
             overloaded = true
@@ -255,13 +268,25 @@ public struct BatchController: Sendable {
                 "overload: nothing measured keeps up with \(String(format: "%.1f", load.arrivalRate)) frames/s; "
                     + "probing B=\(next)")
             decision.overloaded = true
+            if config.shed == .skip, bestKnown > 0 {
+                decision.skipEvery = Self.skipEvery(arrival: load.arrivalRate, capacity: bestKnown * config.margin)
+            }
             return decision
         }
         // Run at the highest throughput that fits and shed the rest.
         let fitting = known.filter { $0.fits }
-        guard let best = fitting.max(by: { ($0.throughput ?? 0) < ($1.throughput ?? 0) }) else { return nil }
+        guard let top = fitting.max(by: { ($0.throughput ?? 0) < ($1.throughput ?? 0) }) else { return nil }
+        // A size known only from the line is approached one step at a time, as in probing.
+        let best = candidate(stepToward(top.size, urgent: false), load)
         let changed = best.size != batch || !overloaded
         guard changed else { return nil }
+        if overloaded {
+            // Already shedding: the same hysteresis as anywhere else.
+            let here = candidate(batch, load).throughput ?? 0
+            guard (best.throughput ?? 0) > here * (1 + config.gain), load.time - lastChange >= config.dwell else {
+                return nil
+            }
+        }
         overloaded = true
         var decision = record(
             load, to: best.size, best,

@@ -61,7 +61,11 @@ final class BatchManager: Sendable {
         var lastDecision = -Double.infinity
         var lags: [Double] = []
         var decisions: [BatchDecision] = []
+        var lastChange = -Double.infinity
     }
+
+    /// Seconds after a change during which measurements are not trusted.
+    private let settle = 0.3
 
     private let state: Mutex<State>
     private let interval: Double
@@ -107,7 +111,11 @@ final class BatchManager: Sendable {
         let rate = arrivals.rate(now: now)
         let rss = ResourceMonitor.residentBytes()
         let decision: BatchDecision? = state.withLock { s in
-            s.controller.observe(batch: batch, stageSeconds: stageSeconds, memoryBytes: rss)
+            // Batches that started before the last change, or just after it while queues settle and
+            // the new size warms up, would blur the new size's costs: skip them.
+            if now - s.lastChange >= settle && batch == s.controller.batch {
+                s.controller.observe(batch: batch, stageSeconds: stageSeconds, memoryBytes: rss)
+            }
             s.lags.append(contentsOf: lags)
             if s.lags.count > 512 { s.lags.removeFirst(s.lags.count - 512) }
             guard now - s.lastDecision >= interval, let rate else { return nil }
@@ -120,6 +128,7 @@ final class BatchManager: Sendable {
             guard let d = s.controller.decide(load) else { return nil }
             s.decisions.append(d)
             s.lags.removeAll()
+            if d.to != d.from { s.lastChange = now }
             return d
         }
         guard let decision else { return }

@@ -68,6 +68,25 @@ if ! fetch_checked "$pb" "$pb_sha"; then
   cp "$cached" "$pb"
 fi
 
+# Classifier that gains from batching: PaddleOCR's text-direction classifier (ONNX, dynamic
+# batch, Apache-2.0) from PyPI's rapidocr-onnxruntime==1.4.4.
+cls_sha=e47acedf663230f8863ff1ab0e64dd2d82b838fceb5957146dab185a89d6215c
+cls=$root/models/ppocr-cls/1/ch_ppocr_mobile_v2.0_cls_infer.onnx
+if ! fetch_checked "$cls" "$cls_sha"; then
+  cached=$cache/downloads/ch_ppocr_mobile_v2.0_cls_infer.onnx
+  if ! fetch_checked "$cached" "$cls_sha"; then
+    log "fetching rapidocr-onnxruntime==1.4.4 from PyPI"
+    tmp=$(mktemp -d)
+    "$venv/bin/pip" download -q --disable-pip-version-check --no-deps -d "$tmp" 'rapidocr-onnxruntime==1.4.4'
+    (cd "$tmp" && python3 -m zipfile -e "$(ls "$tmp"/*.whl)" x)
+    cp "$(find "$tmp/x" -name ch_ppocr_mobile_v2.0_cls_infer.onnx | head -1)" "$cached"
+    rm -rf "$tmp"
+    fetch_checked "$cached" "$cls_sha" || { log "sha256 mismatch for ch_ppocr_mobile_v2.0_cls_infer.onnx"; exit 1; }
+  fi
+  mkdir -p "$(dirname "$cls")"
+  cp "$cached" "$cls"
+fi
+
 # Video: vtest.avi (768x576, 10 fps, 795 frames) from Debian's opencv-doc.
 vt_sha=45cddc9490be69345cbdab64ca583be65987e864ca408038e648db99e10516cf
 vt=$assets/vtest.avi

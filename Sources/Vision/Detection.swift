@@ -64,6 +64,8 @@ public struct DecodeError: Error, CustomStringConvertible, Sendable {
 public func makeDecoder(for spec: ModelSpec) throws(ModelSpecError) -> any OutputDecoder {
     switch spec.decoder {
     case "ssd": return SSDDecoder(spec: spec)
-    default: throw ModelSpecError(path: spec.name, message: "unknown decoder \"\(spec.decoder)\" (known: ssd)")
+    case "classifier": return ClassifierDecoder(spec: spec)
+    default:
+        throw ModelSpecError(path: spec.name, message: "unknown decoder \"\(spec.decoder)\" (known: ssd, classifier)")
     }
 }

@@ -159,3 +159,32 @@ struct ProfilerTests {
         #expect(json.rows.count == 3)
     }
 }
+
+@Suite("Batch-friendly classifier", .serialized)
+struct ClassifierTests {
+    @Test(
+        "The PaddleOCR direction classifier runs through the same pipeline, batched or not, with one result per frame")
+    func classifier() throws {
+        let model = TestAssets.root.appendingPathComponent("models/ppocr-cls/1").path
+        func run(_ batch: Int) throws -> [EventLine] {
+            let dir = TestAssets.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(at: dir) }
+            var options = PipelineOptions(source: TestAssets.video, model: model)
+            options.mode = .batched
+            options.batchSize = batch
+            options.maxFrames = 64
+            options.eventsPath = dir.appendingPathComponent("events.jsonl").path
+            _ = try DetectionPipeline(options: options).runBlocking()
+            return try readEvents(options.eventsPath!)
+        }
+        let one = try run(1)
+        let eight = try run(8)
+        #expect(one.count == 64 && eight.count == 64)
+        #expect(one.allSatisfy { $0.detections.count == 1 && ["0", "180"].contains($0.detections[0].label) })
+        #expect(eight.allSatisfy { $0.batch == 8 })
+        for (a, b) in zip(one, eight) {
+            #expect(a.detections[0].label == b.detections[0].label)
+            #expect(abs(a.detections[0].score - b.detections[0].score) < 1e-3)
+        }
+    }
+}

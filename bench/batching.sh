@@ -6,6 +6,8 @@
 # classifier: the batch-friendly PaddleOCR direction classifier on 16 files run as fast as they go
 #           (backlog: nothing dropped), each fixed B, then auto.
 # hog:      8 cameras (80 frames/s) while another process takes one core from 4 s to 10 s.
+# varying:  4 cameras, 16 more join at 6 s and leave at 14 s (40 -> 200 -> 40 frames/s offered).
+# SECTIONS=varying bench/batching.sh runs one section.
 # Reports processed frames per second (mean, min-max over the runs), frames shed, and lag p99.
 # Writes out/bench/batching.md. About 5 minutes.
 set -euo pipefail
@@ -70,14 +72,21 @@ PY
 det="$(sources 16) --model models/pedestrian-ssdlite/1 --realtime --max-frames 100 --shed drop-oldest"
 cls="$(sources 16) --model models/ppocr-cls/1 --shed backlog"
 hog="$(sources 8) --model models/pedestrian-ssdlite/1 --realtime --max-frames 150 --shed drop-oldest"
+vary="$(sources 20) $(for i in $(seq 4 19); do printf -- '--schedule %s:6-14 ' "$i"; done) --model models/pedestrian-ssdlite/1 --realtime --max-frames 200 --shed drop-oldest"
+sections=${SECTIONS:-detector classifier hog varying}
+want() { [[ " $sections " == *" $1 "* ]]; }
 {
-  table "detector: 16 cameras at 10 fps (160 frames/s offered), $reps runs each" 0 \
+  want detector && table "detector: 16 cameras at 10 fps (160 frames/s offered), $reps runs each" 0 \
     "fixed B=1" "fixed B=2" "fixed B=4" "fixed B=8" "auto (realtime)" -- \
     "$det --batch 1|$det --batch 2|$det --batch 4|$det --batch 8|$det --batch auto"
-  table "classifier: 16 files as fast as they go (12,720 frames), $reps runs each" 0 \
+  want classifier && table "classifier: 16 files as fast as they go (12,720 frames), $reps runs each" 0 \
     "fixed B=1" "fixed B=8" "fixed B=32" "auto (realtime)" -- \
     "$cls --batch 1|$cls --batch 8|$cls --batch 32|$cls --batch auto --batch-sizes 1,2,4,8,16,32"
-  table "hog: 8 cameras at 10 fps, a CPU hog on one core from 4 s to 10 s" 1 \
+  want hog && table "hog: 8 cameras at 10 fps, a CPU hog on one core from 4 s to 10 s" 1 \
     "fixed B=1" "fixed B=4" "auto (realtime)" -- \
     "$hog --batch 1|$hog --batch 4|$hog --batch auto"
+  want varying && table "varying: 4 cameras, 16 more from 6 s to 14 s (40 -> 200 -> 40 frames/s)" 0 \
+    "fixed B=1" "fixed B=4" "auto (realtime)" -- \
+    "$vary --batch 1|$vary --batch 4|$vary --batch auto"
+  true
 } | tee "$out/batching.md"

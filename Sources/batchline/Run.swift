@@ -58,6 +58,12 @@ extension Batchline {
             help: "When nothing keeps up: drop-oldest, skip or backlog (default: backlog for files, drop-oldest live).")
         var shed: ShedPolicy?
 
+        @Option(
+            name: .long,
+            help:
+                "Live-load schedule: STREAM:JOIN[-LEAVE] seconds, e.g. 3:5-12 (stream 3 joins at 5 s, leaves at 12 s).")
+        var schedule: [String] = []
+
         @Option(name: .long, help: "Write one JSON line per frame here.")
         var events: String?
 
@@ -100,6 +106,14 @@ extension Batchline {
                 options.batchSize = fixed
             }
             options.latencySLO = latencySlo / 1000
+            for item in schedule {
+                let parts = item.split(separator: ":")
+                let times = parts.count == 2 ? parts[1].split(separator: "-").map { Double($0) } : []
+                guard parts.count == 2, let stream = Int(parts[0]), (1...2).contains(times.count),
+                    times.allSatisfy({ $0 != nil })
+                else { throw fail(PipelineError("--schedule \(item): write STREAM:JOIN or STREAM:JOIN-LEAVE")) }
+                options.schedule[stream] = (times[0]!, times.count == 2 ? times[1] : nil)
+            }
             options.shed = shed
             options.requests = requests
             options.preprocessWorkers = preprocessWorkers

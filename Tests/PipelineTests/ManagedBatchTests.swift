@@ -89,3 +89,32 @@ struct ManagedBatchTests {
         #expect(stats.batchDecisions.allSatisfy { !$0.reason.isEmpty && $0.arrivalRate > 15 && $0.arrivalRate < 25 })
     }
 }
+
+@Suite("Live-load schedule", .serialized)
+struct ScheduleTests {
+    @Test("A stream that joins late and leaves early delivers only its window, in order, and the rest is untouched")
+    func joinAndLeave() throws {
+        let engine = ScriptedEngine { b in 0.002 * Double(b) }
+        let dir = TestAssets.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var options = PipelineOptions(sources: [TestAssets.video, TestAssets.video], model: "-")
+        options.mode = .batched
+        options.batchPolicy = .realtime
+        options.realtime = true
+        options.maxFrames = 30
+        options.schedule = [1: (join: 1.0, leave: 2.0)]
+        options.eventsPath = dir.appendingPathComponent("events.jsonl").path
+        let report = try DetectionPipeline(options: options, engine: engine).runBlocking()
+        let events = try readEvents(options.eventsPath!)
+        #expect(events.filter { $0.stream == 0 }.map(\.frame) == Array(0..<30))
+        let late = events.filter { $0.stream == 1 }.map(\.frame)
+        // Joined at 1 s, left at 2 s: about one second of a 10 fps camera, from its first frame.
+        #expect((8...12).contains(late.count), "\(late.count) frames")
+        #expect(late == Array(0..<late.count))
+        #expect(report.stats.streams[1].frames == late.count)
+        let bad = PipelineOptions(sources: [TestAssets.video], model: "-")
+        var wrong = bad
+        wrong.schedule = [3: (join: 1, leave: nil)]
+        #expect(throws: PipelineError.self) { try wrong.validate() }
+    }
+}

@@ -256,6 +256,7 @@ public final class DetectionPipeline: Sendable {
             inferred.close()
         }
         let opts = options
+        let runStart = Clock.now
 
         // Sources: one thread each, into the shared queue; it closes when the last one ends.
         let sourcesDone = DispatchGroup()
@@ -266,7 +267,7 @@ public final class DetectionPipeline: Sendable {
                 defer { sourcesDone.leave() }
                 Self.decodeLoop(
                     handoff.value, stream: stream, into: decoded, options: opts, errors: errors, drops: drops,
-                    manager: manager)
+                    manager: manager, runStart: runStart)
             }
         }
         let allDone = DispatchGroup()
@@ -354,12 +355,18 @@ public final class DetectionPipeline: Sendable {
     /// Reads frames until the source ends, fails, `maxFrames` is reached, or the queue is closed.
     private static func decodeLoop(
         _ decoder: VideoDecoder, stream: Int, into queue: BoundedQueue<SourceFrame>, options: PipelineOptions,
-        errors: SourceErrors, drops: DropLog, manager: BatchManager?
+        errors: SourceErrors, drops: DropLog, manager: BatchManager?, runStart: Double
     ) {
         var count = 0
         var pacer = Pacer(enabled: options.realtime)
         let shed = options.effectiveShed
-        while options.maxFrames.map({ count < $0 }) ?? true {
+        let window = options.schedule[stream]
+        if let join = window?.join, join > 0 {
+            let wait = runStart + join - Clock.now
+            if wait > 0 { Thread.sleep(forTimeInterval: wait) }
+        }
+        let leaveAt = window?.leave.map { runStart + $0 } ?? .infinity
+        while options.maxFrames.map({ count < $0 }) ?? true, Clock.now < leaveAt {
             let t0 = Clock.now
             let frame: VideoFrame?
             do {

@@ -37,6 +37,10 @@ public struct PipelineOptions: Sendable {
     /// What to shed when nothing keeps up; nil: `backlog` for files run as fast as they go, else `drop-oldest`.
     public var shed: ShedPolicy?
 
+    /// Per source: seconds after the start at which it joins (starts decoding) and leaves (stops);
+    /// a live-load schedule for `--realtime` runs and benchmarks. Missing entries: the whole run.
+    public var schedule: [Int: (join: Double, leave: Double?)] = [:]
+
     /// The shedding policy in force.
     public var effectiveShed: ShedPolicy {
         shed ?? (realtime || sources.contains { $0.contains("://") } ? .dropOldest : .backlog)
@@ -94,6 +98,14 @@ public struct PipelineOptions: Sendable {
         }
         guard sourceTimeout > 0 else { throw PipelineError("source timeout must be positive") }
         guard queueCapacity > 0 else { throw PipelineError("queue capacity must be positive") }
+        for (stream, window) in schedule {
+            guard sources.indices.contains(stream) else {
+                throw PipelineError("schedule names stream \(stream), but there are \(sources.count) sources")
+            }
+            guard window.join >= 0, (window.leave ?? .infinity) > window.join else {
+                throw PipelineError("stream \(stream) must join at 0 s or later and leave after it joins")
+            }
+        }
         guard !sources.isEmpty, sources.count <= 64 else { throw PipelineError("give 1...64 sources") }
         if let requests, !(1...16).contains(requests) {
             throw PipelineError("requests in flight \(requests) is out of range: use 1...16")

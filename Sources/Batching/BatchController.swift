@@ -258,7 +258,7 @@ public struct BatchController: Sendable {
         let measured = cost.measuredSizes
         let bestKnown = known.filter { measured.contains($0.size) }.compactMap(\.throughput).max() ?? 0
         if let hi = cost.measuredSizes.max(), let next = config.sizes.first(where: { $0 > hi }),
-            !probed.contains(next), load.time - lastChange >= config.dwell / 2,
+            !probed.contains(next), load.time - lastChange >= config.dwell / 2, candidate(next, load).fits,
             cost.measuredSizes.count < 2 || (candidate(next, load).throughput ?? 0) > bestKnown * (1 + config.tie)
         {
             probed.insert(next)
@@ -320,6 +320,8 @@ public struct BatchController: Sendable {
         {
             return nil
         }
+        // Memory measured at two sizes predicts the next: a probe that would not fit is not tried.
+        guard candidate(next, load).fits else { return nil }
         probed.insert(next)
         return record(
             load, to: next, candidate(next, load), "probing B=\(next): never measured, and B=\(batch) keeps up")

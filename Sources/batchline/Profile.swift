@@ -11,10 +11,15 @@ extension Batchline {
         )
 
         @Option(name: .long, help: "Model file with its model.json beside it, or a folder holding model.json.")
-        var model: String
+        var model: String?
 
         @Option(name: .long, help: "Video file to run.")
-        var source: String
+        var source: String?
+
+        @Option(
+            name: .long,
+            help: "Instead of profiling: plot the batch size decisions of a `run --stats` file (decisions.svg).")
+        var decisions: String?
 
         @Option(name: .long, help: "Batch sizes, comma-separated.")
         var batches = "1,2,4,8,16"
@@ -38,6 +43,24 @@ extension Batchline {
 
         func run() async throws {
             global.bootstrapLogging()
+            if let decisions {
+                do {
+                    let data = try Data(contentsOf: URL(fileURLWithPath: decisions))
+                    let stats = try JSONDecoder().decode(RunStats.self, from: data)
+                    guard let svg = stats.decisionsPlot else {
+                        throw PipelineError("\(decisions): no batch size decisions (was it run with --batch auto?)")
+                    }
+                    try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+                    try svg.write(toFile: out + "/decisions.svg", atomically: true, encoding: .utf8)
+                    print("wrote \(out)/decisions.svg (\(stats.batchDecisions.count) decisions)")
+                    return
+                } catch let error as PipelineError {
+                    throw fail(error)
+                } catch {
+                    throw fail(PipelineError("\(decisions): not a stats file written by batchline run --stats"))
+                }
+            }
+            guard let model, let source else { throw fail(PipelineError("give --model and --source (or --decisions)")) }
             let sizes = batches.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
             guard !sizes.isEmpty, sizes.allSatisfy({ $0 != nil && (1...PipelineOptions.maxBatchSize).contains($0!) })
             else {

@@ -222,3 +222,27 @@ struct SimulatorTests {
         #expect(heavy.bottleneck?.contains("preprocess") == true)
     }
 }
+
+@Suite("Batch controller and memory")
+struct MemoryTests {
+    @Test("Memory pressure: a size whose memory would pass the limit is not chosen, and the reason says so")
+    func memory() {
+        var c = BatchController()
+        var t = 0.0
+        var visited = Set<Int>()
+        // GPU-like costs; memory grows 100 MB per frame of batch. Limit: 600 MB in use + 350 MB headroom.
+        for _ in 0..<80 {
+            let b = c.batch
+            visited.insert(b)
+            c.observe(batch: b, stageSeconds: gpuLike(b), memoryBytes: 200_000_000 + 100_000_000 * b)
+            _ = c.decide(
+                LoadSnapshot(
+                    time: t, arrivalRate: 30, memoryHeadroom: 950_000_000 - (200_000_000 + 100_000_000 * b),
+                    memoryInUse: 200_000_000 + 100_000_000 * b))
+            t += 0.5
+        }
+        // Without the limit it would climb to 16 (see realtimeGPU); 8 needs 1 GB, over the 0.95 GB.
+        #expect(c.batch == 4, "B=\(c.batch)")
+        #expect(!visited.contains(8) && !visited.contains(16), "never even probed: \(visited.sorted())")
+    }
+}

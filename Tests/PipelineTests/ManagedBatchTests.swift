@@ -87,6 +87,8 @@ struct ManagedBatchTests {
         #expect(stats.batchPolicy == "realtime")
         #expect(!stats.batchDecisions.isEmpty)
         #expect(stats.batchDecisions.allSatisfy { !$0.reason.isEmpty && $0.arrivalRate > 15 && $0.arrivalRate < 25 })
+        let plot = try #require(stats.decisionsPlot)
+        #expect(plot.hasPrefix("<svg") && plot.components(separatedBy: "<polyline").count == 3)
     }
 }
 

@@ -14,6 +14,8 @@ struct SVGChart {
     var yLabel: String
     var xs: [Double]
     var series: [Series]
+    /// Batch sizes read best on a log2 axis; times on a linear one.
+    var logX = true
 
     /// A whole SVG document.
     func render(width: Int, height: Int) -> String {
@@ -30,7 +32,7 @@ struct SVGChart {
         let legendHeight = 16.0 * Double(series.count)
         let plotW = Double(width) - left - right
         let plotH = Double(height) - top - bottom - legendHeight
-        let lx = xs.map { log2(max($0, 1e-9)) }
+        let lx = logX ? xs.map { log2(max($0, 1e-9)) } : xs
         let xMin = lx.min() ?? 0
         let xMax = max((lx.max() ?? 1), xMin + 1e-9)
         let yMax = niceCeiling(series.flatMap(\.values).max() ?? 1)
@@ -45,8 +47,14 @@ struct SVGChart {
             s += "<line x1=\"\(f(left))\" y1=\"\(f(y))\" x2=\"\(f(left + plotW))\" y2=\"\(f(y))\" stroke=\"#ddd\"/>\n"
             s += text(left - 6, y + 4, label(v), size: 11, anchor: "end")
         }
-        for (i, x) in xs.enumerated() {
-            s += text(px(i), top + plotH + 16, label(x), size: 11, anchor: "middle")
+        if logX || xs.count <= 12 {
+            for (i, x) in xs.enumerated() { s += text(px(i), top + plotH + 16, label(x), size: 11, anchor: "middle") }
+        } else {
+            for k in 0...5 {
+                let x = xMin + (xMax - xMin) * Double(k) / 5
+                s += text(
+                    left + Double(k) / 5 * plotW, top + plotH + 16, label(x.rounded()), size: 11, anchor: "middle")
+            }
         }
         s +=
             "<line x1=\"\(f(left))\" y1=\"\(f(top + plotH))\" x2=\"\(f(left + plotW))\" y2=\"\(f(top + plotH))\" stroke=\"#333\"/>\n"

@@ -1,0 +1,45 @@
+import Batching
+import Foundation
+
+extension RunStats {
+    /// The batch size manager's decisions over time: batch size (a step line) and arrival rate,
+    /// two panels, with the overloaded stretches named in the legend. Nil without decisions.
+    public var decisionsPlot: String? {
+        guard !batchDecisions.isEmpty else { return nil }
+        // Step line: hold each size until the next decision, then to the end of the run.
+        var times: [Double] = []
+        var sizes: [Double] = []
+        var rates: [Double] = []
+        var current = Double(batchDecisions[0].from)
+        var rate = batchDecisions[0].arrivalRate
+        times.append(0)
+        sizes.append(current)
+        rates.append(rate)
+        for d in batchDecisions {
+            times.append(d.time)
+            sizes.append(current)
+            rates.append(rate)
+            current = Double(d.to)
+            rate = d.arrivalRate
+            times.append(d.time)
+            sizes.append(current)
+            rates.append(rate)
+        }
+        times.append(max(seconds, times.last ?? 0))
+        sizes.append(current)
+        rates.append(rate)
+        let overloaded = batchDecisions.filter(\.overloaded).count
+        let w = 560
+        let h = 300
+        let top = SVGChart(
+            title: "Batch size (\(batchPolicy) policy, \(batchDecisions.count) decisions, \(overloaded) in overload)",
+            xLabel: "seconds", yLabel: "batch size", xs: times,
+            series: [.init(name: "batch size", values: sizes, color: "#d62728")], logX: false)
+        let bottom = SVGChart(
+            title: "Arrival rate seen at each decision", xLabel: "seconds", yLabel: "frames/s", xs: times,
+            series: [.init(name: "arrivals", values: rates, color: "#1f77b4")], logX: false)
+        return "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(w)\" height=\"\(2 * h)\">\n"
+            + top.body(width: w, height: h) + "<g transform=\"translate(0,\(h))\">\n" + bottom.body(width: w, height: h)
+            + "</g>\n</svg>\n"
+    }
+}

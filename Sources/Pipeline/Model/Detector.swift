@@ -106,25 +106,6 @@ public final class Detector: @unchecked Sendable {
     public func optimalRequests(batch: Int) throws -> Int {
         try requests(batch: batch)[0].request.model.optimalRequests()
     }
-
-    /// Runs `inputs` as one batch, synchronously, and decodes the detections of each in pixels of its
-    /// frame (`sizes`). Returns the detections, the seconds in inference and in decoding outputs.
-    public func detect(_ inputs: [[UInt8]], sizes: [(width: Int, height: Int)]) throws -> (
-        detections: [[Detection]], inferSeconds: Double, decodeSeconds: Double
-    ) {
-        let slot = try requests(batch: inputs.count)[0]
-        try slot.fill(inputs)
-        let start = Clock.now
-        try slot.request.infer()
-        let inferDone = Clock.now
-        let outputs = try slot.outputs()
-        var result: [[Detection]] = []
-        result.reserveCapacity(inputs.count)
-        for (i, size) in sizes.enumerated() {
-            result.append(try decoder.decode(outputs, index: i, width: size.width, height: size.height))
-        }
-        return (result, inferDone - start, Clock.now - inferDone)
-    }
 }
 
 /// An OpenVINO request as an engine slot.

@@ -3,7 +3,7 @@
 #
 # detector: 16 cameras (vtest.avi paced at 10 fps each: 160 frames/s offered, about what this
 #           machine can do), shedding drop-oldest; each fixed B, then auto. REPS runs each, interleaved.
-# classifier: the batch-friendly PaddleOCR direction classifier on 16 files run as fast as they go
+# classifier: the batch-friendly PaddleOCR direction classifier on 32 files run as fast as they go
 #           (backlog: nothing dropped), each fixed B, then auto.
 # hog:      8 cameras (80 frames/s) while another process takes one core from 4 s to 10 s.
 # varying:  4 cameras, 16 more join at 6 s and leave at 14 s (40 -> 200 -> 40 frames/s offered).
@@ -70,7 +70,7 @@ PY
 }
 
 det="$(sources 16) --model models/pedestrian-ssdlite/1 --realtime --max-frames 100 --shed drop-oldest"
-cls="$(sources 16) --model models/ppocr-cls/1 --shed backlog"
+cls="$(sources 32) --model models/ppocr-cls/1 --shed backlog"
 hog="$(sources 8) --model models/pedestrian-ssdlite/1 --realtime --max-frames 150 --shed drop-oldest"
 vary="$(sources 20) $(for i in $(seq 4 19); do printf -- '--schedule %s:6-14 ' "$i"; done) --model models/pedestrian-ssdlite/1 --realtime --max-frames 200 --shed drop-oldest"
 sections=${SECTIONS:-detector classifier hog varying}
@@ -79,7 +79,7 @@ want() { [[ " $sections " == *" $1 "* ]]; }
   want detector && table "detector: 16 cameras at 10 fps (160 frames/s offered), $reps runs each" 0 \
     "fixed B=1" "fixed B=2" "fixed B=4" "fixed B=8" "auto (realtime)" -- \
     "$det --batch 1|$det --batch 2|$det --batch 4|$det --batch 8|$det --batch auto"
-  want classifier && table "classifier: 16 files as fast as they go (12,720 frames), $reps runs each" 0 \
+  want classifier && table "classifier: 32 files as fast as they go (25,440 frames), $reps runs each" 0 \
     "fixed B=1" "fixed B=8" "fixed B=32" "auto (realtime)" -- \
     "$cls --batch 1|$cls --batch 8|$cls --batch 32|$cls --batch auto --batch-sizes 1,2,4,8,16,32"
   want hog && table "hog: 8 cameras at 10 fps, a CPU hog on one core from 4 s to 10 s" 1 \

@@ -29,6 +29,8 @@ public struct LoadSnapshot: Sendable, Equatable {
     public var time: Double
     /// Frames arriving per second, all streams together.
     public var arrivalRate: Double
+    /// Frames finished per second since the previous snapshot: the capacity itself while overloaded.
+    public var outputRate: Double?
     /// p99 seconds from a frame's arrival to its result, over the recent window; nil before any.
     public var latencyP99: Double?
     /// Frames waiting in the pipeline's queues.
@@ -42,11 +44,12 @@ public struct LoadSnapshot: Sendable, Equatable {
 
     /// Creates a snapshot.
     public init(
-        time: Double, arrivalRate: Double, latencyP99: Double? = nil, queueDepth: Int = 0,
+        time: Double, arrivalRate: Double, outputRate: Double? = nil, latencyP99: Double? = nil, queueDepth: Int = 0,
         memoryHeadroom: Int? = nil, memoryInUse: Int? = nil, streams: Int = 1
     ) {
         self.time = time
         self.arrivalRate = arrivalRate
+        self.outputRate = outputRate
         self.latencyP99 = latencyP99
         self.queueDepth = queueDepth
         self.memoryHeadroom = memoryHeadroom
@@ -135,6 +138,9 @@ public struct BatchController: Sendable {
     public private(set) var overloaded = false
     private var lastChange = -Double.infinity
     private var probed: Set<Int> = []
+    /// Frames per second finished at each size while overloaded: measured capacity, which beats the
+    /// stage model where stages share the same cores.
+    public private(set) var capacity: [Int: CostModel.Sample] = [:]
 
     /// Starts at `initial` (clamped to the allowed sizes).
     public init(config: Config = Config(), initial: Int = 1) {
@@ -154,10 +160,18 @@ public struct BatchController: Sendable {
     public mutating func modelChanged() {
         cost.reset()
         probed = []
+        capacity = [:]
     }
 
     /// Decides, and returns a decision when the batch size or the overload state changes.
     public mutating func decide(_ load: LoadSnapshot) -> BatchDecision? {
+        // Saturated, the output rate is the capacity at this size (once the size has settled in).
+        if overloaded, let rate = load.outputRate, rate > 0, load.time - lastChange >= 1 {
+            var c = capacity[batch] ?? CostModel.Sample(value: rate, count: 0)
+            c.value = c.count == 0 ? rate : c.value + 0.3 * (rate - c.value)
+            c.count += 1
+            capacity[batch] = c
+        }
         switch config.policy {
         case .fixed: return nil
         case .aimd: return decideAIMD(load)
@@ -259,7 +273,9 @@ public struct BatchController: Sendable {
         let bestKnown = known.filter { measured.contains($0.size) }.compactMap(\.throughput).max() ?? 0
         if let hi = cost.measuredSizes.max(), let next = config.sizes.first(where: { $0 > hi }),
             !probed.contains(next), load.time - lastChange >= config.dwell / 2, candidate(next, load).fits,
-            cost.measuredSizes.count < 2 || (candidate(next, load).throughput ?? 0) > bestKnown * (1 + config.tie)
+            measured.count < 2
+                || (candidate(next, load).throughput ?? 0) > (candidate(hi, load).throughput ?? .infinity)
+                    * (1 + config.tie)
         {
             probed.insert(next)
             overloaded = true
@@ -273,17 +289,21 @@ public struct BatchController: Sendable {
             }
             return decision
         }
-        // Run at the highest throughput that fits and shed the rest.
+        // Run at the highest throughput that fits and shed the rest: measured capacity where there is
+        // one (what actually came out), else the stage model.
         let fitting = known.filter { $0.fits }
-        guard let top = fitting.max(by: { ($0.throughput ?? 0) < ($1.throughput ?? 0) }) else { return nil }
+        let observed = fitting.filter { capacity[$0.size] != nil }
+        func score(_ c: Candidate) -> Double { capacity[c.size]?.value ?? c.throughput ?? 0 }
+        let pool = observed.count >= 2 ? observed : fitting
+        guard let top = pool.max(by: { score($0) < score($1) }) else { return nil }
         // A size known only from the line is approached one step at a time, as in probing.
         let best = candidate(stepToward(top.size, urgent: false), load)
         let changed = best.size != batch || !overloaded
         guard changed else { return nil }
         if overloaded {
             // Already shedding: the same hysteresis as anywhere else.
-            let here = candidate(batch, load).throughput ?? 0
-            guard (best.throughput ?? 0) > here * (1 + config.gain), load.time - lastChange >= config.dwell else {
+            let here = candidate(batch, load)
+            guard score(best) > score(here) * (1 + config.gain), load.time - lastChange >= config.dwell else {
                 return nil
             }
         }

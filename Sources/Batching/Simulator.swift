@@ -246,8 +246,9 @@ public struct Simulator: Sendable {
                 let window = latencies.suffix(200).filter { $0.done >= dispatch - 2 }.map(\.latency).sorted()
                 let span = min(2, dispatch)
                 let rate = Double(arrivals.filter { $0 > dispatch - span && $0 <= dispatch }.count) / span
+                let done = latencies.reversed().prefix { $0.done > dispatch - setup.decisionInterval }.count
                 let load = LoadSnapshot(
-                    time: dispatch, arrivalRate: rate,
+                    time: dispatch, arrivalRate: rate, outputRate: Double(done) / setup.decisionInterval,
                     latencyP99: window.isEmpty ? nil : window[min(window.count - 1, Int(Double(window.count) * 0.99))],
                     queueDepth: ready.count - i, streams: streams)
                 if let decision = controller.decide(load) { decisions.append(decision) }

@@ -62,6 +62,7 @@ final class BatchManager: Sendable {
         var lags: [Double] = []
         var decisions: [BatchDecision] = []
         var lastChange = -Double.infinity
+        var written = 0
     }
 
     /// Seconds after a change during which measurements are not trusted.
@@ -117,13 +118,16 @@ final class BatchManager: Sendable {
                 s.controller.observe(batch: batch, stageSeconds: stageSeconds, memoryBytes: rss)
             }
             s.lags.append(contentsOf: lags)
+            s.written += lags.count
             if s.lags.count > 512 { s.lags.removeFirst(s.lags.count - 512) }
             guard now - s.lastDecision >= interval, let rate else { return nil }
+            let outputRate = s.lastDecision.isFinite ? Double(s.written) / (now - s.lastDecision) : nil
+            s.written = 0
             s.lastDecision = now
             let sorted = s.lags.sorted()
             let p99 = sorted.isEmpty ? nil : sorted[min(sorted.count - 1, Int(Double(sorted.count) * 0.99))]
             let load = LoadSnapshot(
-                time: now - origin, arrivalRate: rate, latencyP99: p99, queueDepth: queueDepth,
+                time: now - origin, arrivalRate: rate, outputRate: outputRate, latencyP99: p99, queueDepth: queueDepth,
                 memoryHeadroom: memoryLimit.map { max(0, $0 - rss) }, memoryInUse: rss, streams: streams)
             guard let d = s.controller.decide(load) else { return nil }
             s.decisions.append(d)

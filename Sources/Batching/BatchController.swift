@@ -35,6 +35,12 @@ public struct LoadSnapshot: Sendable, Equatable {
     public var latencyP99: Double?
     /// Frames waiting in the pipeline's queues.
     public var queueDepth: Int
+    /// How many frames those queues hold at most; with the depth, whether the pipeline is saturated.
+    public var queueCapacity: Int?
+
+    /// Queues three-quarters full or more: whatever the stage model says, the pipeline is not keeping up
+    /// (a file run as fast as it goes is always here: its arrivals wait for the pipeline).
+    public var saturated: Bool { queueCapacity.map { $0 > 0 && queueDepth * 4 >= $0 * 3 } ?? false }
     /// Bytes that may still be used before the memory limit; nil when unlimited.
     public var memoryHeadroom: Int?
     /// Memory in use now, bytes.
@@ -45,8 +51,9 @@ public struct LoadSnapshot: Sendable, Equatable {
     /// Creates a snapshot.
     public init(
         time: Double, arrivalRate: Double, outputRate: Double? = nil, latencyP99: Double? = nil, queueDepth: Int = 0,
-        memoryHeadroom: Int? = nil, memoryInUse: Int? = nil, streams: Int = 1
+        memoryHeadroom: Int? = nil, memoryInUse: Int? = nil, streams: Int = 1, queueCapacity: Int? = nil
     ) {
+        self.queueCapacity = queueCapacity
         self.time = time
         self.arrivalRate = arrivalRate
         self.outputRate = outputRate
@@ -226,6 +233,7 @@ public struct BatchController: Sendable {
         if let b = current.bottleneck, b.seconds > Double(batch) / load.arrivalRate { missed = true }
         if config.policy == .slo, let p99 = load.latencyP99, p99 > config.latencySLO { missed = true }
 
+        if load.saturated && config.policy == .realtime { return decideOverload(load, known: known) }
         let feasible = known.filter(\.feasible)
         if let best = pickBest(feasible) {
             let wasOverloaded = overloaded

@@ -79,11 +79,13 @@ final class BatchManager: Sendable {
     private let origin: Double
     private let memoryLimit: Int?
     private let streams: Int
+    private let queueCapacity: Int
 
     init(
         controller: BatchController, interval: Double, streams: Int, logger: Logger, memoryLimit: Int?,
-        batchTimeout: Double, apply: @escaping @Sendable (Int) -> Void
+        batchTimeout: Double, queueCapacity: Int, apply: @escaping @Sendable (Int) -> Void
     ) {
+        self.queueCapacity = queueCapacity
         minimumTimeout = batchTimeout
         flush = Mutex(batchTimeout)
         state = Mutex(State(controller: controller))
@@ -128,7 +130,8 @@ final class BatchManager: Sendable {
             let p99 = sorted.isEmpty ? nil : sorted[min(sorted.count - 1, Int(Double(sorted.count) * 0.99))]
             let load = LoadSnapshot(
                 time: now - origin, arrivalRate: rate, outputRate: outputRate, latencyP99: p99, queueDepth: queueDepth,
-                memoryHeadroom: memoryLimit.map { max(0, $0 - rss) }, memoryInUse: rss, streams: streams)
+                memoryHeadroom: memoryLimit.map { max(0, $0 - rss) }, memoryInUse: rss, streams: streams,
+                queueCapacity: queueCapacity)
             guard let d = s.controller.decide(load) else { return nil }
             s.decisions.append(d)
             s.lags.removeAll()

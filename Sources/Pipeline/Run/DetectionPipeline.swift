@@ -170,6 +170,7 @@ public final class DetectionPipeline: Sendable {
         return BatchManager(
             controller: controller, interval: options.decisionInterval, streams: options.sources.count, logger: logger,
             memoryLimit: memoryLimit, batchTimeout: options.batchTimeout,
+            queueCapacity: Self.decodedCapacity(options) + Self.readyCapacity(options),
             apply: { [self] size in self.batchSize.withLock { $0 = size } })
     }
 
@@ -243,8 +244,8 @@ public final class DetectionPipeline: Sendable {
         _ decoders: [VideoDecoder], detector: any BatchEngine, requests: Int, output: inout OutputStage,
         errors: SourceErrors, depth: DepthProbe
     ) throws -> [String: RunStats.QueueStats] {
-        let decoded = BoundedQueue<SourceFrame>(capacity: max(options.queueCapacity, 4 * decoders.count))
-        let ready = ReorderBuffer<ReadyFrame>(capacity: max(options.queueCapacity, 2 * options.preprocessWorkers))
+        let decoded = BoundedQueue<SourceFrame>(capacity: Self.decodedCapacity(options))
+        let ready = ReorderBuffer<ReadyFrame>(capacity: Self.readyCapacity(options))
         depth.set { decoded.depth.now + ready.depth.now }
         let inferred = BoundedQueue<InferredBatch>(capacity: requests + 1)
         let failure = FirstFailure()
@@ -336,6 +337,16 @@ public final class DetectionPipeline: Sendable {
             "decoded": q(decoded.capacity, decoded.depth), "preprocessed": q(ready.capacity, ready.depth),
             "inferred": q(inferred.capacity, inferred.depth),
         ]
+    }
+
+    /// Decoded frames waiting for pre-processing, all sources together.
+    static func decodedCapacity(_ options: PipelineOptions) -> Int {
+        max(options.queueCapacity, 4 * options.sources.count)
+    }
+
+    /// Pre-processed frames waiting for inference, and the reorder window.
+    static func readyCapacity(_ options: PipelineOptions) -> Int {
+        max(options.queueCapacity, 2 * options.preprocessWorkers)
     }
 
     static func preprocess(_ source: SourceFrame, with preprocessor: inout Preprocessor) -> ReadyFrame {

@@ -281,9 +281,10 @@ public struct BatchController: Sendable {
         let bestKnown = known.filter { measured.contains($0.size) }.compactMap(\.throughput).max() ?? 0
         if let hi = cost.measuredSizes.max(), let next = config.sizes.first(where: { $0 > hi }),
             !probed.contains(next), load.time - lastChange >= config.dwell / 2, candidate(next, load).fits,
-            measured.count < 2
-                || (candidate(next, load).throughput ?? 0) > (candidate(hi, load).throughput ?? .infinity)
-                    * (1 + config.tie)
+            lastStepPaid(hi)
+                ?? (measured.count < 2
+                    || (candidate(next, load).throughput ?? 0)
+                        > (candidate(hi, load).throughput ?? .infinity) * (1 + config.tie))
         {
             probed.insert(next)
             overloaded = true
@@ -325,6 +326,15 @@ public struct BatchController: Sendable {
             decision.skipEvery = Self.skipEvery(arrival: load.arrivalRate, capacity: thr * config.margin)
         }
         return decision
+    }
+
+    /// Whether the measured capacity rose (by more than a tie) from the size below `hi` to `hi`: the
+    /// last step up paid, so the next may too. Nil until both were measured saturated.
+    func lastStepPaid(_ hi: Int) -> Bool? {
+        guard let top = capacity[hi]?.value, let below = capacity.keys.filter({ $0 < hi }).max(),
+            let under = capacity[below]?.value
+        else { return nil }
+        return top > under * (1 + config.tie)
     }
 
     /// The best of `candidates`: highest throughput, the smallest size among near-ties.

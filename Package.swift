@@ -59,6 +59,8 @@ let package = Package(
             name: "Vision",
             swiftSettings: swiftSettings
         ),
+        // Model registry: a versioned model repository on disk, validated as untrusted input.
+        .target(name: "ModelRegistry", dependencies: ["Vision"], swiftSettings: swiftSettings),
         // Batching: the batch size controller and its cost model, pure values.
         .target(name: "Batching", swiftSettings: swiftSettings),
         // Monitoring: CPU, memory, cgroup, NVIDIA GPUs (NVML via dlopen).
@@ -67,7 +69,7 @@ let package = Package(
         .target(
             name: "Pipeline",
             dependencies: [
-                "VideoIO", "InferenceBackend", "Vision", "Monitoring", "Batching",
+                "VideoIO", "InferenceBackend", "Vision", "Monitoring", "Batching", "ModelRegistry",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -93,6 +95,9 @@ let package = Package(
             dependencies: ["Pipeline", "VideoIO", "Vision", "TestSupport"],
             swiftSettings: swiftSettings
         ),
+        .testTarget(
+            name: "ModelRegistryTests", dependencies: ["ModelRegistry", "Vision", "TestSupport"],
+            swiftSettings: swiftSettings),
         .testTarget(name: "BatchingTests", dependencies: ["Batching"], swiftSettings: swiftSettings),
         .testTarget(name: "MonitoringTests", dependencies: ["Monitoring"], swiftSettings: swiftSettings),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "batchline"], swiftSettings: swiftSettings),

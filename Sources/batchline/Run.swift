@@ -34,8 +34,13 @@ extension Batchline {
         @Option(name: .long, help: "Threads pre-processing frames.")
         var preprocessWorkers = 1
 
-        @Option(name: .long, help: "Model file with its model.json beside it, or a folder holding model.json.")
+        @Option(
+            name: .long,
+            help: "A repository model folder (REPO/<name>: its latest version), a version folder, or a model file.")
         var model: String
+
+        @Option(name: .long, help: "With a repository model folder: serve this version, not the latest.")
+        var modelVersion: Int?
 
         @Option(
             name: .long,
@@ -97,6 +102,7 @@ extension Batchline {
             }
             let fixed = Int(batch) ?? 1
             options.mode = mode ?? (auto || fixed > 1 ? .batched : .pipelined)
+            options.modelVersion = modelVersion
             if auto {
                 options.batchPolicy = policy
                 let sizes = batchSizes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }

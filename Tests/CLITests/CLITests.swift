@@ -58,6 +58,33 @@ struct CLITests {
         #expect(lines.last?.hasPrefix(#"{"stream":0,"frame":29,"pts":2.9,"#) == true)
     }
 
+    @Test("--model REPO/<name> serves the latest version; --model-version pins one")
+    func repository() throws {
+        let root = TestAssets.temporaryDirectory("repo")
+        defer { try? FileManager.default.removeItem(at: root) }
+        for v in [1, 2] {
+            let dir = root.appendingPathComponent("people/\(v)")
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            let sidecar = try String(contentsOfFile: TestAssets.detector + "/model.json", encoding: .utf8)
+                .replacingOccurrences(of: "\"version\": \"1\"", with: "\"version\": \"\(v)\"")
+            try sidecar.write(to: dir.appendingPathComponent("model.json"), atomically: true, encoding: .utf8)
+            try FileManager.default.copyItem(
+                atPath: TestAssets.detectorFile, toPath: dir.appendingPathComponent("frozen_inference_graph.pb").path)
+        }
+        let events = root.appendingPathComponent("events.jsonl").path
+        let model = root.appendingPathComponent("people").path
+        for (extra, tag) in [([String](), "pedestrian-ssdlite@2"), (["--model-version", "1"], "pedestrian-ssdlite@1")] {
+            let r = try runBatchline(
+                ["run", "--source", TestAssets.video, "--model", model, "--max-frames", "3", "--events", events] + extra
+            )
+            #expect(r.status == 0, "\(r.stderr)")
+            let first = try String(contentsOfFile: events, encoding: .utf8).split(separator: "\n").first ?? ""
+            #expect(first.contains("\"model\":\"\(tag)\""), "\(first)")
+        }
+        let missing = try runBatchline(["run", "--source", TestAssets.video, "--model", model, "--model-version", "5"])
+        expectCleanFailure(missing, naming: "people/5", saying: "no such version")
+    }
+
     @Test("Missing source file")
     func missingSource() throws {
         let r = try runBatchline(["run", "--source", "/nope/missing.avi", "--model", TestAssets.detector])

@@ -2,6 +2,7 @@ import Batching
 import Foundation
 import InferenceBackend
 import Logging
+import ModelRegistry
 import Monitoring
 import Synchronization
 import VideoIO
@@ -78,7 +79,10 @@ public final class DetectionPipeline: Sendable {
         let hint = options.mode == .sequential || options.requests == 1 ? "LATENCY" : "THROUGHPUT"
         let detector: any BatchEngine =
             try injected.value
-            ?? Detector(path: options.model, core: core, device: options.device, config: ["PERFORMANCE_HINT": hint])
+            ?? Detector(
+                path: ModelRepository.resolveModelArgument(
+                    options.model, policy: options.modelVersion.map { .pinned($0) } ?? .latest),
+                core: core, device: options.device, config: ["PERFORMANCE_HINT": hint])
         let requests =
             options.mode == .sequential ? 1 : try options.requests ?? detector.suggestedSlots(batch: options.batchSize)
         // Compile for the batch size now, so a model that cannot take it fails before any decoding; with a

@@ -22,6 +22,8 @@ public struct PipelineOptions: Sendable {
     }
     /// How frames move through the stages.
     public var mode: PipelineMode = .batched
+    /// With `model` a repository model folder (`REPO/<name>`): serve this version instead of the latest.
+    public var modelVersion: Int?
     /// Inference requests in flight (nil: what the device suggests; 1 in sequential mode).
     public var requests: Int?
     /// Threads pre-processing frames (order is kept).

@@ -1,0 +1,210 @@
+import Foundation
+import Vision
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Which version of a model to serve.
+public enum VersionPolicy: Sendable, Equatable, CustomStringConvertible {
+    /// The highest complete version present.
+    case latest
+    /// Exactly this version.
+    case pinned(Int)
+
+    /// `latest` or `pinned 3`.
+    public var description: String {
+        switch self {
+        case .latest: "latest"
+        case .pinned(let v): "pinned \(v)"
+        }
+    }
+}
+
+/// One version of a model in a repository, checked and ready to load.
+public struct ModelVersion: Sendable, Equatable {
+    /// The model's name (its folder in the repository).
+    public var name: String
+    /// The version number (its folder under the model).
+    public var version: Int
+    /// The version folder, symlinks resolved.
+    public var directory: String
+    /// The model file, symlinks resolved.
+    public var modelFile: String
+    /// The sidecar.
+    public var spec: ModelSpec
+}
+
+/// A repository problem: a bad name, an unsafe path, a file too large, nothing to serve.
+public struct RepositoryError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// The path concerned.
+    public let path: String
+    /// What is wrong.
+    public let message: String
+    /// `path: message`.
+    public var description: String { "\(path): \(message)" }
+}
+
+/// A model repository on disk, `ROOT/<name>/<version>/` holding a model file and its `model.json`,
+/// as Triton and TF Serving lay them out. Its contents are untrusted: names and versions are
+/// validated, nothing may lead outside the root (no `..`, no symlink out), files are size-bounded,
+/// and a version still being copied is not picked up.
+///
+/// A version counts as complete when its folder name is all digits, it holds no `.incomplete`
+/// marker, its `model.json` parses and names a model file that exists and is not empty. Copy a new
+/// version into a dot-folder (`.3.tmp`) and rename it to `3` when done; or write `.incomplete` first
+/// and remove it last.
+public struct ModelRepository: Sendable {
+    /// The root, symlinks resolved.
+    public let root: String
+    /// The largest model file accepted, bytes.
+    public var maxModelBytes: Int = 2 << 30
+    /// The largest sidecar accepted, bytes.
+    public var maxSidecarBytes: Int = 1 << 20
+
+    /// Opens the repository at `root`.
+    public init(root: String) throws(RepositoryError) {
+        guard let resolved = Self.realPath(root), Self.isDirectory(resolved) else {
+            throw RepositoryError(path: root, message: "no such repository folder")
+        }
+        self.root = resolved
+    }
+
+    /// Whether `name` is acceptable as a model name: 1-64 of `A-Z a-z 0-9 . _ -`, not starting with a dot.
+    public static func isValidName(_ name: String) -> Bool {
+        guard (1...64).contains(name.count), let first = name.unicodeScalars.first, first != "." else { return false }
+        return name.unicodeScalars.allSatisfy {
+            CharacterSet.alphanumerics.contains($0) && $0.isASCII || "._-".unicodeScalars.contains($0)
+        }
+    }
+
+    /// The models present (valid names only).
+    public func models() -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [])
+            .filter { Self.isValidName($0) && Self.isDirectory(root + "/" + $0) }.sorted()
+    }
+
+    /// Complete versions of `name`, ascending. Incomplete or unsafe versions are skipped.
+    public func versions(of name: String) throws(RepositoryError) -> [Int] {
+        let folder = try modelFolder(name)
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        return entries.compactMap { entry -> Int? in
+            guard let v = Self.versionNumber(entry), (try? version(name, v)) != nil else { return nil }
+            return v
+        }.sorted()
+    }
+
+    /// The version `policy` selects, checked.
+    public func resolve(_ name: String, policy: VersionPolicy = .latest) throws(RepositoryError) -> ModelVersion {
+        switch policy {
+        case .pinned(let v):
+            return try version(name, v)
+        case .latest:
+            guard let v = try versions(of: name).last else {
+                throw RepositoryError(path: try modelFolder(name), message: "no complete version to serve")
+            }
+            return try version(name, v)
+        }
+    }
+
+    /// Version `v` of `name`, checked: inside the root, complete, sizes bounded, sidecar valid.
+    public func version(_ name: String, _ v: Int) throws(RepositoryError) -> ModelVersion {
+        let folder = try modelFolder(name)
+        guard v >= 0, v <= 999_999_999 else {
+            throw RepositoryError(path: folder, message: "version \(v) out of range")
+        }
+        let path = folder + "/" + String(v)
+        guard let dir = Self.realPath(path), Self.isDirectory(dir) else {
+            throw RepositoryError(path: path, message: "no such version")
+        }
+        try inside(dir, path)
+        if FileManager.default.fileExists(atPath: dir + "/.incomplete") {
+            throw RepositoryError(path: path, message: "still being copied (.incomplete present)")
+        }
+        let sidecar = dir + "/" + ModelSpec.fileName
+        guard let sidecarReal = Self.realPath(sidecar) else {
+            throw RepositoryError(path: path, message: "no \(ModelSpec.fileName): incomplete version")
+        }
+        try inside(sidecarReal, sidecar)
+        try bounded(sidecarReal, maxSidecarBytes, sidecar)
+        let spec: ModelSpec
+        do {
+            spec = try ModelSpec.load(path: sidecarReal).spec
+        } catch {
+            throw RepositoryError(path: sidecar, message: error.message)
+        }
+        guard !spec.file.contains("/") else {
+            throw RepositoryError(path: sidecar, message: "\"file\" must be a plain file name in the version folder")
+        }
+        let model = dir + "/" + spec.file
+        guard let modelReal = Self.realPath(model) else {
+            throw RepositoryError(path: model, message: "model file missing: incomplete version")
+        }
+        try inside(modelReal, model)
+        let size = try bounded(modelReal, maxModelBytes, model)
+        guard size > 0 else { throw RepositoryError(path: model, message: "model file is empty: incomplete version") }
+        return ModelVersion(name: name, version: v, directory: dir, modelFile: modelReal, spec: spec)
+    }
+
+    private func modelFolder(_ name: String) throws(RepositoryError) -> String {
+        guard Self.isValidName(name) else {
+            throw RepositoryError(path: root, message: "invalid model name \"\(name)\" (use A-Z a-z 0-9 . _ -, 1-64)")
+        }
+        let path = root + "/" + name
+        guard let real = Self.realPath(path), Self.isDirectory(real) else {
+            throw RepositoryError(path: path, message: "no such model in the repository")
+        }
+        try inside(real, path)
+        return real
+    }
+
+    private func inside(_ real: String, _ shown: String) throws(RepositoryError) {
+        guard real.hasPrefix(root + "/") else {
+            throw RepositoryError(path: shown, message: "leads outside the repository (to \(real))")
+        }
+    }
+
+    @discardableResult
+    private func bounded(_ real: String, _ limit: Int, _ shown: String) throws(RepositoryError) -> Int {
+        let size = (try? FileManager.default.attributesOfItem(atPath: real)[.size] as? Int) ?? 0
+        guard size <= limit else {
+            throw RepositoryError(path: shown, message: "\(size) bytes is over the \(limit)-byte limit")
+        }
+        return size
+    }
+
+    static func versionNumber(_ entry: String) -> Int? {
+        guard (1...9).contains(entry.count), entry.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+        return Int(entry)
+    }
+
+    static func realPath(_ path: String) -> String? {
+        guard let r = realpath(path, nil) else { return nil }
+        defer { free(r) }
+        return String(cString: r)
+    }
+
+    static func isDirectory(_ path: String) -> Bool {
+        var isDir: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isDir) && isDir.boolValue
+    }
+
+    /// For `--model PATH`: a model folder of a repository (`REPO/<name>`, holding numbered versions)
+    /// resolves to the version `policy` picks; anything else (a version folder, a sidecar, a model
+    /// file) is returned as it is. Returns the path to load.
+    public static func resolveModelArgument(_ path: String, policy: VersionPolicy = .latest) throws(RepositoryError)
+        -> String
+    {
+        guard isDirectory(path), !FileManager.default.fileExists(atPath: path + "/" + ModelSpec.fileName) else {
+            if case .pinned = policy {
+                throw RepositoryError(
+                    path: path, message: "a pinned version needs a repository model folder (REPO/<name>)")
+            }
+            return path
+        }
+        let url = URL(fileURLWithPath: path).standardizedFileURL
+        let name = url.lastPathComponent
+        let repository = try ModelRepository(root: url.deletingLastPathComponent().path)
+        return try repository.resolve(name, policy: policy).directory
+    }
+}

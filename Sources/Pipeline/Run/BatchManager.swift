@@ -112,17 +112,18 @@ final class BatchManager: Sendable {
     func observe(batch: Int, stageSeconds: [String: Double], lags: [Double], queueDepth: Int) {
         let now = Clock.now
         let rate = arrivals.rate(now: now)
-        let rss = ResourceMonitor.residentBytes()
         let decision: BatchDecision? = state.withLock { s in
             // Batches that started before the last change, or just after it while queues settle and
             // the new size warms up, would blur the new size's costs: skip them.
-            if now - s.lastChange >= settle && batch == s.controller.batch {
-                s.controller.observe(batch: batch, stageSeconds: stageSeconds, memoryBytes: rss)
-            }
+            let settled = now - s.lastChange >= settle && batch == s.controller.batch
+            if settled { s.controller.observe(batch: batch, stageSeconds: stageSeconds) }
             s.lags.append(contentsOf: lags)
             s.written += lags.count
             if s.lags.count > 512 { s.lags.removeFirst(s.lags.count - 512) }
             guard now - s.lastDecision >= interval, let rate else { return nil }
+            // Memory is read once per decision, not per batch.
+            let rss = ResourceMonitor.residentBytes()
+            if settled { s.controller.observe(batch: batch, stageSeconds: [:], memoryBytes: rss) }
             let outputRate = s.lastDecision.isFinite ? Double(s.written) / (now - s.lastDecision) : nil
             s.written = 0
             s.lastDecision = now

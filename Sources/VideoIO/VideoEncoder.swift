@@ -53,7 +53,8 @@ public final class VideoEncoder {
         if encoder.pointee.id == AV_CODEC_ID_MPEG4 {
             codec.pointee.bit_rate = 4_000_000
         } else {
-            av_opt_set(codec.pointee.priv_data, "preset", "veryfast", 0)
+            // The annotated video is for looking at; its encoding must leave the CPU to inference.
+            av_opt_set(codec.pointee.priv_data, "preset", "ultrafast", 0)
             av_opt_set(codec.pointee.priv_data, "crf", "23", 0)
         }
         if fmt.pointee.oformat.pointee.flags & AVFMT_GLOBALHEADER != 0 {

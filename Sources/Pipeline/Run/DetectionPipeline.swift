@@ -102,13 +102,19 @@ public final class DetectionPipeline: Sendable {
         }
         let info = decoders[0].info
         let events = try options.eventsPath.map { path throws(OutputError) in try EventWriter(path: path) }
-        var encoders: [Int: VideoEncoder] = [:]
+        var encoders: [Int: EncoderWorker] = [:]
         if let path = options.annotatePath {
-            for (i, decoder) in decoders.enumerated() {
-                let out = decoders.count == 1 ? path : Self.numbered(path, i)
-                encoders[i] = try VideoEncoder(
-                    output: out, width: decoder.info.width, height: decoder.info.height,
-                    frameRate: decoder.info.frameRate)
+            do {
+                for (i, decoder) in decoders.enumerated() {
+                    let out = decoders.count == 1 ? path : Self.numbered(path, i)
+                    encoders[i] = EncoderWorker(
+                        encoder: try VideoEncoder(
+                            output: out, width: decoder.info.width, height: decoder.info.height,
+                            frameRate: decoder.info.frameRate))
+                }
+            } catch {
+                for worker in encoders.values { worker.cancel() }
+                throw error
             }
         }
         let expected = decoders.map { $0.info.frameCount }
@@ -137,13 +143,13 @@ public final class DetectionPipeline: Sendable {
             }
         } catch {
             monitor.stop()
+            output.cancel()
             output.progress.finish()
             throw error
         }
         let samples = monitor.stop()
         output.progress.finish()
         try output.finish()
-        for encoder in encoders.values { try encoder.finish() }
         try events?.close()
 
         let failed = errors.all

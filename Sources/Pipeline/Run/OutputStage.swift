@@ -36,7 +36,7 @@ struct OutputStage {
     let tag: String
     let sources: [String]
     let events: EventWriter?
-    let encoders: [Int: VideoEncoder]
+    let encoders: [Int: EncoderWorker]
     let annotator = Annotator()
     var progress: ProgressLine
     private var decode = StageStats()
@@ -61,7 +61,8 @@ struct OutputStage {
 
     init(
         decoder: any OutputDecoder, tag: String, sources: [String], events: EventWriter?,
-        encoders: [Int: VideoEncoder], progress: ProgressLine, drops: DropLog = DropLog(), manager: BatchManager? = nil,
+        encoders: [Int: EncoderWorker], progress: ProgressLine, drops: DropLog = DropLog(),
+        manager: BatchManager? = nil,
         queueDepth: @escaping @Sendable () -> Int = { 0 }
     ) {
         self.drops = drops
@@ -110,10 +111,8 @@ struct OutputStage {
                 let t1 = Clock.now
                 var pixels = s.frame.pixels
                 annotator.draw(found, on: &pixels, width: s.frame.width, height: s.frame.height)
-                let t2 = Clock.now
-                post += t2 - t1
-                try encoder.write(rgb: pixels)
-                encode.add(Clock.now - t2)
+                post += Clock.now - t1
+                try encoder.write(pixels)
             }
             postprocess.add(post)
             postSum += post
@@ -155,9 +154,23 @@ struct OutputStage {
         if let limit { precondition(nextIndex[stream] == limit, "stream \(stream): frames missing before \(limit)") }
     }
 
-    /// After the last batch: frames shed at the very end.
+    /// After the last batch: frames shed at the very end, then the annotated videos completed.
     mutating func finish() throws {
         for stream in sources.indices { try writeGap(stream: stream, below: nil) }
+        var first: (any Error)?
+        for stream in encoders.keys.sorted() {
+            do {
+                for sample in try encoders[stream]!.finish().samples { encode.add(sample) }
+            } catch {
+                first = first ?? error
+            }
+        }
+        if let first { throw first }
+    }
+
+    /// The run failed: stop the encoding threads.
+    func cancel() {
+        for encoder in encoders.values { encoder.cancel() }
     }
 
     func stats(

@@ -92,7 +92,7 @@ let package = Package(
         .testTarget(name: "VisionTests", dependencies: ["Vision", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "PipelineTests",
-            dependencies: ["Pipeline", "VideoIO", "Vision", "TestSupport"],
+            dependencies: ["Pipeline", "VideoIO", "Vision", "Monitoring", "Batching", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -102,6 +102,7 @@ let package = Package(
         .testTarget(name: "MonitoringTests", dependencies: ["Monitoring"], swiftSettings: swiftSettings),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "batchline"], swiftSettings: swiftSettings),
         // Paths to the bundled assets and small helpers shared by the tests.
-        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: swiftSettings),
+        .target(
+            name: "TestSupport", dependencies: ["Monitoring"], path: "Tests/TestSupport", swiftSettings: swiftSettings),
     ]
 )

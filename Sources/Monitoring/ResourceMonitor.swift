@@ -177,9 +177,10 @@ public struct ResourceSummary: Codable, Sendable {
     }
 }
 
-/// Monotonic seconds.
-enum Clock {
-    static var now: Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
+/// Monotonic time in seconds, shared by the monitor and the pipeline.
+public enum Clock {
+    /// Seconds since an arbitrary start, never going back.
+    public static var now: Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
 }
 
 /// CPU tick counters of this process and of the machine.

@@ -92,10 +92,12 @@ public final class VideoDecoder {
         }
 
         var dict: OpaquePointer?
-        let micros = String(Int(options.timeout * 1_000_000))
-        av_dict_set(&dict, "rw_timeout", micros, 0)
-        if input.hasPrefix("rtsp:") { av_dict_set(&dict, "rtsp_transport", "tcp", 0) }
         defer { av_dict_free(&dict) }
+        let micros = String(Int(options.timeout * 1_000_000))
+        try check(av_dict_set(&dict, "rw_timeout", micros, 0), .open, input: input, "setting the read time-out")
+        if input.hasPrefix("rtsp:") {
+            try check(av_dict_set(&dict, "rtsp_transport", "tcp", 0), .open, input: input, "asking for RTSP over TCP")
+        }
 
         interrupt.arm(seconds: options.timeout)
         let openStatus = avformat_open_input(&fmt, input, nil, &dict)
@@ -204,6 +206,7 @@ public final class VideoDecoder {
                         .decode, input: input, message: "read failed after frame \(nextIndex): \(ffmpegMessage(read))")
                 }
                 draining = true
+                // Entering draining mode; a failure here shows as EOF from avcodec_receive_frame.
                 _ = avcodec_send_packet(codec, nil)
                 continue
             }

@@ -54,8 +54,11 @@ public final class VideoEncoder {
             codec.pointee.bit_rate = 4_000_000
         } else {
             // The annotated video is for looking at; its encoding must leave the CPU to inference.
-            av_opt_set(codec.pointee.priv_data, "preset", "ultrafast", 0)
-            av_opt_set(codec.pointee.priv_data, "crf", "23", 0)
+            try check(
+                av_opt_set(codec.pointee.priv_data, "preset", "ultrafast", 0), .encode, input: output,
+                "choosing the x264 preset")
+            try check(
+                av_opt_set(codec.pointee.priv_data, "crf", "23", 0), .encode, input: output, "setting the x264 CRF")
         }
         if fmt.pointee.oformat.pointee.flags & AVFMT_GLOBALHEADER != 0 {
             codec.pointee.flags |= Int32(AV_CODEC_FLAG_GLOBAL_HEADER)

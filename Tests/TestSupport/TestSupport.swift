@@ -1,4 +1,5 @@
 import Foundation
+import Monitoring
 
 #if canImport(Glibc)
     import Glibc
@@ -38,16 +39,8 @@ public enum TestAssets {
         return root.appendingPathComponent(".build/debug/batchline")
     }
 
-    /// Resident set size of this process in bytes.
-    public static func residentBytes() -> Int {
-        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
-        let fields = text.split(separator: " ")
-        guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
-        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
-    }
-
-    /// Returns freed heap to the system so that RSS reflects what is live.
-    public static func trimHeap() {}
+    /// Resident set size of this process in bytes (the monitor's own reading).
+    public static func residentBytes() -> Int { ResourceMonitor.residentBytes() }
 }
 
 /// What a finished command did.
@@ -78,8 +71,9 @@ public func runProcess(_ executable: URL, _ arguments: [String], timeout: Double
     let out = TestAssets.temporaryDirectory("proc")
     let outFile = out.appendingPathComponent("stdout")
     let errFile = out.appendingPathComponent("stderr")
-    FileManager.default.createFile(atPath: outFile.path, contents: nil)
-    FileManager.default.createFile(atPath: errFile.path, contents: nil)
+    for file in [outFile, errFile] where !FileManager.default.createFile(atPath: file.path, contents: nil) {
+        throw POSIXError(.EIO)
+    }
     process.standardOutput = try FileHandle(forWritingTo: outFile)
     process.standardError = try FileHandle(forWritingTo: errFile)
     process.standardInput = FileHandle.nullDevice

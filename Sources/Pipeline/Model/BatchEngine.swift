@@ -1,5 +1,6 @@
 import Foundation
 import InferenceBackend
+import Monitoring
 import Vision
 
 /// Runs batches of pre-processed frames: the real detector, or a scripted stand-in that isolates
@@ -29,21 +30,6 @@ public protocol EngineSlot: AnyObject {
     func wait() throws
     /// The outputs the decoder needs, by role.
     func outputs() throws -> [String: FloatTensor]
-}
-
-extension Detector: BatchEngine {
-    /// The input the model takes.
-    public var input: ModelSpec.InputSpec { spec.input }
-
-    /// Requests for batch size `batch`, compiled on first use.
-    public func slots(batch: Int, count: Int) throws -> [any EngineSlot] {
-        try requests(batch: batch, count: count)
-    }
-
-    /// What OpenVINO suggests for the device.
-    public func suggestedSlots(batch: Int) throws -> Int {
-        try optimalRequests(batch: batch)
-    }
 }
 
 /// A stand-in engine whose batches take a scripted time and find nothing: the pipeline's scheduling,

@@ -7,7 +7,7 @@ import Vision
 ///
 /// Blocking and single-threaded: use it from the inference thread only. `@unchecked Sendable`
 /// so that it can be handed to that thread once; nothing else touches it afterwards.
-public final class Detector: @unchecked Sendable {
+public final class Detector: BatchEngine, @unchecked Sendable {
     /// The sidecar.
     public let spec: ModelSpec
     /// The model file.
@@ -86,7 +86,7 @@ public final class Detector: @unchecked Sendable {
     public var tag: String { spec.tag }
 
     /// `count` requests for batch size `batch`, compiling the model for that size on first use.
-    func requests(batch: Int, count: Int = 1) throws -> [RequestSlot] {
+    public func slots(batch: Int, count: Int) throws -> [any EngineSlot] {
         var pool = pools[batch] ?? []
         if pool.count < count {
             let compiled: CompiledModel
@@ -102,10 +102,14 @@ public final class Detector: @unchecked Sendable {
         return Array(pool.prefix(count))
     }
 
-    /// How many requests in flight the device suggests for batch size `batch`.
-    public func optimalRequests(batch: Int) throws -> Int {
-        try requests(batch: batch)[0].request.model.optimalRequests()
+    /// How many requests in flight OpenVINO suggests for the device.
+    public func suggestedSlots(batch: Int) throws -> Int {
+        _ = try slots(batch: batch, count: 1)
+        return pools[batch]![0].request.model.optimalRequests()
     }
+
+    /// The input the model takes.
+    public var input: ModelSpec.InputSpec { spec.input }
 }
 
 /// An OpenVINO request as an engine slot.

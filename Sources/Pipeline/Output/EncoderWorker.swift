@@ -1,4 +1,5 @@
 import Foundation
+import Monitoring
 import VideoIO
 
 /// Encodes annotated frames on its own thread, so that H.264 encoding (~5 ms a frame here) does not

@@ -1,4 +1,5 @@
 import Foundation
+import Monitoring
 
 #if canImport(Glibc)
     import Glibc

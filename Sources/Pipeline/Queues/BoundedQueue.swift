@@ -1,4 +1,5 @@
 import Foundation
+import Monitoring
 
 /// A blocking first-in first-out queue with a fixed capacity, for handing work between threads.
 ///
@@ -120,10 +121,4 @@ public enum PopResult<Element> {
     case timedOut
     /// The queue is closed and empty.
     case closed
-}
-
-/// Monotonic time in seconds.
-public enum Clock {
-    /// Seconds since an arbitrary start, never going back.
-    public static var now: Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Monitoring
 
 /// Puts items finished out of order by several workers back into sequence order.
 ///

@@ -123,12 +123,11 @@ public final class DetectionPipeline: Sendable {
             ? nil : expected.map { min($0!, options.maxFrames ?? .max) }.reduce(0, +)
         let monitor = ResourceMonitor(interval: 0.2)
         let manager = makeManager(requests: requests, memoryLimit: monitor.machine.cgroupLimitBytes)
-        let depth = DepthProbe()
         var output = OutputStage(
             decoder: detector.decoder, tag: detector.tag, sources: options.sources, events: events, encoders: encoders,
             progress: ProgressLine(
                 enabled: options.progress && !options.sources.contains { $0.contains("://") }, total: total),
-            manager: manager, queueDepth: { depth.value })
+            manager: manager)
 
         let errors = SourceErrors()
         monitor.start()
@@ -139,7 +138,7 @@ public final class DetectionPipeline: Sendable {
                 queues = try runSequential(decoders, detector: detector, output: &output, errors: errors)
             } else {
                 queues = try runStaged(
-                    decoders, detector: detector, requests: requests, output: &output, errors: errors, depth: depth)
+                    decoders, detector: detector, requests: requests, output: &output, errors: errors)
             }
         } catch {
             monitor.stop()
@@ -207,10 +206,11 @@ public final class DetectionPipeline: Sendable {
     private func runSequential(
         _ decoders: [VideoDecoder], detector: any BatchEngine, output: inout OutputStage, errors: SourceErrors
     ) throws -> [String: RunStats.QueueStats] {
-        var pacers = decoders.map { _ in Pacer(enabled: options.realtime) }
+        var pacers = options.sources.map { Pacer(realtime: options.realtime, source: $0) }
         var counts = Array(repeating: 0, count: decoders.count)
         var live = Array(decoders.indices)
         var preprocessor = Preprocessor(input: detector.input)
+        let slot = try detector.slots(batch: 1, count: 1)[0]
         while !live.isEmpty {
             for stream in live {
                 if let max = options.maxFrames, counts[stream] >= max {
@@ -230,10 +230,9 @@ public final class DetectionPipeline: Sendable {
                     continue
                 }
                 let decoded = Clock.now - t0
-                pacers[stream].wait(for: frame.pts, source: options.sources[stream])
+                pacers[stream].wait(for: frame.pts)
                 let source = SourceFrame(stream: stream, frame: frame, decodeSeconds: decoded, arrival: Clock.now)
                 let ready = Self.preprocess(source, with: &preprocessor)
-                let slot = try detector.slots(batch: 1, count: 1)[0]
                 try slot.fill([ready.input])
                 let t1 = Clock.now
                 try slot.start()
@@ -252,11 +251,10 @@ public final class DetectionPipeline: Sendable {
 
     private func runStaged(
         _ decoders: [VideoDecoder], detector: any BatchEngine, requests: Int, output: inout OutputStage,
-        errors: SourceErrors, depth: DepthProbe
+        errors: SourceErrors
     ) throws -> [String: RunStats.QueueStats] {
         let decoded = BoundedQueue<SourceFrame>(capacity: Self.decodedCapacity(options))
         let ready = ReorderBuffer<ReadyFrame>(capacity: Self.readyCapacity(options))
-        depth.set { decoded.depth.now + ready.depth.now }
         let inferred = BoundedQueue<InferredBatch>(capacity: requests + 1)
         let failure = FirstFailure()
         let drops = output.drops
@@ -331,14 +329,14 @@ public final class DetectionPipeline: Sendable {
 
         // Post-processing and output, here.
         do {
-            while let batch = inferred.pop() { try output.emit(batch) }
+            while let batch = inferred.pop() {
+                try output.emit(batch, queueDepth: decoded.depth.now + ready.depth.now)
+            }
         } catch {
             failure.record(error)
             stopAll()
         }
-        if failure.error != nil { stopAll() }
         allDone.wait()
-        workersDone.wait()
         if let error = failure.error { throw error }
         func q(_ capacity: Int, _ depth: (now: Int, highWater: Int)) -> RunStats.QueueStats {
             RunStats.QueueStats(capacity: capacity, highWater: depth.highWater)
@@ -379,7 +377,7 @@ public final class DetectionPipeline: Sendable {
         errors: SourceErrors, drops: DropLog, manager: BatchManager?, runStart: Double
     ) {
         var count = 0
-        var pacer = Pacer(enabled: options.realtime)
+        var pacer = Pacer(realtime: options.realtime, source: options.sources[stream])
         let shed = options.effectiveShed
         let window = options.schedule[stream]
         if let join = window?.join, join > 0 {
@@ -398,7 +396,7 @@ public final class DetectionPipeline: Sendable {
             }
             guard let frame else { return }
             let spent = Clock.now - t0
-            pacer.wait(for: frame.pts, source: options.sources[stream])
+            pacer.wait(for: frame.pts)
             let item = SourceFrame(stream: stream, frame: frame, decodeSeconds: spent, arrival: Clock.now)
             manager?.arrivals.arrived(at: item.arrival)
             count += 1
@@ -435,10 +433,10 @@ struct Pacer {
     private var start = 0.0
     private var origin: Double?
 
-    init(enabled: Bool) { self.enabled = enabled }
+    init(realtime: Bool, source: String) { enabled = realtime && !source.contains("://") }
 
-    mutating func wait(for pts: Double, source: String) {
-        guard enabled, !source.contains("://") else { return }
+    mutating func wait(for pts: Double) {
+        guard enabled else { return }
         if origin == nil {
             origin = pts
             start = Clock.now
@@ -457,6 +455,8 @@ struct InferenceStage {
     let timeout: @Sendable () -> Double
     let batchSize: @Sendable () -> Int
     private var ring: [(request: any EngineSlot, frames: [ReadyFrame], started: Double, size: Int)] = []
+    /// Slots per batch size, asked of the engine once per size rather than once per batch.
+    private var pools: [Int: [any EngineSlot]] = [:]
 
     init(
         detector: any BatchEngine, requests: Int, timeout: @escaping @Sendable () -> Double,
@@ -514,7 +514,8 @@ struct InferenceStage {
     {
         guard !pending.isEmpty else { return true }
         let size = max(batchSize(), pending.count)
-        let pool = try detector.slots(batch: size, count: requests)
+        let pool = try pools[size] ?? detector.slots(batch: size, count: requests)
+        pools[size] = pool
         var free = pool.first { r in !ring.contains { $0.request === r } }
         while free == nil || ring.count >= requests {
             guard try complete(into: inferred) else { return false }
@@ -538,26 +539,7 @@ struct InferenceStage {
     }
 }
 
-/// Frames waiting in the queues now, once the queues exist. `@unchecked Sendable`: guarded by a lock.
-final class DepthProbe: @unchecked Sendable {
-    private let lock = NSLock()
-    private var probe: (@Sendable () -> Int)?
-
-    func set(_ probe: @escaping @Sendable () -> Int) {
-        lock.lock()
-        self.probe = probe
-        lock.unlock()
-    }
-
-    var value: Int {
-        lock.lock()
-        let p = probe
-        lock.unlock()
-        return p?() ?? 0
-    }
-}
-
-/// Errors that ended sources early, by stream. `@unchecked Sendable`: guarded by a mutex.
+/// Errors that ended sources early, by stream.
 final class SourceErrors: Sendable {
     private let errors = Mutex<[Int: VideoError]>([:])
 
@@ -567,21 +549,12 @@ final class SourceErrors: Sendable {
 }
 
 /// The first error any stage hit; the run stops and rethrows it.
-final class FirstFailure: @unchecked Sendable {
-    private let lock = NSLock()
-    private var first: (any Error)?
+final class FirstFailure: Sendable {
+    private let first = Mutex<(any Error)?>(nil)
 
-    func record(_ error: any Error) {
-        lock.lock()
-        if first == nil { first = error }
-        lock.unlock()
-    }
+    func record(_ error: any Error) { first.withLock { $0 = $0 ?? error } }
 
-    var error: (any Error)? {
-        lock.lock()
-        defer { lock.unlock() }
-        return first
-    }
+    var error: (any Error)? { first.withLock { $0 } }
 }
 
 /// Moves a non-Sendable object to the one thread that uses it from then on.

@@ -46,7 +46,6 @@ struct OutputStage {
     private var encode = StageStats()
     private var batchPre = StageStats()
     private var batchPost = StageStats()
-    private var inferPerFrame = 0.0
     private var batches: [Int: Int] = [:]
     private(set) var frames = 0
     private var nextIndex: [Int]
@@ -57,17 +56,14 @@ struct OutputStage {
     /// Sheds and gaps; the controller, when the batch size is managed.
     let drops: DropLog
     let manager: BatchManager?
-    let queueDepth: @Sendable () -> Int
 
     init(
         decoder: any OutputDecoder, tag: String, sources: [String], events: EventWriter?,
         encoders: [Int: EncoderWorker], progress: ProgressLine, drops: DropLog = DropLog(),
-        manager: BatchManager? = nil,
-        queueDepth: @escaping @Sendable () -> Int = { 0 }
+        manager: BatchManager? = nil
     ) {
         self.drops = drops
         self.manager = manager
-        self.queueDepth = queueDepth
         dropped = Array(repeating: 0, count: sources.count)
         self.decoder = decoder
         self.tag = tag
@@ -81,10 +77,10 @@ struct OutputStage {
         lastOut = Array(repeating: 0, count: sources.count)
     }
 
-    /// Post-processes and writes every frame of `batch`, in order.
-    mutating func emit(_ batch: InferredBatch) throws {
+    /// Post-processes and writes every frame of `batch`, in order; `queueDepth` (frames waiting in the
+    /// queues now) goes to the batch size manager.
+    mutating func emit(_ batch: InferredBatch, queueDepth: Int = 0) throws {
         infer.add(batch.inferSeconds)
-        inferPerFrame += batch.inferSeconds
         batches[batch.frames.count, default: 0] += 1
         var preSum = 0.0
         var postSum = 0.0
@@ -134,7 +130,7 @@ struct OutputStage {
                 stageSeconds: full
                     ? [
                         "decode": decodeSum, "preprocess": preSum, "infer": batch.inferSeconds, "postprocess": postSum,
-                    ] : [:], lags: lags, queueDepth: queueDepth())
+                    ] : [:], lags: lags, queueDepth: queueDepth)
         }
     }
 
@@ -196,7 +192,7 @@ struct OutputStage {
             dropped: dropped.reduce(0, +),
             expectedFrames: sources.count == 1 ? info.frameCount : nil, seconds: seconds,
             fps: seconds > 0 ? Double(frames) / seconds : 0, stages: stages,
-            inferPerFrameMs: frames > 0 ? inferPerFrame / Double(frames) * 1000 : 0,
+            inferPerFrameMs: frames > 0 ? infer.samples.reduce(0, +) / Double(frames) * 1000 : 0,
             batchSizes: Dictionary(uniqueKeysWithValues: batches.map { (String($0.key), $0.value) }),
             queues: queues,
             video: .init(width: info.width, height: info.height, fps: info.frameRate, codec: info.codec),

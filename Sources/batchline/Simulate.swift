@@ -44,6 +44,11 @@ extension Batchline {
         @Option(name: .long, help: "Simulated seconds.")
         var seconds: Double = 60
 
+        @Option(
+            name: .customLong("change"),
+            help: "At T seconds the number of streams becomes N (T:N; repeat for a varying load).")
+        var changes: [String] = []
+
         @Option(name: .long, help: "Random seed for the cost noise.")
         var seed: UInt64 = 1
 
@@ -65,6 +70,13 @@ extension Batchline {
                 setup.fps = fps
                 setup.seconds = seconds
                 setup.seed = seed
+                setup.streamChanges = try changes.map { text throws(SimulationError) in
+                    let parts = text.split(separator: ":")
+                    guard parts.count == 2, let t = Double(parts[0]), let n = Int(parts[1]), t >= 0,
+                        (0...1000).contains(n)
+                    else { throw SimulationError("--change \(text): use SECONDS:STREAMS, e.g. 20:2") }
+                    return (t, n)
+                }
                 setup.initialBatch = batch
                 setup.controller.policy = policy
                 setup.controller.sizes = allowed

@@ -78,7 +78,7 @@ let package = Package(
         .executableTarget(
             name: "batchline",
             dependencies: [
-                "Pipeline", "Batching",
+                "Pipeline", "Batching", "ModelRegistry", "Vision",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

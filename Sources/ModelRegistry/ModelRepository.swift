@@ -43,6 +43,12 @@ public struct RepositoryError: Error, CustomStringConvertible, Sendable, Equatab
     public let message: String
     /// `path: message`.
     public var description: String { "\(path): \(message)" }
+
+    /// Creates an error.
+    public init(path: String, message: String) {
+        self.path = path
+        self.message = message
+    }
 }
 
 /// A model repository on disk, `ROOT/<name>/<version>/` holding a model file and its `model.json`,
@@ -187,6 +193,28 @@ public struct ModelRepository: Sendable {
     static func isDirectory(_ path: String) -> Bool {
         var isDir: ObjCBool = false
         return FileManager.default.fileExists(atPath: path, isDirectory: &isDir) && isDir.boolValue
+    }
+
+    /// When `path` is a model folder of a repository (`REPO/<name>`, no sidecar of its own), the
+    /// repository and the model's name; nil for anything else.
+    public static func modelFolder(_ path: String) throws(RepositoryError) -> (repository: ModelRepository, name: String)? {
+        guard isDirectory(path), !FileManager.default.fileExists(atPath: path + "/" + ModelSpec.fileName) else {
+            return nil
+        }
+        let url = URL(fileURLWithPath: path).standardizedFileURL
+        return (try ModelRepository(root: url.deletingLastPathComponent().path), url.lastPathComponent)
+    }
+
+    /// The control socket a run serving `REPO/<name>` listens on unless told otherwise:
+    /// `/tmp/batchline-<uid>-<hash of the folder's real path>.sock`, so that `batchline models` finds it.
+    public static func controlSocketPath(modelFolder path: String) -> String {
+        let real = realPath(path) ?? URL(fileURLWithPath: path).standardizedFileURL.path
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in real.utf8 {
+            hash ^= UInt64(byte)
+            hash &*= 0x100_0000_01b3
+        }
+        return "/tmp/batchline-\(getuid())-\(String(hash, radix: 16)).sock"
     }
 
     /// For `--model PATH`: a model folder of a repository (`REPO/<name>`, holding numbered versions)

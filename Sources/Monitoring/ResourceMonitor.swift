@@ -95,6 +95,9 @@ public final class ResourceMonitor: Sendable {
     /// Samples so far.
     public var samples: [ResourceSample] { state.withLock { $0.samples } }
 
+    /// The cgroup's memory limit, bytes; nil when there is none.
+    public static func cgroupMemoryLimit() -> Int? { Cgroup.memoryLimit() }
+
     /// Resident set size of this process now, bytes.
     public static func residentBytes() -> Int {
         guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }

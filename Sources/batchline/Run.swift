@@ -44,6 +44,22 @@ extension Batchline {
 
         @Option(
             name: .long,
+            help: """
+                Local socket for `batchline models activate|rollback|status` (default with a repository \
+                model folder: one derived from its path, which `batchline models` finds by itself).
+                """)
+        var control: String?
+
+        @Flag(
+            inversion: .prefixedNo,
+            help: "Swap to a new version as soon as it is complete in the repository (default: with the latest policy).")
+        var watch: Bool?
+
+        @Option(name: .long, help: "Refuse a model swap that would take the process past this many MiB.")
+        var memoryLimit: Int?
+
+        @Option(
+            name: .long,
             help:
                 "Frames per inference call (1...\(PipelineOptions.maxBatchSize)), or auto: the batch size manager chooses."
         )
@@ -103,6 +119,9 @@ extension Batchline {
             let fixed = Int(batch) ?? 1
             options.mode = mode ?? (auto || fixed > 1 ? .batched : .pipelined)
             options.modelVersion = modelVersion
+            options.controlPath = control
+            options.watch = watch
+            options.memoryLimit = memoryLimit.map { $0 << 20 }
             if auto {
                 options.batchPolicy = policy
                 let sizes = batchSizes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }

@@ -50,9 +50,19 @@ public final class ScriptedEngine: BatchEngine, @unchecked Sendable {
     private var pools: [Int: [ScriptedSlot]] = [:]
     private var calls: [Int] = []
 
-    /// Creates an engine whose batch of `B` frames takes `cost(B)` seconds.
-    public init(tag: String = "scripted@1", side: Int = 32, cost: @escaping @Sendable (Int) -> Double) {
+    /// Whether every batch fails when waited for: a version that loads and warms up but breaks at run
+    /// time (for the model manager's automatic rollback).
+    public let failsAtRunTime: Bool
+    private var started = 0
+
+    /// Creates an engine whose batch of `B` frames takes `cost(B)` seconds; with `failsAtRunTime`,
+    /// every batch after the first (the warm-up) fails.
+    public init(
+        tag: String = "scripted@1", side: Int = 32, failsAtRunTime: Bool = false,
+        cost: @escaping @Sendable (Int) -> Double
+    ) {
         self.tag = tag
+        self.failsAtRunTime = failsAtRunTime
         self.cost = cost
         input = ModelSpec.InputSpec(
             name: "x", width: side, height: side, layout: "NHWC", color: "RGB", type: "u8", resize: .tfLegacyBilinear)
@@ -78,10 +88,12 @@ public final class ScriptedEngine: BatchEngine, @unchecked Sendable {
 
     public func suggestedSlots(batch: Int) throws -> Int { 1 }
 
-    /// Reserves the device for one batch; returns when it will be done.
-    func schedule(batch: Int) -> Double {
+    /// Reserves the device for one batch; returns when it will be done, or nil when it fails.
+    func schedule(batch: Int) -> Double? {
         lock.lock()
         defer { lock.unlock() }
+        started += 1
+        if failsAtRunTime && started > 1 { return nil }
         calls.append(batch)
         let begin = max(Clock.now, busyUntil)
         busyUntil = begin + cost(batch)
@@ -93,7 +105,7 @@ public final class ScriptedEngine: BatchEngine, @unchecked Sendable {
 final class ScriptedSlot: EngineSlot {
     unowned let engine: ScriptedEngine
     let batch: Int
-    private var doneAt = 0.0
+    private var doneAt: Double? = 0
 
     init(engine: ScriptedEngine, batch: Int) {
         self.engine = engine
@@ -107,6 +119,7 @@ final class ScriptedSlot: EngineSlot {
     func start() throws { doneAt = engine.schedule(batch: batch) }
 
     func wait() throws {
+        guard let doneAt else { throw PipelineError("\(engine.tag): scripted failure at run time") }
         let left = doneAt - Clock.now
         if left > 0 { Thread.sleep(forTimeInterval: left) }
     }

@@ -96,6 +96,8 @@ public struct RunStats: Codable, Sendable {
     public var shedPolicy: String
     /// Every batch size change, with its reason and the measurements behind it (a time series).
     public var batchDecisions: [BatchDecision]
+    /// Every model swap asked for, with its outcome and timings.
+    public var modelSwaps: [SwapRecord] = []
 
     /// One source's figures.
     public struct StreamStats: Codable, Sendable {
@@ -148,6 +150,7 @@ public struct RunStats: Codable, Sendable {
         case batchPolicy = "batch_policy"
         case shedPolicy = "shed_policy"
         case batchDecisions = "batch_decisions"
+        case modelSwaps = "model_swaps"
         case expectedFrames = "expected_frames"
         case inferPerFrameMs = "infer_per_frame_ms"
         case batchSizes = "batch_sizes"

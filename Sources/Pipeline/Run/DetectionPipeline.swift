@@ -30,17 +30,25 @@ public final class DetectionPipeline: Sendable {
     private let logger: Logger
     private let batchSize: Mutex<Int>
     private let injected: Handoff<(any BatchEngine)?>
+    private let injectedLoader: ModelManager.Loader?
+    private let manager = Mutex<ModelManager?>(nil)
 
     /// Creates a pipeline; nothing is opened until `run`. With `engine`, batches run on it instead of
-    /// the model named by the options (a scripted engine isolates scheduling from the model).
+    /// the model named by the options (a scripted engine isolates scheduling from the model), as
+    /// version 1; `loader` then loads the versions a swap asks for.
     public init(
-        options: PipelineOptions, engine: (any BatchEngine)? = nil, logger: Logger = Logger(label: "batchline.pipeline")
+        options: PipelineOptions, engine: (any BatchEngine)? = nil, loader: ModelManager.Loader? = nil,
+        logger: Logger = Logger(label: "batchline.pipeline")
     ) {
         self.options = options
         self.logger = logger
         batchSize = Mutex(options.batchSize)
         injected = Handoff(engine)
+        injectedLoader = loader
     }
+
+    /// The model manager of the run, once the model is ready (nil before and after).
+    public var models: ModelManager? { manager.withLock { $0 } }
 
     /// The batch size the next batch will use.
     public var currentBatchSize: Int { batchSize.withLock { $0 } }
@@ -77,18 +85,32 @@ public final class DetectionPipeline: Sendable {
         // One request at a time runs fastest with all cores on it (LATENCY); several in flight
         // share the cores as separate streams (THROUGHPUT).
         let hint = options.mode == .sequential || options.requests == 1 ? "LATENCY" : "THROUGHPUT"
-        let detector: any BatchEngine =
-            try injected.value
-            ?? Detector(
-                path: ModelRepository.resolveModelArgument(
-                    options.model, policy: options.modelVersion.map { .pinned($0) } ?? .latest),
-                core: core, device: options.device, config: ["PERFORMANCE_HINT": hint])
+        let rssBefore = ResourceMonitor.residentBytes()
+        let served = try serve(core: core, hint: hint)
+        let detector = served.engine
         let requests =
             options.mode == .sequential ? 1 : try options.requests ?? detector.suggestedSlots(batch: options.batchSize)
         // Compile for the batch size now, so a model that cannot take it fails before any decoding; with a
         // managed batch size, for every size it may choose, so that no change stalls a live stream.
-        for size in options.batchPolicy == .fixed ? [options.batchSize] : options.batchSizes {
+        let sizes = options.batchPolicy == .fixed ? [options.batchSize] : options.batchSizes
+        for size in sizes {
             _ = try detector.slots(batch: size, count: requests)
+        }
+        let models = ModelManager(
+            engine: detector, version: served.version, name: served.name, loader: served.loader, sizes: sizes,
+            requests: requests, memoryLimit: options.memoryLimit ?? ResourceMonitor.cgroupMemoryLimit(),
+            versionBytes: max(0, ResourceMonitor.residentBytes() - rssBefore),
+            unavailable: options.mode == .sequential ? "swaps need --mode pipelined or batched" : nil,
+            logger: logger)
+        let control = try served.controlPath.map { path in try ControlServer(path: path, models: models) }
+        let watcher = served.watch.map { repo in
+            RepositoryWatcher(repository: repo, name: served.name, models: models, interval: options.watchInterval)
+        }
+        manager.withLock { $0 = models }
+        defer {
+            watcher?.stop()
+            control?.stop()
+            manager.withLock { $0 = nil }
         }
         logger.info(
             "model ready",
@@ -124,7 +146,7 @@ public final class DetectionPipeline: Sendable {
         let monitor = ResourceMonitor(interval: 0.2)
         let manager = makeManager(requests: requests, memoryLimit: monitor.machine.cgroupLimitBytes)
         var output = OutputStage(
-            decoder: detector.decoder, tag: detector.tag, sources: options.sources, events: events, encoders: encoders,
+            tag: detector.tag, sources: options.sources, events: events, encoders: encoders,
             progress: ProgressLine(
                 enabled: options.progress && !options.sources.contains { $0.contains("://") }, total: total),
             manager: manager)
@@ -138,7 +160,8 @@ public final class DetectionPipeline: Sendable {
                 queues = try runSequential(decoders, detector: detector, output: &output, errors: errors)
             } else {
                 queues = try runStaged(
-                    decoders, detector: detector, requests: requests, output: &output, errors: errors)
+                    decoders, models: models, input: detector.input, requests: requests, output: &output,
+                    errors: errors)
             }
         } catch {
             monitor.stop()
@@ -152,14 +175,56 @@ public final class DetectionPipeline: Sendable {
         try events?.close()
 
         let failed = errors.all
-        let stats = output.stats(
+        var stats = output.stats(
             options: options, requests: requests, seconds: Clock.now - start, info: info, queues: queues,
             sourceErrors: failed.mapValues(\.message), resources: ResourceSummary(samples), machine: monitor.machine,
             deviceInfo: Self.deviceInfo(core, options.device))
+        stats.modelSwaps = models.records
         if let statsPath = options.statsPath {
             try writeJSON(stats, to: statsPath)
         }
         return RunReport(stats: stats, sourceError: failed.sorted { $0.key < $1.key }.first?.value)
+    }
+
+    /// The model to serve, how other versions load, and where swaps are asked for.
+    private struct Served {
+        var engine: any BatchEngine
+        var version: Int
+        var name: String
+        var loader: ModelManager.Loader?
+        var controlPath: String?
+        /// The repository to watch for new versions.
+        var watch: ModelRepository?
+    }
+
+    private func serve(core: InferenceCore, hint: String) throws -> Served {
+        let config = ["PERFORMANCE_HINT": hint]
+        let device = options.device
+        if let engine = injected.value {
+            return Served(
+                engine: engine, version: 1, name: engine.tag, loader: injectedLoader, controlPath: options.controlPath)
+        }
+        guard let (repository, name) = try ModelRepository.modelFolder(options.model) else {
+            if options.modelVersion != nil {
+                throw RepositoryError(
+                    path: options.model, message: "a pinned version needs a repository model folder (REPO/<name>)")
+            }
+            let engine = try Detector(path: options.model, core: core, device: device, config: config)
+            return Served(engine: engine, version: Int(engine.spec.version) ?? 1, name: engine.spec.name, loader: nil)
+        }
+        let policy: VersionPolicy = options.modelVersion.map { .pinned($0) } ?? .latest
+        let chosen = try repository.resolve(name, policy: policy)
+        let engine = try Detector(
+            path: chosen.directory, core: core, device: device, config: config, version: String(chosen.version))
+        let loader: ModelManager.Loader = { version in
+            let v = try repository.version(name, version)
+            return try Detector(path: v.directory, core: core, device: device, config: config, version: String(version))
+        }
+        let watch = options.watch ?? (policy == .latest)
+        return Served(
+            engine: engine, version: chosen.version, name: name, loader: loader,
+            controlPath: options.controlPath ?? ModelRepository.controlSocketPath(modelFolder: options.model),
+            watch: watch ? repository : nil)
     }
 
     /// The batch size manager, when the policy lets the batch size move.
@@ -240,7 +305,9 @@ public final class DetectionPipeline: Sendable {
                 let inferSeconds = Clock.now - t1
                 let outputs = try slot.outputs()
                 try output.emit(
-                    InferredBatch(frames: [ready], outputs: outputs, inferSeconds: inferSeconds, slotBatch: 1))
+                    InferredBatch(
+                        frames: [ready], outputs: outputs, inferSeconds: inferSeconds, slotBatch: 1,
+                        model: detector.tag, decoder: detector.decoder))
                 counts[stream] += 1
             }
         }
@@ -250,7 +317,8 @@ public final class DetectionPipeline: Sendable {
     // MARK: Pipelined and batched (3b, 3c)
 
     private func runStaged(
-        _ decoders: [VideoDecoder], detector: any BatchEngine, requests: Int, output: inout OutputStage,
+        _ decoders: [VideoDecoder], models: ModelManager, input: ModelSpec.InputSpec, requests: Int,
+        output: inout OutputStage,
         errors: SourceErrors
     ) throws -> [String: RunStats.QueueStats] {
         let decoded = BoundedQueue<SourceFrame>(capacity: Self.decodedCapacity(options))
@@ -291,7 +359,6 @@ public final class DetectionPipeline: Sendable {
         let workersDone = DispatchGroup()
         for w in 0..<options.preprocessWorkers {
             workersDone.enter()
-            let input = detector.input
             Self.startThread("batchline-preprocess-\(w)") {
                 defer { workersDone.leave() }
                 var preprocessor = Preprocessor(input: input)
@@ -308,7 +375,6 @@ public final class DetectionPipeline: Sendable {
         }
 
         // Batching and inference.
-        let batcher = Handoff(detector)
         allDone.enter()
         Self.startThread("batchline-infer") {
             defer {
@@ -317,7 +383,7 @@ public final class DetectionPipeline: Sendable {
             }
             do {
                 var stage = InferenceStage(
-                    detector: batcher.value, requests: requests,
+                    models: models, requests: requests,
                     timeout: { manager?.batchTimeout ?? opts.batchTimeout },
                     batchSize: { [self] in self.currentBatchSize })
                 try stage.run(from: ready, to: inferred)
@@ -448,21 +514,36 @@ struct Pacer {
 
 /// The batching and inference thread: gathers frames in order into batches of the current size
 /// (flushing a partial batch after the time-out), keeps up to `requests` inferences in flight, and
-/// hands finished batches on in submission order.
+/// hands finished batches on in submission order. Each batch runs on the engine the model manager
+/// names at its start, so a new version takes over at a batch boundary while batches in flight
+/// finish on the old one.
 struct InferenceStage {
-    let detector: any BatchEngine
+    let models: ModelManager
     let requests: Int
     let timeout: @Sendable () -> Double
     let batchSize: @Sendable () -> Int
-    private var ring: [(request: any EngineSlot, frames: [ReadyFrame], started: Double, size: Int)] = []
-    /// Slots per batch size, asked of the engine once per size rather than once per batch.
-    private var pools: [Int: [any EngineSlot]] = [:]
+    private struct InFlight {
+        var request: any EngineSlot
+        var frames: [ReadyFrame]
+        var started: Double
+        var size: Int
+        var engine: Int
+        var tag: String
+        var decoder: any OutputDecoder
+    }
+    private var ring: [InFlight] = []
+    /// Slots per engine and batch size, asked of the engine once rather than once per batch.
+    private var pools: [PoolKey: [any EngineSlot]] = [:]
+    private struct PoolKey: Hashable {
+        var engine: Int
+        var size: Int
+    }
 
     init(
-        detector: any BatchEngine, requests: Int, timeout: @escaping @Sendable () -> Double,
+        models: ModelManager, requests: Int, timeout: @escaping @Sendable () -> Double,
         batchSize: @escaping @Sendable () -> Int
     ) {
-        self.detector = detector
+        self.models = models
         self.requests = requests
         self.timeout = timeout
         self.batchSize = batchSize
@@ -505,6 +586,15 @@ struct InferenceStage {
         }
     }
 
+    /// The slots of `engine` for batches of `size`.
+    private mutating func pool(_ engine: (id: Int, engine: any BatchEngine), size: Int) throws -> [any EngineSlot] {
+        let key = PoolKey(engine: engine.id, size: size)
+        if let pool = pools[key] { return pool }
+        let pool = try engine.engine.slots(batch: size, count: requests)
+        pools[key] = pool
+        return pool
+    }
+
     /// Starts `pending` as one batch on a free request, waiting for the oldest if none is free.
     /// A partial batch (time-out, end of input) runs on the current size's requests, padded: its
     /// unused slots cost compute, but compiling the model for every partial size would stall the
@@ -514,28 +604,57 @@ struct InferenceStage {
     {
         guard !pending.isEmpty else { return true }
         let size = max(batchSize(), pending.count)
-        let pool = try pools[size] ?? detector.slots(batch: size, count: requests)
-        pools[size] = pool
-        var free = pool.first { r in !ring.contains { $0.request === r } }
-        while free == nil || ring.count >= requests {
+        while ring.count >= requests {
             guard try complete(into: inferred) else { return false }
-            free = pool.first { r in !ring.contains { $0.request === r } }
+        }
+        let engine = models.engineForBatch(inFlight: ring.count)
+        let slots = try pool(engine, size: size)
+        var free = slots.first { r in !ring.contains { $0.request === r } }
+        while free == nil {
+            guard try complete(into: inferred) else { return false }
+            free = slots.first { r in !ring.contains { $0.request === r } }
         }
         try free!.fill(pending.map(\.input))
         try free!.start()
-        ring.append((free!, pending, Clock.now, size))
+        ring.append(
+            InFlight(
+                request: free!, frames: pending, started: Clock.now, size: size, engine: engine.id,
+                tag: engine.engine.tag, decoder: engine.engine.decoder))
         pending.removeAll(keepingCapacity: true)
         return true
     }
 
-    /// Waits for the oldest request in flight and passes its batch on.
+    /// Waits for the oldest request in flight and passes its batch on. A batch that fails goes back
+    /// to the model manager, which rolls a new version back and names the engine to run it again on.
     private mutating func complete(into inferred: BoundedQueue<InferredBatch>) throws -> Bool {
-        let oldest = ring.removeFirst()
-        try oldest.request.wait()
+        var oldest = ring.removeFirst()
+        var outputs: [String: FloatTensor]
+        while true {
+            do {
+                try oldest.request.wait()
+                outputs = try oldest.request.outputs()
+                break
+            } catch {
+                let engine = try models.failed(oldest.engine, error: error)
+                let slot = try pool(engine, size: oldest.size).first { r in !ring.contains { $0.request === r } }!
+                try slot.fill(oldest.frames.map(\.input))
+                try slot.start()
+                oldest.request = slot
+                oldest.engine = engine.id
+                oldest.tag = engine.engine.tag
+                oldest.decoder = engine.engine.decoder
+            }
+        }
         let seconds = Clock.now - oldest.started
-        let outputs = try oldest.request.outputs()
+        let freed = models.finished(oldest.engine)
+        if !freed.isEmpty {
+            pools = pools.filter { !freed.contains($0.key.engine) }
+            ModelManager.returnFreedMemory()
+        }
         return inferred.push(
-            InferredBatch(frames: oldest.frames, outputs: outputs, inferSeconds: seconds, slotBatch: oldest.size))
+            InferredBatch(
+                frames: oldest.frames, outputs: outputs, inferSeconds: seconds, slotBatch: oldest.size,
+                model: oldest.tag, decoder: oldest.decoder))
     }
 }
 

@@ -27,13 +27,17 @@ struct InferredBatch: Sendable {
     var inferSeconds: Double
     /// The size the request ran at (partial batches run padded).
     var slotBatch: Int
+    /// `name@version` of the model version that ran it.
+    var model: String
+    /// That version's output decoder.
+    var decoder: any OutputDecoder
 }
 
 /// The last stage, on one thread: decodes outputs into detections, writes events and annotated
 /// video, and keeps every figure of the run. Checks that each stream's frames leave in order.
 struct OutputStage {
-    let decoder: any OutputDecoder
-    let tag: String
+    /// The version that produced the last batch (gap events name it).
+    private(set) var tag: String
     let sources: [String]
     let events: EventWriter?
     let encoders: [Int: EncoderWorker]
@@ -58,14 +62,13 @@ struct OutputStage {
     let manager: BatchManager?
 
     init(
-        decoder: any OutputDecoder, tag: String, sources: [String], events: EventWriter?,
+        tag: String, sources: [String], events: EventWriter?,
         encoders: [Int: EncoderWorker], progress: ProgressLine, drops: DropLog = DropLog(),
         manager: BatchManager? = nil
     ) {
         self.drops = drops
         self.manager = manager
         dropped = Array(repeating: 0, count: sources.count)
-        self.decoder = decoder
         self.tag = tag
         self.sources = sources
         self.events = events
@@ -81,6 +84,7 @@ struct OutputStage {
     /// queues now) goes to the batch size manager.
     mutating func emit(_ batch: InferredBatch, queueDepth: Int = 0) throws {
         infer.add(batch.inferSeconds)
+        tag = batch.model
         batches[batch.frames.count, default: 0] += 1
         var preSum = 0.0
         var postSum = 0.0
@@ -97,10 +101,10 @@ struct OutputStage {
             preprocess.add(item.preprocessSeconds)
             preSum += item.preprocessSeconds
             let t0 = Clock.now
-            let found = try decoder.decode(batch.outputs, index: i, width: s.frame.width, height: s.frame.height)
+            let found = try batch.decoder.decode(batch.outputs, index: i, width: s.frame.width, height: s.frame.height)
             var post = Clock.now - t0
             let result = FrameResult(
-                stream: s.stream, frame: s.frame.index, pts: s.frame.pts, model: tag, batch: batch.frames.count,
+                stream: s.stream, frame: s.frame.index, pts: s.frame.pts, model: batch.model, batch: batch.frames.count,
                 detections: found)
             try events?.write(result)
             if let encoder = encoders[s.stream] {

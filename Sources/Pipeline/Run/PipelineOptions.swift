@@ -24,6 +24,15 @@ public struct PipelineOptions: Sendable {
     public var mode: PipelineMode = .batched
     /// With `model` a repository model folder (`REPO/<name>`): serve this version instead of the latest.
     public var modelVersion: Int?
+    /// A local socket that takes `activate`, `rollback` and `status` for the model (nil: a path derived
+    /// from the repository model folder, when the model is one).
+    public var controlPath: String?
+    /// Swap to a new version when one appears in the repository (nil: yes under the `latest` policy).
+    public var watch: Bool?
+    /// Seconds between looks at the repository.
+    public var watchInterval = 1.0
+    /// A swap that would take memory past this many bytes is refused (nil: the cgroup's limit, if any).
+    public var memoryLimit: Int?
     /// Inference requests in flight (nil: what the device suggests; 1 in sequential mode).
     public var requests: Int?
     /// Threads pre-processing frames (order is kept).

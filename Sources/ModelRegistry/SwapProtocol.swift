@@ -1,0 +1,180 @@
+/// Why a swap was not started.
+public struct SwapRefusal: Error, CustomStringConvertible, Sendable, Equatable {
+    /// What stands in the way.
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// The decisions of an on-the-fly model swap, as a value with no I/O: which engine each batch runs
+/// on, when a loaded version takes over, when the old one may be freed, and what a failure does.
+///
+/// Engines are numbered as they are loaded. The protocol:
+/// 1. `begin(version)` reserves the one swap slot (one swap at a time; not to the version serving).
+/// 2. The caller loads, compiles, validates and warms the version up elsewhere, then calls `staged`
+///    (or `abandon` when that failed: the serving version never stopped).
+/// 3. At the next batch boundary (`engineForBatch`) the staged engine becomes current. The old one is
+///    kept as a fallback while the new one is on probation: `probationBatches` batches and
+///    `probationSeconds` seconds without a failure. Batches already in flight finish on the old one.
+/// 4. After probation the fallback is retired, and freed once no batch of it is in flight (`releasable`).
+/// 5. A batch that fails on a version on probation goes back to the fallback, which serves again (an
+///    automatic rollback, no frame lost); after probation, a failure asks for the previous version to
+///    be loaded again.
+public struct SwapProtocol: Sendable {
+    /// An engine and the version it runs.
+    public struct Engine: Sendable, Equatable {
+        /// Its number, unique over the run.
+        public var id: Int
+        /// The model version.
+        public var version: Int
+    }
+
+    /// What to do about a batch that failed.
+    public enum FailureAction: Sendable, Equatable {
+        /// Run the batch again on this engine: the failed version was rolled back.
+        case retry(on: Engine)
+        /// Load this version again and run the batch on it: nothing else is resident.
+        case reload(version: Int)
+        /// Nothing to fall back on: the run stops with the error.
+        case fail
+    }
+
+    /// Batches a new version must run without failure before its predecessor is freed.
+    public var probationBatches: Int
+    /// Seconds likewise.
+    public var probationSeconds: Double
+    /// The engine batches start on now.
+    public private(set) var current: Engine
+    /// A version being loaded, compiled and warmed up.
+    public private(set) var loading: Int?
+    /// A version ready to take over at the next batch boundary.
+    public private(set) var staged: Engine?
+    /// The previous engine, resident while the current one is on probation.
+    public private(set) var fallback: Engine?
+    /// The version served before the current one (for `rollback`).
+    public private(set) var previousVersion: Int?
+    private var probationStart = 0.0
+    private var probationPassed = 0
+    private var inFlight: [Int: Int] = [:]
+    private var retired: Set<Int> = []
+    private var nextID: Int
+
+    /// Starts serving `version` on engine 0.
+    public init(serving version: Int, probationBatches: Int = 10, probationSeconds: Double = 1.0) {
+        current = Engine(id: 0, version: version)
+        nextID = 1
+        self.probationBatches = probationBatches
+        self.probationSeconds = probationSeconds
+    }
+
+    /// Whether a swap is under way: loading, staged, or on probation.
+    public var busy: Bool { loading != nil || staged != nil || fallback != nil }
+
+    /// Reserves the swap slot for `version`.
+    public mutating func begin(_ version: Int) throws(SwapRefusal) {
+        guard version != current.version || busy else { throw SwapRefusal("version \(version) is already serving") }
+        if let loading { throw SwapRefusal("a swap to version \(loading) is under way") }
+        if let staged { throw SwapRefusal("version \(staged.version) is about to take over") }
+        if let fallback {
+            throw SwapRefusal(
+                "version \(current.version) is still on probation (version \(fallback.version) kept to fall back on)")
+        }
+        loading = version
+    }
+
+    /// The version reserved by `begin` is loaded and warmed up: it takes over at the next batch.
+    public mutating func staged(_ version: Int) -> Engine {
+        precondition(loading == version, "staged \(version) without begin")
+        loading = nil
+        let engine = Engine(id: nextID, version: version)
+        nextID += 1
+        staged = engine
+        return engine
+    }
+
+    /// Loading `version` failed: the swap slot is free again; the current version never stopped.
+    public mutating func abandon(_ version: Int) {
+        if loading == version { loading = nil }
+    }
+
+    /// The engine for the next batch; a staged version takes over here. `swapped` is true at the
+    /// switch point.
+    public mutating func engineForBatch(now: Double) -> (engine: Engine, swapped: Bool) {
+        guard let next = staged else { return (current, false) }
+        staged = nil
+        if let fallback { retired.insert(fallback.id) }  // never two fallbacks
+        fallback = current
+        previousVersion = current.version
+        current = next
+        probationStart = now
+        probationPassed = 0
+        return (current, true)
+    }
+
+    /// A batch started on `id`.
+    public mutating func began(_ id: Int) { inFlight[id, default: 0] += 1 }
+
+    /// A batch on `id` finished well; probation may end here.
+    public mutating func finished(_ id: Int, now: Double) {
+        inFlight[id, default: 1] -= 1
+        guard let old = fallback, id == current.id else { return }
+        probationPassed += 1
+        if probationPassed >= probationBatches && now - probationStart >= probationSeconds {
+            fallback = nil
+            retired.insert(old.id)
+        }
+    }
+
+    /// A batch on `id` failed. During probation the current version is rolled back to the fallback;
+    /// a batch on a retired engine (one left over from the switch) is retried on the current one.
+    public mutating func failed(_ id: Int) -> FailureAction {
+        inFlight[id, default: 1] -= 1
+        if id != current.id {
+            if retired.contains(id) || fallback?.id == id { return .retry(on: current) }
+            return .fail
+        }
+        if let old = fallback {
+            retired.insert(current.id)
+            current = old
+            fallback = nil
+            previousVersion = nil
+            return .retry(on: old)
+        }
+        guard let previous = previousVersion, previous != current.version else { return .fail }
+        return .reload(version: previous)
+    }
+
+    /// After a `.reload`: `version` was loaded again as `engine`'s replacement and serves from now on.
+    public mutating func reloaded(_ version: Int) -> Engine {
+        let engine = Engine(id: nextID, version: version)
+        nextID += 1
+        retired.insert(current.id)
+        previousVersion = nil
+        current = engine
+        return engine
+    }
+
+    /// A rollback on request. During probation: the fallback serves again at once (the version on
+    /// probation is retired), and nil is returned. Otherwise: the version to load with `begin`.
+    public mutating func rollback() throws(SwapRefusal) -> Int? {
+        if let old = fallback {
+            retired.insert(current.id)
+            current = old
+            fallback = nil
+            previousVersion = nil
+            return nil
+        }
+        if loading != nil || staged != nil { throw SwapRefusal("a swap is under way") }
+        guard let previous = previousVersion else { throw SwapRefusal("no previous version to roll back to") }
+        return previous
+    }
+
+    /// Retired engines with no batch in flight: free them now. Each is returned once.
+    public mutating func releasable() -> [Int] {
+        let free = retired.filter { inFlight[$0, default: 0] == 0 }.sorted()
+        for id in free {
+            retired.remove(id)
+            inFlight[id] = nil
+        }
+        return free
+    }
+}

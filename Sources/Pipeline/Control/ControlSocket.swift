@@ -1,0 +1,170 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A local (Unix) socket on which a running `batchline run` takes model commands, one line each:
+/// `activate <version>`, `rollback`, `status`. Each gets one JSON line back:
+/// `{"ok":true,...}` or `{"ok":false,"error":"..."}`.
+///
+/// One connection at a time, on its own thread: an `activate` blocks that thread (never the
+/// stream's) until the stream has switched or the swap failed. The socket is readable by its owner
+/// only, and removed when the run ends.
+public final class ControlServer: Sendable {
+    /// Where it listens.
+    public let path: String
+    private let fd: Int32
+    private let stopped = Atomic<Bool>(false)
+
+    /// Listens on `path`; a stale socket left by a run that died is replaced, a live one is an error.
+    public init(path: String, models: ModelManager) throws(PipelineError) {
+        self.path = path
+        guard path.utf8.count < 100 else { throw PipelineError("\(path): control socket path too long (99 bytes at most)") }
+        if FileManager.default.fileExists(atPath: path) {
+            if (try? ControlClient.send("status", to: path, timeout: 1)) != nil {
+                throw PipelineError("\(path): another batchline run is listening on this control socket")
+            }
+            unlink(path)
+        }
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw PipelineError("\(path): cannot create a socket: \(String(cString: strerror(errno)))") }
+        var address = ControlClient.address(path)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        guard bound == 0, listen(fd, 8) == 0 else {
+            let why = String(cString: strerror(errno))
+            close(fd)
+            throw PipelineError("\(path): cannot listen: \(why)")
+        }
+        chmod(path, 0o600)
+        self.fd = fd
+        let thread = Thread { [self] in self.serve(models) }
+        thread.name = "batchline-control"
+        thread.start()
+    }
+
+    /// Stops listening and removes the socket. A command being served finishes on its own.
+    public func stop() {
+        guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        shutdown(fd, Int32(SHUT_RDWR))
+        unlink(path)
+    }
+
+    private func serve(_ models: ModelManager) {
+        defer { close(fd) }
+        while !stopped.load(ordering: .acquiring) {
+            let client = accept(fd, nil, nil)
+            if client < 0 {
+                if errno == EINTR { continue }
+                return
+            }
+            defer { close(client) }
+            var timeout = timeval(tv_sec: 5, tv_usec: 0)
+            setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            guard let line = ControlClient.readLine(client) else { continue }
+            ControlClient.write(Self.answer(line, models) + "\n", to: client)
+        }
+    }
+
+    /// The reply to one command line.
+    static func answer(_ line: String, _ models: ModelManager) -> String {
+        let words = line.split(separator: " ").map(String.init)
+        func ok<T: Encodable>(_ key: String, _ value: T) -> String {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            let body = (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
+            return "{\"ok\":true,\"\(key)\":\(body)}"
+        }
+        func failure(_ message: String) -> String {
+            let encoded = (try? JSONEncoder().encode([message])).map { String(decoding: $0, as: UTF8.self) } ?? "[\"\"]"
+            return "{\"ok\":false,\"error\":\(encoded.dropFirst().dropLast())}"
+        }
+        switch words.first {
+        case "status":
+            return ok("status", models.status)
+        case "activate":
+            guard words.count == 2, let version = Int(words[1]) else { return failure("usage: activate <version>") }
+            do {
+                return ok("swap", try models.activate(version, trigger: "request"))
+            } catch {
+                return failure(error.message)
+            }
+        case "rollback":
+            do {
+                return ok("swap", try models.rollback())
+            } catch {
+                return failure(error.message)
+            }
+        default:
+            return failure("unknown command \"\(words.first ?? "")\": use activate <version>, rollback or status")
+        }
+    }
+}
+
+/// Sends one command to a running `batchline run` over its control socket.
+public enum ControlClient {
+    /// Sends `command` and returns the reply line; throws when nobody listens or nothing comes back
+    /// within `timeout` seconds.
+    public static func send(_ command: String, to path: String, timeout: Int = 120) throws(PipelineError) -> String {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw PipelineError("\(path): cannot create a socket: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var address = address(path)
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        guard connected == 0 else {
+            throw PipelineError("\(path): no batchline run is listening (\(String(cString: strerror(errno))))")
+        }
+        var limit = timeval(tv_sec: timeout, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+        write(command + "\n", to: fd)
+        guard let reply = readLine(fd) else {
+            throw PipelineError("\(path): no answer within \(timeout) s")
+        }
+        return reply
+    }
+
+    static func address(_ path: String) -> sockaddr_un {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            let bytes = Array(path.utf8.prefix(raw.count - 1))
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        return address
+    }
+
+    /// One line (at most 64 KiB), without its newline; nil on time-out, error or end before a newline.
+    static func readLine(_ fd: Int32) -> String? {
+        var data: [UInt8] = []
+        var byte: UInt8 = 0
+        while data.count < 65536 {
+            let n = read(fd, &byte, 1)
+            if n < 0 && errno == EINTR { continue }
+            guard n == 1 else { return nil }
+            if byte == UInt8(ascii: "\n") { return String(decoding: data, as: UTF8.self) }
+            data.append(byte)
+        }
+        return nil
+    }
+
+    static func write(_ text: String, to fd: Int32) {
+        let bytes = Array(text.utf8)
+        var sent = 0
+        while sent < bytes.count {
+            let n = bytes[sent...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { return }
+            sent += n
+        }
+    }
+}

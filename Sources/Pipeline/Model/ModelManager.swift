@@ -1,0 +1,415 @@
+import Foundation
+import Logging
+import ModelRegistry
+import Monitoring
+import Synchronization
+import Vision
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// One swap (or attempt), as logged and kept in the stats.
+public struct SwapRecord: Sendable, Codable, Equatable {
+    /// Version serving when it was asked for.
+    public var from: Int
+    /// Version asked for.
+    public var to: Int
+    /// `request`, `watch`, `rollback` or `auto-rollback`.
+    public var trigger: String
+    /// Seconds into the run when it was asked for.
+    public var requestedAt: Double
+    /// Reading and checking the model (against its sidecar).
+    public var loadSeconds: Double?
+    /// Compiling it for the batch sizes in use and making its requests.
+    public var compileSeconds: Double?
+    /// One inference per batch size, outputs checked.
+    public var warmupSeconds: Double?
+    /// Seconds into the run of the switch point (nil: never switched).
+    public var switchedAt: Double?
+    /// Seconds with no inference running at the switch point.
+    public var pauseSeconds: Double?
+    /// `swapped`, `rejected`, `rolled-back` (it failed at run time) or `refused`.
+    public var outcome: String
+    /// Why it was rejected, refused or rolled back, with the library's own message.
+    public var reason: String?
+
+    /// Request to switch point.
+    public var totalSeconds: Double? { switchedAt.map { $0 - requestedAt } }
+
+    enum CodingKeys: String, CodingKey {
+        case from, to, trigger, outcome, reason
+        case requestedAt = "requested_at_s"
+        case loadSeconds = "load_s"
+        case compileSeconds = "compile_s"
+        case warmupSeconds = "warmup_s"
+        case switchedAt = "switched_at_s"
+        case pauseSeconds = "pause_s"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(from, forKey: .from)
+        try c.encode(to, forKey: .to)
+        try c.encode(trigger, forKey: .trigger)
+        try c.encode(outcome, forKey: .outcome)
+        try c.encodeIfPresent(reason, forKey: .reason)
+        try c.encode(requestedAt, forKey: .requestedAt)
+        try c.encodeIfPresent(loadSeconds, forKey: .loadSeconds)
+        try c.encodeIfPresent(compileSeconds, forKey: .compileSeconds)
+        try c.encodeIfPresent(warmupSeconds, forKey: .warmupSeconds)
+        try c.encodeIfPresent(switchedAt, forKey: .switchedAt)
+        try c.encodeIfPresent(pauseSeconds, forKey: .pauseSeconds)
+    }
+}
+
+/// A swap that did not happen, and why.
+public struct ModelSwapError: Error, CustomStringConvertible, Sendable {
+    /// One line.
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// Serves one model and swaps versions of it into the running pipeline (the paper's model manager).
+///
+/// A swap loads, compiles (for every batch size in use) and warms up the new version on the thread
+/// that asks for it (a control connection or the repository watcher, never the stream's threads),
+/// validates it, and stages it; the inference thread switches to it at its next batch boundary, keeps
+/// the old version as a fallback through a short probation, and frees it once its last batch is done.
+/// The decisions are `SwapProtocol`'s; this class does the loading and keeps the engines.
+public final class ModelManager: Sendable {
+    /// Loads a version (reads and checks the model; compiling is the manager's).
+    public typealias Loader = @Sendable (Int) throws -> any BatchEngine
+
+    private struct State {
+        var swap: SwapProtocol
+        var engines: [Int: Handoff<any BatchEngine>]
+        var records: [SwapRecord] = []
+        /// The record of the swap staged or on probation.
+        var open: Int?
+        var lastEnd: Double?
+        var versionBytes: Int?
+        /// Versions rolled back from or rejected: the watcher leaves them alone.
+        var refused: Set<Int> = []
+    }
+
+    private let state: Mutex<State>
+    private let loader: Loader?
+    /// Batch sizes to compile for, and requests per size.
+    private let sizes: [Int]
+    private let requests: Int
+    private let memoryLimit: Int?
+    private let origin: Double
+    private let logger: Logger
+    /// Why swaps are impossible, when they are.
+    private let unavailable: String?
+    /// The model's name, for messages.
+    public let name: String
+
+    /// Serves `engine` (version `version`). `loader` loads other versions; nil when the model is not
+    /// in a repository. `versionBytes` is the memory the first version took, to check that a second
+    /// one fits `memoryLimit` during a swap.
+    public init(
+        engine: any BatchEngine, version: Int, name: String, loader: Loader?, sizes: [Int], requests: Int,
+        memoryLimit: Int? = nil, versionBytes: Int? = nil, unavailable: String? = nil,
+        probationBatches: Int = 10, probationSeconds: Double = 1, logger: Logger = Logger(label: "batchline.models")
+    ) {
+        var swap = SwapProtocol(
+            serving: version, probationBatches: probationBatches, probationSeconds: probationSeconds)
+        swap.probationBatches = probationBatches
+        state = Mutex(State(swap: swap, engines: [0: Handoff(engine)], versionBytes: versionBytes))
+        self.loader = loader
+        self.sizes = sizes
+        self.requests = requests
+        self.memoryLimit = memoryLimit
+        self.name = name
+        self.logger = logger
+        self.unavailable = loader == nil ? (unavailable ?? "the model is not in a repository") : unavailable
+        origin = Clock.now
+    }
+
+    // MARK: Control (any thread but the stream's)
+
+    /// What is serving and what happened so far.
+    public struct Status: Sendable, Codable {
+        public var model: String
+        public var version: Int
+        public var previousVersion: Int?
+        public var swapping: Bool
+        public var swaps: [SwapRecord]
+    }
+
+    /// The version serving now, and the swaps so far.
+    public var status: Status {
+        state.withLock { s in
+            Status(
+                model: name, version: s.swap.current.version, previousVersion: s.swap.previousVersion,
+                swapping: s.swap.busy, swaps: s.records)
+        }
+    }
+
+    /// Every swap so far.
+    public var records: [SwapRecord] { state.withLock { $0.records } }
+
+    /// Versions rolled back from, or rejected: not to be picked up again by the watcher.
+    public var refusedVersions: Set<Int> { state.withLock { $0.refused } }
+
+    /// Loads, checks and warms up `version`, then waits (at most `wait` seconds) for the stream to
+    /// switch to it. Blocking: call it from a control thread. Throws with the reason when the version
+    /// is refused or rejected; the serving version keeps serving in every such case.
+    @discardableResult
+    public func activate(_ version: Int, trigger: String = "request", wait: Double = 30) throws(ModelSwapError)
+        -> SwapRecord
+    {
+        let now = Clock.now - origin
+        let from = state.withLock { $0.swap.current.version }
+        var record = SwapRecord(from: from, to: version, trigger: trigger, requestedAt: now, outcome: "refused")
+        func reject(_ outcome: String, _ why: String) -> ModelSwapError {
+            record.outcome = outcome
+            record.reason = why
+            state.withLock { s in
+                s.records.append(record)
+                if outcome == "rejected" { s.refused.insert(version) }
+            }
+            logger.error("model swap \(outcome)", metadata: ["from": "\(from)", "to": "\(version)", "reason": "\(why)"])
+            return ModelSwapError("version \(version) \(outcome): \(why)")
+        }
+        if let unavailable { throw reject("refused", unavailable) }
+        guard let loader else { throw reject("refused", "no loader") }
+        // A version on probation finishes it first (a second or so): three resident versions would be
+        // one too many.
+        let probationEnds = Clock.now + 10
+        while state.withLock({ $0.swap.fallback != nil && $0.swap.staged == nil }) && Clock.now < probationEnds {
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        do {
+            try state.withLock { s throws(SwapRefusal) in try s.swap.begin(version) }
+        } catch {
+            throw reject("refused", error.description)
+        }
+        if let why = memoryShortfall() {
+            state.withLock { $0.swap.abandon(version) }
+            throw reject("refused", why)
+        }
+        let engine: any BatchEngine
+        do {
+            (engine, record) = try prepare(version, loader: loader, record: record)
+        } catch {
+            state.withLock { $0.swap.abandon(version) }
+            throw reject("rejected", error.message)
+        }
+        let index = state.withLock { s in
+            let id = s.swap.staged(version).id
+            s.engines[id] = Handoff(engine)
+            record.outcome = "staged"
+            s.records.append(record)
+            s.open = s.records.count - 1
+            return s.records.count - 1
+        }
+        logger.notice(
+            "model version staged",
+            metadata: [
+                "from": "\(from)", "to": "\(version)", "load.s": "\(record.loadSeconds ?? 0)",
+                "compile.s": "\(record.compileSeconds ?? 0)", "warmup.s": "\(record.warmupSeconds ?? 0)",
+            ])
+        // The stream switches at its next batch; wait for it so the answer says how it went.
+        let deadline = Clock.now + wait
+        while Clock.now < deadline {
+            let r = state.withLock { $0.records[index] }
+            if r.outcome != "staged" { return r }
+            Thread.sleep(forTimeInterval: 0.005)
+        }
+        return state.withLock { $0.records[index] }
+    }
+
+    /// Back to the previous version: at once while the current one is on probation (the previous one
+    /// is still resident), else by loading it again.
+    @discardableResult
+    public func rollback(wait: Double = 30) throws(ModelSwapError) -> SwapRecord {
+        let result = state.withLock { s -> Result<Int?, SwapRefusal> in
+            let from = s.swap.current.version
+            do throws(SwapRefusal) {
+                let target = try s.swap.rollback()
+                if target == nil {
+                    s.refused.insert(from)
+                    s.records.append(
+                        SwapRecord(
+                            from: from, to: s.swap.current.version, trigger: "rollback",
+                            requestedAt: Clock.now - origin, switchedAt: Clock.now - origin, outcome: "swapped"))
+                    s.open = nil
+                }
+                return .success(target)
+            } catch {
+                return .failure(error)
+            }
+        }
+        switch result {
+        case .failure(let refusal): throw ModelSwapError("rollback refused: \(refusal.description)")
+        case .success(nil):
+            let record = records.last!
+            logger.notice("model rolled back", metadata: ["from": "\(record.from)", "to": "\(record.to)"])
+            return record
+        case .success(let version?):
+            let from = state.withLock { $0.swap.current.version }
+            state.withLock { _ = $0.refused.insert(from) }
+            return try activate(version, trigger: "rollback", wait: wait)
+        }
+    }
+
+    /// Reads, compiles and warms up `version`; checks it against the serving version's input.
+    private func prepare(_ version: Int, loader: Loader, record: SwapRecord) throws(ModelSwapError) -> (
+        any BatchEngine, SwapRecord
+    ) {
+        var record = record
+        let input = state.withLock { $0.engines[$0.swap.current.id]!.value.input }
+        do {
+            let t0 = Clock.now
+            let engine = try loader(version)
+            record.loadSeconds = Clock.now - t0
+            guard engine.input == input else {
+                throw ModelSwapError(
+                    "its input (\(engine.input.width)x\(engine.input.height) \(engine.input.layout) "
+                        + "\(engine.input.color) \(engine.input.type)) differs from the serving version's "
+                        + "(\(input.width)x\(input.height) \(input.layout) \(input.color) \(input.type)): "
+                        + "a swap cannot change the pre-processing")
+            }
+            let t1 = Clock.now
+            for size in sizes { _ = try engine.slots(batch: size, count: requests) }
+            record.compileSeconds = Clock.now - t1
+            let t2 = Clock.now
+            try Self.warmUp(engine, sizes: sizes)
+            record.warmupSeconds = Clock.now - t2
+            return (engine, record)
+        } catch let error as ModelSwapError {
+            throw error
+        } catch {
+            throw ModelSwapError("\(error)")
+        }
+    }
+
+    /// One inference per size on a blank frame; outputs must decode and be finite.
+    static func warmUp(_ engine: any BatchEngine, sizes: [Int]) throws {
+        let blank = [UInt8](repeating: 0, count: Preprocessor(input: engine.input).bytesPerFrame)
+        for size in sizes {
+            let slot = try engine.slots(batch: size, count: 1)[0]
+            try slot.fill([blank])
+            try slot.start()
+            try slot.wait()
+            let outputs = try slot.outputs()
+            for (role, tensor) in outputs where tensor.values.contains(where: { !$0.isFinite }) {
+                throw ModelSwapError("warm-up at batch \(size) gave non-finite values in output \"\(role)\"")
+            }
+            _ = try engine.decoder.decode(outputs, index: 0, width: 640, height: 480)
+        }
+    }
+
+    /// Why a second version would not fit the memory limit now; nil when it fits or nothing is known.
+    private func memoryShortfall() -> String? {
+        guard let limit = memoryLimit, let need = state.withLock({ $0.versionBytes }) else { return nil }
+        let rss = ResourceMonitor.residentBytes()
+        guard rss + need > limit else { return nil }
+        let mib = { (b: Int) in String(format: "%.0f MiB", Double(b) / 1_048_576) }
+        return "a second version needs about \(mib(need)) with \(mib(rss)) in use; the limit is \(mib(limit))"
+    }
+
+    // MARK: The inference thread
+
+    /// The engine for the next batch. At a switch point, `pause` is how long no inference has run
+    /// (0 when batches of the old version are still in flight).
+    func engineForBatch(inFlight: Int) -> (id: Int, engine: any BatchEngine) {
+        let now = Clock.now
+        let (id, engine, switched) = state.withLock { s in
+            let (chosen, swapped) = s.swap.engineForBatch(now: now)
+            if swapped, let open = s.open {
+                s.records[open].switchedAt = now - origin
+                s.records[open].pauseSeconds = inFlight > 0 ? 0 : max(0, now - (s.lastEnd ?? now))
+                s.records[open].outcome = "swapped"
+            }
+            s.swap.began(chosen.id)
+            return (chosen.id, s.engines[chosen.id]!.value, swapped)
+        }
+        if switched {
+            logger.notice("model version switched", metadata: ["model.tag": "\(engine.tag)"])
+        }
+        return (id, engine)
+    }
+
+    /// A batch on `id` finished; returns engines retired and drained now: drop their requests, then
+    /// call `returnFreedMemory`.
+    func finished(_ id: Int) -> [Int] {
+        let now = Clock.now
+        let freed = state.withLock { s in
+            s.swap.finished(id, now: now)
+            s.lastEnd = now
+            if s.swap.fallback == nil { s.open = nil }
+            let free = s.swap.releasable()
+            for f in free { s.engines[f] = nil }
+            return free
+        }
+        return freed
+    }
+
+    /// A batch on `id` failed with `error`: the engine to run it again on (after an automatic
+    /// rollback), or the error again when there is nothing to fall back on.
+    func failed(_ id: Int, error: any Error) throws -> (id: Int, engine: any BatchEngine) {
+        let action = state.withLock { s in
+            let failing = s.swap.current.version
+            let action = s.swap.failed(id)
+            if case .retry = action, let open = s.open, s.records[open].outcome == "swapped" {
+                s.records[open].outcome = "rolled-back"
+                s.records[open].reason = "\(error)"
+                s.refused.insert(failing)
+                s.open = nil
+            }
+            return action
+        }
+        switch action {
+        case .fail:
+            throw error
+        case .retry(let engine):
+            logger.error(
+                "model version failed at run time: rolled back",
+                metadata: ["version": "\(engine.version)", "error": "\(error)"])
+            return state.withLock { s in
+                s.swap.began(engine.id)
+                return (engine.id, s.engines[engine.id]!.value)
+            }
+        case .reload(let version):
+            // Nothing else resident: load the previous version here (the stream waits; no frame is lost).
+            guard let loader else { throw error }
+            logger.error(
+                "model version failed at run time: reloading the previous one",
+                metadata: ["version": "\(version)", "error": "\(error)"])
+            let from = state.withLock { $0.swap.current.version }
+            var record = SwapRecord(
+                from: from, to: version, trigger: "auto-rollback", requestedAt: Clock.now - origin, outcome: "swapped",
+                reason: "\(error)")
+            let (engine, prepared) = try prepare(version, loader: loader, record: record)
+            record = prepared
+            record.switchedAt = Clock.now - origin
+            let handoff = Handoff(engine)
+            let id = state.withLock { s in
+                s.refused.insert(from)
+                let e = s.swap.reloaded(version)
+                s.engines[e.id] = handoff
+                s.records.append(record)
+                s.swap.began(e.id)
+                return e.id
+            }
+            return (id, handoff.value)
+        }
+    }
+
+    /// Freed model memory goes back to the system now rather than staying in the allocator's arenas,
+    /// so that memory after a swap returns to its level before it.
+    static func returnFreedMemory() {
+        _ = trim?(0)
+    }
+
+    /// glibc's `malloc_trim` (declared in malloc.h, which the Glibc module leaves out).
+    private static let trim: (@convention(c) (Int) -> Int32)? = {
+        guard let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, "malloc_trim") else { return nil }
+        return unsafeBitCast(symbol, to: (@convention(c) (Int) -> Int32).self)
+    }()
+}

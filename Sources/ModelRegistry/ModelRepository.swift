@@ -197,7 +197,9 @@ public struct ModelRepository: Sendable {
 
     /// When `path` is a model folder of a repository (`REPO/<name>`, no sidecar of its own), the
     /// repository and the model's name; nil for anything else.
-    public static func modelFolder(_ path: String) throws(RepositoryError) -> (repository: ModelRepository, name: String)? {
+    public static func modelFolder(_ path: String) throws(RepositoryError) -> (
+        repository: ModelRepository, name: String
+    )? {
         guard isDirectory(path), !FileManager.default.fileExists(atPath: path + "/" + ModelSpec.fileName) else {
             return nil
         }

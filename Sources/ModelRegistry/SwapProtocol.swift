@@ -26,6 +26,11 @@ public struct SwapProtocol: Sendable {
         public var id: Int
         /// The model version.
         public var version: Int
+
+        public init(id: Int, version: Int) {
+            self.id = id
+            self.version = version
+        }
     }
 
     /// What to do about a batch that failed.

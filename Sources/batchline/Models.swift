@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
 import ModelRegistry
-import Vision
 import Pipeline
+import Vision
 
 extension Batchline {
     /// `batchline models`: the versions of a repository model, and swaps in a running `batchline run`.

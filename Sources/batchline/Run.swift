@@ -52,7 +52,8 @@ extension Batchline {
 
         @Flag(
             inversion: .prefixedNo,
-            help: "Swap to a new version as soon as it is complete in the repository (default: with the latest policy).")
+            help: "Swap to a new version as soon as it is complete in the repository (default: with the latest policy)."
+        )
         var watch: Bool?
 
         @Option(name: .long, help: "Refuse a model swap that would take the process past this many MiB.")
@@ -151,8 +152,23 @@ extension Batchline {
             options.device = device
             options.progress = true
             let report: RunReport
+            let pipeline = DetectionPipeline(options: options)
+            // Ctrl-C or SIGTERM ends a live run cleanly (events, stats and video completed); a second one
+            // ends it at once.
+            let signals = [SIGINT, SIGTERM].map { number in
+                signal(number, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+                source.setEventHandler {
+                    pipeline.stop()
+                    signal(number, SIG_DFL)
+                    source.cancel()
+                }
+                source.resume()
+                return source
+            }
+            defer { for source in signals { source.cancel() } }
             do {
-                report = try await DetectionPipeline(options: options).run()
+                report = try await pipeline.run()
             } catch {
                 throw fail(error)
             }
@@ -184,6 +200,14 @@ extension Batchline {
                 for d in s.batchDecisions.suffix(8) {
                     lines.append(String(format: "    t=%6.2f s  B %2d -> %2d  ", d.time, d.from, d.to) + d.reason)
                 }
+            }
+            for w in s.modelSwaps {
+                lines.append(
+                    String(
+                        format: "  model swap  %d -> %d (%@): %@, load %.2f s, compile %.2f s, warm-up %.2f s%@",
+                        w.from, w.to,
+                        w.trigger, w.outcome, w.loadSeconds ?? 0, w.compileSeconds ?? 0, w.warmupSeconds ?? 0,
+                        w.reason.map { ": " + $0 } ?? ""))
             }
             if s.streams.count > 1 {
                 for (i, st) in s.streams.enumerated() {

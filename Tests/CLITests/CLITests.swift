@@ -73,7 +73,7 @@ struct CLITests {
         }
         let events = root.appendingPathComponent("events.jsonl").path
         let model = root.appendingPathComponent("people").path
-        for (extra, tag) in [([String](), "pedestrian-ssdlite@2"), (["--model-version", "1"], "pedestrian-ssdlite@1")] {
+        for (extra, tag) in [([String](), "people@2"), (["--model-version", "1"], "people@1")] {
             let r = try runBatchline(
                 ["run", "--source", TestAssets.video, "--model", model, "--max-frames", "3", "--events", events] + extra
             )

@@ -1,4 +1,5 @@
 import Foundation
+import Monitoring
 import Synchronization
 
 #if canImport(Glibc)
@@ -17,11 +18,14 @@ public final class ControlServer: Sendable {
     public let path: String
     private let fd: Int32
     private let stopped = Atomic<Bool>(false)
+    private let serving = Atomic<Bool>(false)
 
     /// Listens on `path`; a stale socket left by a run that died is replaced, a live one is an error.
     public init(path: String, models: ModelManager) throws(PipelineError) {
         self.path = path
-        guard path.utf8.count < 100 else { throw PipelineError("\(path): control socket path too long (99 bytes at most)") }
+        guard path.utf8.count < 100 else {
+            throw PipelineError("\(path): control socket path too long (99 bytes at most)")
+        }
         if FileManager.default.fileExists(atPath: path) {
             if (try? ControlClient.send("status", to: path, timeout: 1)) != nil {
                 throw PipelineError("\(path): another batchline run is listening on this control socket")
@@ -29,7 +33,9 @@ public final class ControlServer: Sendable {
             unlink(path)
         }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw PipelineError("\(path): cannot create a socket: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else {
+            throw PipelineError("\(path): cannot create a socket: \(String(cString: strerror(errno)))")
+        }
         var address = ControlClient.address(path)
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
@@ -48,11 +54,13 @@ public final class ControlServer: Sendable {
         thread.start()
     }
 
-    /// Stops listening and removes the socket. A command being served finishes on its own.
+    /// Stops listening and removes the socket; a command being served gets up to 2 s to answer.
     public func stop() {
         guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
         shutdown(fd, Int32(SHUT_RDWR))
         unlink(path)
+        let limit = Clock.now + 2
+        while serving.load(ordering: .acquiring) && Clock.now < limit { Thread.sleep(forTimeInterval: 0.01) }
     }
 
     private func serve(_ models: ModelManager) {
@@ -66,6 +74,8 @@ public final class ControlServer: Sendable {
             defer { close(client) }
             var timeout = timeval(tv_sec: 5, tv_usec: 0)
             setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            serving.store(true, ordering: .releasing)
+            defer { serving.store(false, ordering: .releasing) }
             guard let line = ControlClient.readLine(client) else { continue }
             ControlClient.write(Self.answer(line, models) + "\n", to: client)
         }
@@ -112,7 +122,9 @@ public enum ControlClient {
     /// within `timeout` seconds.
     public static func send(_ command: String, to path: String, timeout: Int = 120) throws(PipelineError) -> String {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw PipelineError("\(path): cannot create a socket: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else {
+            throw PipelineError("\(path): cannot create a socket: \(String(cString: strerror(errno)))")
+        }
         defer { close(fd) }
         var address = address(path)
         let connected = withUnsafePointer(to: &address) {
@@ -127,7 +139,10 @@ public enum ControlClient {
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
         write(command + "\n", to: fd)
         guard let reply = readLine(fd) else {
-            throw PipelineError("\(path): no answer within \(timeout) s")
+            throw PipelineError(
+                errno == EAGAIN || errno == EWOULDBLOCK
+                    ? "\(path): no answer within \(timeout) s"
+                    : "\(path): the run closed the connection without answering")
         }
         return reply
     }
@@ -143,8 +158,10 @@ public enum ControlClient {
         return address
     }
 
-    /// One line (at most 64 KiB), without its newline; nil on time-out, error or end before a newline.
+    /// One line (at most 64 KiB), without its newline; nil on time-out (errno EAGAIN), error, or end
+    /// before a newline (errno 0).
     static func readLine(_ fd: Int32) -> String? {
+        errno = 0
         var data: [UInt8] = []
         var byte: UInt8 = 0
         while data.count < 65536 {

@@ -24,13 +24,15 @@ public final class Detector: BatchEngine, @unchecked Sendable {
     private let config: [String: String]
 
     /// Loads the model named by `path` (a model file with its sidecar beside it, a sidecar, or a
-    /// folder holding one) and checks that the model's inputs and outputs match the sidecar. `version`,
-    /// when given (a repository's folder number), replaces the sidecar's in the tag.
+    /// folder holding one) and checks that the model's inputs and outputs match the sidecar. `name` and
+    /// `version`, when given (a repository's model folder and version number), replace the sidecar's
+    /// in the tag.
     public init(
         path: String, core: InferenceCore, device: String = "CPU", config: [String: String] = [:],
-        version: String? = nil
+        name: String? = nil, version: String? = nil
     ) throws {
         var (spec, modelFile) = try ModelSpec.load(path: path)
+        if let name { spec.name = name }
         if let version { spec.version = version }
         guard FileManager.default.fileExists(atPath: modelFile) else {
             throw ModelSpecError(path: modelFile, message: "model file missing (named by the sidecar's \"file\")")

@@ -27,9 +27,10 @@ public struct SwapRecord: Sendable, Codable, Equatable {
     public var warmupSeconds: Double?
     /// Seconds into the run of the switch point (nil: never switched).
     public var switchedAt: Double?
-    /// Seconds with no inference running at the switch point.
+    /// Seconds frames waited with no inference running at the switch point.
     public var pauseSeconds: Double?
-    /// `swapped`, `rejected`, `rolled-back` (it failed at run time) or `refused`.
+    /// `swapped`, `rejected`, `rolled-back` (it failed at run time), `refused`, or `abandoned` (the run
+    /// ended before the switch).
     public var outcome: String
     /// Why it was rejected, refused or rolled back, with the library's own message.
     public var reason: String?
@@ -92,6 +93,8 @@ public final class ModelManager: Sendable {
         var versionBytes: Int?
         /// Versions rolled back from or rejected: the watcher leaves them alone.
         var refused: Set<Int> = []
+        /// The stream has ended: nothing will switch any more.
+        var closed = false
     }
 
     private let state: Mutex<State>
@@ -172,10 +175,12 @@ public final class ModelManager: Sendable {
                 s.records.append(record)
                 if outcome == "rejected" { s.refused.insert(version) }
             }
-            logger.error("model swap \(outcome)", metadata: ["from": "\(from)", "to": "\(version)", "reason": "\(why)"])
+            logger.error(
+                "model swap \(outcome)", metadata: ["from": "\(from)", "to": "\(version)", "reason": "\(why)"])
             return ModelSwapError("version \(version) \(outcome): \(why)")
         }
         if let unavailable { throw reject("refused", unavailable) }
+        if state.withLock({ $0.closed }) { throw reject("refused", "the run is ending") }
         guard let loader else { throw reject("refused", "no loader") }
         // A version on probation finishes it first (a second or so): three resident versions would be
         // one too many.
@@ -216,11 +221,23 @@ public final class ModelManager: Sendable {
         // The stream switches at its next batch; wait for it so the answer says how it went.
         let deadline = Clock.now + wait
         while Clock.now < deadline {
-            let r = state.withLock { $0.records[index] }
+            let (r, closed) = state.withLock { ($0.records[index], $0.closed) }
             if r.outcome != "staged" { return r }
+            if closed { throw ModelSwapError("version \(version) was not swapped in: the run ended first") }
             Thread.sleep(forTimeInterval: 0.005)
         }
         return state.withLock { $0.records[index] }
+    }
+
+    /// The stream has ended: swaps waiting for a batch boundary give up, new ones are refused.
+    func close() {
+        state.withLock { s in
+            s.closed = true
+            if let open = s.open, s.records[open].outcome == "staged" {
+                s.records[open].outcome = "abandoned"
+                s.records[open].reason = "the run ended before a batch boundary"
+            }
+        }
     }
 
     /// Back to the previous version: at once while the current one is on probation (the previous one
@@ -315,15 +332,16 @@ public final class ModelManager: Sendable {
 
     // MARK: The inference thread
 
-    /// The engine for the next batch. At a switch point, `pause` is how long no inference has run
-    /// (0 when batches of the old version are still in flight).
-    func engineForBatch(inFlight: Int) -> (id: Int, engine: any BatchEngine) {
+    /// The engine for the next batch, whose first frame was taken at `waitingSince`. A switch point
+    /// records the pause: how long frames waited with no inference running (none when batches of the
+    /// old version are still in flight).
+    func engineForBatch(inFlight: Int, waitingSince: Double) -> (id: Int, engine: any BatchEngine) {
         let now = Clock.now
         let (id, engine, switched) = state.withLock { s in
             let (chosen, swapped) = s.swap.engineForBatch(now: now)
             if swapped, let open = s.open {
                 s.records[open].switchedAt = now - origin
-                s.records[open].pauseSeconds = inFlight > 0 ? 0 : max(0, now - (s.lastEnd ?? now))
+                s.records[open].pauseSeconds = inFlight > 0 ? 0 : max(0, now - max(s.lastEnd ?? now, waitingSince))
                 s.records[open].outcome = "swapped"
             }
             s.swap.began(chosen.id)
@@ -342,7 +360,7 @@ public final class ModelManager: Sendable {
         let freed = state.withLock { s in
             s.swap.finished(id, now: now)
             s.lastEnd = now
-            if s.swap.fallback == nil { s.open = nil }
+            if !s.swap.busy { s.open = nil }
             let free = s.swap.releasable()
             for f in free { s.engines[f] = nil }
             return free

@@ -13,14 +13,14 @@ public struct StageStats: Sendable {
 
     /// Mean, median and 99th percentile in milliseconds, and the count.
     public var summary: Summary {
-        guard !samples.isEmpty else { return Summary(count: 0, meanMs: 0, p50Ms: 0, p99Ms: 0) }
+        guard !samples.isEmpty else { return Summary(count: 0, meanMs: 0, p50Ms: 0, p99Ms: 0, maxMs: 0) }
         let sorted = samples.sorted()
         func pct(_ p: Double) -> Double {
             sorted[min(sorted.count - 1, max(0, Int((p * Double(sorted.count)).rounded(.up)) - 1))] * 1000
         }
         return Summary(
             count: sorted.count, meanMs: sorted.reduce(0, +) / Double(sorted.count) * 1000, p50Ms: pct(0.5),
-            p99Ms: pct(0.99))
+            p99Ms: pct(0.99), maxMs: sorted.last! * 1000)
     }
 
     /// A stage's figures in `--stats`.
@@ -33,12 +33,15 @@ public struct StageStats: Sendable {
         public var p50Ms: Double
         /// 99th percentile milliseconds.
         public var p99Ms: Double
+        /// Largest, milliseconds.
+        public var maxMs: Double
 
         enum CodingKeys: String, CodingKey {
             case count
             case meanMs = "mean_ms"
             case p50Ms = "p50_ms"
             case p99Ms = "p99_ms"
+            case maxMs = "max_ms"
         }
     }
 }

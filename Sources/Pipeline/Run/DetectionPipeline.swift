@@ -32,6 +32,7 @@ public final class DetectionPipeline: Sendable {
     private let injected: Handoff<(any BatchEngine)?>
     private let injectedLoader: ModelManager.Loader?
     private let manager = Mutex<ModelManager?>(nil)
+    private let stopping = Atomic<Bool>(false)
 
     /// Creates a pipeline; nothing is opened until `run`. With `engine`, batches run on it instead of
     /// the model named by the options (a scripted engine isolates scheduling from the model), as
@@ -49,6 +50,13 @@ public final class DetectionPipeline: Sendable {
 
     /// The model manager of the run, once the model is ready (nil before and after).
     public var models: ModelManager? { manager.withLock { $0 } }
+
+    /// Ends the run early and cleanly: sources stop reading, frames already read go through, and the
+    /// events, stats and annotated video are completed as at the end of the sources.
+    public func stop() { stopping.store(true, ordering: .releasing) }
+
+    /// Whether `stop` was called.
+    var stopRequested: Bool { stopping.load(ordering: .acquiring) }
 
     /// The batch size the next batch will use.
     public var currentBatchSize: Int { batchSize.withLock { $0 } }
@@ -101,13 +109,14 @@ public final class DetectionPipeline: Sendable {
             requests: requests, memoryLimit: options.memoryLimit ?? ResourceMonitor.cgroupMemoryLimit(),
             versionBytes: max(0, ResourceMonitor.residentBytes() - rssBefore),
             unavailable: options.mode == .sequential ? "swaps need --mode pipelined or batched" : nil,
-            logger: logger)
+            probationBatches: options.probationBatches, probationSeconds: options.probationSeconds, logger: logger)
         let control = try served.controlPath.map { path in try ControlServer(path: path, models: models) }
         let watcher = served.watch.map { repo in
             RepositoryWatcher(repository: repo, name: served.name, models: models, interval: options.watchInterval)
         }
         manager.withLock { $0 = models }
         defer {
+            models.close()
             watcher?.stop()
             control?.stop()
             manager.withLock { $0 = nil }
@@ -215,10 +224,12 @@ public final class DetectionPipeline: Sendable {
         let policy: VersionPolicy = options.modelVersion.map { .pinned($0) } ?? .latest
         let chosen = try repository.resolve(name, policy: policy)
         let engine = try Detector(
-            path: chosen.directory, core: core, device: device, config: config, version: String(chosen.version))
+            path: chosen.directory, core: core, device: device, config: config, name: name,
+            version: String(chosen.version))
         let loader: ModelManager.Loader = { version in
             let v = try repository.version(name, version)
-            return try Detector(path: v.directory, core: core, device: device, config: config, version: String(version))
+            return try Detector(
+                path: v.directory, core: core, device: device, config: config, name: name, version: String(version))
         }
         let watch = options.watch ?? (policy == .latest)
         return Served(
@@ -276,7 +287,7 @@ public final class DetectionPipeline: Sendable {
         var live = Array(decoders.indices)
         var preprocessor = Preprocessor(input: detector.input)
         let slot = try detector.slots(batch: 1, count: 1)[0]
-        while !live.isEmpty {
+        while !live.isEmpty && !stopRequested {
             for stream in live {
                 if let max = options.maxFrames, counts[stream] >= max {
                     live.removeAll { $0 == stream }
@@ -344,7 +355,7 @@ public final class DetectionPipeline: Sendable {
                 defer { sourcesDone.leave() }
                 Self.decodeLoop(
                     handoff.value, stream: stream, into: decoded, options: opts, errors: errors, drops: drops,
-                    manager: manager, runStart: runStart)
+                    manager: manager, runStart: runStart, stopped: { [self] in self.stopRequested })
             }
         }
         let allDone = DispatchGroup()
@@ -440,7 +451,8 @@ public final class DetectionPipeline: Sendable {
     /// Reads frames until the source ends, fails, `maxFrames` is reached, or the queue is closed.
     private static func decodeLoop(
         _ decoder: VideoDecoder, stream: Int, into queue: BoundedQueue<SourceFrame>, options: PipelineOptions,
-        errors: SourceErrors, drops: DropLog, manager: BatchManager?, runStart: Double
+        errors: SourceErrors, drops: DropLog, manager: BatchManager?, runStart: Double,
+        stopped: @Sendable () -> Bool
     ) {
         var count = 0
         var pacer = Pacer(realtime: options.realtime, source: options.sources[stream])
@@ -451,7 +463,7 @@ public final class DetectionPipeline: Sendable {
             if wait > 0 { Thread.sleep(forTimeInterval: wait) }
         }
         let leaveAt = window?.leave.map { runStart + $0 } ?? .infinity
-        while options.maxFrames.map({ count < $0 }) ?? true, Clock.now < leaveAt {
+        while options.maxFrames.map({ count < $0 }) ?? true, Clock.now < leaveAt, !stopped() {
             let t0 = Clock.now
             let frame: VideoFrame?
             do {
@@ -532,6 +544,8 @@ struct InferenceStage {
         var decoder: any OutputDecoder
     }
     private var ring: [InFlight] = []
+    /// When the batch being gathered got its first frame.
+    private var gatheringSince = 0.0
     /// Slots per engine and batch size, asked of the engine once rather than once per batch.
     private var pools: [PoolKey: [any EngineSlot]] = [:]
     private struct PoolKey: Hashable {
@@ -567,7 +581,10 @@ struct InferenceStage {
             }
             switch next {
             case .element(let frame):
-                if pending.isEmpty { deadline = Clock.now + timeout() }
+                if pending.isEmpty {
+                    gatheringSince = Clock.now
+                    deadline = gatheringSince + timeout()
+                }
                 pending.append(frame)
                 if pending.count >= batchSize() {
                     guard try submit(&pending, into: inferred) else { return }
@@ -607,7 +624,7 @@ struct InferenceStage {
         while ring.count >= requests {
             guard try complete(into: inferred) else { return false }
         }
-        let engine = models.engineForBatch(inFlight: ring.count)
+        let engine = models.engineForBatch(inFlight: ring.count, waitingSince: gatheringSince)
         let slots = try pool(engine, size: size)
         var free = slots.first { r in !ring.contains { $0.request === r } }
         while free == nil {

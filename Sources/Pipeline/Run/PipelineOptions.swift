@@ -29,6 +29,10 @@ public struct PipelineOptions: Sendable {
     public var controlPath: String?
     /// Swap to a new version when one appears in the repository (nil: yes under the `latest` policy).
     public var watch: Bool?
+    /// A new version runs this many seconds and batches without failure before the old one is freed.
+    public var probationSeconds = 1.0
+    /// See `probationSeconds`.
+    public var probationBatches = 10
     /// Seconds between looks at the repository.
     public var watchInterval = 1.0
     /// A swap that would take memory past this many bytes is refused (nil: the cgroup's limit, if any).

@@ -1,0 +1,266 @@
+import Foundation
+import ModelRegistry
+import Monitoring
+import Pipeline
+import TestSupport
+import Testing
+
+/// A repository in a temporary folder: `REPO/<name>/<version>/`, copied from real model folders.
+struct TemporaryRepository {
+    let root: URL
+    let name: String
+    var folder: String { root.appendingPathComponent(name).path }
+
+    init(name: String) {
+        root = TestAssets.temporaryDirectory("batchline-repo")
+        self.name = name
+        try? FileManager.default.createDirectory(
+            at: root.appendingPathComponent(name), withIntermediateDirectories: true)
+    }
+
+    /// Copies `source` (a model version folder) in as `version`; `edit` may change the copy.
+    @discardableResult
+    func add(_ version: Int, from source: String, edit: (URL) throws -> Void = { _ in }) throws -> URL {
+        let target = root.appendingPathComponent(name).appendingPathComponent(String(version))
+        try FileManager.default.copyItem(at: URL(fileURLWithPath: source), to: target)
+        try edit(target)
+        return target
+    }
+
+    func remove() { try? FileManager.default.removeItem(at: root) }
+
+    /// vtest.avi paced at 10 fps for `frames` frames, serving `version` of `model`, with a control
+    /// socket and events in `dir`.
+    static func realtimeOptions(_ model: String, version: Int, frames: Int, in dir: URL) -> PipelineOptions {
+        var options = PipelineOptions(source: TestAssets.video, model: model)
+        options.modelVersion = version
+        options.realtime = true
+        options.maxFrames = frames
+        options.controlPath = dir.appendingPathComponent("control.sock").path
+        options.eventsPath = dir.appendingPathComponent("events.jsonl").path
+        return options
+    }
+}
+
+/// Starts `pipeline` on its own threads and waits until its model manager is up.
+func startRun(_ pipeline: DetectionPipeline) async throws -> (Task<RunReport, any Error>, ModelManager) {
+    let task = Task { try await pipeline.run() }
+    for _ in 0..<600 {
+        if let models = pipeline.models { return (task, models) }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    task.cancel()
+    throw PipelineError("the run did not get its model ready in 30 s")
+}
+
+func classifierFolder() -> String { TestAssets.root.appendingPathComponent("models/ppocr-cls/1").path }
+
+@Suite("Model swaps on a running pipeline", .serialized)
+struct ModelSwapTests {
+    @Test(
+        "Real time, 10 swaps between two versions of the detector: every frame answered once, by one version; one switch per swap; no frame late"
+    )
+    func tenSwaps() async throws {
+        let repo = TemporaryRepository(name: "pedestrian")
+        defer { repo.remove() }
+        try repo.add(1, from: TestAssets.detector)
+        try repo.add(2, from: TestAssets.detector)
+        let dir = TestAssets.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let options = TemporaryRepository.realtimeOptions(repo.folder, version: 1, frames: 400, in: dir)
+        let pipeline = DetectionPipeline(options: options)
+        let (task, models) = try await startRun(pipeline)
+        var version = 1
+        for i in 0..<10 {
+            version = 3 - version
+            if i % 2 == 0 {
+                let record = try models.activate(version)
+                #expect(record.outcome == "swapped", "\(record)")
+            } else {
+                // Half of them the way a user does it: over the control socket.
+                let reply = try ControlClient.send("activate \(version)", to: options.controlPath!)
+                #expect(reply.contains("\"ok\":true") && reply.contains("\"outcome\":\"swapped\""), "\(reply)")
+            }
+        }
+        let report = try await task.value
+        let events = try readEvents(options.eventsPath!)
+        #expect(events.map(\.frame) == Array(0..<400), "every frame once, in order, none dropped")
+        let tags = events.map(\.model)
+        #expect(Set(tags) == ["pedestrian@1", "pedestrian@2"])
+        let switches = zip(tags, tags.dropFirst()).filter { $0 != $1 }.count
+        #expect(switches == 10, "one switch point per swap")
+        let swaps = report.stats.modelSwaps
+        #expect(swaps.count == 10 && swaps.allSatisfy { $0.outcome == "swapped" })
+        // Real-time budget: a frame period (the deadline at B=1, 10 fps), plus one batch period.
+        let budget = (1.0 / 10 + 1.0 / 10) * 1000
+        #expect(report.stats.streams[0].lag.maxMs <= budget, "lag max \(report.stats.streams[0].lag.maxMs) ms")
+        #expect(report.stats.dropped == 0)
+        for s in swaps {
+            print(
+                String(
+                    format:
+                        "swap %d->%d: load %.3f s, compile %.3f s, warm-up %.3f s, request to switch %.3f s, pause %.4f s",
+                    s.from, s.to, s.loadSeconds ?? 0, s.compileSeconds ?? 0, s.warmupSeconds ?? 0, s.totalSeconds ?? 0,
+                    s.pauseSeconds ?? 0))
+        }
+        print("lag p99 \(report.stats.streams[0].lag.p99Ms) ms, max \(report.stats.streams[0].lag.maxMs) ms")
+    }
+
+    @Test(
+        "A corrupt version and one whose outputs do not match its sidecar are rejected with the reason; v1 keeps serving"
+    )
+    func badVersionsRejected() async throws {
+        let repo = TemporaryRepository(name: "pedestrian")
+        defer { repo.remove() }
+        try repo.add(1, from: TestAssets.detector)
+        try repo.add(2, from: TestAssets.detector) { dir in
+            let file = dir.appendingPathComponent("frozen_inference_graph.pb")
+            try Data((0..<100_000).map { UInt8(truncatingIfNeeded: $0 &* 7919) }).write(to: file)
+        }
+        try repo.add(3, from: TestAssets.detector) { dir in
+            let sidecar = dir.appendingPathComponent("model.json")
+            let text = try String(contentsOf: sidecar, encoding: .utf8)
+            try text.replacingOccurrences(of: "\"detection_boxes\"", with: "\"no_such_output\"")
+                .write(to: sidecar, atomically: true, encoding: .utf8)
+        }
+        let dir = TestAssets.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let options = TemporaryRepository.realtimeOptions(repo.folder, version: 1, frames: 60, in: dir)
+        let (task, models) = try await startRun(DetectionPipeline(options: options))
+
+        #expect {
+            try models.activate(2)
+        } throws: { error in
+            let message = "\(error)"
+            // OpenVINO's own words about the file, not a time-out.
+            return message.hasPrefix("version 2 rejected: ") && message.contains("frozen_inference_graph.pb")
+        }
+        let reply = try ControlClient.send("activate 3", to: options.controlPath!)
+        #expect(reply.contains("\"ok\":false") && reply.contains("no_such_output"), "\(reply)")
+        #expect(models.status.version == 1)
+        let missing = try ControlClient.send("activate 9", to: options.controlPath!)
+        #expect(missing.contains("\"ok\":false") && missing.contains("no such version"), "\(missing)")
+
+        let report = try await task.value
+        let events = try readEvents(options.eventsPath!)
+        #expect(events.map(\.frame) == Array(0..<60))
+        #expect(events.allSatisfy { $0.model == "pedestrian@1" })
+        #expect(report.stats.modelSwaps.map(\.outcome) == ["rejected", "rejected", "rejected"])
+        print(report.stats.modelSwaps.compactMap(\.reason).joined(separator: "\n"))
+    }
+
+    @Test("50 load-swap-unload cycles: RSS after the last within 10% of RSS after the first")
+    func memoryAcrossCycles() async throws {
+        let repo = TemporaryRepository(name: "cls")
+        defer { repo.remove() }
+        try repo.add(1, from: classifierFolder())
+        try repo.add(2, from: classifierFolder())
+        var options = PipelineOptions(source: TestAssets.video, model: repo.folder)
+        options.modelVersion = 1
+        options.realtime = true
+        options.probationSeconds = 0.05
+        options.probationBatches = 1
+        options.controlPath = TestAssets.temporaryDirectory().appendingPathComponent("control.sock").path
+        let pipeline = DetectionPipeline(options: options)
+        let (task, models) = try await startRun(pipeline)
+        var afterFirst = 0
+        var version = 1
+        for cycle in 1...50 {
+            version = 3 - version
+            let record = try models.activate(version)
+            #expect(record.outcome == "swapped")
+            // Unloaded: wait until the old version has drained and been freed.
+            try await Task.sleep(for: .milliseconds(200))
+            if cycle == 1 { afterFirst = ResourceMonitor.residentBytes() }
+        }
+        let afterLast = ResourceMonitor.residentBytes()
+        pipeline.stop()
+        let report = try await task.value
+        #expect(report.stats.modelSwaps.count == 50)
+        let ratio = Double(afterLast) / Double(afterFirst)
+        print(
+            String(
+                format: "RSS after cycle 1: %.1f MiB, after cycle 50: %.1f MiB (%.3f)",
+                Double(afterFirst) / 1_048_576, Double(afterLast) / 1_048_576, ratio))
+        #expect(ratio <= 1.10)
+    }
+
+    @Test("A version that fails at run time is rolled back by itself; its batch runs again on the old one")
+    func rollbackOnRuntimeFailure() async throws {
+        var options = PipelineOptions(source: TestAssets.video, model: "-")
+        options.realtime = true
+        options.maxFrames = 40
+        options.probationSeconds = 5
+        let dir = TestAssets.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        options.eventsPath = dir.appendingPathComponent("events.jsonl").path
+        let pipeline = DetectionPipeline(
+            options: options, engine: ScriptedEngine(tag: "scripted@1") { _ in 0.002 },
+            loader: { version in ScriptedEngine(tag: "scripted@\(version)", failsAtRunTime: true) { _ in 0.002 } })
+        let (task, models) = try await startRun(pipeline)
+        try await Task.sleep(for: .milliseconds(500))
+        let record = try models.activate(2)
+        // It loads and warms up well, so it is swapped in; its first batch may fail before the answer.
+        #expect(["swapped", "rolled-back"].contains(record.outcome), "\(record)")
+        let report = try await task.value
+        let events = try readEvents(options.eventsPath!)
+        #expect(events.map(\.frame) == Array(0..<40), "no frame lost to the failure")
+        #expect(events.allSatisfy { $0.model == "scripted@1" })
+        let swap = report.stats.modelSwaps.last
+        #expect(swap?.outcome == "rolled-back")
+        #expect(swap?.reason?.contains("scripted failure at run time") == true)
+        #expect(models.refusedVersions == [2])
+    }
+
+    @Test(
+        "A new version is picked up once completely copied, never half-copied; a swap past the memory limit is refused")
+    func watchAndMemory() async throws {
+        let repo = TemporaryRepository(name: "cls")
+        defer { repo.remove() }
+        try repo.add(1, from: classifierFolder())
+        var options = PipelineOptions(source: TestAssets.video, model: repo.folder)
+        options.realtime = true
+        options.maxFrames = 80
+        options.watchInterval = 0.2
+        options.controlPath = TestAssets.temporaryDirectory().appendingPathComponent("control.sock").path
+        let dir = TestAssets.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        options.eventsPath = dir.appendingPathComponent("events.jsonl").path
+        let (task, models) = try await startRun(DetectionPipeline(options: options))
+        // Half-copied: the sidecar is there, the model file not yet.
+        let target = repo.root.appendingPathComponent("cls/2")
+        try FileManager.default.createDirectory(at: target, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(
+            at: URL(fileURLWithPath: classifierFolder() + "/model.json"),
+            to: target.appendingPathComponent("model.json"))
+        try await Task.sleep(for: .seconds(2))
+        #expect(models.status.version == 1, "a half-copied version is not picked up")
+        let copied = Clock.now
+        try FileManager.default.copyItem(
+            at: URL(fileURLWithPath: classifierFolder() + "/ch_ppocr_mobile_v2.0_cls_infer.onnx"),
+            to: target.appendingPathComponent("ch_ppocr_mobile_v2.0_cls_infer.onnx"))
+        while models.status.version != 2 && Clock.now - copied < 6 {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(models.status.version == 2, "picked up within a few seconds of the copy")
+        _ = try await task.value
+        let events = try readEvents(options.eventsPath!)
+        #expect(events.map(\.frame) == Array(0..<80))
+        #expect(events.first?.model == "cls@1" && events.last?.model == "cls@2")
+        #expect(models.records.first?.trigger == "watch")
+
+        // The same repository under a memory limit a second version cannot fit.
+        var tight = options
+        tight.modelVersion = 1
+        tight.maxFrames = 20
+        tight.memoryLimit = 64 << 20
+        let (run, limited) = try await startRun(DetectionPipeline(options: tight))
+        #expect {
+            try limited.activate(2)
+        } throws: { error in
+            "\(error)".contains("version 2 refused: a second version needs about")
+        }
+        #expect(limited.status.version == 1)
+        _ = try await run.value
+    }
+}

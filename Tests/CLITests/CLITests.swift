@@ -170,3 +170,59 @@ struct CLITests {
         expectCleanFailure(r, naming: "batch size \(batch)", saying: "out of range")
     }
 }
+
+/// `batchline models` against a running `batchline run`, as a user drives it from another terminal.
+@Suite("batchline models", .serialized)
+struct ModelsCLITests {
+    @Test("activate, a bad version, rollback and status reach the run over its socket; Ctrl-C ends the run cleanly")
+    func controlARun() throws {
+        let root = TestAssets.temporaryDirectory("repo")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let classifier = TestAssets.root.appendingPathComponent("models/ppocr-cls/1")
+        for v in [1, 2] {
+            try FileManager.default.createDirectory(
+                at: root.appendingPathComponent("cls"), withIntermediateDirectories: true)
+            try FileManager.default.copyItem(at: classifier, to: root.appendingPathComponent("cls/\(v)"))
+        }
+        let model = root.appendingPathComponent("cls").path
+        let events = root.appendingPathComponent("events.jsonl").path
+        let run = Process()
+        run.executableURL = TestAssets.executable
+        run.arguments = [
+            "run", "--source", TestAssets.video, "--model", model, "--model-version", "1", "--realtime",
+            "--events", events,
+        ]
+        run.standardOutput = FileHandle.nullDevice
+        run.standardError = FileHandle.nullDevice
+        try run.run()
+        defer { if run.isRunning { kill(run.processIdentifier, SIGKILL) } }
+
+        // The run's socket is found from the model folder alone.
+        var status = try runBatchline(["models", "status", model], timeout: 10)
+        for _ in 0..<100 where status.status != 0 {
+            Thread.sleep(forTimeInterval: 0.1)
+            status = try runBatchline(["models", "status", model], timeout: 10)
+        }
+        #expect(status.status == 0 && status.stdout.contains("\"version\":1"), "\(status.stderr)")
+        let activate = try runBatchline(["models", "activate", model, "2"], timeout: 60)
+        #expect(activate.status == 0 && activate.stdout.contains("\"outcome\":\"swapped\""), "\(activate.stderr)")
+        let missing = try runBatchline(["models", "activate", model, "7"], timeout: 60)
+        #expect(missing.status == 1)
+        #expect(missing.stderr.split(separator: "\n").count == 1 && missing.stderr.contains("no such version"))
+        let rollback = try runBatchline(["models", "rollback", model], timeout: 60)
+        #expect(rollback.status == 0 && rollback.stdout.contains("\"to\":1"), "\(rollback.stderr)")
+        status = try runBatchline(["models", "status", model], timeout: 10)
+        #expect(status.stdout.contains("\"version\":1"))
+
+        kill(run.processIdentifier, SIGINT)
+        let start = Date()
+        while run.isRunning && Date().timeIntervalSince(start) < 20 { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(!run.isRunning && run.terminationStatus == 0, "Ctrl-C ends the run with its outputs complete")
+        let lines = try String(contentsOfFile: events, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count > 10 && lines.count < 795)
+        #expect(lines.enumerated().allSatisfy { $1.contains("\"frame\":\($0),") }, "no frame lost at the stop")
+        #expect(lines.contains { $0.contains("\"model\":\"cls@2\"") } && lines.last!.contains("\"model\":\"cls@1\""))
+        let gone = try runBatchline(["models", "status", model], timeout: 10)
+        #expect(gone.status == 1 && gone.stderr.contains("no batchline run is listening"))
+    }
+}

@@ -91,6 +91,8 @@ public struct BatchDecision: Sendable, Codable, Equatable {
     public var overloaded: Bool
     /// Frames of each stream to skip (1 in `skipEvery`) under the `skip` policy; nil when not skipping.
     public var skipEvery: Int?
+    /// Inference requests in flight after the decision, when the controller manages them.
+    public var requests: Int?
 
     enum CodingKeys: String, CodingKey {
         case time, from, to, reason, bottleneck, overloaded
@@ -100,6 +102,7 @@ public struct BatchDecision: Sendable, Codable, Equatable {
         case arrivalRate = "arrival_fps"
         case latencyP99 = "latency_p99_s"
         case skipEvery = "skip_every"
+        case requests
     }
 }
 
@@ -130,6 +133,9 @@ public struct BatchController: Sendable {
         public var parallelism: [String: Double] = [:]
         /// What to do when nothing keeps up.
         public var shed: ShedPolicy = .dropOldest
+        /// Inference requests in flight it may choose from (1...this); 0 leaves them alone. Probed
+        /// upward only while overloaded, kept only where the measured output rate rises with them.
+        public var maxRequests = 0
 
         /// Default settings.
         public init() {}
@@ -143,16 +149,22 @@ public struct BatchController: Sendable {
     public private(set) var cost = CostModel()
     /// Whether it is shedding frames now.
     public private(set) var overloaded = false
+    /// Inference requests in flight now (meaningful when `config.maxRequests` > 0).
+    public private(set) var requests: Int
+    /// Frames per second finished while overloaded at the current batch size, by requests in flight.
+    public private(set) var requestCapacity: [Int: CostModel.Sample] = [:]
+    private var probedRequests: Set<Int> = []
     private var lastChange = -Double.infinity
     private var probed: Set<Int> = []
     /// Frames per second finished at each size while overloaded: measured capacity, which beats the
     /// stage model where stages share the same cores.
     public private(set) var capacity: [Int: CostModel.Sample] = [:]
 
-    /// Starts at `initial` (clamped to the allowed sizes).
-    public init(config: Config = Config(), initial: Int = 1) {
+    /// Starts at `initial` (clamped to the allowed sizes) with `requests` in flight.
+    public init(config: Config = Config(), initial: Int = 1, requests: Int = 1) {
         precondition(!config.sizes.isEmpty, "the controller needs sizes to choose from")
         self.config = config
+        self.requests = requests
         self.config.sizes = config.sizes.sorted()
         batch = config.sizes.contains(initial) ? initial : config.sizes.sorted().first!
     }
@@ -168,22 +180,68 @@ public struct BatchController: Sendable {
         cost.reset()
         probed = []
         capacity = [:]
+        requestCapacity = [:]
+        probedRequests = []
     }
 
     /// Decides, and returns a decision when the batch size or the overload state changes.
     public mutating func decide(_ load: LoadSnapshot) -> BatchDecision? {
-        // Saturated, the output rate is the capacity at this size (once the size has settled in).
-        if overloaded, let rate = load.outputRate, rate > 0, load.time - lastChange >= 1 {
+        // Saturated, or falling behind, the output rate is the capacity at this size (once the size has
+        // settled in); an output rate that matches arrivals says only that this size keeps up.
+        if overloaded, let rate = load.outputRate, rate > 0, load.time - lastChange >= 1,
+            load.saturated || rate < load.arrivalRate * 0.98
+        {
             var c = capacity[batch] ?? CostModel.Sample(value: rate, count: 0)
             c.value = c.count == 0 ? rate : c.value + 0.3 * (rate - c.value)
             c.count += 1
             capacity[batch] = c
+            var r = requestCapacity[requests] ?? CostModel.Sample(value: rate, count: 0)
+            r.value = r.count == 0 ? rate : r.value + 0.3 * (rate - r.value)
+            r.count += 1
+            requestCapacity[requests] = r
         }
         switch config.policy {
         case .fixed: return nil
         case .aimd: return decideAIMD(load)
-        case .realtime, .slo: return decideModel(load)
+        case .realtime, .slo: return decideModel(load) ?? tuneRequests(load)
         }
+    }
+
+    // MARK: requests in flight
+
+    /// Overloaded and settled at one batch size: tries one more request in flight, and goes back
+    /// when it did not raise the measured output rate by more than a tie. Where requests overlap
+    /// (a GPU copying one batch while computing another) more in flight pays; on a CPU whose
+    /// streams are all busy it does not, and the controller measures which.
+    mutating func tuneRequests(_ load: LoadSnapshot) -> BatchDecision? {
+        guard config.maxRequests > 1, overloaded, load.time - lastChange >= config.dwell,
+            let here = requestCapacity[requests], here.count >= 2
+        else { return nil }
+        let fmt = { (v: Double) in String(format: "%.1f", v) }
+        if let below = requestCapacity[requests - 1], probedRequests.contains(requests),
+            here.value <= below.value * (1 + config.tie)
+        {
+            let to = requests - 1
+            return recordRequests(
+                load, to: to,
+                "\(requests) requests in flight gave \(fmt(here.value)) frames/s, no more than \(to)'s "
+                    + "\(fmt(below.value)): back to \(to)")
+        }
+        guard requests < config.maxRequests, !probedRequests.contains(requests + 1) else { return nil }
+        probedRequests.insert(requests + 1)
+        return recordRequests(
+            load, to: requests + 1,
+            "overload at B=\(batch): probing \(requests + 1) requests in flight (\(requests) give "
+                + "\(fmt(here.value)) frames/s)")
+    }
+
+    mutating func recordRequests(_ load: LoadSnapshot, to count: Int, _ why: String) -> BatchDecision {
+        requests = count
+        if config.parallelism["infer"] != nil { config.parallelism["infer"] = Double(count) }
+        var d = record(load, to: batch, candidate(batch, load), why)
+        d.overloaded = overloaded
+        d.requests = count
+        return d
     }
 
     // MARK: realtime and slo
@@ -236,10 +294,16 @@ public struct BatchController: Sendable {
         if load.saturated && config.policy == .realtime { return decideOverload(load, known: known) }
         let feasible = known.filter(\.feasible)
         if let best = pickBest(feasible) {
-            let wasOverloaded = overloaded
-            overloaded = false
             if best.size == batch {
-                if wasOverloaded { return record(load, to: batch, best, "load fell: B=\(batch) keeps up again") }
+                if overloaded {
+                    // Out of overload only after a dwell: at capacity the queues fill and drain by turns,
+                    // and the state would flap with them.
+                    guard load.time - lastChange >= config.dwell else {
+                        return nil
+                    }
+                    overloaded = false
+                    return record(load, to: batch, best, "load fell: B=\(batch) keeps up again")
+                }
                 return probe(load, current: current) ?? probeDown(load, current: current)
             }
             let urgent = missed || !current.feasible
@@ -266,6 +330,7 @@ public struct BatchController: Sendable {
                     ? "B=\(target): highest throughput within the \(ms(config.latencySLO)) p99 SLO"
                     : "B=\(target): highest throughput that keeps up"
             }
+            overloaded = false
             return record(load, to: target, chosen, why + explain(chosen, load))
         }
 
@@ -408,7 +473,13 @@ public struct BatchController: Sendable {
             bottleneck: cost.bottleneckLabel(batch: size, parallelism: config.parallelism) ?? c.bottleneck?.stage,
             bottleneckSeconds: c.bottleneck?.seconds, predictedThroughput: c.throughput,
             deadlineSeconds: Double(size) / max(load.arrivalRate, 1e-9), arrivalRate: load.arrivalRate,
-            latencyP99: load.latencyP99, overloaded: overloaded, skipEvery: nil)
+            latencyP99: load.latencyP99, overloaded: overloaded, skipEvery: nil,
+            requests: config.maxRequests > 1 ? requests : nil)
+        if size != batch {
+            // Capacity by requests in flight was measured at the old size.
+            requestCapacity = [:]
+            probedRequests = []
+        }
         batch = size
         lastChange = load.time
         return decision

@@ -246,3 +246,52 @@ struct MemoryTests {
         #expect(!visited.contains(8) && !visited.contains(16), "never even probed: \(visited.sorted())")
     }
 }
+
+@Suite("Requests in flight")
+struct RequestsInFlightTests {
+    /// Overloaded at B=1 (queues full), finishing `rate(requests)` frames/s; returns the decisions.
+    func overloaded(maxRequests: Int, rate: (Int) -> Double, steps: Int = 60) -> (BatchController, [BatchDecision]) {
+        var config = BatchController.Config()
+        config.sizes = [1]
+        config.maxRequests = maxRequests
+        config.parallelism = ["infer": 2]
+        var c = BatchController(config: config, initial: 1, requests: 2)
+        var out: [BatchDecision] = []
+        for k in 0..<steps {
+            c.observe(batch: 1, stageSeconds: ["infer": 2 / rate(c.requests), "preprocess": 0.001])
+            let load = LoadSnapshot(
+                time: Double(k) * 0.5, arrivalRate: 400, outputRate: rate(c.requests), queueDepth: 30,
+                queueCapacity: 32)
+            if let d = c.decide(load) { out.append(d) }
+        }
+        return (c, out)
+    }
+
+    @Test("Overloaded, it probes one more request in flight and goes back when that brings nothing (a busy CPU)")
+    func noGain() {
+        let (c, decisions) = overloaded(maxRequests: 4) { r in r >= 2 ? 150 : 80 }
+        #expect(c.requests == 2)
+        let moves = decisions.compactMap(\.requests)
+        #expect(moves.contains(3) && moves.last == 2, "\(decisions.map(\.reason))")
+        #expect(decisions.last?.reason.contains("no more than 2's") == true, "\(decisions.map(\.reason))")
+        #expect(!moves.contains(4), "after a probe that did not pay, no further one")
+    }
+
+    @Test("Where more requests overlap (a GPU), it keeps climbing while each one pays, up to the limit")
+    func gain() {
+        let (c, decisions) = overloaded(maxRequests: 4) { r in 100 * Double(r) }
+        #expect(c.requests == 4, "\(decisions.map(\.reason))")
+        #expect(decisions.allSatisfy { $0.from == 1 && $0.to == 1 }, "the batch size is not touched")
+    }
+
+    @Test("Not managed (maxRequests 0), or not overloaded: requests stay as they are")
+    func untouched() {
+        let (c, decisions) = overloaded(maxRequests: 0) { r in 100 * Double(r) }
+        #expect(c.requests == 2 && decisions.allSatisfy { $0.requests == nil })
+        var light = BatchController.Config()
+        light.maxRequests = 4
+        var d = BatchController(config: light, initial: 1, requests: 2)
+        _ = drive(&d, costs: cpuLike, rate: { _ in 30 }, steps: 40)
+        #expect(d.requests == 2)
+    }
+}

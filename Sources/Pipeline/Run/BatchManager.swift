@@ -83,7 +83,7 @@ final class BatchManager: Sendable {
 
     private let state: Mutex<State>
     private let interval: Double
-    private let apply: @Sendable (Int) -> Void
+    private let apply: @Sendable (_ batch: Int, _ requests: Int?) -> Void
     private let skip: Mutex<Int>
     private let flush: Mutex<Double>
     private let minimumTimeout: Double
@@ -96,7 +96,7 @@ final class BatchManager: Sendable {
 
     init(
         controller: BatchController, interval: Double, streams: Int, logger: Logger, memoryLimit: Int?,
-        batchTimeout: Double, queueCapacity: Int, apply: @escaping @Sendable (Int) -> Void
+        batchTimeout: Double, queueCapacity: Int, apply: @escaping @Sendable (_ batch: Int, _ requests: Int?) -> Void
     ) {
         self.queueCapacity = queueCapacity
         minimumTimeout = batchTimeout
@@ -153,7 +153,7 @@ final class BatchManager: Sendable {
             return d
         }
         guard let decision else { return }
-        apply(decision.to)
+        apply(decision.to, decision.requests)
         let fill = Double(decision.to) / max(decision.arrivalRate, 1e-3)
         flush.withLock { $0 = min(2, max(minimumTimeout, fill)) }
         skip.withLock { $0 = decision.overloaded ? (decision.skipEvery ?? 0) : 0 }
@@ -163,6 +163,7 @@ final class BatchManager: Sendable {
                 "batch.from": "\(decision.from)", "batch.to": "\(decision.to)", "reason": "\(decision.reason)",
                 "arrival.fps": "\(String(format: "%.1f", decision.arrivalRate))",
                 "bottleneck": "\(decision.bottleneck ?? "?")", "overloaded": "\(decision.overloaded)",
+                "requests": "\(decision.requests.map(String.init) ?? "-")",
             ])
     }
 }

@@ -33,6 +33,8 @@ public final class DetectionPipeline: Sendable {
     private let injectedLoader: ModelManager.Loader?
     private let manager = Mutex<ModelManager?>(nil)
     private let stopping = Atomic<Bool>(false)
+    /// Requests the inference stage keeps in flight now (the controller may change it).
+    private let inFlight = Mutex(1)
 
     /// Creates a pipeline; nothing is opened until `run`. With `engine`, batches run on it instead of
     /// the model named by the options (a scripted engine isolates scheduling from the model), as
@@ -98,15 +100,21 @@ public final class DetectionPipeline: Sendable {
         let detector = served.engine
         let requests =
             options.mode == .sequential ? 1 : try options.requests ?? detector.suggestedSlots(batch: options.batchSize)
+        // With a managed batch size and no --requests, the controller may also try more requests in
+        // flight (up to twice what the device suggests), kept where they raise the output rate.
+        let maxRequests =
+            options.requests == nil && options.batchPolicy == .realtime && options.mode == .batched
+            ? min(8, 2 * requests) : requests
+        inFlight.withLock { $0 = requests }
         // Compile for the batch size now, so a model that cannot take it fails before any decoding; with a
         // managed batch size, for every size it may choose, so that no change stalls a live stream.
         let sizes = options.batchPolicy == .fixed ? [options.batchSize] : options.batchSizes
         for size in sizes {
-            _ = try detector.slots(batch: size, count: requests)
+            _ = try detector.slots(batch: size, count: maxRequests)
         }
         let models = ModelManager(
             engine: detector, version: served.version, name: served.name, loader: served.loader, sizes: sizes,
-            requests: requests, memoryLimit: options.memoryLimit ?? ResourceMonitor.cgroupMemoryLimit(),
+            requests: maxRequests, memoryLimit: options.memoryLimit ?? ResourceMonitor.cgroupMemoryLimit(),
             versionBytes: max(0, ResourceMonitor.residentBytes() - rssBefore),
             unavailable: options.mode == .sequential ? "swaps need --mode pipelined or batched" : nil,
             probationBatches: options.probationBatches, probationSeconds: options.probationSeconds, logger: logger)
@@ -153,7 +161,8 @@ public final class DetectionPipeline: Sendable {
             expected.contains(nil)
             ? nil : expected.map { min($0!, options.maxFrames ?? .max) }.reduce(0, +)
         let monitor = ResourceMonitor(interval: 0.2)
-        let manager = makeManager(requests: requests, memoryLimit: monitor.machine.cgroupLimitBytes)
+        let manager = makeManager(
+            requests: requests, maxRequests: maxRequests, memoryLimit: monitor.machine.cgroupLimitBytes)
         var output = OutputStage(
             tag: detector.tag, sources: options.sources, events: events, encoders: encoders,
             progress: ProgressLine(
@@ -169,7 +178,7 @@ public final class DetectionPipeline: Sendable {
                 queues = try runSequential(decoders, detector: detector, output: &output, errors: errors)
             } else {
                 queues = try runStaged(
-                    decoders, models: models, input: detector.input, requests: requests, output: &output,
+                    decoders, models: models, input: detector.input, requests: maxRequests, output: &output,
                     errors: errors)
             }
         } catch {
@@ -239,24 +248,28 @@ public final class DetectionPipeline: Sendable {
     }
 
     /// The batch size manager, when the policy lets the batch size move.
-    private func makeManager(requests: Int, memoryLimit: Int?) -> BatchManager? {
+    private func makeManager(requests: Int, maxRequests: Int, memoryLimit: Int?) -> BatchManager? {
         guard options.batchPolicy != .fixed else { return nil }
         var config = BatchController.Config()
         config.policy = options.batchPolicy
         config.sizes = options.batchSizes
         config.latencySLO = options.latencySLO
         config.shed = options.effectiveShed
+        config.maxRequests = maxRequests > requests ? maxRequests : 0
         config.parallelism = [
             "decode": Double(options.sources.count), "preprocess": Double(options.preprocessWorkers),
             "infer": Double(requests),
         ]
-        let controller = BatchController(config: config, initial: options.batchSize)
+        let controller = BatchController(config: config, initial: options.batchSize, requests: requests)
         batchSize.withLock { $0 = controller.batch }
         return BatchManager(
             controller: controller, interval: options.decisionInterval, streams: options.sources.count, logger: logger,
             memoryLimit: memoryLimit, batchTimeout: options.batchTimeout,
             queueCapacity: Self.decodedCapacity(options) + Self.readyCapacity(options),
-            apply: { [self] size in self.batchSize.withLock { $0 = size } })
+            apply: { [self] size, requests in
+                self.batchSize.withLock { $0 = size }
+                if let requests { self.inFlight.withLock { $0 = requests } }
+            })
     }
 
     /// The device's name and a few properties, as OpenVINO reports them.
@@ -394,7 +407,7 @@ public final class DetectionPipeline: Sendable {
             }
             do {
                 var stage = InferenceStage(
-                    models: models, requests: requests,
+                    models: models, requests: requests, inFlight: { [self] in self.inFlight.withLock { $0 } },
                     timeout: { manager?.batchTimeout ?? opts.batchTimeout },
                     batchSize: { [self] in self.currentBatchSize })
                 try stage.run(from: ready, to: inferred)
@@ -531,7 +544,10 @@ struct Pacer {
 /// finish on the old one.
 struct InferenceStage {
     let models: ModelManager
+    /// Requests per engine and size: the most that may be in flight.
     let requests: Int
+    /// How many to keep in flight now.
+    let inFlight: @Sendable () -> Int
     let timeout: @Sendable () -> Double
     let batchSize: @Sendable () -> Int
     private struct InFlight {
@@ -554,11 +570,13 @@ struct InferenceStage {
     }
 
     init(
-        models: ModelManager, requests: Int, timeout: @escaping @Sendable () -> Double,
+        models: ModelManager, requests: Int, inFlight: @escaping @Sendable () -> Int,
+        timeout: @escaping @Sendable () -> Double,
         batchSize: @escaping @Sendable () -> Int
     ) {
         self.models = models
         self.requests = requests
+        self.inFlight = inFlight
         self.timeout = timeout
         self.batchSize = batchSize
     }
@@ -621,7 +639,7 @@ struct InferenceStage {
     {
         guard !pending.isEmpty else { return true }
         let size = max(batchSize(), pending.count)
-        while ring.count >= requests {
+        while ring.count >= min(requests, max(1, inFlight())) {
             guard try complete(into: inferred) else { return false }
         }
         let engine = models.engineForBatch(inFlight: ring.count, waitingSince: gatheringSince)

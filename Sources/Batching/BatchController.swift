@@ -236,8 +236,9 @@ public struct BatchController: Sendable {
     }
 
     mutating func recordRequests(_ load: LoadSnapshot, to count: Int, _ why: String) -> BatchDecision {
+        // `parallelism["infer"]` stays: batches beyond the device's streams queue for them, and the
+        // seconds measured per batch already include that wait.
         requests = count
-        if config.parallelism["infer"] != nil { config.parallelism["infer"] = Double(count) }
         var d = record(load, to: batch, candidate(batch, load), why)
         d.overloaded = overloaded
         d.requests = count
@@ -345,7 +346,10 @@ public struct BatchController: Sendable {
         let measured = cost.measuredSizes
         let bestKnown = known.filter { measured.contains($0.size) }.compactMap(\.throughput).max() ?? 0
         if let hi = cost.measuredSizes.max(), let next = config.sizes.first(where: { $0 > hi }),
-            !probed.contains(next), load.time - lastChange >= config.dwell / 2, candidate(next, load).fits,
+            !probed.contains(next), candidate(next, load).fits,
+            // Measure before moving: the current size's capacity first (or a full dwell in which it
+            // was not seen to fall behind), so that the next step can be judged against it.
+            load.time - lastChange >= (capacity[batch] != nil ? config.dwell / 2 : config.dwell),
             lastStepPaid(hi)
                 ?? (measured.count < 2
                     || (candidate(next, load).throughput ?? 0)

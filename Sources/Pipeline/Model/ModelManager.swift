@@ -189,7 +189,10 @@ public final class ModelManager: Sendable {
             Thread.sleep(forTimeInterval: 0.01)
         }
         do {
-            try state.withLock { s throws(SwapRefusal) in try s.swap.begin(version) }
+            record.from = try state.withLock { s throws(SwapRefusal) in
+                try s.swap.begin(version)
+                return s.swap.current.version
+            }
         } catch {
             throw reject("refused", error.description)
         }

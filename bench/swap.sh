@@ -9,7 +9,8 @@
 #            same run without swaps.
 # realtime:  8 cameras (vtest.avi paced at 10 fps: 80 frames/s), the same swaps; frame lag with and
 #            without them.
-# Writes out/bench/swap.md. About 2 minutes.
+# Writes out/bench/swap.md, and timelines (frames/s and lag, swaps marked) in
+# out/bench/swap/{saturated,realtime}/timeline.svg. About 3 minutes.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/bootstrap.sh >/dev/null 2>&1
@@ -52,6 +53,10 @@ run saturated-ref 0 "$sat"
 run saturated 1 "$sat"
 run realtime-ref 0 "$rt"
 run realtime 1 "$rt"
+
+for name in saturated realtime; do
+  "$bin" profile --timeline "$out/$name.json" --out "$out/$name" >/dev/null
+done
 
 python3 - "$out" "$swaps" <<'PY' | tee out/bench/swap.md
 import json, sys, statistics as st

@@ -21,6 +21,14 @@ extension Batchline {
             help: "Instead of profiling: plot the batch size decisions of a `run --stats` file (decisions.svg).")
         var decisions: String?
 
+        @Option(
+            name: .long,
+            help: """
+                Instead of profiling: plot frames out per second and frame lag over a `run --stats` file's \
+                run, with its model swaps marked (timeline.svg).
+                """)
+        var timeline: String?
+
         @Option(name: .long, help: "Batch sizes, comma-separated.")
         var batches = "1,2,4,8,16"
 
@@ -44,23 +52,18 @@ extension Batchline {
         func run() async throws {
             global.bootstrapLogging()
             if let decisions {
-                do {
-                    let data = try Data(contentsOf: URL(fileURLWithPath: decisions))
-                    let stats = try JSONDecoder().decode(RunStats.self, from: data)
-                    guard let svg = stats.decisionsPlot else {
-                        throw PipelineError("\(decisions): no batch size decisions (was it run with --batch auto?)")
-                    }
-                    try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-                    try svg.write(toFile: out + "/decisions.svg", atomically: true, encoding: .utf8)
-                    print("wrote \(out)/decisions.svg (\(stats.batchDecisions.count) decisions)")
-                    return
-                } catch let error as PipelineError {
-                    throw fail(error)
-                } catch {
-                    throw fail(PipelineError("\(decisions): not a stats file written by batchline run --stats"))
-                }
+                try plot(
+                    decisions, "decisions.svg", \.decisionsPlot,
+                    missing: "no batch size decisions (was it run with --batch auto?)")
+                return
             }
-            guard let model, let source else { throw fail(PipelineError("give --model and --source (or --decisions)")) }
+            if let timeline {
+                try plot(timeline, "timeline.svg", \.timelinePlot, missing: "no timeline (a run of a second or more)")
+                return
+            }
+            guard let model, let source else {
+                throw fail(PipelineError("give --model and --source (or --decisions or --timeline)"))
+            }
             let sizes = batches.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
             guard !sizes.isEmpty, sizes.allSatisfy({ $0 != nil && (1...PipelineOptions.maxBatchSize).contains($0!) })
             else {
@@ -80,6 +83,24 @@ extension Batchline {
                 try report.write(to: out)
                 print(report.markdown)
                 print("wrote \(out)/profile.json, profile.md, stages.svg, resources.svg")
+            } catch {
+                throw fail(error)
+            }
+        }
+
+        /// Reads a `run --stats` file and writes one of its plots into `out`.
+        func plot(_ path: String, _ name: String, _ make: (RunStats) -> String?, missing: String) throws {
+            do {
+                let stats: RunStats
+                do {
+                    stats = try JSONDecoder().decode(RunStats.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+                } catch {
+                    throw PipelineError("\(path): not a stats file written by batchline run --stats")
+                }
+                guard let svg = make(stats) else { throw PipelineError("\(path): \(missing)") }
+                try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+                try svg.write(toFile: out + "/" + name, atomically: true, encoding: .utf8)
+                print("wrote \(out)/\(name)")
             } catch {
                 throw fail(error)
             }

@@ -101,6 +101,31 @@ public struct RunStats: Codable, Sendable {
     public var batchDecisions: [BatchDecision]
     /// Every model swap asked for, with its outcome and timings.
     public var modelSwaps: [SwapRecord] = []
+    /// Frames out per second, their lag and frames shed, over the run.
+    public var timeline: [TimelinePoint] = []
+
+    /// One bucket of the timeline.
+    public struct TimelinePoint: Codable, Sendable, Equatable {
+        /// Start of the bucket, seconds into the run.
+        public var time: Double
+        /// Its width, seconds.
+        public var width: Double
+        /// Frames written per second.
+        public var fps: Double
+        /// Mean lag (arrival to result) of those frames, ms.
+        public var lagMeanMs: Double
+        /// Largest lag, ms.
+        public var lagMaxMs: Double
+        /// Frames shed.
+        public var dropped: Int
+
+        enum CodingKeys: String, CodingKey {
+            case time = "t"
+            case width, fps, dropped
+            case lagMeanMs = "lag_mean_ms"
+            case lagMaxMs = "lag_max_ms"
+        }
+    }
 
     /// One source's figures.
     public struct StreamStats: Codable, Sendable {
@@ -154,6 +179,7 @@ public struct RunStats: Codable, Sendable {
         case shedPolicy = "shed_policy"
         case batchDecisions = "batch_decisions"
         case modelSwaps = "model_swaps"
+        case timeline
         case expectedFrames = "expected_frames"
         case inferPerFrameMs = "infer_per_frame_ms"
         case batchSizes = "batch_sizes"

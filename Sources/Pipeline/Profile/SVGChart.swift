@@ -16,6 +16,11 @@ struct SVGChart {
     var series: [Series]
     /// Batch sizes read best on a log2 axis; times on a linear one.
     var logX = true
+    /// A dot at every point (off for long time series).
+    var dots = true
+    /// x values marked with a dashed vertical line (events such as model swaps), and their legend.
+    var markers: [Double] = []
+    var markerName = ""
 
     /// A whole SVG document.
     func render(width: Int, height: Int) -> String {
@@ -29,7 +34,7 @@ struct SVGChart {
         let right = 16.0
         let top = 36.0
         let bottom = 48.0
-        let legendHeight = 16.0 * Double(series.count)
+        let legendHeight = 16.0 * Double(series.count + (markers.isEmpty ? 0 : 1))
         let plotW = Double(width) - left - right
         let plotH = Double(height) - top - bottom - legendHeight
         let lx = logX ? xs.map { log2(max($0, 1e-9)) } : xs
@@ -67,7 +72,7 @@ struct SVGChart {
             let dash = line.dashed ? " stroke-dasharray=\"6,4\"" : ""
             s +=
                 "<polyline fill=\"none\" stroke=\"\(line.color)\" stroke-width=\"2\"\(dash) points=\"\(points.joined(separator: " "))\"/>\n"
-            for p in points {
+            for p in points where dots {
                 let xy = p.split(separator: ",")
                 s += "<circle cx=\"\(xy[0])\" cy=\"\(xy[1])\" r=\"3\" fill=\"\(line.color)\"/>\n"
             }
@@ -75,6 +80,17 @@ struct SVGChart {
             s +=
                 "<line x1=\"\(f(left))\" y1=\"\(f(ly - 4))\" x2=\"\(f(left + 24))\" y2=\"\(f(ly - 4))\" stroke=\"\(line.color)\" stroke-width=\"2\"\(dash)/>\n"
             s += text(left + 30, ly, line.name, size: 11, anchor: "start")
+        }
+        if !markers.isEmpty {
+            for m in markers {
+                let x = left + ((logX ? log2(max(m, 1e-9)) : m) - xMin) / (xMax - xMin) * plotW
+                s +=
+                    "<line x1=\"\(f(x))\" y1=\"\(f(top))\" x2=\"\(f(x))\" y2=\"\(f(top + plotH))\" stroke=\"#555\" stroke-dasharray=\"3,3\"/>\n"
+            }
+            let ly = Double(height) - 4 - 16 + 8
+            s +=
+                "<line x1=\"\(f(left))\" y1=\"\(f(ly - 4))\" x2=\"\(f(left + 24))\" y2=\"\(f(ly - 4))\" stroke=\"#555\" stroke-dasharray=\"3,3\"/>\n"
+            s += text(left + 30, ly, markerName, size: 11, anchor: "start")
         }
         return s
     }

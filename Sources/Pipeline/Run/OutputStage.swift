@@ -57,6 +57,9 @@ struct OutputStage {
     private var firstOut: [Double?]
     private var lastOut: [Double]
     private var dropped: [Int]
+    private var timeline = Timeline()
+    /// The run's start, for the timeline.
+    private let origin = Clock.now
     /// Sheds and gaps; the controller, when the batch size is managed.
     let drops: DropLog
     let manager: BatchManager?
@@ -119,6 +122,7 @@ struct OutputStage {
             let now = Clock.now
             lag[s.stream].add(now - s.arrival)
             lags.append(now - s.arrival)
+            timeline.frame(at: now - origin, lag: now - s.arrival)
             if firstOut[s.stream] == nil { firstOut[s.stream] = now }
             lastOut[s.stream] = now
             frames += 1
@@ -150,6 +154,7 @@ struct OutputStage {
                     dropped: drop.reason))
             nextIndex[stream] += 1
             dropped[stream] += 1
+            timeline.dropped(at: Clock.now - origin)
         }
         if let limit { precondition(nextIndex[stream] == limit, "stream \(stream): frames missing before \(limit)") }
     }
@@ -191,7 +196,7 @@ struct OutputStage {
                 lag: lag[i].summary, error: sourceErrors[i], dropped: dropped[i])
         }
         let firstError = sourceErrors.sorted { $0.key < $1.key }.first.map { "\(sources[$0.key]): \($0.value)" }
-        return RunStats(
+        var stats = RunStats(
             source: sources.joined(separator: ","), model: tag, device: options.device, frames: frames,
             dropped: dropped.reduce(0, +),
             expectedFrames: sources.count == 1 ? info.frameCount : nil, seconds: seconds,
@@ -206,5 +211,7 @@ struct OutputStage {
             streams: streams, resources: resources, machine: machine, deviceInfo: deviceInfo,
             batchPolicy: options.batchPolicy.rawValue, shedPolicy: options.effectiveShed.rawValue,
             batchDecisions: manager?.decisions ?? [])
+        stats.timeline = timeline.points
+        return stats
     }
 }

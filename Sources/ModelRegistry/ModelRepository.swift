@@ -207,8 +207,9 @@ public struct ModelRepository: Sendable {
         return (try ModelRepository(root: url.deletingLastPathComponent().path), url.lastPathComponent)
     }
 
-    /// The control socket a run serving `REPO/<name>` listens on unless told otherwise:
-    /// `/tmp/batchline-<uid>-<hash of the folder's real path>.sock`, so that `batchline models` finds it.
+    /// The control socket a run serving `REPO/<name>` listens on unless told otherwise, so that
+    /// `batchline models` finds it: `<hash of the folder's real path>.sock` in `$XDG_RUNTIME_DIR/batchline`,
+    /// or in `/tmp/batchline-<uid>` (a folder only its owner may use).
     public static func controlSocketPath(modelFolder path: String) -> String {
         let real = realPath(path) ?? URL(fileURLWithPath: path).standardizedFileURL.path
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
@@ -216,7 +217,9 @@ public struct ModelRepository: Sendable {
             hash ^= UInt64(byte)
             hash &*= 0x100_0000_01b3
         }
-        return "/tmp/batchline-\(getuid())-\(String(hash, radix: 16)).sock"
+        let runtime = ProcessInfo.processInfo.environment["XDG_RUNTIME_DIR"].flatMap { $0.isEmpty ? nil : $0 }
+        let folder = runtime.map { $0 + "/batchline" } ?? "/tmp/batchline-\(getuid())"
+        return folder + "/" + String(hash, radix: 16) + ".sock"
     }
 
     /// For `--model PATH`: a model folder of a repository (`REPO/<name>`, holding numbered versions)

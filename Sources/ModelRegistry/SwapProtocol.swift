@@ -17,8 +17,9 @@ public struct SwapRefusal: Error, CustomStringConvertible, Sendable, Equatable {
 ///    `probationSeconds` seconds without a failure. Batches already in flight finish on the old one.
 /// 4. After probation the fallback is retired, and freed once no batch of it is in flight (`releasable`).
 /// 5. A batch that fails on a version on probation goes back to the fallback, which serves again (an
-///    automatic rollback, no frame lost); after probation, a failure asks for the previous version to
-///    be loaded again.
+///    automatic rollback, no frame lost). After probation a failure is first retried on the same
+///    engine (it may have been transient); a second in a row asks for the previous version to be
+///    loaded again.
 public struct SwapProtocol: Sendable {
     /// An engine and the version it runs.
     public struct Engine: Sendable, Equatable {
@@ -35,9 +36,10 @@ public struct SwapProtocol: Sendable {
 
     /// What to do about a batch that failed.
     public enum FailureAction: Sendable, Equatable {
-        /// Run the batch again on this engine: the failed version was rolled back.
+        /// Run the batch again on this engine (counted as started): the failed version was rolled
+        /// back, or the failure is retried once.
         case retry(on: Engine)
-        /// Load this version again and run the batch on it: nothing else is resident.
+        /// Load this version again (then `reloaded`) and run the batch on it: nothing else is resident.
         case reload(version: Int)
         /// Nothing to fall back on: the run stops with the error.
         case fail
@@ -60,6 +62,7 @@ public struct SwapProtocol: Sendable {
     private var probationStart = 0.0
     private var probationPassed = 0
     private var inFlight: [Int: Int] = [:]
+    private var failuresInARow = 0
     private var retired: Set<Int> = []
     private var nextID: Int
 
@@ -121,6 +124,7 @@ public struct SwapProtocol: Sendable {
     /// A batch on `id` finished well; probation may end here.
     public mutating func finished(_ id: Int, now: Double) {
         inFlight[id, default: 1] -= 1
+        if id == current.id { failuresInARow = 0 }
         guard let old = fallback, id == current.id else { return }
         probationPassed += 1
         if probationPassed >= probationBatches && now - probationStart >= probationSeconds {
@@ -134,7 +138,10 @@ public struct SwapProtocol: Sendable {
     public mutating func failed(_ id: Int) -> FailureAction {
         inFlight[id, default: 1] -= 1
         if id != current.id {
-            if retired.contains(id) || fallback?.id == id { return .retry(on: current) }
+            if retired.contains(id) || fallback?.id == id {
+                inFlight[current.id, default: 0] += 1
+                return .retry(on: current)
+            }
             return .fail
         }
         if let old = fallback {
@@ -142,19 +149,27 @@ public struct SwapProtocol: Sendable {
             current = old
             fallback = nil
             previousVersion = nil
+            inFlight[old.id, default: 0] += 1
             return .retry(on: old)
+        }
+        failuresInARow += 1
+        if failuresInARow == 1 {
+            inFlight[current.id, default: 0] += 1
+            return .retry(on: current)
         }
         guard let previous = previousVersion, previous != current.version else { return .fail }
         return .reload(version: previous)
     }
 
-    /// After a `.reload`: `version` was loaded again as `engine`'s replacement and serves from now on.
+    /// After a `.reload`: `version` was loaded again and serves from now on; the batch runs on it.
     public mutating func reloaded(_ version: Int) -> Engine {
         let engine = Engine(id: nextID, version: version)
         nextID += 1
         retired.insert(current.id)
         previousVersion = nil
+        failuresInARow = 0
         current = engine
+        inFlight[engine.id, default: 0] += 1
         return engine
     }
 

@@ -85,7 +85,9 @@ struct SwapProtocolTests {
         #expect(throws: SwapRefusal("no previous version to roll back to")) { try p.rollback() }
     }
 
-    @Test("A failure after probation asks for the previous version to be loaded again; with none, the run fails")
+    @Test(
+        "After probation a failure is retried once; a second in a row reloads the previous version; with none, the run fails"
+    )
     func failureAfterProbation() throws {
         var p = try stagedSwap(probationBatches: 1, probationSeconds: 0)
         let new = p.engineForBatch(now: 0).engine
@@ -93,11 +95,15 @@ struct SwapProtocolTests {
         p.finished(new.id, now: 1)
         #expect(p.releasable() == [0])
         p.began(new.id)
-        #expect(p.failed(new.id) == .reload(version: 1))
+        #expect(p.failed(new.id) == .retry(on: new), "first failure: the same engine again")
+        p.finished(new.id, now: 2)
+        p.began(new.id)
+        #expect(p.failed(new.id) == .retry(on: new), "a success in between resets the count")
+        #expect(p.failed(new.id) == .reload(version: 1), "second in a row")
         let again = p.reloaded(1)
         #expect(p.current == again && again.version == 1)
         #expect(p.releasable() == [new.id])
-        p.began(again.id)
+        #expect(p.failed(again.id) == .retry(on: again))
         #expect(p.failed(again.id) == .fail, "no version left to fall back on")
     }
 

@@ -199,9 +199,14 @@ struct ModelSwapTests {
             loader: { version in ScriptedEngine(tag: "scripted@\(version)", failsAtRunTime: true) { _ in 0.002 } })
         let (task, models) = try await startRun(pipeline)
         try await Task.sleep(for: .milliseconds(500))
-        let record = try models.activate(2)
-        // It loads and warms up well, so it is swapped in; its first batch may fail before the answer.
-        #expect(["swapped", "rolled-back"].contains(record.outcome), "\(record)")
+        // It loads and warms up well, so it is swapped in; its first batch may fail before the answer,
+        // which then says so.
+        do {
+            let record = try models.activate(2)
+            #expect(record.outcome == "swapped", "\(record)")
+        } catch {
+            #expect("\(error)".contains("version 2 rolled-back: "), "\(error)")
+        }
         let report = try await task.value
         let events = try readEvents(options.eventsPath!)
         #expect(events.map(\.frame) == Array(0..<40), "no frame lost to the failure")
@@ -210,6 +215,31 @@ struct ModelSwapTests {
         #expect(swap?.outcome == "rolled-back")
         #expect(swap?.reason?.contains("scripted failure at run time") == true)
         #expect(models.refusedVersions == [2])
+    }
+
+    @Test("After a swap nothing keeps the old version: it is freed once its last batch is done")
+    func oldVersionFreed() async throws {
+        var options = PipelineOptions(source: TestAssets.video, model: "-")
+        options.realtime = true
+        options.maxFrames = 40
+        options.probationSeconds = 0.2
+        options.probationBatches = 2
+        weak var first: ScriptedEngine?
+        let pipeline = DetectionPipeline(
+            options: options,
+            engine: {
+                let engine = ScriptedEngine(tag: "scripted@1") { _ in 0.002 }
+                first = engine
+                return engine
+            }(),
+            loader: { version in ScriptedEngine(tag: "scripted@\(version)") { _ in 0.002 } })
+        let (task, models) = try await startRun(pipeline)
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(first != nil, "serving")
+        #expect(try models.activate(2).outcome == "swapped")
+        try await Task.sleep(for: .milliseconds(800))  // probation, then a few batches
+        #expect(first == nil, "version 1 is still held after its probation ended")
+        _ = try await task.value
     }
 
     @Test(

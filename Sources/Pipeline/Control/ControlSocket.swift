@@ -21,14 +21,22 @@ public final class ControlServer: Sendable {
     private let serving = Atomic<Bool>(false)
 
     /// Listens on `path`; a stale socket left by a run that died is replaced, a live one is an error.
-    public init(path: String, models: ModelManager) throws(PipelineError) {
+    /// With `privateFolder` (the default path), its folder is created owner-only if missing and must
+    /// belong to this user, so that nobody else can put a socket there.
+    public init(path: String, models: ModelManager, privateFolder: Bool = false) throws(PipelineError) {
         self.path = path
         guard path.utf8.count < 100 else {
             throw PipelineError("\(path): control socket path too long (99 bytes at most)")
         }
-        if FileManager.default.fileExists(atPath: path) {
-            if (try? ControlClient.send("status", to: path, timeout: 1)) != nil {
-                throw PipelineError("\(path): another batchline run is listening on this control socket")
+        if privateFolder { try Self.ensurePrivateFolder(URL(fileURLWithPath: path).deletingLastPathComponent().path) }
+        var info = stat()
+        if lstat(path, &info) == 0 {
+            guard info.st_mode & S_IFMT == S_IFSOCK else {
+                throw PipelineError("\(path): exists and is not a socket; give another --control path")
+            }
+            guard !ControlClient.isListening(path) else {
+                throw PipelineError(
+                    "\(path): another batchline run is listening on this control socket (give this one --control PATH)")
             }
             unlink(path)
         }
@@ -63,13 +71,35 @@ public final class ControlServer: Sendable {
         while serving.load(ordering: .acquiring) && Clock.now < limit { Thread.sleep(forTimeInterval: 0.01) }
     }
 
+    /// Creates `folder` owner-only if missing; refuses one that belongs to someone else or that others
+    /// may write to.
+    static func ensurePrivateFolder(_ folder: String) throws(PipelineError) {
+        if mkdir(folder, 0o700) != 0 && errno != EEXIST {
+            throw PipelineError(
+                "\(folder): cannot create the control socket's folder: \(String(cString: strerror(errno)))")
+        }
+        var info = stat()
+        guard lstat(folder, &info) == 0, info.st_mode & S_IFMT == S_IFDIR, info.st_uid == getuid(),
+            info.st_mode & 0o022 == 0
+        else {
+            throw PipelineError(
+                "\(folder): the control socket's folder must be a folder of yours that others cannot write to")
+        }
+    }
+
     private func serve(_ models: ModelManager) {
+        // `stop` shuts the socket down; the descriptor is closed here, once, when the loop has ended.
         defer { close(fd) }
         while !stopped.load(ordering: .acquiring) {
             let client = accept(fd, nil, nil)
             if client < 0 {
-                if errno == EINTR { continue }
-                return
+                switch errno {
+                case EINTR, ECONNABORTED: continue
+                case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+                    Thread.sleep(forTimeInterval: 0.1)  // out of descriptors or memory for now: try again
+                    continue
+                default: return  // shut down by `stop`
+                }
             }
             defer { close(client) }
             var timeout = timeval(tv_sec: 5, tv_usec: 0)
@@ -118,6 +148,20 @@ public final class ControlServer: Sendable {
 
 /// Sends one command to a running `batchline run` over its control socket.
 public enum ControlClient {
+    /// Whether a run listens on `path`: only a refused connection, or no file, says that nobody does.
+    static func isListening(_ path: String) -> Bool {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return true }
+        defer { close(fd) }
+        var address = address(path)
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        return connected == 0 || (errno != ECONNREFUSED && errno != ENOENT)
+    }
+
     /// Sends `command` and returns the reply line; throws when nobody listens or nothing comes back
     /// within `timeout` seconds.
     public static func send(_ command: String, to path: String, timeout: Int = 120) throws(PipelineError) -> String {
@@ -126,6 +170,8 @@ public enum ControlClient {
             throw PipelineError("\(path): cannot create a socket: \(String(cString: strerror(errno)))")
         }
         defer { close(fd) }
+        var sendLimit = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &sendLimit, socklen_t(MemoryLayout<timeval>.size))
         var address = address(path)
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {

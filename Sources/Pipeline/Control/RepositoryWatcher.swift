@@ -14,21 +14,30 @@ final class RepositoryWatcher: Sendable {
         let thread = Thread { [self] in
             var seen: [Int: [String]] = [:]
             var refused: [Int: [String]] = [:]
+            // Only versions above every one served so far are taken up: after a manual switch to an
+            // older version, the watcher does not switch back on its own.
+            var highest = models.status.version
             while !self.stopped.load(ordering: .acquiring) {
                 Thread.sleep(forTimeInterval: interval)
-                guard !self.stopped.load(ordering: .acquiring),
-                    let latest = (try? repository.versions(of: name))?.last,
-                    latest > models.status.version, !models.status.swapping
+                let status = models.status
+                highest = max(highest, status.version)
+                guard !self.stopped.load(ordering: .acquiring), !status.swapping,
+                    let latest = (try? repository.versions(of: name))?.last, latest > highest
                 else { continue }
                 let mark = Self.fingerprint(repository.root + "/" + name + "/" + String(latest))
                 defer { seen[latest] = mark }
+                // Complete and unchanged since the last look; and not refused as it is now.
                 guard let mark, mark == seen[latest], mark != refused[latest] else { continue }
-                if models.refusedVersions.contains(latest) && refused[latest] == nil { refused[latest] = mark }
-                guard mark != refused[latest] else { continue }
+                if models.refusedVersions.contains(latest) && refused[latest] == nil {
+                    refused[latest] = mark
+                    continue
+                }
                 do {
                     try models.activate(latest, trigger: "watch", wait: 5)
                 } catch {
-                    refused[latest] = mark
+                    // Rejected or rolled back: not again until its files change. Anything else
+                    // (another swap under way, the run ending) is tried again at the next look.
+                    if models.refusedVersions.contains(latest) { refused[latest] = mark }
                 }
             }
         }

@@ -11,6 +11,8 @@ import Vision
 
 /// One swap (or attempt), as logged and kept in the stats.
 public struct SwapRecord: Sendable, Codable, Equatable {
+    /// Its number in the run (1, 2, ...).
+    public var id = 0
     /// Version serving when it was asked for.
     public var from: Int
     /// Version asked for.
@@ -39,7 +41,7 @@ public struct SwapRecord: Sendable, Codable, Equatable {
     public var totalSeconds: Double? { switchedAt.map { $0 - requestedAt } }
 
     enum CodingKeys: String, CodingKey {
-        case from, to, trigger, outcome, reason
+        case id, from, to, trigger, outcome, reason
         case requestedAt = "requested_at_s"
         case loadSeconds = "load_s"
         case compileSeconds = "compile_s"
@@ -50,6 +52,7 @@ public struct SwapRecord: Sendable, Codable, Equatable {
 
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
         try c.encode(from, forKey: .from)
         try c.encode(to, forKey: .to)
         try c.encode(trigger, forKey: .trigger)
@@ -86,7 +89,9 @@ public final class ModelManager: Sendable {
     private struct State {
         var swap: SwapProtocol
         var engines: [Int: Handoff<any BatchEngine>]
+        /// The latest swaps (at most `keep`), oldest first.
         var records: [SwapRecord] = []
+        var nextRecord = 1
         /// The record of the swap staged or on probation.
         var open: Int?
         var lastEnd: Double?
@@ -95,6 +100,25 @@ public final class ModelManager: Sendable {
         var refused: Set<Int> = []
         /// The stream has ended: nothing will switch any more.
         var closed = false
+
+        /// Records kept; older ones are dropped (a long run may swap thousands of times).
+        static let keep = 500
+
+        mutating func add(_ record: SwapRecord) -> Int {
+            var r = record
+            r.id = nextRecord
+            nextRecord += 1
+            records.append(r)
+            if records.count > Self.keep { records.removeFirst(records.count - Self.keep) }
+            return r.id
+        }
+
+        func record(_ id: Int) -> SwapRecord? { records.last { $0.id == id } }
+
+        mutating func update(_ id: Int?, _ change: (inout SwapRecord) -> Void) {
+            guard let id, let i = records.lastIndex(where: { $0.id == id }) else { return }
+            change(&records[i])
+        }
     }
 
     private let state: Mutex<State>
@@ -143,12 +167,12 @@ public final class ModelManager: Sendable {
         public var swaps: [SwapRecord]
     }
 
-    /// The version serving now, and the swaps so far.
+    /// The version serving now, and the last 20 swaps.
     public var status: Status {
         state.withLock { s in
             Status(
                 model: name, version: s.swap.current.version, previousVersion: s.swap.previousVersion,
-                swapping: s.swap.busy, swaps: s.records)
+                swapping: s.swap.busy, swaps: Array(s.records.suffix(20)))
         }
     }
 
@@ -171,9 +195,9 @@ public final class ModelManager: Sendable {
         func reject(_ outcome: String, _ why: String) -> ModelSwapError {
             record.outcome = outcome
             record.reason = why
-            state.withLock { s in
-                s.records.append(record)
+            record.id = state.withLock { s in
                 if outcome == "rejected" { s.refused.insert(version) }
+                return s.add(record)
             }
             logger.error(
                 "model swap \(outcome)", metadata: ["from": "\(from)", "to": "\(version)", "reason": "\(why)"])
@@ -207,14 +231,19 @@ public final class ModelManager: Sendable {
             state.withLock { $0.swap.abandon(version) }
             throw reject("rejected", error.message)
         }
-        let index = state.withLock { s in
+        let handoff = Handoff(engine)
+        let staged: Int? = state.withLock { s in
+            guard !s.closed else {
+                s.swap.abandon(version)
+                return nil
+            }
             let id = s.swap.staged(version).id
-            s.engines[id] = Handoff(engine)
+            s.engines[id] = handoff
             record.outcome = "staged"
-            s.records.append(record)
-            s.open = s.records.count - 1
-            return s.records.count - 1
+            s.open = s.add(record)
+            return s.open
         }
+        guard let index = staged else { throw reject("abandoned", "the run ended before it was staged") }
         logger.notice(
             "model version staged",
             metadata: [
@@ -224,21 +253,27 @@ public final class ModelManager: Sendable {
         // The stream switches at its next batch; wait for it so the answer says how it went.
         let deadline = Clock.now + wait
         while Clock.now < deadline {
-            let (r, closed) = state.withLock { ($0.records[index], $0.closed) }
-            if r.outcome != "staged" { return r }
-            if closed { throw ModelSwapError("version \(version) was not swapped in: the run ended first") }
-            Thread.sleep(forTimeInterval: 0.005)
+            let r = state.withLock { $0.record(index) }
+            switch r?.outcome {
+            case "staged": Thread.sleep(forTimeInterval: 0.005)
+            case "swapped": return r!
+            case let outcome?: throw ModelSwapError("version \(version) \(outcome): \(r?.reason ?? "")")
+            case nil: throw ModelSwapError("version \(version): its record is gone")
+            }
         }
-        return state.withLock { $0.records[index] }
+        throw ModelSwapError(
+            "version \(version) is staged but the stream has not reached a batch boundary in \(Int(wait)) s "
+                + "(is it idle?); it takes over at the next batch")
     }
 
     /// The stream has ended: swaps waiting for a batch boundary give up, new ones are refused.
     func close() {
         state.withLock { s in
             s.closed = true
-            if let open = s.open, s.records[open].outcome == "staged" {
-                s.records[open].outcome = "abandoned"
-                s.records[open].reason = "the run ended before a batch boundary"
+            s.update(s.open) { r in
+                guard r.outcome == "staged" else { return }
+                r.outcome = "abandoned"
+                r.reason = "the run ended before a batch boundary"
             }
         }
     }
@@ -247,33 +282,37 @@ public final class ModelManager: Sendable {
     /// is still resident), else by loading it again.
     @discardableResult
     public func rollback(wait: Double = 30) throws(ModelSwapError) -> SwapRecord {
-        let result = state.withLock { s -> Result<Int?, SwapRefusal> in
+        let now = Clock.now - origin
+        let result = state.withLock { s -> Result<(target: Int?, from: Int, done: SwapRecord?), SwapRefusal> in
             let from = s.swap.current.version
             do throws(SwapRefusal) {
                 let target = try s.swap.rollback()
-                if target == nil {
-                    s.refused.insert(from)
-                    s.records.append(
-                        SwapRecord(
-                            from: from, to: s.swap.current.version, trigger: "rollback",
-                            requestedAt: Clock.now - origin, switchedAt: Clock.now - origin, outcome: "swapped"))
-                    s.open = nil
+                guard target == nil else { return .success((target, from, nil)) }
+                // On probation: the previous version is resident and serves again from the next batch.
+                s.refused.insert(from)
+                s.update(s.open) { r in
+                    r.outcome = "rolled-back"
+                    r.reason = "rolled back on request"
                 }
-                return .success(target)
+                s.open = nil
+                let id = s.add(
+                    SwapRecord(
+                        from: from, to: s.swap.current.version, trigger: "rollback", requestedAt: now,
+                        switchedAt: now, pauseSeconds: 0, outcome: "swapped"))
+                return .success((nil, from, s.record(id)))
             } catch {
                 return .failure(error)
             }
         }
         switch result {
         case .failure(let refusal): throw ModelSwapError("rollback refused: \(refusal.description)")
-        case .success(nil):
-            let record = records.last!
-            logger.notice("model rolled back", metadata: ["from": "\(record.from)", "to": "\(record.to)"])
+        case .success((nil, let from, let record?)):
+            logger.notice("model rolled back", metadata: ["from": "\(from)", "to": "\(record.to)"])
             return record
-        case .success(let version?):
-            let from = state.withLock { $0.swap.current.version }
+        case .success((let version, let from, _)):
+            let record = try activate(version!, trigger: "rollback", wait: wait)
             state.withLock { _ = $0.refused.insert(from) }
-            return try activate(version, trigger: "rollback", wait: wait)
+            return record
         }
     }
 
@@ -342,10 +381,13 @@ public final class ModelManager: Sendable {
         let now = Clock.now
         let (id, engine, switched) = state.withLock { s in
             let (chosen, swapped) = s.swap.engineForBatch(now: now)
-            if swapped, let open = s.open {
-                s.records[open].switchedAt = now - origin
-                s.records[open].pauseSeconds = inFlight > 0 ? 0 : max(0, now - max(s.lastEnd ?? now, waitingSince))
-                s.records[open].outcome = "swapped"
+            if swapped {
+                let pause = inFlight > 0 ? 0 : max(0, now - max(s.lastEnd ?? now, waitingSince))
+                s.update(s.open) { r in
+                    r.switchedAt = now - origin
+                    r.pauseSeconds = pause
+                    r.outcome = "swapped"
+                }
             }
             s.swap.began(chosen.id)
             return (chosen.id, s.engines[chosen.id]!.value, swapped)
@@ -375,13 +417,20 @@ public final class ModelManager: Sendable {
     /// rollback), or the error again when there is nothing to fall back on.
     func failed(_ id: Int, error: any Error) throws -> (id: Int, engine: any BatchEngine) {
         let action = state.withLock { s in
-            let failing = s.swap.current.version
+            let failing = s.swap.current
             let action = s.swap.failed(id)
-            if case .retry = action, let open = s.open, s.records[open].outcome == "swapped" {
-                s.records[open].outcome = "rolled-back"
-                s.records[open].reason = "\(error)"
-                s.refused.insert(failing)
+            // Rolled back only when what serves changed (a failure of the old version's last batches
+            // changes nothing).
+            if s.swap.current.id != failing.id, case .retry = action {
+                s.update(s.open) { r in
+                    r.outcome = "rolled-back"
+                    r.reason = "\(error)"
+                }
+                s.refused.insert(failing.version)
                 s.open = nil
+            }
+            if case .reload(let previous) = action, s.refused.contains(previous) || s.closed {
+                return SwapProtocol.FailureAction.fail
             }
             return action
         }
@@ -390,12 +439,8 @@ public final class ModelManager: Sendable {
             throw error
         case .retry(let engine):
             logger.error(
-                "model version failed at run time: rolled back",
-                metadata: ["version": "\(engine.version)", "error": "\(error)"])
-            return state.withLock { s in
-                s.swap.began(engine.id)
-                return (engine.id, s.engines[engine.id]!.value)
-            }
+                "a batch failed: running it again", metadata: ["on.version": "\(engine.version)", "error": "\(error)"])
+            return state.withLock { s in (engine.id, s.engines[engine.id]!.value) }
         case .reload(let version):
             // Nothing else resident: load the previous version here (the stream waits; no frame is lost).
             guard let loader else { throw error }
@@ -406,7 +451,13 @@ public final class ModelManager: Sendable {
             var record = SwapRecord(
                 from: from, to: version, trigger: "auto-rollback", requestedAt: Clock.now - origin, outcome: "swapped",
                 reason: "\(error)")
-            let (engine, prepared) = try prepare(version, loader: loader, record: record)
+            let (engine, prepared): (any BatchEngine, SwapRecord)
+            do {
+                (engine, prepared) = try prepare(version, loader: loader, record: record)
+            } catch {
+                throw ModelSwapError(
+                    "\(error.message) (while reloading version \(version) after: \(record.reason ?? ""))")
+            }
             record = prepared
             record.switchedAt = Clock.now - origin
             let handoff = Handoff(engine)
@@ -414,8 +465,7 @@ public final class ModelManager: Sendable {
                 s.refused.insert(from)
                 let e = s.swap.reloaded(version)
                 s.engines[e.id] = handoff
-                s.records.append(record)
-                s.swap.began(e.id)
+                _ = s.add(record)
                 return e.id
             }
             return (id, handoff.value)

@@ -29,7 +29,8 @@ public final class DetectionPipeline: Sendable {
     public let options: PipelineOptions
     private let logger: Logger
     private let batchSize: Mutex<Int>
-    private let injected: Handoff<(any BatchEngine)?>
+    /// An engine given at `init`, taken (once) by the run, so that nothing else keeps it alive.
+    private let injected: Mutex<Handoff<(any BatchEngine)?>>
     private let injectedLoader: ModelManager.Loader?
     private let manager = Mutex<ModelManager?>(nil)
     private let stopping = Atomic<Bool>(false)
@@ -46,7 +47,7 @@ public final class DetectionPipeline: Sendable {
         self.options = options
         self.logger = logger
         batchSize = Mutex(options.batchSize)
-        injected = Handoff(engine)
+        injected = Mutex(Handoff(engine))
         injectedLoader = loader
     }
 
@@ -95,32 +96,14 @@ public final class DetectionPipeline: Sendable {
         // One request at a time runs fastest with all cores on it (LATENCY); several in flight
         // share the cores as separate streams (THROUGHPUT).
         let hint = options.mode == .sequential || options.requests == 1 ? "LATENCY" : "THROUGHPUT"
-        let rssBefore = ResourceMonitor.residentBytes()
-        let served = try serve(core: core, hint: hint)
-        let detector = served.engine
-        let requests =
-            options.mode == .sequential ? 1 : try options.requests ?? detector.suggestedSlots(batch: options.batchSize)
-        // With a managed batch size and no --requests, the controller may also try more requests in
-        // flight (up to twice what the device suggests), kept where they raise the output rate.
-        let maxRequests =
-            options.requests == nil && options.batchPolicy == .realtime && options.mode == .batched
-            ? min(8, 2 * requests) : requests
-        inFlight.withLock { $0 = requests }
-        // Compile for the batch size now, so a model that cannot take it fails before any decoding; with a
-        // managed batch size, for every size it may choose, so that no change stalls a live stream.
-        let sizes = options.batchPolicy == .fixed ? [options.batchSize] : options.batchSizes
-        for size in sizes {
-            _ = try detector.slots(batch: size, count: maxRequests)
+        let setup = try prepareModel(core: core, hint: hint)
+        let models = setup.models
+        let (requests, maxRequests) = (setup.requests, setup.maxRequests)
+        let control = try setup.controlPath.map { path in
+            try ControlServer(path: path, models: models, privateFolder: options.controlPath == nil)
         }
-        let models = ModelManager(
-            engine: detector, version: served.version, name: served.name, loader: served.loader, sizes: sizes,
-            requests: maxRequests, memoryLimit: options.memoryLimit ?? ResourceMonitor.cgroupMemoryLimit(),
-            versionBytes: max(0, ResourceMonitor.residentBytes() - rssBefore),
-            unavailable: options.mode == .sequential ? "swaps need --mode pipelined or batched" : nil,
-            probationBatches: options.probationBatches, probationSeconds: options.probationSeconds, logger: logger)
-        let control = try served.controlPath.map { path in try ControlServer(path: path, models: models) }
-        let watcher = served.watch.map { repo in
-            RepositoryWatcher(repository: repo, name: served.name, models: models, interval: options.watchInterval)
+        let watcher = setup.watch.map { repo in
+            RepositoryWatcher(repository: repo, name: models.name, models: models, interval: options.watchInterval)
         }
         manager.withLock { $0 = models }
         defer {
@@ -132,7 +115,7 @@ public final class DetectionPipeline: Sendable {
         logger.info(
             "model ready",
             metadata: [
-                "model.tag": "\(detector.tag)", "batch.size": "\(options.batchSize)", "mode": "\(options.mode)",
+                "model.tag": "\(setup.tag)", "batch.size": "\(options.batchSize)", "mode": "\(options.mode)",
                 "requests": "\(requests)", "seconds": "\(Clock.now - setupStart)",
             ])
 
@@ -164,7 +147,7 @@ public final class DetectionPipeline: Sendable {
         let manager = makeManager(
             requests: requests, maxRequests: maxRequests, memoryLimit: monitor.machine.cgroupLimitBytes)
         var output = OutputStage(
-            tag: detector.tag, sources: options.sources, events: events, encoders: encoders,
+            tag: setup.tag, sources: options.sources, events: events, encoders: encoders,
             progress: ProgressLine(
                 enabled: options.progress && !options.sources.contains { $0.contains("://") }, total: total),
             manager: manager)
@@ -174,19 +157,22 @@ public final class DetectionPipeline: Sendable {
         let start = Clock.now
         let queues: [String: RunStats.QueueStats]
         do {
-            if options.mode == .sequential {
-                queues = try runSequential(decoders, detector: detector, output: &output, errors: errors)
+            if let engine = setup.sequential.value {
+                queues = try runSequential(decoders, detector: engine, output: &output, errors: errors)
             } else {
                 queues = try runStaged(
-                    decoders, models: models, input: detector.input, requests: maxRequests, output: &output,
+                    decoders, models: models, input: setup.input, requests: maxRequests, output: &output,
                     errors: errors)
             }
         } catch {
+            models.close()
             monitor.stop()
             output.cancel()
             output.progress.finish()
             throw error
         }
+        // The stream has ended: a swap still waiting for a batch boundary is abandoned, and says so in the stats.
+        models.close()
         let samples = monitor.stop()
         output.progress.finish()
         try output.finish()
@@ -204,6 +190,50 @@ public final class DetectionPipeline: Sendable {
         return RunReport(stats: stats, sourceError: failed.sorted { $0.key < $1.key }.first?.value)
     }
 
+    /// The model manager serving the first version, and what the run needs to know of the model. The
+    /// manager alone holds the engine in the staged modes, so that a swap can free it.
+    private struct ModelSetup {
+        var models: ModelManager
+        var requests: Int
+        var maxRequests: Int
+        var tag: String
+        var input: ModelSpec.InputSpec
+        /// The engine, in sequential mode only (no swaps there).
+        var sequential: Handoff<(any BatchEngine)?>
+        var controlPath: String?
+        var watch: ModelRepository?
+    }
+
+    private func prepareModel(core: InferenceCore, hint: String) throws -> ModelSetup {
+        let rssBefore = ResourceMonitor.residentBytes()
+        let served = try serve(core: core, hint: hint)
+        let detector = served.engine
+        let requests =
+            options.mode == .sequential ? 1 : try options.requests ?? detector.suggestedSlots(batch: options.batchSize)
+        // With a managed batch size and no --requests, the controller may also try more requests in
+        // flight (up to twice what the device suggests), kept where they raise the output rate.
+        let maxRequests =
+            options.requests == nil && options.batchPolicy == .realtime && options.mode == .batched
+            ? min(8, 2 * requests) : requests
+        inFlight.withLock { $0 = requests }
+        // Compile for the batch size now, so a model that cannot take it fails before any decoding; with a
+        // managed batch size, for every size it may choose, so that no change stalls a live stream.
+        let sizes = options.batchPolicy == .fixed ? [options.batchSize] : options.batchSizes
+        for size in sizes {
+            _ = try detector.slots(batch: size, count: maxRequests)
+        }
+        let models = ModelManager(
+            engine: detector, version: served.version, name: served.name, loader: served.loader, sizes: sizes,
+            requests: maxRequests, memoryLimit: options.memoryLimit ?? ResourceMonitor.cgroupMemoryLimit(),
+            versionBytes: max(0, ResourceMonitor.residentBytes() - rssBefore),
+            unavailable: options.mode == .sequential ? "swaps need --mode pipelined or batched" : nil,
+            probationBatches: options.probationBatches, probationSeconds: options.probationSeconds, logger: logger)
+        return ModelSetup(
+            models: models, requests: requests, maxRequests: maxRequests, tag: detector.tag, input: detector.input,
+            sequential: Handoff(options.mode == .sequential ? detector : nil), controlPath: served.controlPath,
+            watch: served.watch)
+    }
+
     /// The model to serve, how other versions load, and where swaps are asked for.
     private struct Served {
         var engine: any BatchEngine
@@ -218,7 +248,7 @@ public final class DetectionPipeline: Sendable {
     private func serve(core: InferenceCore, hint: String) throws -> Served {
         let config = ["PERFORMANCE_HINT": hint]
         let device = options.device
-        if let engine = injected.value {
+        if let engine = injected.withLock({ $0.take() }) {
             return Served(
                 engine: engine, version: 1, name: engine.tag, loader: injectedLoader, controlPath: options.controlPath)
         }
@@ -643,24 +673,36 @@ struct InferenceStage {
             guard try complete(into: inferred) else { return false }
         }
         let engine = models.engineForBatch(inFlight: ring.count, waitingSince: gatheringSince)
-        let slots = try pool(engine, size: size)
-        var free = slots.first { r in !ring.contains { $0.request === r } }
-        while free == nil {
-            guard try complete(into: inferred) else { return false }
-            free = slots.first { r in !ring.contains { $0.request === r } }
-        }
-        try free!.fill(pending.map(\.input))
-        try free!.start()
-        ring.append(
-            InFlight(
-                request: free!, frames: pending, started: Clock.now, size: size, engine: engine.id,
-                tag: engine.engine.tag, decoder: engine.engine.decoder))
+        ring.append(try start(pending, size: size, on: engine))
         pending.removeAll(keepingCapacity: true)
         return true
     }
 
-    /// Waits for the oldest request in flight and passes its batch on. A batch that fails goes back
-    /// to the model manager, which rolls a new version back and names the engine to run it again on.
+    /// Starts `frames` on a free request of `engine`. Whatever fails (compiling for the size, filling,
+    /// starting) goes to the model manager, which rolls a new version back and names the engine to
+    /// try next, or rethrows when there is nothing to fall back on.
+    private mutating func start(_ frames: [ReadyFrame], size: Int, on engine: (id: Int, engine: any BatchEngine))
+        throws -> InFlight
+    {
+        var engine = engine
+        while true {
+            do {
+                // Fewer than `requests` batches are in flight, so each engine has a request free.
+                guard let free = try pool(engine, size: size).first(where: { r in !ring.contains { $0.request === r } })
+                else { throw PipelineError("no free inference request (a bug: \(ring.count) in flight)") }
+                try free.fill(frames.map(\.input))
+                try free.start()
+                return InFlight(
+                    request: free, frames: frames, started: Clock.now, size: size, engine: engine.id,
+                    tag: engine.engine.tag, decoder: engine.engine.decoder)
+            } catch {
+                engine = try models.failed(engine.id, error: error)
+            }
+        }
+    }
+
+    /// Waits for the oldest request in flight and passes its batch on. A batch that fails is run again
+    /// where the model manager says (after rolling a new version back).
     private mutating func complete(into inferred: BoundedQueue<InferredBatch>) throws -> Bool {
         var oldest = ring.removeFirst()
         var outputs: [String: FloatTensor]
@@ -671,13 +713,7 @@ struct InferenceStage {
                 break
             } catch {
                 let engine = try models.failed(oldest.engine, error: error)
-                let slot = try pool(engine, size: oldest.size).first { r in !ring.contains { $0.request === r } }!
-                try slot.fill(oldest.frames.map(\.input))
-                try slot.start()
-                oldest.request = slot
-                oldest.engine = engine.id
-                oldest.tag = engine.engine.tag
-                oldest.decoder = engine.engine.decoder
+                oldest = try start(oldest.frames, size: oldest.size, on: engine)
             }
         }
         let seconds = Clock.now - oldest.started
@@ -715,8 +751,16 @@ final class FirstFailure: Sendable {
 ///
 /// `@unchecked Sendable`: the sender gives the value up at the hand-off and never touches it again.
 struct Handoff<Value>: @unchecked Sendable {
-    let value: Value
+    private(set) var value: Value
     init(_ value: Value) { self.value = value }
+}
+
+extension Handoff {
+    /// Takes an optional value out, leaving nil: whoever takes it is its only owner.
+    mutating func take<Wrapped>() -> Wrapped? where Value == Wrapped? {
+        defer { value = nil }
+        return value
+    }
 }
 
 /// Writes `value` as pretty JSON with sorted keys.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Model swaps on a running pipeline, against the same run without swaps, in one go, on this machine.
 #
-# saturated: 8 copies of vtest.avi as fast as they go (backlog: nothing dropped), pedestrian detector
+# saturated: 12 copies of vtest.avi as fast as they go (backlog: nothing dropped), pedestrian detector
 #            from a two-version repository; SWAPS swaps (`batchline models activate`), 1 s apart.
 #            The pause is the time frames waited with no inference running at the switch point; the
 #            reference for it is what a stop-and-reload would stall the stream for (load + compile +
@@ -47,7 +47,7 @@ run() { # name, swaps(0/1), run args... -> $out/<name>.json
   wait "$pid"
 }
 
-sat="$(sources 8) --shed backlog"
+sat="$(sources 12) --shed backlog"
 rt="$(sources 8) --realtime --max-frames $((swaps * 50 + 50))"
 run saturated-ref 0 "$sat"
 run saturated 1 "$sat"
@@ -69,7 +69,7 @@ rt, rtref = load("realtime"), load("realtime-ref")
 print(f"### Model swaps, {n} per run (pedestrian detector, version 1 <-> 2)\n")
 print("| run | swaps done | load s | compile s | warm-up s | request to switch s | pause ms (max) | stop-and-reload would stall ms | pause / stall |")
 print("|---|---|---|---|---|---|---|---|---|")
-for label, s in [("saturated: 8 files as fast as they go", sat), ("real time: 8 cameras at 10 fps", rt)]:
+for label, s in [("saturated: 12 files as fast as they go", sat), ("real time: 8 cameras at 10 fps", rt)]:
     w = [x for x in s["model_swaps"] if x["outcome"] == "swapped"]
     if not w:
         print(f"| {label} | 0 | | | | | | | |"); continue

@@ -95,6 +95,11 @@ struct ModelSwapTests {
         let budget = (1.0 / 10 + 1.0 / 10) * 1000
         #expect(report.stats.streams[0].lag.maxMs <= budget, "lag max \(report.stats.streams[0].lag.maxMs) ms")
         #expect(report.stats.dropped == 0)
+        // The timeline accounts for every frame, and the plot marks the 10 switch points.
+        let counted = report.stats.timeline.map { $0.fps * $0.width }.reduce(0, +)
+        #expect(abs(counted - 400) < 0.5, "timeline counts \(counted) frames")
+        let plot = try #require(report.stats.timelinePlot)
+        #expect(plot.contains("model swap (10, switch points)"))
         for s in swaps {
             print(
                 String(

@@ -10,31 +10,35 @@ extension RunStats {
         var times: [Double] = []
         var sizes: [Double] = []
         var rates: [Double] = []
+        var inFlight: [Double] = []
         var current = Double(batchDecisions[0].from)
         var rate = batchDecisions[0].arrivalRate
-        times.append(0)
-        sizes.append(current)
-        rates.append(rate)
-        for d in batchDecisions {
-            times.append(d.time)
+        var requests = Double(batchDecisions[0].requests ?? requestsInFlight)
+        func point(_ t: Double) {
+            times.append(t)
             sizes.append(current)
             rates.append(rate)
+            inFlight.append(requests)
+        }
+        point(0)
+        for d in batchDecisions {
+            point(d.time)
             current = Double(d.to)
             rate = d.arrivalRate
-            times.append(d.time)
-            sizes.append(current)
-            rates.append(rate)
+            requests = Double(d.requests ?? Int(requests))
+            point(d.time)
         }
-        times.append(max(seconds, times.last ?? 0))
-        sizes.append(current)
-        rates.append(rate)
+        point(max(seconds, times.last ?? 0))
         let overloaded = batchDecisions.filter(\.overloaded).count
         let w = 560
         let h = 300
         let top = SVGChart(
             title: "Batch size (\(batchPolicy) policy, \(batchDecisions.count) decisions, \(overloaded) in overload)",
             xLabel: "seconds", yLabel: "batch size", xs: times,
-            series: [.init(name: "batch size", values: sizes, color: "#d62728")], logX: false)
+            series: [.init(name: "batch size", values: sizes, color: "#d62728")]
+                + (batchDecisions.contains { $0.requests != nil }
+                    ? [.init(name: "requests in flight", values: inFlight, color: "#2ca02c", dashed: true)] : []),
+            logX: false)
         let bottom = SVGChart(
             title: "Arrival rate seen at each decision", xLabel: "seconds", yLabel: "frames/s", xs: times,
             series: [.init(name: "arrivals", values: rates, color: "#1f77b4")], logX: false)

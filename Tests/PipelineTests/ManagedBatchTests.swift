@@ -88,7 +88,9 @@ struct ManagedBatchTests {
         #expect(!stats.batchDecisions.isEmpty)
         #expect(stats.batchDecisions.allSatisfy { !$0.reason.isEmpty && $0.arrivalRate > 15 && $0.arrivalRate < 25 })
         let plot = try #require(stats.decisionsPlot)
-        #expect(plot.hasPrefix("<svg") && plot.components(separatedBy: "<polyline").count == 3)
+        // Batch size and arrivals, and requests in flight: the controller manages them too here.
+        #expect(stats.batchDecisions.allSatisfy { $0.requests != nil })
+        #expect(plot.hasPrefix("<svg") && plot.components(separatedBy: "<polyline").count == 4)
     }
 }
 

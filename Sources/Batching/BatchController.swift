@@ -94,6 +94,27 @@ public struct BatchDecision: Sendable, Codable, Equatable {
     /// Inference requests in flight after the decision, when the controller manages them.
     public var requests: Int?
 
+    /// Creates a decision.
+    public init(
+        time: Double, from: Int, to: Int, reason: String, bottleneck: String? = nil, bottleneckSeconds: Double? = nil,
+        predictedThroughput: Double? = nil, deadlineSeconds: Double? = nil, arrivalRate: Double,
+        latencyP99: Double? = nil, overloaded: Bool, skipEvery: Int? = nil, requests: Int? = nil
+    ) {
+        self.time = time
+        self.from = from
+        self.to = to
+        self.reason = reason
+        self.bottleneck = bottleneck
+        self.bottleneckSeconds = bottleneckSeconds
+        self.predictedThroughput = predictedThroughput
+        self.deadlineSeconds = deadlineSeconds
+        self.arrivalRate = arrivalRate
+        self.latencyP99 = latencyP99
+        self.overloaded = overloaded
+        self.skipEvery = skipEvery
+        self.requests = requests
+    }
+
     enum CodingKeys: String, CodingKey {
         case time, from, to, reason, bottleneck, overloaded
         case bottleneckSeconds = "bottleneck_s"

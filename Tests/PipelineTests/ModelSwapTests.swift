@@ -1,3 +1,4 @@
+import Batching
 import Foundation
 import ModelRegistry
 import Monitoring
@@ -245,6 +246,32 @@ struct ModelSwapTests {
         try await Task.sleep(for: .milliseconds(800))  // probation, then a few batches
         #expect(first == nil, "version 1 is still held after its probation ended")
         _ = try await task.value
+    }
+
+    @Test("With --batch auto, a slower version swapped in is measured afresh and the batch size follows it")
+    func batchSizeFollowsSwap() async throws {
+        var options = PipelineOptions(sources: [TestAssets.video, TestAssets.video], model: "-")
+        options.mode = .batched
+        options.batchPolicy = .realtime
+        options.realtime = true
+        options.maxFrames = 90
+        options.shed = .backlog
+        options.probationSeconds = 0.3
+        // Version 1 keeps up with 20 frames/s at B=1; version 2 has a 70 ms fixed cost per batch, so
+        // B=1 (14 frames/s) cannot, and a batch of 2 or more must be used.
+        let pipeline = DetectionPipeline(
+            options: options, engine: ScriptedEngine(tag: "scripted@1") { b in 0.004 * Double(b) },
+            loader: { version in ScriptedEngine(tag: "scripted@\(version)") { b in 0.07 + 0.002 * Double(b) } })
+        let (task, models) = try await startRun(pipeline)
+        try await Task.sleep(for: .seconds(2))
+        #expect(try models.activate(2).outcome == "swapped")
+        let report = try await task.value
+        let decisions = report.stats.batchDecisions
+        let change = try #require(decisions.firstIndex { $0.reason.hasPrefix("model changed to scripted@2") })
+        let after = decisions[(change + 1)...]
+        // Version 2's fixed cost per batch makes larger batches pay; version 1's did not.
+        #expect((after.last?.to ?? 0) >= 4, "\(decisions.map(\.reason))")
+        #expect(report.stats.frames == 180 && report.stats.dropped == 0)
     }
 
     @Test(

@@ -123,6 +123,8 @@ public final class ModelManager: Sendable {
 
     private let state: Mutex<State>
     private let loader: Loader?
+    /// Called on the inference thread at each switch point with the new version's tag.
+    private let onSwitch = Mutex<(@Sendable (String) -> Void)?>(nil)
     /// Batch sizes to compile for, and requests per size.
     private let sizes: [Int]
     private let requests: Int
@@ -155,6 +157,10 @@ public final class ModelManager: Sendable {
         self.unavailable = loader == nil ? (unavailable ?? "the model is not in a repository") : unavailable
         origin = Clock.now
     }
+
+    /// Calls `action` with the new version's tag at every switch point (on the inference thread, as
+    /// the first batch of the new version starts): the batch size manager measures costs again.
+    public func whenSwitched(_ action: @escaping @Sendable (String) -> Void) { onSwitch.withLock { $0 = action } }
 
     // MARK: Control (any thread but the stream's)
 
@@ -398,6 +404,7 @@ public final class ModelManager: Sendable {
         }
         if switched {
             logger.notice("model version switched", metadata: ["model.tag": "\(engine.tag)"])
+            onSwitch.withLock { $0 }?(engine.tag)
         }
         return (id, engine)
     }

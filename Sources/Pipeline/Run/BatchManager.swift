@@ -121,6 +121,22 @@ final class BatchManager: Sendable {
     /// Every change so far.
     var decisions: [BatchDecision] { state.withLock { $0.decisions } }
 
+    /// A new model version serves from now on: every cost is measured again, and the decisions say so.
+    func modelChanged(to tag: String) {
+        let now = Clock.now
+        state.withLock { s in
+            s.controller.modelChanged()
+            s.lastChange = now
+            let b = s.controller.batch
+            s.decisions.append(
+                BatchDecision(
+                    time: now - origin, from: b, to: b, reason: "model changed to \(tag): stage costs measured again",
+                    arrivalRate: arrivals.rate(now: now) ?? 0, overloaded: s.controller.overloaded,
+                    requests: s.controller.config.maxRequests > 1 ? s.controller.requests : nil))
+        }
+        logger.notice("batch size manager: model changed, costs measured again", metadata: ["model.tag": "\(tag)"])
+    }
+
     /// After each batch: what each stage cost, and the lags of its frames; decides when it is time.
     func observe(batch: Int, stageSeconds: [String: Double], lags: [Double], queueDepth: Int) {
         let now = Clock.now

@@ -146,6 +146,7 @@ public final class DetectionPipeline: Sendable {
         let monitor = ResourceMonitor(interval: 0.2)
         let manager = makeManager(
             requests: requests, maxRequests: maxRequests, memoryLimit: monitor.machine.cgroupLimitBytes)
+        if let manager { models.whenSwitched { tag in manager.modelChanged(to: tag) } }
         var output = OutputStage(
             tag: setup.tag, sources: options.sources, events: events, encoders: encoders,
             progress: ProgressLine(

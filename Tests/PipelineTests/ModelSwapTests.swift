@@ -3,6 +3,7 @@ import Foundation
 import ModelRegistry
 import Monitoring
 import Pipeline
+import Synchronization
 import TestSupport
 import Testing
 
@@ -272,6 +273,35 @@ struct ModelSwapTests {
         // Version 2's fixed cost per batch makes larger batches pay; version 1's did not.
         #expect((after.last?.to ?? 0) >= 4, "\(decisions.map(\.reason))")
         #expect(report.stats.frames == 180 && report.stats.dropped == 0)
+    }
+
+    @Test("The control socket answers status at once while another connection waits on a slow load")
+    func statusDuringLoad() async throws {
+        let dir = TestAssets.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var options = PipelineOptions(source: TestAssets.video, model: "-")
+        options.realtime = true
+        options.maxFrames = 60
+        options.controlPath = dir.appendingPathComponent("control.sock").path
+        let pipeline = DetectionPipeline(
+            options: options, engine: ScriptedEngine(tag: "scripted@1") { _ in 0.002 },
+            loader: { version in
+                Thread.sleep(forTimeInterval: 2)  // a slow model to load
+                return ScriptedEngine(tag: "scripted@\(version)") { _ in 0.002 }
+            })
+        let (task, _) = try await startRun(pipeline)
+        let path = options.controlPath!
+        let activated = Mutex<String?>(nil)
+        let thread = Thread { activated.withLock { $0 = try? ControlClient.send("activate 2", to: path) } }
+        thread.start()
+        try await Task.sleep(for: .milliseconds(300))
+        let t0 = Clock.now
+        let status = try ControlClient.send("status", to: path, timeout: 5)
+        #expect(Clock.now - t0 < 0.5, "status waited for the activation")
+        #expect(status.contains("\"swapping\":true") && status.contains("\"version\":1"), "\(status)")
+        while activated.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(activated.withLock { $0 }?.contains("\"outcome\":\"swapped\"") == true)
+        _ = try await task.value
     }
 
     @Test(

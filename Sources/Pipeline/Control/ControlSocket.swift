@@ -10,15 +10,19 @@ import Synchronization
 /// `activate <version>`, `rollback`, `status`. Each gets one JSON line back:
 /// `{"ok":true,...}` or `{"ok":false,"error":"..."}`.
 ///
-/// One connection at a time, on its own thread: an `activate` blocks that thread (never the
-/// stream's) until the stream has switched or the swap failed. The socket is readable by its owner
+/// Each connection is answered on a thread of its own (at most 8 at once): an `activate` blocks its
+/// thread (never the stream's) until the stream has switched or the swap failed, while `status`
+/// answers at once. The socket is readable by its owner
 /// only, and removed when the run ends.
 public final class ControlServer: Sendable {
     /// Where it listens.
     public let path: String
     private let fd: Int32
     private let stopped = Atomic<Bool>(false)
-    private let serving = Atomic<Bool>(false)
+    /// Connections being answered now, each on its own thread.
+    private let serving = Atomic<Int>(0)
+    /// At most this many at once; more get an error at once.
+    static let maxConnections = 8
 
     /// Listens on `path`; a stale socket left by a run that died is replaced, a live one is an error.
     /// With `privateFolder` (the default path), its folder is created owner-only if missing and must
@@ -68,7 +72,7 @@ public final class ControlServer: Sendable {
         shutdown(fd, Int32(SHUT_RDWR))
         unlink(path)
         let limit = Clock.now + 2
-        while serving.load(ordering: .acquiring) && Clock.now < limit { Thread.sleep(forTimeInterval: 0.01) }
+        while serving.load(ordering: .acquiring) > 0 && Clock.now < limit { Thread.sleep(forTimeInterval: 0.01) }
     }
 
     /// Creates `folder` owner-only if missing; refuses one that belongs to someone else or that others
@@ -101,13 +105,26 @@ public final class ControlServer: Sendable {
                 default: return  // shut down by `stop`
                 }
             }
-            defer { close(client) }
             var timeout = timeval(tv_sec: 5, tv_usec: 0)
             setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-            serving.store(true, ordering: .releasing)
-            defer { serving.store(false, ordering: .releasing) }
-            guard let line = ControlClient.readLine(client) else { continue }
-            ControlClient.write(Self.answer(line, models) + "\n", to: client)
+            setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            // Each connection on its own thread: `status` answers at once while an `activate` loads.
+            guard serving.wrappingAdd(1, ordering: .acquiringAndReleasing).newValue <= Self.maxConnections else {
+                serving.wrappingSubtract(1, ordering: .acquiringAndReleasing)
+                ControlClient.write("{\"ok\":false,\"error\":\"busy: too many control connections\"}\n", to: client)
+                close(client)
+                continue
+            }
+            let thread = Thread { [self] in
+                defer {
+                    close(client)
+                    serving.wrappingSubtract(1, ordering: .acquiringAndReleasing)
+                }
+                guard let line = ControlClient.readLine(client) else { return }
+                ControlClient.write(Self.answer(line, models) + "\n", to: client)
+            }
+            thread.name = "batchline-control-connection"
+            thread.start()
         }
     }
 

@@ -115,6 +115,7 @@ public struct SwapProtocol: Sendable {
         current = next
         probationStart = now
         probationPassed = 0
+        failuresInARow = 0
         return (current, true)
     }
 
@@ -149,6 +150,7 @@ public struct SwapProtocol: Sendable {
             current = old
             fallback = nil
             previousVersion = nil
+            failuresInARow = 0
             inFlight[old.id, default: 0] += 1
             return .retry(on: old)
         }
@@ -157,12 +159,18 @@ public struct SwapProtocol: Sendable {
             inFlight[current.id, default: 0] += 1
             return .retry(on: current)
         }
-        guard let previous = previousVersion, previous != current.version else { return .fail }
+        // The reload takes the swap slot: no other swap may load beside it. With one under way
+        // already, there is no room for a third version: the run stops with the error.
+        guard loading == nil, staged == nil, let previous = previousVersion, previous != current.version else {
+            return .fail
+        }
+        loading = previous
         return .reload(version: previous)
     }
 
     /// After a `.reload`: `version` was loaded again and serves from now on; the batch runs on it.
     public mutating func reloaded(_ version: Int) -> Engine {
+        loading = nil
         let engine = Engine(id: nextID, version: version)
         nextID += 1
         retired.insert(current.id)
@@ -173,6 +181,9 @@ public struct SwapProtocol: Sendable {
         return engine
     }
 
+    /// Reloading after `.reload` failed: the slot is free again (the run stops with the error).
+    public mutating func reloadFailed() { loading = nil }
+
     /// A rollback on request. During probation: the fallback serves again at once (the version on
     /// probation is retired), and nil is returned. Otherwise: the version to load with `begin`.
     public mutating func rollback() throws(SwapRefusal) -> Int? {
@@ -181,11 +192,25 @@ public struct SwapProtocol: Sendable {
             current = old
             fallback = nil
             previousVersion = nil
+            failuresInARow = 0
             return nil
         }
         if loading != nil || staged != nil { throw SwapRefusal("a swap is under way") }
         guard let previous = previousVersion else { throw SwapRefusal("no previous version to roll back to") }
         return previous
+    }
+
+    /// The stream has ended: a staged version will never take over, and nothing is loading any more.
+    /// Returns the engines that are not current (staged, fallback, retired): all may be freed.
+    public mutating func close() -> [Int] {
+        var free = Array(retired)
+        if let staged { free.append(staged.id) }
+        if let fallback { free.append(fallback.id) }
+        staged = nil
+        fallback = nil
+        loading = nil
+        retired = []
+        return free.sorted()
     }
 
     /// Retired engines with no batch in flight: free them now. Each is returned once.

@@ -100,7 +100,9 @@ struct SwapProtocolTests {
         p.began(new.id)
         #expect(p.failed(new.id) == .retry(on: new), "a success in between resets the count")
         #expect(p.failed(new.id) == .reload(version: 1), "second in a row")
+        #expect(throws: SwapRefusal("a swap to version 1 is under way")) { try p.begin(3) }
         let again = p.reloaded(1)
+        #expect(p.loading == nil)
         #expect(p.current == again && again.version == 1)
         #expect(p.releasable() == [new.id])
         #expect(p.failed(again.id) == .retry(on: again))
@@ -120,5 +122,18 @@ struct SwapProtocolTests {
         #expect(try q.rollback() == 1)
         try q.begin(1)
         #expect(throws: SwapRefusal("a swap is under way")) { try q.rollback() }
+    }
+
+    @Test("Closing: a staged version never takes over, and every engine but the current one may be freed")
+    func close() throws {
+        var p = try stagedSwap()
+        _ = p.engineForBatch(now: 0)  // 2 serves, 1 on fallback
+        try? p.begin(3)  // refused: on probation
+        var q = SwapProtocol(serving: 1)
+        try q.begin(2)
+        let staged = q.staged(2)
+        #expect(q.close() == [staged.id])
+        #expect(q.engineForBatch(now: 1).engine.version == 1 && !q.busy)
+        #expect(p.close() == [0] && p.current.version == 2 && !p.busy)
     }
 }

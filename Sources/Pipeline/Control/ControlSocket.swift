@@ -97,13 +97,12 @@ public final class ControlServer: Sendable {
         while !stopped.load(ordering: .acquiring) {
             let client = accept(fd, nil, nil)
             if client < 0 {
-                switch errno {
-                case EINTR, ECONNABORTED: continue
-                case EMFILE, ENFILE, ENOBUFS, ENOMEM:
-                    Thread.sleep(forTimeInterval: 0.1)  // out of descriptors or memory for now: try again
-                    continue
-                default: return  // shut down by `stop`
-                }
+                // Shut down by `stop`: the loop ends (and the descriptor is closed) only then, so that
+                // `stop` never shuts down a number reused by another socket. Anything else (out of
+                // descriptors or memory, an aborted connection) is tried again shortly.
+                if stopped.load(ordering: .acquiring) { break }
+                if errno != EINTR && errno != ECONNABORTED { Thread.sleep(forTimeInterval: 0.1) }
+                continue
             }
             var timeout = timeval(tv_sec: 5, tv_usec: 0)
             setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))

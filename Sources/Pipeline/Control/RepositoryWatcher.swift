@@ -34,6 +34,7 @@ final class RepositoryWatcher: Sendable {
                 }
                 do {
                     try models.activate(latest, trigger: "watch", wait: 5)
+                    highest = max(highest, latest)
                 } catch {
                     // Rejected or rolled back: not again until its files change. Anything else
                     // (another swap under way, the run ending) is tried again at the next look.

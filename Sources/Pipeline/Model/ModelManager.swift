@@ -100,6 +100,8 @@ public final class ModelManager: Sendable {
         var refused: Set<Int> = []
         /// The stream has ended: nothing will switch any more.
         var closed = false
+        /// The engine the last batch started on: a batch on another one is a change of version.
+        var lastServed = 0
 
         /// Records kept; older ones are dropped (a long run may swap thousands of times).
         static let keep = 500
@@ -158,8 +160,8 @@ public final class ModelManager: Sendable {
         origin = Clock.now
     }
 
-    /// Calls `action` with the new version's tag at every switch point (on the inference thread, as
-    /// the first batch of the new version starts): the batch size manager measures costs again.
+    /// Calls `action` with the new version's tag whenever batches start on another engine (a swap, a
+    /// rollback, a reload), on the inference thread: the batch size manager measures costs again.
     public func whenSwitched(_ action: @escaping @Sendable (String) -> Void) { onSwitch.withLock { $0 = action } }
 
     // MARK: Control (any thread but the stream's)
@@ -215,11 +217,14 @@ public final class ModelManager: Sendable {
         // A version on probation finishes it first (a second or so): three resident versions would be
         // one too many.
         let probationEnds = Clock.now + 10
-        while state.withLock({ $0.swap.fallback != nil && $0.swap.staged == nil }) && Clock.now < probationEnds {
+        while state.withLock({ $0.swap.fallback != nil && $0.swap.staged == nil && !$0.closed })
+            && Clock.now < probationEnds
+        {
             Thread.sleep(forTimeInterval: 0.01)
         }
         do {
             record.from = try state.withLock { s throws(SwapRefusal) in
+                if s.closed { throw SwapRefusal("the run is ending") }
                 try s.swap.begin(version)
                 return s.swap.current.version
             }
@@ -280,6 +285,8 @@ public final class ModelManager: Sendable {
     func close() {
         state.withLock { s in
             s.closed = true
+            // The stream has stopped: only the current engine may still be asked for (by nobody).
+            for id in s.swap.close() { s.engines[id] = nil }
             s.update(s.open) { r in
                 guard r.outcome == "staged" else { return }
                 r.outcome = "abandoned"
@@ -389,8 +396,12 @@ public final class ModelManager: Sendable {
     /// old version are still in flight).
     func engineForBatch(inFlight: Int, waitingSince: Double) -> (id: Int, engine: any BatchEngine) {
         let now = Clock.now
-        let (id, engine, switched) = state.withLock { s in
+        let (id, engine, swapped, changed) = state.withLock { s in
             let (chosen, swapped) = s.swap.engineForBatch(now: now)
+            // Any change of the serving engine (a swap, a rollback, a reload) is news to the batch
+            // size manager.
+            let changed = chosen.id != s.lastServed
+            s.lastServed = chosen.id
             if swapped {
                 let pause = inFlight > 0 ? 0 : max(0, now - max(s.lastEnd ?? now, waitingSince))
                 s.update(s.open) { r in
@@ -400,12 +411,10 @@ public final class ModelManager: Sendable {
                 }
             }
             s.swap.began(chosen.id)
-            return (chosen.id, s.engines[chosen.id]!.value, swapped)
+            return (chosen.id, s.engines[chosen.id]!.value, swapped, changed)
         }
-        if switched {
-            logger.notice("model version switched", metadata: ["model.tag": "\(engine.tag)"])
-            onSwitch.withLock { $0 }?(engine.tag)
-        }
+        if swapped { logger.notice("model version switched", metadata: ["model.tag": "\(engine.tag)"]) }
+        if changed { onSwitch.withLock { $0 }?(engine.tag) }
         return (id, engine)
     }
 
@@ -466,6 +475,7 @@ public final class ModelManager: Sendable {
             do {
                 (engine, prepared) = try prepare(version, loader: loader, record: record)
             } catch {
+                state.withLock { $0.swap.reloadFailed() }
                 throw ModelSwapError(
                     "\(error.message) (while reloading version \(version) after: \(record.reason ?? ""))")
             }

@@ -76,6 +76,8 @@ final class BatchManager: Sendable {
         var decisions: [BatchDecision] = []
         var lastChange = -Double.infinity
         var written = 0
+        /// The model version whose costs are being learned (after a change); nil: any.
+        var model: String?
     }
 
     /// Seconds after a change during which measurements are not trusted.
@@ -127,6 +129,7 @@ final class BatchManager: Sendable {
         state.withLock { s in
             s.controller.modelChanged()
             s.lastChange = now
+            s.model = tag
             let b = s.controller.batch
             s.decisions.append(
                 BatchDecision(
@@ -138,13 +141,16 @@ final class BatchManager: Sendable {
     }
 
     /// After each batch: what each stage cost, and the lags of its frames; decides when it is time.
-    func observe(batch: Int, stageSeconds: [String: Double], lags: [Double], queueDepth: Int) {
+    func observe(batch: Int, model: String? = nil, stageSeconds: [String: Double], lags: [Double], queueDepth: Int) {
         let now = Clock.now
         let rate = arrivals.rate(now: now)
         let decision: BatchDecision? = state.withLock { s in
             // Batches that started before the last change, or just after it while queues settle and
             // the new size warms up, would blur the new size's costs: skip them.
-            let settled = now - s.lastChange >= settle && batch == s.controller.batch
+            // So would batches the previous model version ran after a swap.
+            let settled =
+                now - s.lastChange >= settle && batch == s.controller.batch
+                && (s.model == nil || model == nil || model == s.model)
             if settled { s.controller.observe(batch: batch, stageSeconds: stageSeconds) }
             s.lags.append(contentsOf: lags)
             s.written += lags.count

@@ -134,7 +134,7 @@ struct OutputStage {
             // Only full batches teach the cost model: a padded partial batch says little about its size.
             let full = batch.frames.count == batch.slotBatch
             manager.observe(
-                batch: batch.slotBatch,
+                batch: batch.slotBatch, model: batch.model,
                 stageSeconds: full
                     ? [
                         "decode": decodeSum, "preprocess": preSum, "infer": batch.inferSeconds, "postprocess": postSum,

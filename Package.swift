@@ -39,7 +39,7 @@ let package = Package(
         // Video I/O: FFmpeg decoding and encoding behind a safe Swift API.
         .target(
             name: "VideoIO",
-            dependencies: ["CFFmpeg"],
+            dependencies: ["CFFmpeg", "Monitoring"],
             swiftSettings: swiftSettings
         ),
         // Inference backend: OpenVINO behind a safe Swift API.

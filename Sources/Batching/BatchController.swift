@@ -212,14 +212,8 @@ public struct BatchController: Sendable {
         if overloaded, let rate = load.outputRate, rate > 0, load.time - lastChange >= 1,
             load.saturated || rate < load.arrivalRate * 0.98
         {
-            var c = capacity[batch] ?? CostModel.Sample(value: rate, count: 0)
-            c.value = c.count == 0 ? rate : c.value + 0.3 * (rate - c.value)
-            c.count += 1
-            capacity[batch] = c
-            var r = requestCapacity[requests] ?? CostModel.Sample(value: rate, count: 0)
-            r.value = r.count == 0 ? rate : r.value + 0.3 * (rate - r.value)
-            r.count += 1
-            requestCapacity[requests] = r
+            capacity[batch] = .adding(rate, to: capacity[batch], smoothing: 0.3)
+            requestCapacity[requests] = .adding(rate, to: requestCapacity[requests], smoothing: 0.3)
         }
         switch config.policy {
         case .fixed: return nil
@@ -260,10 +254,7 @@ public struct BatchController: Sendable {
         // `parallelism["infer"]` stays: batches beyond the device's streams queue for them, and the
         // seconds measured per batch already include that wait.
         requests = count
-        var d = record(load, to: batch, candidate(batch, load), why)
-        d.overloaded = overloaded
-        d.requests = count
-        return d
+        return record(load, to: batch, candidate(batch, load), why)
     }
 
     // MARK: realtime and slo
@@ -337,7 +328,7 @@ public struct BatchController: Sendable {
             let smallerTie = best.size < batch && (best.throughput ?? 0) >= (current.throughput ?? 0) * (1 - config.tie)
             guard urgent || ((better || smallerTie) && load.time - lastChange >= config.dwell) else { return nil }
             // An unmeasured size is approached one step at a time.
-            let target = urgent ? safe!.size : stepToward(best.size, urgent: false)
+            let target = urgent ? safe!.size : stepToward(best.size)
             let chosen = candidate(target, load)
             let why: String
             if missed {
@@ -382,7 +373,6 @@ public struct BatchController: Sendable {
                 load, to: next, candidate(next, load),
                 "overload: nothing measured keeps up with \(String(format: "%.1f", load.arrivalRate)) frames/s; "
                     + "probing B=\(next)")
-            decision.overloaded = true
             if config.shed == .skip, bestKnown > 0 {
                 decision.skipEvery = Self.skipEvery(arrival: load.arrivalRate, capacity: bestKnown * config.margin)
             }
@@ -396,7 +386,7 @@ public struct BatchController: Sendable {
         let pool = observed.count >= 2 ? observed : fitting
         guard let top = pool.max(by: { score($0) < score($1) }) else { return nil }
         // A size known only from the line is approached one step at a time, as in probing.
-        let best = candidate(stepToward(top.size, urgent: false), load)
+        let best = candidate(stepToward(top.size), load)
         let changed = best.size != batch || !overloaded
         guard changed else { return nil }
         if overloaded {
@@ -411,7 +401,6 @@ public struct BatchController: Sendable {
             load, to: best.size, best,
             "overload: no batch size keeps up with \(String(format: "%.1f", load.arrivalRate)) frames/s; "
                 + "B=\(best.size) has the most throughput, shedding by \(config.shed.rawValue)" + explain(best, load))
-        decision.overloaded = true
         if config.shed == .skip, let thr = best.throughput, thr > 0 {
             decision.skipEvery = Self.skipEvery(arrival: load.arrivalRate, capacity: thr * config.margin)
         }
@@ -469,9 +458,9 @@ public struct BatchController: Sendable {
     }
 
     /// One allowed size beyond the largest (or below the smallest) measured size at most.
-    func stepToward(_ target: Int, urgent: Bool) -> Int {
+    func stepToward(_ target: Int) -> Int {
         let measured = cost.measuredSizes
-        guard !urgent, let hi = measured.max(), let lo = measured.min() else { return target }
+        guard let hi = measured.max(), let lo = measured.min() else { return target }
         if target > hi { return config.sizes.first { $0 > hi } ?? target }
         if target < lo { return config.sizes.last { $0 < lo } ?? target }
         return target

@@ -14,6 +14,12 @@ public struct CostModel: Sendable, Equatable {
         public var value: Double
         /// How many measurements went in.
         public var count: Int
+
+        /// `sample` folded into the moving average with weight `smoothing`, or its first value.
+        static func adding(_ sample: Double, to s: Sample?, smoothing: Double) -> Sample {
+            guard let s, s.count > 0 else { return Sample(value: sample, count: 1) }
+            return Sample(value: s.value + smoothing * (sample - s.value), count: s.count + 1)
+        }
     }
 
     /// An empty model.
@@ -22,18 +28,13 @@ public struct CostModel: Sendable, Equatable {
     /// Records that `stage` took `seconds` for one batch of `batch` frames.
     public mutating func observe(stage: String, batch: Int, seconds: Double) {
         guard seconds.isFinite, seconds >= 0 else { return }
-        var s = measured[stage, default: [:]][batch] ?? Sample(value: seconds, count: 0)
-        s.value = s.count == 0 ? seconds : s.value + smoothing * (seconds - s.value)
-        s.count += 1
-        measured[stage, default: [:]][batch] = s
+        measured[stage, default: [:]][batch] = .adding(
+            seconds, to: measured[stage]?[batch], smoothing: smoothing)
     }
 
     /// Records memory in use while running batches of `batch` frames.
     public mutating func observe(memoryBytes: Int, batch: Int) {
-        var s = memory[batch] ?? Sample(value: Double(memoryBytes), count: 0)
-        s.value = s.count == 0 ? Double(memoryBytes) : s.value + smoothing * (Double(memoryBytes) - s.value)
-        s.count += 1
-        memory[batch] = s
+        memory[batch] = .adding(Double(memoryBytes), to: memory[batch], smoothing: smoothing)
     }
 
     /// Forgets everything (a new model, a new machine).
@@ -121,4 +122,9 @@ public struct CostModel: Sendable, Equatable {
         let minY = ys.min()! * 0.5
         return { x in max(a * x + c, minY) }
     }
+}
+
+/// The value at fraction `p` of `sorted` (ascending), rounding the index down; nil when empty.
+public func percentile(_ sorted: [Double], _ p: Double) -> Double? {
+    sorted.isEmpty ? nil : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
 }

@@ -195,7 +195,7 @@ public struct Simulator: Sendable {
             let start = max(a, preFree)
             let perFrame = d.seconds("preprocess", batch: 1)
             preFree = start + jitter(perFrame)
-            if start > a { waitingStarts.append(start) }
+            if start > a && setup.controller.shed != .backlog { waitingStarts.append(start) }
             ready.append((a, preFree))
         }
 
@@ -249,14 +249,14 @@ public struct Simulator: Sendable {
                 let done = latencies.reversed().prefix { $0.done > dispatch - setup.decisionInterval }.count
                 let load = LoadSnapshot(
                     time: dispatch, arrivalRate: rate, outputRate: Double(done) / setup.decisionInterval,
-                    latencyP99: window.isEmpty ? nil : window[min(window.count - 1, Int(Double(window.count) * 0.99))],
+                    latencyP99: percentile(window, 0.99),
                     queueDepth: ready.count - i, streams: streams)
                 if let decision = controller.decide(load) { decisions.append(decision) }
             }
         }
         let sorted = latencies.map(\.latency).sorted()
         func pct(_ p: Double) -> Double {
-            sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
+            percentile(sorted, p) ?? 0
         }
         return SimulationResult(
             arrived: arrivals.count, processed: latencies.count, shed: shed,

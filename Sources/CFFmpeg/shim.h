@@ -15,8 +15,6 @@
 static inline int cffmpeg_averror_eagain(void) { return AVERROR(EAGAIN); }
 // AVERROR_EOF is built with FFERRTAG, a function-like macro.
 static inline int cffmpeg_averror_eof(void) { return AVERROR_EOF; }
-// AVERROR_EXIT is what an interrupt callback turns into.
-static inline int cffmpeg_averror_exit(void) { return AVERROR_EXIT; }
 // AVERROR_INVALIDDATA is built with FFERRTAG.
 static inline int cffmpeg_averror_invaliddata(void) { return AVERROR_INVALIDDATA; }
 // AV_NOPTS_VALUE is a cast expression macro.

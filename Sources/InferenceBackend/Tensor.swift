@@ -15,17 +15,6 @@ public enum ElementType: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    var raw: ov_element_type_e {
-        switch self {
-        case .u8: U8
-        case .f32: F32
-        case .f16: F16
-        case .i32: I32
-        case .i64: I64
-        case .other(let v): ov_element_type_e(rawValue: UInt32(v))
-        }
-    }
-
     /// The name used in sidecars and messages.
     public var description: String {
         switch self {

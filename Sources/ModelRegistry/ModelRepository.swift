@@ -92,12 +92,22 @@ public struct ModelRepository: Sendable {
 
     /// Complete versions of `name`, ascending. Incomplete or unsafe versions are skipped.
     public func versions(of name: String) throws(RepositoryError) -> [Int] {
-        let folder = try modelFolder(name)
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
-        return entries.compactMap { entry -> Int? in
-            guard let v = Self.versionNumber(entry), (try? version(name, v)) != nil else { return nil }
-            return v
-        }.sorted()
+        try numbered(name).filter { (try? version(name, $0)) != nil }
+    }
+
+    /// The highest complete version of `name`, checked: versions are checked from the highest number
+    /// down until one is complete (the watcher asks every second).
+    public func latest(of name: String) throws(RepositoryError) -> ModelVersion? {
+        for v in try numbered(name).reversed() {
+            if let found = try? version(name, v) { return found }
+        }
+        return nil
+    }
+
+    /// Folder entries of `name` that are version numbers, ascending, unchecked.
+    private func numbered(_ name: String) throws(RepositoryError) -> [Int] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: try modelFolder(name))) ?? []
+        return entries.compactMap(Self.versionNumber).sorted()
     }
 
     /// The version `policy` selects, checked.
@@ -106,10 +116,10 @@ public struct ModelRepository: Sendable {
         case .pinned(let v):
             return try version(name, v)
         case .latest:
-            guard let v = try versions(of: name).last else {
+            guard let found = try latest(of: name) else {
                 throw RepositoryError(path: try modelFolder(name), message: "no complete version to serve")
             }
-            return try version(name, v)
+            return found
         }
     }
 
@@ -228,16 +238,16 @@ public struct ModelRepository: Sendable {
     public static func resolveModelArgument(_ path: String, policy: VersionPolicy = .latest) throws(RepositoryError)
         -> String
     {
-        guard isDirectory(path), !FileManager.default.fileExists(atPath: path + "/" + ModelSpec.fileName) else {
-            if case .pinned = policy {
-                throw RepositoryError(
-                    path: path, message: "a pinned version needs a repository model folder (REPO/<name>)")
-            }
+        guard let (repository, name) = try modelFolder(path) else {
+            if case .pinned = policy { throw pinnedNeedsFolder(path) }
             return path
         }
-        let url = URL(fileURLWithPath: path).standardizedFileURL
-        let name = url.lastPathComponent
-        let repository = try ModelRepository(root: url.deletingLastPathComponent().path)
         return try repository.resolve(name, policy: policy).directory
     }
+
+    /// The error for `--model-version` with a model that is not a repository model folder.
+    public static func pinnedNeedsFolder(_ path: String) -> RepositoryError {
+        RepositoryError(path: path, message: "a pinned version needs a repository model folder (REPO/<name>)")
+    }
+
 }

@@ -139,24 +139,17 @@ public struct SwapProtocol: Sendable {
     public mutating func failed(_ id: Int) -> FailureAction {
         inFlight[id, default: 1] -= 1
         if id != current.id {
-            if retired.contains(id) || fallback?.id == id {
-                inFlight[current.id, default: 0] += 1
-                return .retry(on: current)
-            }
-            return .fail
+            guard retired.contains(id) || fallback?.id == id else { return .fail }
+            began(current.id)
+            return .retry(on: current)
         }
-        if let old = fallback {
-            retired.insert(current.id)
-            current = old
-            fallback = nil
-            previousVersion = nil
-            failuresInARow = 0
-            inFlight[old.id, default: 0] += 1
+        if let old = fallBack() {
+            began(old.id)
             return .retry(on: old)
         }
         failuresInARow += 1
         if failuresInARow == 1 {
-            inFlight[current.id, default: 0] += 1
+            began(current.id)
             return .retry(on: current)
         }
         // The reload takes the swap slot: no other swap may load beside it. With one under way
@@ -177,7 +170,7 @@ public struct SwapProtocol: Sendable {
         previousVersion = nil
         failuresInARow = 0
         current = engine
-        inFlight[engine.id, default: 0] += 1
+        began(engine.id)
         return engine
     }
 
@@ -187,17 +180,21 @@ public struct SwapProtocol: Sendable {
     /// A rollback on request. During probation: the fallback serves again at once (the version on
     /// probation is retired), and nil is returned. Otherwise: the version to load with `begin`.
     public mutating func rollback() throws(SwapRefusal) -> Int? {
-        if let old = fallback {
-            retired.insert(current.id)
-            current = old
-            fallback = nil
-            previousVersion = nil
-            failuresInARow = 0
-            return nil
-        }
+        if fallBack() != nil { return nil }
         if loading != nil || staged != nil { throw SwapRefusal("a swap is under way") }
         guard let previous = previousVersion else { throw SwapRefusal("no previous version to roll back to") }
         return previous
+    }
+
+    /// The version on probation is retired and its fallback serves again; nil when there is none.
+    private mutating func fallBack() -> Engine? {
+        guard let old = fallback else { return nil }
+        retired.insert(current.id)
+        current = old
+        fallback = nil
+        previousVersion = nil
+        failuresInARow = 0
+        return old
     }
 
     /// The stream has ended: a staged version will never take over, and nothing is loading any more.

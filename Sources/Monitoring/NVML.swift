@@ -74,9 +74,6 @@ final class NVML: @unchecked Sendable {
         self.memory = memory
     }
 
-    /// Every GPU now.
-    func devices() -> [GPUSample] { sample() }
-
     /// Utilisation and memory of every GPU.
     func sample() -> [GPUSample] {
         var n: UInt32 = 0

@@ -54,7 +54,7 @@ public final class ResourceMonitor: Sendable {
             cores: ProcessInfo.processInfo.activeProcessorCount,
             memoryBytes: Int(ProcessInfo.processInfo.physicalMemory),
             cgroupLimitBytes: Cgroup.memoryLimit(),
-            gpu: gpu.map { g in g.devices().map(\.name).joined(separator: ", ") } ?? "no GPU")
+            gpu: gpu.map { g in g.sample().map(\.name).joined(separator: ", ") } ?? "no GPU")
     }
 
     /// Starts sampling (again, from an empty record).
@@ -91,9 +91,6 @@ public final class ResourceMonitor: Sendable {
             return s.samples
         }
     }
-
-    /// Samples so far.
-    public var samples: [ResourceSample] { state.withLock { $0.samples } }
 
     /// The cgroup's memory limit, bytes; nil when there is none.
     public static func cgroupMemoryLimit() -> Int? { Cgroup.memoryLimit() }

@@ -1,4 +1,5 @@
 internal import CFFmpeg
+import Monitoring
 
 #if canImport(Glibc)
     import Glibc
@@ -109,7 +110,7 @@ public final class VideoDecoder {
                 throw VideoError(
                     .notVideo, input: input, message: "not a video FFmpeg can read (\(ffmpegMessage(openStatus)))")
             }
-            throw VideoError(.open, input: input, message: "cannot open: \(ffmpegMessage(openStatus))")
+            try check(openStatus, .open, input: input, "cannot open")
         }
         interrupt.arm(seconds: options.timeout)
         let probe = avformat_find_stream_info(fmt, nil)
@@ -117,7 +118,7 @@ public final class VideoDecoder {
             if interrupt.expired {
                 throw VideoError(.timeout, input: input, message: "no video data within \(options.timeout) s")
             }
-            throw VideoError(.notVideo, input: input, message: "cannot read stream info: \(ffmpegMessage(probe))")
+            try check(probe, .notVideo, input: input, "cannot read stream info")
         }
 
         var decoderPtr: UnsafePointer<AVCodec>?
@@ -202,8 +203,7 @@ public final class VideoDecoder {
                         .timeout, input: input, message: "no data for \(timeout) s after frame \(nextIndex)")
                 }
                 if read != cffmpeg_averror_eof() && format.pointee.pb?.pointee.eof_reached == 0 {
-                    throw VideoError(
-                        .decode, input: input, message: "read failed after frame \(nextIndex): \(ffmpegMessage(read))")
+                    try check(read, .decode, input: input, "read failed after frame \(nextIndex)")
                 }
                 draining = true
                 // Entering draining mode; a failure here shows as EOF from avcodec_receive_frame.
@@ -269,14 +269,7 @@ public final class VideoDecoder {
 private final class InterruptDeadline {
     private var deadline: Double = .infinity
 
-    func arm(seconds: Double) { deadline = monotonicSeconds() + seconds }
+    func arm(seconds: Double) { deadline = Clock.now + seconds }
 
-    var expired: Bool { monotonicSeconds() > deadline }
-}
-
-/// Seconds on the monotonic clock.
-func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    var expired: Bool { Clock.now > deadline }
 }

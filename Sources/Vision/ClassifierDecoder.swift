@@ -7,7 +7,7 @@ public struct ClassifierDecoder: OutputDecoder {
 
     /// Creates the decoder for `spec`.
     public init(spec: ModelSpec) {
-        labels = Dictionary(uniqueKeysWithValues: spec.labels.compactMap { k, v in Int(k).map { ($0, v) } })
+        labels = spec.labelsByClass
     }
 
     /// The top class of element `index`.

@@ -16,6 +16,11 @@ public struct ModelSpec: Codable, Sendable, Equatable {
     public var decoder: String
     /// Class id (as text) to label.
     public var labels: [String: String]
+
+    /// `labels` keyed by class number (keys that are not numbers are left out).
+    public var labelsByClass: [Int: String] {
+        Dictionary(uniqueKeysWithValues: labels.compactMap { k, v in Int(k).map { ($0, v) } })
+    }
     /// The input tensor and the picture it expects.
     public var input: InputSpec
     /// Output tensor names by role (for `ssd`: boxes, scores, classes, count).

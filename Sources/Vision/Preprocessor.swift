@@ -28,13 +28,25 @@ public struct Preprocessor: Sendable {
     private var yAxis: ResizeAxis?
 
     /// Bytes one preprocessed frame takes in the model's input tensor.
-    public var bytesPerFrame: Int {
-        input.width * input.height * 3 * (input.type == "f32" ? 4 : 1)
-    }
+    public let bytesPerFrame: Int
+    // The sidecar's choices, read once rather than per frame.
+    private let swapRB: Bool
+    private let bytesNHWC: Bool
+    private let planar: Bool
+    private let asFloat: Bool
+    private let mean: [Float]
+    private let std: [Float]
 
     /// Creates a preprocessor for `input`.
     public init(input: ModelSpec.InputSpec) {
         self.input = input
+        asFloat = input.type == "f32"
+        bytesPerFrame = input.width * input.height * 3 * (asFloat ? 4 : 1)
+        swapRB = input.color == "BGR"
+        bytesNHWC = input.type == "u8" && input.layout == "NHWC"
+        planar = input.layout == "NCHW"
+        mean = input.mean ?? [0, 0, 0]
+        std = input.std ?? [1, 1, 1]
     }
 
     /// Writes `image`, preprocessed, to `destination` (at least `bytesPerFrame` bytes).
@@ -45,8 +57,7 @@ public struct Preprocessor: Sendable {
             yAxis = ResizeAxis(source: image.height, destination: input.height, mode: input.resize)
             cachedSize = (image.width, image.height)
         }
-        let swapRB = input.color == "BGR"
-        if input.type == "u8" && input.layout == "NHWC" {
+        if bytesNHWC {
             resizeU8NHWC(image, destination.bindMemory(to: UInt8.self), swapRB: swapRB)
         } else {
             resizeFloat(image, destination, swapRB: swapRB)
@@ -94,11 +105,7 @@ public struct Preprocessor: Sendable {
         guard let xAxis, let yAxis, let src = image.pixels.baseAddress else { return }
         let w = input.width
         let h = input.height
-        let mean = input.mean ?? [0, 0, 0]
-        let std = input.std ?? [1, 1, 1]
         let rowBytes = image.width * 3
-        let planar = input.layout == "NCHW"
-        let asFloat = input.type == "f32"
         for y in 0..<h {
             let top = src + Int(yAxis.lower[y]) * rowBytes
             let bottom = src + Int(yAxis.upper[y]) * rowBytes

@@ -8,7 +8,7 @@ public struct SSDDecoder: OutputDecoder {
 
     /// Creates the decoder for `spec`.
     public init(spec: ModelSpec) {
-        labels = Dictionary(uniqueKeysWithValues: spec.labels.compactMap { k, v in Int(k).map { ($0, v) } })
+        labels = spec.labelsByClass
         threshold = spec.scoreThreshold
     }
 

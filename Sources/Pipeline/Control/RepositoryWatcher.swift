@@ -22,7 +22,7 @@ final class RepositoryWatcher: Sendable {
                 let status = models.status
                 highest = max(highest, status.version)
                 guard !self.stopped.load(ordering: .acquiring), !status.swapping,
-                    let latest = (try? repository.versions(of: name))?.last, latest > highest
+                    let latest = (try? repository.latest(of: name))??.version, latest > highest
                 else { continue }
                 let mark = Self.fingerprint(repository.root + "/" + name + "/" + String(latest))
                 defer { seen[latest] = mark }

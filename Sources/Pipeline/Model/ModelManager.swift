@@ -49,22 +49,6 @@ public struct SwapRecord: Sendable, Codable, Equatable {
         case switchedAt = "switched_at_s"
         case pauseSeconds = "pause_s"
     }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(id, forKey: .id)
-        try c.encode(from, forKey: .from)
-        try c.encode(to, forKey: .to)
-        try c.encode(trigger, forKey: .trigger)
-        try c.encode(outcome, forKey: .outcome)
-        try c.encodeIfPresent(reason, forKey: .reason)
-        try c.encode(requestedAt, forKey: .requestedAt)
-        try c.encodeIfPresent(loadSeconds, forKey: .loadSeconds)
-        try c.encodeIfPresent(compileSeconds, forKey: .compileSeconds)
-        try c.encodeIfPresent(warmupSeconds, forKey: .warmupSeconds)
-        try c.encodeIfPresent(switchedAt, forKey: .switchedAt)
-        try c.encodeIfPresent(pauseSeconds, forKey: .pauseSeconds)
-    }
 }
 
 /// A swap that did not happen, and why.
@@ -95,7 +79,6 @@ public final class ModelManager: Sendable {
         /// The record of the swap staged or on probation.
         var open: Int?
         var lastEnd: Double?
-        var versionBytes: Int?
         /// Versions rolled back from or rejected: the watcher leaves them alone.
         var refused: Set<Int> = []
         /// The stream has ended: nothing will switch any more.
@@ -131,6 +114,10 @@ public final class ModelManager: Sendable {
     private let sizes: [Int]
     private let requests: Int
     private let memoryLimit: Int?
+    /// The memory the first version took: what a second one is expected to need.
+    private let versionBytes: Int?
+    /// The input every version must take (the frames in the queues were pre-processed for it).
+    private let input: ModelSpec.InputSpec
     private let origin: Double
     private let logger: Logger
     /// Why swaps are impossible, when they are.
@@ -146,10 +133,11 @@ public final class ModelManager: Sendable {
         memoryLimit: Int? = nil, versionBytes: Int? = nil, unavailable: String? = nil,
         probationBatches: Int = 10, probationSeconds: Double = 1, logger: Logger = Logger(label: "batchline.models")
     ) {
-        var swap = SwapProtocol(
+        let swap = SwapProtocol(
             serving: version, probationBatches: probationBatches, probationSeconds: probationSeconds)
-        swap.probationBatches = probationBatches
-        state = Mutex(State(swap: swap, engines: [0: Handoff(engine)], versionBytes: versionBytes))
+        state = Mutex(State(swap: swap, engines: [0: Handoff(engine)]))
+        input = engine.input
+        self.versionBytes = versionBytes
         self.loader = loader
         self.sizes = sizes
         self.requests = requests
@@ -211,9 +199,7 @@ public final class ModelManager: Sendable {
                 "model swap \(outcome)", metadata: ["from": "\(from)", "to": "\(version)", "reason": "\(why)"])
             return ModelSwapError("version \(version) \(outcome): \(why)")
         }
-        if let unavailable { throw reject("refused", unavailable) }
-        if state.withLock({ $0.closed }) { throw reject("refused", "the run is ending") }
-        guard let loader else { throw reject("refused", "no loader") }
+        guard unavailable == nil, let loader else { throw reject("refused", unavailable ?? "no loader") }
         // A version on probation finishes it first (a second or so): three resident versions would be
         // one too many.
         let probationEnds = Clock.now + 10
@@ -338,7 +324,6 @@ public final class ModelManager: Sendable {
         any BatchEngine, SwapRecord
     ) {
         var record = record
-        let input = state.withLock { $0.engines[$0.swap.current.id]!.value.input }
         do {
             let t0 = Clock.now
             let engine = try loader(version)
@@ -382,7 +367,7 @@ public final class ModelManager: Sendable {
 
     /// Why a second version would not fit the memory limit now; nil when it fits or nothing is known.
     private func memoryShortfall() -> String? {
-        guard let limit = memoryLimit, let need = state.withLock({ $0.versionBytes }) else { return nil }
+        guard let limit = memoryLimit, let need = versionBytes else { return nil }
         let rss = ResourceMonitor.residentBytes()
         guard rss + need > limit else { return nil }
         let mib = { (b: Int) in String(format: "%.0f MiB", Double(b) / 1_048_576) }
@@ -422,7 +407,7 @@ public final class ModelManager: Sendable {
     /// call `returnFreedMemory`.
     func finished(_ id: Int) -> [Int] {
         let now = Clock.now
-        let freed = state.withLock { s in
+        return state.withLock { s in
             s.swap.finished(id, now: now)
             s.lastEnd = now
             if !s.swap.busy { s.open = nil }
@@ -430,7 +415,6 @@ public final class ModelManager: Sendable {
             for f in free { s.engines[f] = nil }
             return free
         }
-        return freed
     }
 
     /// A batch on `id` failed with `error`: the engine to run it again on (after an automatic

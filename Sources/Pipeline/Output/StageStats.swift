@@ -2,25 +2,58 @@ import Batching
 import Monitoring
 
 /// Durations of one stage, summarised as users read them.
+///
+/// Bounded however long the run: count, total and largest are exact; the median and p99 come from
+/// the samples kept, every one up to `keep`, beyond that a uniform sample of `keep` of them
+/// (reservoir sampling with a fixed seed, so runs summarise alike).
 public struct StageStats: Sendable {
+    /// Samples kept for the percentiles.
+    static let keep = 65_536
     private(set) var samples: [Double] = []
+    private(set) var count = 0
+    /// Sum of every sample, seconds.
+    private(set) var total = 0.0
+    private var largest = 0.0
+    private var random: UInt64 = 0x9E37_79B9_7F4A_7C15
 
     /// Creates an empty record.
     public init() {}
 
     /// Records one duration in seconds.
-    public mutating func add(_ seconds: Double) { samples.append(seconds) }
+    public mutating func add(_ seconds: Double) {
+        count += 1
+        total += seconds
+        largest = count == 1 ? seconds : max(largest, seconds)
+        if samples.count < Self.keep {
+            samples.append(seconds)
+            return
+        }
+        // Keep it with probability keep / count, in place of a kept one chosen at random.
+        random = random &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+        let slot = Int((random >> 33) % UInt64(count))
+        if slot < Self.keep { samples[slot] = seconds }
+    }
+
+    /// Records every sample of `other` (another thread's record of the same stage).
+    mutating func add(_ other: StageStats) {
+        for sample in other.samples { add(sample) }
+        guard other.count > other.samples.count else { return }
+        // What `other` counted but did not keep.
+        count += other.count - other.samples.count
+        total += other.total - other.samples.reduce(0, +)
+        largest = max(largest, other.largest)
+    }
 
     /// Mean, median and 99th percentile in milliseconds, and the count.
     public var summary: Summary {
-        guard !samples.isEmpty else { return Summary(count: 0, meanMs: 0, p50Ms: 0, p99Ms: 0, maxMs: 0) }
+        guard count > 0 else { return Summary(count: 0, meanMs: 0, p50Ms: 0, p99Ms: 0, maxMs: 0) }
         let sorted = samples.sorted()
         func pct(_ p: Double) -> Double {
             sorted[min(sorted.count - 1, max(0, Int((p * Double(sorted.count)).rounded(.up)) - 1))] * 1000
         }
         return Summary(
-            count: sorted.count, meanMs: sorted.reduce(0, +) / Double(sorted.count) * 1000, p50Ms: pct(0.5),
-            p99Ms: pct(0.99), maxMs: sorted.last! * 1000)
+            count: count, meanMs: total / Double(count) * 1000, p50Ms: pct(0.5), p99Ms: pct(0.99),
+            maxMs: largest * 1000)
     }
 
     /// A stage's figures in `--stats`.

@@ -42,8 +42,6 @@ extension RunStats {
         let bottom = SVGChart(
             title: "Arrival rate seen at each decision", xLabel: "seconds", yLabel: "frames/s", xs: times,
             series: [.init(name: "arrivals", values: rates, color: "#1f77b4")], logX: false)
-        return "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(w)\" height=\"\(2 * h)\">\n"
-            + top.body(width: w, height: h) + "<g transform=\"translate(0,\(h))\">\n" + bottom.body(width: w, height: h)
-            + "</g>\n</svg>\n"
+        return SVGChart.stacked(top, bottom, width: w, height: h)
     }
 }

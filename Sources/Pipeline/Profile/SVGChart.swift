@@ -28,6 +28,13 @@ struct SVGChart {
             + body(width: width, height: height) + "</svg>\n"
     }
 
+    /// Two charts of `width` x `height`, one above the other, as one SVG document.
+    static func stacked(_ top: SVGChart, _ bottom: SVGChart, width: Int, height: Int) -> String {
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(2 * height)\">\n"
+            + top.body(width: width, height: height) + "<g transform=\"translate(0,\(height))\">\n"
+            + bottom.body(width: width, height: height) + "</g>\n</svg>\n"
+    }
+
     /// The chart's elements, to embed in a larger SVG.
     func body(width: Int, height: Int) -> String {
         let left = 64.0

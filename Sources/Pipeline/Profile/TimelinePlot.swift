@@ -14,24 +14,17 @@ extension RunStats {
             ? (changes, "batch size change") : (swaps, "model swap (\(swaps.count), switch points)")
         let w = 640
         let h = 300
-        var top = SVGChart(
+        let top = SVGChart(
             title: "Frames out per second (\(frames) frames, \(dropped) shed)", xLabel: "seconds",
             yLabel: "frames/s", xs: times,
-            series: [.init(name: "frames/s", values: timeline.map(\.fps), color: "#1f77b4")], logX: false)
-        var bottom = SVGChart(
+            series: [.init(name: "frames/s", values: timeline.map(\.fps), color: "#1f77b4")], logX: false,
+            dots: false, markers: markers, markerName: name)
+        let bottom = SVGChart(
             title: "Frame lag, arrival to result", xLabel: "seconds", yLabel: "ms", xs: times,
             series: [
                 .init(name: "max", values: timeline.map(\.lagMaxMs), color: "#d62728"),
                 .init(name: "mean", values: timeline.map(\.lagMeanMs), color: "#ff7f0e", dashed: true),
-            ], logX: false)
-        top.dots = false
-        top.markers = markers
-        top.markerName = name
-        bottom.dots = false
-        bottom.markers = markers
-        bottom.markerName = name
-        return "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(w)\" height=\"\(2 * h)\">\n"
-            + top.body(width: w, height: h) + "<g transform=\"translate(0,\(h))\">\n" + bottom.body(width: w, height: h)
-            + "</g>\n</svg>\n"
+            ], logX: false, dots: false, markers: markers, markerName: name)
+        return SVGChart.stacked(top, bottom, width: w, height: h)
     }
 }

@@ -56,14 +56,9 @@ public final class BoundedQueue<Element: Sendable>: @unchecked Sendable {
     }
 
     /// Removes the oldest element, blocking while the queue is empty; nil once closed and drained.
-    public func pop() -> Element? {
-        condition.lock()
-        defer { condition.unlock() }
-        while count == 0 && !closed { condition.wait() }
-        return takeLocked()
-    }
+    public func pop() -> Element? { popNumbered()?.element }
 
-    /// Like `pop`, and also returns how many elements were popped before this one: a sequence
+    /// `pop`, also returning how many elements were popped before this one: a sequence
     /// number that several consumers can use to restore the order (see `ReorderBuffer`).
     public func popNumbered() -> (sequence: Int, element: Element)? {
         condition.lock()

@@ -163,7 +163,7 @@ final class BatchManager: Sendable {
             s.written = 0
             s.lastDecision = now
             let sorted = s.lags.sorted()
-            let p99 = sorted.isEmpty ? nil : sorted[min(sorted.count - 1, Int(Double(sorted.count) * 0.99))]
+            let p99 = percentile(sorted, 0.99)
             let load = LoadSnapshot(
                 time: now - origin, arrivalRate: rate, outputRate: outputRate, latencyP99: p99, queueDepth: queueDepth,
                 memoryHeadroom: memoryLimit.map { max(0, $0 - rss) }, memoryInUse: rss, streams: streams,

@@ -254,10 +254,7 @@ public final class DetectionPipeline: Sendable {
                 engine: engine, version: 1, name: engine.tag, loader: injectedLoader, controlPath: options.controlPath)
         }
         guard let (repository, name) = try ModelRepository.modelFolder(options.model) else {
-            if options.modelVersion != nil {
-                throw RepositoryError(
-                    path: options.model, message: "a pinned version needs a repository model folder (REPO/<name>)")
-            }
+            if options.modelVersion != nil { throw ModelRepository.pinnedNeedsFolder(options.model) }
             let engine = try Detector(path: options.model, core: core, device: device, config: config)
             return Served(engine: engine, version: Int(engine.spec.version) ?? 1, name: engine.spec.name, loader: nil)
         }

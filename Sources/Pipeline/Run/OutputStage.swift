@@ -165,7 +165,7 @@ struct OutputStage {
         var first: (any Error)?
         for stream in encoders.keys.sorted() {
             do {
-                for sample in try encoders[stream]!.finish().samples { encode.add(sample) }
+                encode.add(try encoders[stream]!.finish())
             } catch {
                 first = first ?? error
             }
@@ -201,7 +201,7 @@ struct OutputStage {
             dropped: dropped.reduce(0, +),
             expectedFrames: sources.count == 1 ? info.frameCount : nil, seconds: seconds,
             fps: seconds > 0 ? Double(frames) / seconds : 0, stages: stages,
-            inferPerFrameMs: frames > 0 ? infer.samples.reduce(0, +) / Double(frames) * 1000 : 0,
+            inferPerFrameMs: frames > 0 ? infer.total / Double(frames) * 1000 : 0,
             batchSizes: Dictionary(uniqueKeysWithValues: batches.map { (String($0.key), $0.value) }),
             queues: queues,
             video: .init(width: info.width, height: info.height, fps: info.frameRate, codec: info.codec),

@@ -132,6 +132,11 @@ public final class VideoEncoder {
         try check(avcodec_send_frame(codec, nil), .encode, input: output, "flushing the encoder")
         try drain()
         try check(av_write_trailer(format), .encode, input: output, "writing the trailer")
+        // Closing flushes what is still buffered: a full disk shows here, not in `release()`, which
+        // cannot report it (avio_closep leaves pb nil, so it is not closed twice).
+        if format.pointee.oformat.pointee.flags & AVFMT_NOFILE == 0 {
+            try check(avio_closep(&format.pointee.pb), .encode, input: output, "closing the file")
+        }
     }
 
     private func drain() throws(VideoError) {

@@ -7,9 +7,12 @@
 #           (backlog: nothing dropped), each fixed B, then auto.
 # hog:      8 cameras (80 frames/s) while another process takes one core from 4 s to 10 s.
 # varying:  4 cameras, 16 more join at 6 s and leave at 14 s (40 -> 200 -> 40 frames/s offered).
+# cameras:  2 to 6 real-time 720p25 cameras (vtest.avi scaled to 1280x720 at 25 fps with FFmpeg:
+#           50-150 frames/s offered, through this machine's capacity), 400 frames each, drop-oldest;
+#           dropped frames and lag p99 for each fixed B and auto, and auto against the best fixed B.
 # SECTIONS=varying bench/batching.sh runs one section.
 # Reports processed frames per second (mean, min-max over the runs), frames shed, and lag p99.
-# Writes out/bench/batching.md. About 5 minutes.
+# Writes out/bench/batching.md. About 5 minutes, and 13 more for the cameras section.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/bootstrap.sh >/dev/null 2>&1
@@ -19,7 +22,19 @@ mkdir -p "$out"
 bin=.build/release/batchline
 reps=${REPS:-2}
 
-sources() { for _ in $(seq "$1"); do printf -- '--source assets/vtest.avi '; done; }
+sources() { for _ in $(seq "$1"); do printf -- '--source %s ' "${2:-assets/vtest.avi}"; done; }
+
+clip=assets/vtest-720p25.mp4
+make_clip() { # the 720p25 camera clip, made once with FFmpeg's command line
+  [[ -s $clip ]] && return
+  if ! command -v ffmpeg >/dev/null; then
+    if [[ $(id -u) -eq 0 ]]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null
+    else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null; fi
+  fi
+  ffmpeg -loglevel error -y -i assets/vtest.avi -vf scale=1280:720,fps=25 -c:v libx264 -preset veryfast \
+    -pix_fmt yuv420p -g 50 "$clip.tmp.mp4"
+  mv "$clip.tmp.mp4" "$clip"
+}
 
 one() { # hog(0/1) file, batchline args... -> appends one JSON line to file
   local hog=$1 file=$2
@@ -32,6 +47,46 @@ one() { # hog(0/1) file, batchline args... -> appends one JSON line to file
   "$bin" run "$@" --stats "$out/stats.json" >/dev/null
   if [[ -n $hog_pid ]]; then wait "$hog_pid" || true; fi
   python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(json.dumps({"fps": s["frames"]/s["seconds"], "frames": s["frames"], "dropped": s["dropped"], "lag": max(x["lag"]["p99_ms"] for x in s["streams"]), "sizes": s["batch_sizes"], "decisions": len(s["batch_decisions"])}))' "$out/stats.json" >>"$file"
+}
+
+cameras() { # n: fixed B=1,2,4,8 and auto, REPS runs each, interleaved; dropped frames and lag p99
+  local n=$1 tmp i
+  local args
+  args="$(sources "$n" "$clip") --model models/pedestrian-ssdlite/1 --realtime --max-frames 400 --shed drop-oldest"
+  local -a labels=("fixed B=1" "fixed B=2" "fixed B=4" "fixed B=8" "auto (realtime)")
+  local -a batch=(1 2 4 8 auto)
+  tmp=$(mktemp -d)
+  for _ in $(seq "$reps"); do
+    for i in "${!labels[@]}"; do
+      # shellcheck disable=SC2086
+      one 0 "$tmp/$i" $args --batch "${batch[$i]}"
+    done
+  done
+  echo "### $n cameras, 720p25 ($((n * 25)) frames/s offered, $((n * 400)) frames a run), $reps runs each"
+  echo
+  echo "| run | dropped per run | dropped, % of frames | lag p99 ms (worst run) | processed frames/s | batches (last run) |"
+  echo "|---|---|---|---|---|---|"
+  python3 - "$tmp" "$n" "${labels[@]}" <<'PY'
+import json, sys
+tmp, n, labels = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+total = n * 400
+means = {}
+for i, label in enumerate(labels):
+    runs = [json.loads(l) for l in open(f"{tmp}/{i}")]
+    drops = [r["dropped"] for r in runs]
+    means[label] = sum(drops) / len(drops)
+    last = runs[-1]
+    sizes = " ".join(f"{k}x{v}" for k, v in sorted(last["sizes"].items(), key=lambda kv: int(kv[0])))
+    fps = sum(r["fps"] for r in runs) / len(runs)
+    print(f"| {label} | {means[label]:.0f} ({', '.join(str(d) for d in drops)}) | {100 * means[label] / total:.2f}% | "
+          f"{max(r['lag'] for r in runs):.0f} | {fps:.1f} | {sizes} |")
+best = min((v, k) for k, v in means.items() if k.startswith("fixed"))
+auto = means[labels[-1]]
+diff = 100 * (auto - best[0]) / total
+print(f"\nauto dropped {auto:.0f} against {best[0]:.0f} for the best fixed size ({best[1]}): "
+      f"{diff:+.2f}% of all frames ({'within' if diff <= 0.5 else '**not** within'} 0.5%)\n")
+PY
+  rm -rf "$tmp"
 }
 
 table() { # title, hog, labels..., then "--" and per-label args separated by "|"
@@ -73,7 +128,7 @@ det="$(sources 16) --model models/pedestrian-ssdlite/1 --realtime --max-frames 1
 cls="$(sources 32) --model models/ppocr-cls/1 --shed backlog"
 hog="$(sources 8) --model models/pedestrian-ssdlite/1 --realtime --max-frames 150 --shed drop-oldest"
 vary="$(sources 20) $(for i in $(seq 4 19); do printf -- '--schedule %s:6-14 ' "$i"; done) --model models/pedestrian-ssdlite/1 --realtime --max-frames 200 --shed drop-oldest"
-sections=${SECTIONS:-detector classifier hog varying}
+sections=${SECTIONS:-detector classifier hog varying cameras}
 want() { [[ " $sections " == *" $1 "* ]]; }
 {
   want detector && table "detector: 16 cameras at 10 fps (160 frames/s offered), $reps runs each" 0 \
@@ -88,5 +143,9 @@ want() { [[ " $sections " == *" $1 "* ]]; }
   want varying && table "varying: 4 cameras, 16 more from 6 s to 14 s (40 -> 200 -> 40 frames/s)" 0 \
     "fixed B=1" "fixed B=4" "auto (realtime)" -- \
     "$vary --batch 1|$vary --batch 4|$vary --batch auto"
+  if want cameras; then
+    make_clip
+    for n in ${CAMERAS:-2 3 4 5 6}; do cameras "$n"; done
+  fi
   true
 } | tee "$out/batching.md"

@@ -129,7 +129,15 @@ public struct BatchDecision: Sendable, Codable, Equatable {
 
 /// Chooses the batch size online from measured stage costs, arrivals, latency and memory, and says why.
 ///
-/// A value type with no I/O: feed it `observe` after each batch and ask `decide` now and then.
+/// A value type with no I/O: feed it `observe` after each batch and ask `decide` now and then (and at
+/// once after a batch while `wantsEarlyLook` says so).
+///
+/// Two kinds of evidence, kept apart:
+/// - *Predictions* (the stage costs per batch, and the line through them) may choose a size to try.
+/// - *Measurements* (the queues, the output rate) alone say that the pipeline is falling behind, and so
+///   whether frames are shed; under overload a size's capacity is what it delivered, not what its
+///   per-batch time promises. A size found slower is remembered (`slower`) and not tried again until
+///   it is forgotten (`Config.forget` seconds, a change of model or of the number of streams).
 public struct BatchController: Sendable {
     /// Settings.
     public struct Config: Sendable, Equatable {
@@ -137,7 +145,8 @@ public struct BatchController: Sendable {
         public var policy: BatchPolicy = .realtime
         /// Batch sizes the controller may choose.
         public var sizes: [Int] = [1, 2, 4, 8, 16]
-        /// Keep-up margin: a batch must finish within `margin * B / arrival rate`.
+        /// Keep-up margin for predictions: a size not yet run is expected to keep up when its batch
+        /// is predicted to finish within `margin * B / arrival rate`.
         public var margin = 0.85
         /// Throughputs within this fraction count as tied (the smaller B wins): real timings jitter by
         /// a few percent, and a smaller batch waits less.
@@ -157,9 +166,34 @@ public struct BatchController: Sendable {
         /// Inference requests in flight it may choose from (1...this); 0 leaves them alone. Probed
         /// upward only while overloaded, kept only where the measured output rate rises with them.
         public var maxRequests = 0
+        /// A size being tried is judged by its stage costs after this many batches there...
+        public var probeLook = 3
+        /// ...and ended at once when they promise this fraction less throughput than the size it left.
+        public var plainlyWorse = 0.15
+        /// Seconds a size found slower is remembered (neither tried nor chosen again).
+        public var forget = 300.0
 
         /// Default settings.
         public init() {}
+    }
+
+    /// A size being tried: where it came from, when, and what was seen there so far.
+    public struct Probe: Sendable, Equatable {
+        /// The size tried.
+        public var size: Int
+        /// The size it left, to go back to.
+        public var from: Int
+        /// When it began.
+        public var start: Double
+        /// Batches measured at `size` since.
+        public var batches = 0
+        /// Whether the pipeline was already falling behind when it began (overload probing).
+        public var behindBefore: Bool
+        /// Whether its stage costs were looked at already (or need not be: a move for latency or
+        /// memory, not throughput, is judged by the queues alone).
+        public var judged = false
+        /// Frames waiting when it began.
+        public var depthAtStart = 0
     }
 
     /// Settings.
@@ -168,18 +202,29 @@ public struct BatchController: Sendable {
     public private(set) var batch: Int
     /// What it has learned.
     public private(set) var cost = CostModel()
-    /// Whether it is shedding frames now.
+    /// Whether it is shedding frames now: set only while the measurements say the pipeline falls behind.
     public private(set) var overloaded = false
     /// Inference requests in flight now (meaningful when `config.maxRequests` > 0).
     public private(set) var requests: Int
     /// Frames per second finished while overloaded at the current batch size, by requests in flight.
     public private(set) var requestCapacity: [Int: CostModel.Sample] = [:]
+    /// Frames per second each size delivered while the pipeline was falling behind: its capacity as
+    /// measured, at the requests in flight of the time.
+    public private(set) var capacity: [Int: CostModel.Sample] = [:]
+    /// Sizes found slower than another, and when: not tried or chosen again until forgotten.
+    public private(set) var slower: [Int: Double] = [:]
+    /// The size being tried, if any.
+    public private(set) var probe: Probe?
+    private var capacitySeen: [Int: Double] = [:]
     private var probedRequests: Set<Int> = []
     private var lastChange = -Double.infinity
     private var probed: Set<Int> = []
-    /// Frames per second finished at each size while overloaded: measured capacity, which beats the
-    /// stage model where stages share the same cores.
-    public private(set) var capacity: [Int: CostModel.Sample] = [:]
+    private var streams: Int?
+    /// The first look's time: queues fill while a pipeline starts, and say nothing of capacity then.
+    private var started: Double?
+    /// Whether the pipeline reports its output rate; without it, a measured size's stage costs stand
+    /// in for what it delivered.
+    private var outputReported = false
 
     /// Starts at `initial` (clamped to the allowed sizes) with `requests` in flight.
     public init(config: Config = Config(), initial: Int = 1, requests: Int = 1) {
@@ -190,36 +235,100 @@ public struct BatchController: Sendable {
         batch = config.sizes.contains(initial) ? initial : config.sizes.sorted().first!
     }
 
+    /// Whether to decide right after the next batch instead of waiting for the next regular look: a
+    /// size being tried has run enough batches to be judged by its stage costs.
+    public var wantsEarlyLook: Bool {
+        guard let p = probe, p.size == batch, p.batches >= 1 else { return false }
+        // Tried while keeping up: the queues are watched after every batch, so that a size that
+        // falls behind is ended before they fill. Tried under overload: its costs, once.
+        return !p.behindBefore || (!p.judged && p.batches >= config.probeLook)
+    }
+
     /// Records one finished batch: seconds it took in each stage.
     public mutating func observe(batch size: Int, stageSeconds: [String: Double], memoryBytes: Int? = nil) {
         for (stage, seconds) in stageSeconds { cost.observe(stage: stage, batch: size, seconds: seconds) }
         if let memoryBytes { cost.observe(memoryBytes: memoryBytes, batch: size) }
+        if !stageSeconds.isEmpty, probe?.size == size { probe?.batches += 1 }
     }
 
     /// Forgets costs: the model changed (a swap), so every stage must be measured again.
     public mutating func modelChanged() {
         cost.reset()
         probed = []
+        forgetCapacity()
+        probe = nil
+    }
+
+    private mutating func forgetCapacity() {
         capacity = [:]
+        capacitySeen = [:]
+        slower = [:]
         requestCapacity = [:]
         probedRequests = []
     }
 
+    /// Whether the measurements say the pipeline is falling behind at the current size: the queues
+    /// (three-quarters full and not draining, or half full and losing ground), or, with no queue
+    /// figures, the current size's measured bottleneck against its period (B / arrival rate, no margin).
+    public func fallingBehind(_ load: LoadSnapshot) -> Bool {
+        if let cap = load.queueCapacity, cap > 0 {
+            let out = load.outputRate
+            if load.saturated { return out.map { $0 <= load.arrivalRate * 1.05 } ?? true }
+            return load.queueDepth * 2 >= cap && (out.map { $0 < load.arrivalRate * 0.98 } ?? false)
+        }
+        guard load.arrivalRate > 0, cost.measuredSizes.contains(batch),
+            let b = cost.bottleneck(batch: batch, parallelism: config.parallelism)
+        else { return false }
+        return b.seconds > Double(batch) / load.arrivalRate
+    }
+
     /// Decides, and returns a decision when the batch size or the overload state changes.
     public mutating func decide(_ load: LoadSnapshot) -> BatchDecision? {
-        // Saturated, or falling behind, the output rate is the capacity at this size (once the size has
-        // settled in); an output rate that matches arrivals says only that this size keeps up.
-        if overloaded, let rate = load.outputRate, rate > 0, load.time - lastChange >= 1,
-            load.saturated || rate < load.arrivalRate * 0.98
-        {
+        // A change in the number of streams changes what each size can do (decoders share the
+        // machine), and so does time: what was found slower is forgotten.
+        if let before = streams, before != load.streams {
+            forgetCapacity()
+            probed = []
+        }
+        streams = load.streams
+        if load.outputRate != nil { outputReported = true }
+        for (size, when) in slower where load.time - when >= config.forget { slower[size] = nil }
+        for (size, when) in capacitySeen where size != batch && load.time - when >= config.forget {
+            capacity[size] = nil
+            capacitySeen[size] = nil
+        }
+        let behind = fallingBehind(load)
+        if started == nil { started = load.time }
+        // Falling behind, the output rate is the capacity at this size (once the size has settled in,
+        // over enough batches, and the pipeline has started up); an output rate that matches arrivals
+        // with the queues not full says only that this size keeps up.
+        if behind, let rate = load.outputRate, rate > 0, load.time - lastChange >= 1, warmedUp(load) {
             capacity[batch] = .adding(rate, to: capacity[batch], smoothing: 0.3)
+            capacitySeen[batch] = load.time
             requestCapacity[requests] = .adding(rate, to: requestCapacity[requests], smoothing: 0.3)
         }
         switch config.policy {
         case .fixed: return nil
         case .aimd: return decideAIMD(load)
-        case .realtime, .slo: return decideModel(load) ?? tuneRequests(load)
+        case .realtime, .slo: return decideModel(load, behind: behind) ?? tuneRequests(load)
         }
+    }
+
+    /// Whether a dwell has passed since the first look.
+    func warmedUp(_ load: LoadSnapshot) -> Bool { load.time - (started ?? load.time) >= config.dwell }
+
+    /// Whether the current size keeps up with the margin to spare (its measured stage costs finish a
+    /// batch within `margin * B / arrival rate`): only then may a size be tried while nothing falls
+    /// behind. Nearer capacity a try could only cost frames, since none are being lost.
+    /// The queues must be nearly empty too (an eighth of their room at most): where stages share
+    /// the same cores the stage costs overstate what a size can do, and frames waiting say the
+    /// pipeline is busier than they tell.
+    func roomToTry(_ load: LoadSnapshot) -> Bool {
+        guard warmedUp(load), let b = cost.bottleneck(batch: batch, parallelism: config.parallelism),
+            load.arrivalRate > 0
+        else { return false }
+        if let cap = load.queueCapacity, load.queueDepth > max(1, cap / 8) { return false }
+        return b.seconds <= config.margin * Double(batch) / load.arrivalRate
     }
 
     // MARK: requests in flight
@@ -229,25 +338,24 @@ public struct BatchController: Sendable {
     /// (a GPU copying one batch while computing another) more in flight pays; on a CPU whose
     /// streams are all busy it does not, and the controller measures which.
     mutating func tuneRequests(_ load: LoadSnapshot) -> BatchDecision? {
-        guard config.maxRequests > 1, overloaded, load.time - lastChange >= config.dwell,
+        guard config.maxRequests > 1, overloaded, probe == nil, load.time - lastChange >= config.dwell,
             let here = requestCapacity[requests], here.count >= 2
         else { return nil }
-        let fmt = { (v: Double) in String(format: "%.1f", v) }
         if let below = requestCapacity[requests - 1], probedRequests.contains(requests),
             here.value <= below.value * (1 + config.tie)
         {
             let to = requests - 1
             return recordRequests(
                 load, to: to,
-                "\(requests) requests in flight gave \(fmt(here.value)) frames/s, no more than \(to)'s "
-                    + "\(fmt(below.value)): back to \(to)")
+                "\(requests) requests in flight gave \(fps(here.value)) frames/s, no more than \(to)'s "
+                    + "\(fps(below.value)): back to \(to)")
         }
         guard requests < config.maxRequests, !probedRequests.contains(requests + 1) else { return nil }
         probedRequests.insert(requests + 1)
         return recordRequests(
             load, to: requests + 1,
             "overload at B=\(batch): probing \(requests + 1) requests in flight (\(requests) give "
-                + "\(fmt(here.value)) frames/s)")
+                + "\(fps(here.value)) frames/s)")
     }
 
     mutating func recordRequests(_ load: LoadSnapshot, to count: Int, _ why: String) -> BatchDecision {
@@ -292,126 +400,213 @@ public struct BatchController: Sendable {
             withinSLO: withinSLO)
     }
 
-    mutating func decideModel(_ load: LoadSnapshot) -> BatchDecision? {
-        guard load.arrivalRate > 0 else { return nil }
-        let all = config.sizes.map { candidate($0, load) }
-        let current = candidate(batch, load)
-        let known = all.filter { $0.throughput != nil }
-        guard current.throughput != nil else { return nil }  // nothing measured at the current size yet
-
-        // The deadline is being missed (measured, not predicted), or the SLO: act now, no dwell.
-        var missed = false
-        if let b = current.bottleneck, b.seconds > Double(batch) / load.arrivalRate { missed = true }
-        if config.policy == .slo, let p99 = load.latencyP99, p99 > config.latencySLO { missed = true }
-
-        if load.saturated && config.policy == .realtime { return decideOverload(load, known: known) }
-        let feasible = known.filter(\.feasible)
-        if let best = pickBest(feasible) {
-            if best.size == batch {
-                if overloaded {
-                    // Out of overload only after a dwell: at capacity the queues fill and drain by turns,
-                    // and the state would flap with them.
-                    guard load.time - lastChange >= config.dwell else {
-                        return nil
-                    }
-                    overloaded = false
-                    return record(load, to: batch, best, "load fell: B=\(batch) keeps up again")
-                }
-                return probe(load, current: current) ?? probeDown(load, current: current)
-            }
-            let urgent = missed || !current.feasible
-            // In a hurry, only a size measured to keep up is safe; with none, this is overload.
-            let safe = pickBest(feasible.filter { cost.measuredSizes.contains($0.size) })
-            if urgent && safe == nil { return decideOverload(load, known: known) }
-            let better = (best.throughput ?? 0) > (current.throughput ?? 0) * (1 + config.gain)
-            // A tie with a smaller size: take the smaller one, for latency.
-            let smallerTie = best.size < batch && (best.throughput ?? 0) >= (current.throughput ?? 0) * (1 - config.tie)
-            guard urgent || ((better || smallerTie) && load.time - lastChange >= config.dwell) else { return nil }
-            // An unmeasured size is approached one step at a time.
-            let target = urgent ? safe!.size : stepToward(best.size)
-            let chosen = candidate(target, load)
-            let why: String
-            if missed {
-                why = "deadline missed at B=\(batch): drop to B=\(target)"
-            } else if !current.feasible {
-                why = "B=\(batch) no longer fits (\(violation(current))): B=\(target)"
-            } else if smallerTie && !better {
-                why = "B=\(target): same throughput as B=\(batch), lower latency"
-            } else {
-                why =
-                    config.policy == .slo
-                    ? "B=\(target): highest throughput within the \(ms(config.latencySLO)) p99 SLO"
-                    : "B=\(target): highest throughput that keeps up"
-            }
-            overloaded = false
-            return record(load, to: target, chosen, why + explain(chosen, load))
+    /// Whether the stage costs say `size` would give plainly less throughput than `than`; false
+    /// while either is unknown.
+    func plainlyWorse(_ size: Int, than: Int, _ load: LoadSnapshot) -> Bool {
+        guard let there = candidate(size, load).throughput, let here = candidate(than, load).throughput else {
+            return false
         }
-
-        return decideOverload(load, known: known)
+        return there < here * (1 - config.plainlyWorse)
     }
 
-    /// No size keeps up: probe larger sizes while they promise more, then run the one with the most
-    /// throughput and shed the rest.
-    mutating func decideOverload(_ load: LoadSnapshot, known: [Candidate]) -> BatchDecision? {
-        // Nothing keeps up. A larger size never measured may: try it first, one step at a time, as long
-        // as the sizes measured do not already say that larger batches lose throughput.
-        let measured = cost.measuredSizes
-        let bestKnown = known.filter { measured.contains($0.size) }.compactMap(\.throughput).max() ?? 0
-        if let hi = cost.measuredSizes.max(), let next = config.sizes.first(where: { $0 > hi }),
-            !probed.contains(next), candidate(next, load).fits,
-            // Measure before moving: the current size's capacity first (or a full dwell in which it
-            // was not seen to fall behind), so that the next step can be judged against it.
-            load.time - lastChange >= (capacity[batch] != nil ? config.dwell / 2 : config.dwell),
-            lastStepPaid(hi)
-                ?? (measured.count < 2
-                    || (candidate(next, load).throughput ?? 0)
-                        > (candidate(hi, load).throughput ?? .infinity) * (1 + config.tie))
-        {
-            probed.insert(next)
-            overloaded = true
-            var decision = record(
-                load, to: next, candidate(next, load),
-                "overload: nothing measured keeps up with \(String(format: "%.1f", load.arrivalRate)) frames/s; "
-                    + "probing B=\(next)")
-            if config.shed == .skip, bestKnown > 0 {
-                decision.skipEvery = Self.skipEvery(arrival: load.arrivalRate, capacity: bestKnown * config.margin)
+    /// Frames per second `size` delivered while falling behind; where the pipeline reports no output
+    /// rate, the throughput its own measured stage costs give (never a size only on the line).
+    func delivered(_ size: Int, _ load: LoadSnapshot) -> Double? {
+        if let c = capacity[size] { return c.value }
+        guard !outputReported, cost.measuredSizes.contains(size) else { return nil }
+        return candidate(size, load).throughput
+    }
+
+    mutating func decideModel(_ load: LoadSnapshot, behind: Bool) -> BatchDecision? {
+        guard load.arrivalRate > 0 else { return nil }
+        if let decision = judgeProbe(load, behind: behind) { return decision }
+        var current = candidate(batch, load)
+        guard current.throughput != nil else { return nil }  // nothing measured at the current size yet
+        if behind { return decideOverload(load) }
+
+        // Not falling behind, as measured: the current size keeps up, whatever its prediction says;
+        // so does a size measured (not extrapolated) to have at least its throughput.
+        current.keepsUp = true
+        let measured = Set(cost.measuredSizes)
+        let all = config.sizes.map { size in
+            guard size != batch else { return current }
+            var c = candidate(size, load)
+            if measured.contains(size), let mine = current.throughput, (c.throughput ?? 0) >= mine { c.keepsUp = true }
+            return c
+        }
+        // Sizes beyond one found slower are not climbed into on predictions (the line through the
+        // sizes measured is what the slower one contradicted).
+        let wall = slower.keys.filter { $0 > batch }.min() ?? Int.max
+        let known = all.filter {
+            $0.throughput != nil && slower[$0.size] == nil && (measured.contains($0.size) || $0.size < wall)
+        }
+        let feasible = known.filter(\.feasible)
+        let missedSLO = config.policy == .slo && (load.latencyP99.map { $0 > config.latencySLO } ?? false)
+        if overloaded {
+            // Out of overload only after a dwell: at capacity the queues fill and drain by turns,
+            // and the state would flap with them.
+            guard load.time - lastChange >= config.dwell else { return nil }
+            overloaded = false
+            return record(load, to: batch, current, "load fell: B=\(batch) keeps up again")
+        }
+        guard let best = pickBest(feasible) else { return nil }
+        if best.size == batch && !missedSLO {
+            return probeUp(load, current: current) ?? probeDown(load, current: current)
+        }
+        let urgent = missedSLO || !current.feasible
+        // In a hurry, only a size measured to keep up is safe.
+        let safe = pickBest(feasible.filter { cost.measuredSizes.contains($0.size) && $0.size != batch })
+        if urgent && safe == nil { return nil }
+        let better = (best.throughput ?? 0) > (current.throughput ?? 0) * (1 + config.gain)
+        // A tie with a smaller size: take the smaller one, for latency.
+        let smallerTie = best.size < batch && (best.throughput ?? 0) >= (current.throughput ?? 0) * (1 - config.tie)
+        guard urgent || ((better || smallerTie) && load.time - lastChange >= config.dwell) else {
+            // Not worth a move on predictions alone: the next size up may still be measured.
+            return urgent ? nil : probeUp(load, current: current)
+        }
+        // An unmeasured size is approached one step at a time (and watched after every batch).
+        let target = urgent ? safe!.size : stepToward(best.size)
+        guard target != batch else { return nil }
+        let chosen = candidate(target, load)
+        let why: String
+        if missedSLO {
+            why = "p99 over the \(ms(config.latencySLO)) SLO at B=\(batch): B=\(target)"
+        } else if !current.feasible {
+            why = "B=\(batch) no longer fits (\(violation(current))): B=\(target)"
+        } else if smallerTie && !better {
+            why = "B=\(target): same throughput as B=\(batch), lower latency"
+        } else {
+            why =
+                config.policy == .slo
+                ? "B=\(target): highest throughput within the \(ms(config.latencySLO)) p99 SLO"
+                : "B=\(target): highest throughput that keeps up"
+        }
+        // Every move is tried like a probe: ended if it falls behind, or, made for throughput, if its
+        // costs are plainly worse.
+        probe = Probe(
+            size: target, from: batch, start: load.time, behindBefore: false, judged: urgent || !better,
+            depthAtStart: load.queueDepth)
+        return record(load, to: target, chosen, why + explain(chosen, load))
+    }
+
+    /// A size being tried is ended as soon as the evidence is in: its stage costs plainly worse than
+    /// the size it left (after a few batches), or, tried while keeping up, the queues falling behind.
+    mutating func judgeProbe(_ load: LoadSnapshot, behind: Bool) -> BatchDecision? {
+        guard var p = probe else { return nil }
+        guard p.size == batch else {
+            probe = nil
+            return nil
+        }
+        if !p.judged && p.batches >= config.probeLook {
+            p.judged = true
+            probe = p
+            if plainlyWorse(batch, than: p.from, load) {
+                let there = candidate(batch, load).throughput ?? 0
+                let here = candidate(p.from, load).throughput ?? 0
+                return endProbe(
+                    load, p,
+                    "B=\(batch) ended after \(p.batches) batches: its stage costs give \(fps(there)) frames/s, "
+                        + "plainly less than B=\(p.from)'s \(fps(here)): back to B=\(p.from)")
             }
+        }
+        // Losing ground: the queues grew by more than a batch or an eighth of their room since it began.
+        let grew = load.queueCapacity.map { load.queueDepth > p.depthAtStart + max(batch, $0 / 8) } ?? false
+        if (behind || grew) && !p.behindBefore {
+            return endProbe(
+                load, p,
+                "B=\(batch) fell behind at \(fps(load.arrivalRate)) frames/s (queues \(load.queueDepth)"
+                    + "\(load.queueCapacity.map { "/\($0)" } ?? "")); B=\(p.from) kept up: back to B=\(p.from)")
+        }
+        // Long enough without either: from now on it is judged like any other size.
+        if load.time - p.start >= config.dwell && (!p.behindBefore || delivered(batch, load) != nil) { probe = nil }
+        return nil
+    }
+
+    mutating func endProbe(_ load: LoadSnapshot, _ p: Probe, _ why: String) -> BatchDecision {
+        slower[p.size] = load.time
+        probe = nil
+        return record(load, to: p.from, candidate(p.from, load), why)
+    }
+
+    /// Falling behind, as measured: shed (by the policy), learn what each size delivers, settle on
+    /// the one that delivered most and come back to it, and try a neighbour only where it may pay.
+    mutating func decideOverload(_ load: LoadSnapshot) -> BatchDecision? {
+        let entering = !overloaded
+        overloaded = true
+        let arriving = fps(load.arrivalRate)
+        // 1. Back to the size that delivered most. A size being tried must beat the one it left by
+        // more than a tie; any other size goes back when another delivered more (every frame per
+        // second it lacks is shed). One look may be a transition's: two, unless it is plainly less.
+        let fitting = config.sizes.compactMap { size in
+            delivered(size, load).flatMap { candidate(size, load).fits ? (size: size, value: $0) : nil }
+        }
+        let trying = probe.flatMap { $0.size == batch && $0.behindBefore ? $0.from : nil }
+        let rival =
+            trying.flatMap { from in delivered(from, load).map { (size: from, value: $0 * (1 + config.tie)) } }
+            ?? fitting.filter { $0.size != batch }.max { $0.value < $1.value || ($0.value == $1.value && $0.size > $1.size) }
+        if load.time - lastChange >= 1, let here = delivered(batch, load), let top = rival, top.value >= here,
+            (capacity[batch]?.count ?? 2) >= 2 || here < top.value * (1 - config.plainlyWorse)
+        {
+            let top = (size: top.size, value: delivered(top.size, load) ?? top.value)
+            slower[batch] = load.time
+            probe = nil
+            var decision = record(
+                load, to: top.size, candidate(top.size, load),
+                "overload: B=\(top.size) delivered \(fps(top.value)) frames/s, B=\(batch) only \(fps(here)), "
+                    + "of \(arriving) arriving: back to B=\(top.size), shedding by \(config.shed.rawValue)")
+            decision.skipEvery = skip(load, capacity: top.value)
             return decision
         }
-        // Run at the highest throughput that fits and shed the rest: measured capacity where there is
-        // one (what actually came out), else the stage model.
-        let fitting = known.filter { $0.fits }
-        let observed = fitting.filter { capacity[$0.size] != nil }
-        func score(_ c: Candidate) -> Double { capacity[c.size]?.value ?? c.throughput ?? 0 }
-        let pool = observed.count >= 2 ? observed : fitting
-        guard let top = pool.max(by: { score($0) < score($1) }) else { return nil }
-        // A size known only from the line is approached one step at a time, as in probing.
-        let best = candidate(stepToward(top.size), load)
-        let changed = best.size != batch || !overloaded
-        guard changed else { return nil }
-        if overloaded {
-            // Already shedding: the same hysteresis as anywhere else.
-            let here = candidate(batch, load)
-            guard score(best) > score(here) * (1 + config.gain), load.time - lastChange >= config.dwell else {
-                return nil
-            }
+        // 2. Try a neighbour never run under overload, once this size's delivery is known.
+        if probe == nil, warmedUp(load), let here = delivered(batch, load), load.time - lastChange >= config.dwell / 2,
+            let next = nextProbe(load)
+        {
+            probed.insert(next)
+            probe = Probe(size: next, from: batch, start: load.time, behindBefore: true)
+            var decision = record(
+                load, to: next, candidate(next, load),
+                "overload: B=\(batch) delivers \(fps(here)) frames/s of \(arriving) arriving; probing B=\(next)")
+            decision.skipEvery = skip(load, capacity: here)
+            return decision
         }
-        overloaded = true
+        // 3. Stay, shedding what the queues cannot hold.
+        guard entering else { return nil }
+        let current = candidate(batch, load)
         var decision = record(
-            load, to: best.size, best,
-            "overload: no batch size keeps up with \(String(format: "%.1f", load.arrivalRate)) frames/s; "
-                + "B=\(best.size) has the most throughput, shedding by \(config.shed.rawValue)" + explain(best, load))
-        if config.shed == .skip, let thr = best.throughput, thr > 0 {
-            decision.skipEvery = Self.skipEvery(arrival: load.arrivalRate, capacity: thr * config.margin)
-        }
+            load, to: batch, current,
+            "overload: falling behind at B=\(batch) with \(arriving) frames/s arriving (queues \(load.queueDepth)"
+                + "\(load.queueCapacity.map { "/\($0)" } ?? "")); shedding by \(config.shed.rawValue)"
+                + explain(current, load))
+        decision.skipEvery = skip(load, capacity: delivered(batch, load) ?? current.throughput ?? 0)
         return decision
+    }
+
+    /// The next size to try under overload: one step up while the last step up paid (or nothing
+    /// says otherwise), else one step down when that was never run; never one remembered slower, nor
+    /// one whose measured stage costs already say it is plainly worse.
+    func nextProbe(_ load: LoadSnapshot) -> Int? {
+        func allowed(_ size: Int) -> Bool {
+            delivered(size, load) == nil && slower[size] == nil && !probed.contains(size) && candidate(size, load).fits
+                && !plainlyWorse(size, than: batch, load)
+        }
+        if let up = config.sizes.first(where: { $0 > batch }), lastStepPaid(batch, load) ?? true, allowed(up) {
+            return up
+        }
+        if let down = config.sizes.last(where: { $0 < batch }), allowed(down) { return down }
+        return nil
+    }
+
+    /// 1 in k frames to skip under the `skip` policy, with the margin; nil for other policies.
+    func skip(_ load: LoadSnapshot, capacity: Double) -> Int? {
+        guard config.shed == .skip, capacity > 0 else { return nil }
+        return Self.skipEvery(arrival: load.arrivalRate, capacity: capacity * config.margin)
     }
 
     /// Whether the measured capacity rose (by more than a tie) from the size below `hi` to `hi`: the
     /// last step up paid, so the next may too. Nil until both were measured saturated.
-    func lastStepPaid(_ hi: Int) -> Bool? {
-        guard let top = capacity[hi]?.value, let below = capacity.keys.filter({ $0 < hi }).max(),
-            let under = capacity[below]?.value
+    func lastStepPaid(_ hi: Int, _ load: LoadSnapshot) -> Bool? {
+        guard let top = delivered(hi, load),
+            let under = config.sizes.filter({ $0 < hi }).reversed().lazy.compactMap({ delivered($0, load) }).first
         else { return nil }
         return top > under * (1 + config.tie)
     }
@@ -422,15 +617,13 @@ public struct BatchController: Sendable {
         return candidates.filter { ($0.throughput ?? 0) >= top * (1 - config.tie) }.min { $0.size < $1.size }
     }
 
-    /// Tries the next size up when it was never measured and the current one keeps up: a batch costs
-    /// at most in proportion to its size, so the next one keeps up too, and it may have more throughput.
-    /// Each size is probed once; what it measured decides from then on.
-    mutating func probe(_ load: LoadSnapshot, current: Candidate) -> BatchDecision? {
-        guard load.time - lastChange >= config.dwell, current.feasible, let b = current.bottleneck,
-            let next = config.sizes.first(where: { $0 > batch }),
-            cost.predict(stage: b.stage, batch: next) == nil
-                || !cost.measuredSizes.contains(next),
-            !probed.contains(next)
+    /// Tries the next size up when it was never measured and the current one keeps up: it may have
+    /// more throughput, and if it falls behind it is ended before the queues fill. Each size is tried
+    /// once; what it measured decides from then on.
+    mutating func probeUp(_ load: LoadSnapshot, current: Candidate) -> BatchDecision? {
+        guard load.time - lastChange >= config.dwell, current.feasible, roomToTry(load),
+            let next = config.sizes.first(where: { $0 > batch }), !cost.measuredSizes.contains(next),
+            !probed.contains(next), slower[next] == nil, !plainlyWorse(next, than: batch, load)
         else { return nil }
         if config.policy == .slo, let p99 = load.latencyP99,
             p99 + Double(next - batch) / load.arrivalRate > config.latencySLO
@@ -440,6 +633,7 @@ public struct BatchController: Sendable {
         // Memory measured at two sizes predicts the next: a probe that would not fit is not tried.
         guard candidate(next, load).fits else { return nil }
         probed.insert(next)
+        probe = Probe(size: next, from: batch, start: load.time, behindBefore: false, depthAtStart: load.queueDepth)
         return record(
             load, to: next, candidate(next, load), "probing B=\(next): never measured, and B=\(batch) keeps up")
     }
@@ -447,11 +641,12 @@ public struct BatchController: Sendable {
     /// Tries the next size down when it was never measured (after a swap, the costs start from one
     /// size): smaller batches wait less, and what it measures tells whether it keeps up.
     mutating func probeDown(_ load: LoadSnapshot, current: Candidate) -> BatchDecision? {
-        guard load.time - lastChange >= config.dwell, current.feasible,
+        guard load.time - lastChange >= config.dwell, current.feasible, roomToTry(load),
             let next = config.sizes.last(where: { $0 < batch }), !cost.measuredSizes.contains(next),
-            cost.measuredSizes.count < 2, !probed.contains(next)
+            cost.measuredSizes.count < 2, !probed.contains(next), slower[next] == nil
         else { return nil }
         probed.insert(next)
+        probe = Probe(size: next, from: batch, start: load.time, behindBefore: false, depthAtStart: load.queueDepth)
         return record(
             load, to: next, candidate(next, load),
             "probing B=\(next): never measured; a smaller batch waits less")
@@ -526,4 +721,5 @@ public struct BatchController: Sendable {
     }
 
     private func ms(_ s: Double) -> String { String(format: "%.0f ms", s * 1000) }
+    private func fps(_ v: Double) -> String { String(format: "%.1f", v) }
 }

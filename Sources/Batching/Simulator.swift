@@ -12,14 +12,21 @@ public struct DeviceProfile: Sendable, Codable, Equatable {
     public var inference: [Double]
     /// Seconds per batch, post-processing.
     public var postprocess: [Double]
+    /// Frames per second each size delivered where the profile was measured (`batchline profile`);
+    /// informative, the simulation runs on the stage costs.
+    public var delivered: [Double]?
 
     /// Creates a profile from a table.
-    public init(name: String, sizes: [Int], preprocess: [Double], inference: [Double], postprocess: [Double]) {
+    public init(
+        name: String, sizes: [Int], preprocess: [Double], inference: [Double], postprocess: [Double],
+        delivered: [Double]? = nil
+    ) {
         self.name = name
         self.sizes = sizes
         self.preprocess = preprocess
         self.inference = inference
         self.postprocess = postprocess
+        self.delivered = delivered
     }
 
     /// The paper's Table 1: Jetson Xavier, seconds per batch.
@@ -62,6 +69,14 @@ public struct DeviceProfile: Sendable, Codable, Equatable {
                     p.postprocess.count == p.sizes.count
                 else {
                     throw SimulationError("\(name): sizes and every stage need the same number (2 or more) of values")
+                }
+                guard p.sizes.first! >= 1, zip(p.sizes, p.sizes.dropFirst()).allSatisfy({ $0 < $1 }) else {
+                    throw SimulationError("\(name): sizes must be 1 or more and ascending")
+                }
+                guard (p.preprocess + p.inference + p.postprocess).allSatisfy({ $0.isFinite && $0 >= 0 }),
+                    p.inference.allSatisfy({ $0 > 0 })
+                else {
+                    throw SimulationError("\(name): stage seconds must be finite and not negative (inference above 0)")
                 }
                 return p
             } catch let e as SimulationError {
@@ -207,6 +222,7 @@ public struct Simulator: Sendable {
         var nextDecision = setup.decisionInterval
         var decisions: [BatchDecision] = []
         var lastDone = 0.0
+        var arrived = 0
         while i < ready.count {
             // Frames pre-processed and waiting for inference beyond the queue's bound are shed,
             // oldest first (unless the policy is backlog).
@@ -241,16 +257,19 @@ public struct Simulator: Sendable {
                     "postprocess": postSeconds * Double(b) / Double(n),
                 ])
             i += n
-            if dispatch >= nextDecision {
-                nextDecision = dispatch + setup.decisionInterval
+            // Frames arrived and not yet in a batch: what the pipeline's queues hold now.
+            while arrived < ready.count && ready[arrived].arrival <= dispatch { arrived += 1 }
+            let early = controller.wantsEarlyLook
+            if dispatch >= nextDecision || early {
+                if !early { nextDecision = dispatch + setup.decisionInterval }
                 let window = latencies.suffix(200).filter { $0.done >= dispatch - 2 }.map(\.latency).sorted()
                 let span = min(2, dispatch)
-                let rate = Double(arrivals.filter { $0 > dispatch - span && $0 <= dispatch }.count) / span
+                let rate = span > 0 ? Double(Self.count(arrivals, after: dispatch - span, upTo: dispatch)) / span : 0
                 let done = latencies.reversed().prefix { $0.done > dispatch - setup.decisionInterval }.count
                 let load = LoadSnapshot(
                     time: dispatch, arrivalRate: rate, outputRate: Double(done) / setup.decisionInterval,
-                    latencyP99: percentile(window, 0.99),
-                    queueDepth: ready.count - i, streams: streams)
+                    latencyP99: percentile(window, 0.99), queueDepth: max(0, arrived - i), streams: streams,
+                    queueCapacity: setup.controller.shed == .backlog ? nil : setup.queueCapacity)
                 if let decision = controller.decide(load) { decisions.append(decision) }
             }
         }
@@ -264,6 +283,43 @@ public struct Simulator: Sendable {
             latencyP99: pct(0.99), finalBatch: controller.batch,
             bottleneck: controller.cost.bottleneckLabel(
                 batch: controller.batch, parallelism: setup.controller.parallelism), decisions: decisions)
+    }
+}
+
+extension Simulator {
+    /// The highest load (frames per second, all of `setup.streams` together) at which a run of
+    /// `setup` sheds nothing, found by bisection in `low...high` to `resolution` (a fraction);
+    /// nil when even `low` sheds.
+    public static func zeroShedRate(_ setup: SimulationSetup, low: Double, high: Double, resolution: Double = 0.005)
+        -> Double?
+    {
+        func sheds(_ rate: Double) -> Bool {
+            var s = setup
+            s.fps = rate / Double(max(setup.streams, 1))
+            return Simulator(setup: s).run().shed > 0
+        }
+        guard low > 0, high > low, !sheds(low) else { return nil }
+        if !sheds(high) { return high }
+        var (lo, hi) = (low, high)
+        while hi - lo > lo * resolution {
+            let mid = (lo + hi) / 2
+            if sheds(mid) { hi = mid } else { lo = mid }
+        }
+        return lo
+    }
+
+    /// How many of the ascending `times` fall in (`lo`, `hi`].
+    static func count(_ times: [Double], after lo: Double, upTo hi: Double) -> Int {
+        func firstIndex(above x: Double) -> Int {
+            var a = 0
+            var b = times.count
+            while a < b {
+                let m = (a + b) / 2
+                if times[m] <= x { a = m + 1 } else { b = m }
+            }
+            return a
+        }
+        return max(0, firstIndex(above: hi) - firstIndex(above: lo))
     }
 }
 

@@ -7,7 +7,10 @@ extension Batchline {
     struct Profile: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Measure each stage per batch size against the real-time condition (the paper's Tables 1-2).",
-            discussion: "Writes profile.json, profile.md and plots (stages.svg, resources.svg) into --out."
+            discussion: """
+                Writes profile.json, profile.md, device.json (this machine for `batchline simulate --device`) \
+                and plots (stages.svg, resources.svg) into --out.
+                """
         )
 
         @Option(name: .long, help: "Model file with its model.json beside it, or a folder holding model.json.")
@@ -82,7 +85,7 @@ extension Batchline {
                 let report = try await Profiler(options: options).measure()
                 try report.write(to: out)
                 print(report.markdown)
-                print("wrote \(out)/profile.json, profile.md, stages.svg, resources.svg")
+                print("wrote \(out)/profile.json, profile.md, device.json (for simulate --device), stages.svg, resources.svg")
             } catch {
                 throw fail(error)
             }

@@ -17,7 +17,9 @@ extension Batchline {
                 """
         )
 
-        @Option(name: .long, help: "xavier, 2080ti, or a JSON file {name, sizes, preprocess, inference, postprocess}.")
+        @Option(
+            name: .long,
+            help: "xavier, 2080ti, or a JSON file {name, sizes, preprocess, inference, postprocess}: `batchline profile` writes one (device.json).")
         var device = "xavier"
 
         @Option(name: .long, help: "Camera streams.")
@@ -55,6 +57,14 @@ extension Batchline {
         @Flag(name: .long, help: "Print the result as JSON.")
         var json = false
 
+        @Flag(
+            name: .long,
+            help: """
+                Instead of one run: for each fixed size and for --policy, the highest load (frames/s over \
+                --streams) that a run of --seconds keeps with nothing shed.
+                """)
+        var capacity = false
+
         func run() throws {
             do {
                 let profile = try DeviceProfile.named(device)
@@ -82,6 +92,10 @@ extension Batchline {
                 setup.controller.sizes = allowed
                 setup.controller.latencySLO = latencySlo / 1000
                 setup.controller.shed = shed
+                if capacity {
+                    printCapacity(setup, sizes: allowed)
+                    return
+                }
                 let result = Simulator(setup: setup).run()
                 if json {
                     let encoder = JSONEncoder()
@@ -102,6 +116,33 @@ extension Batchline {
                         result.shed))
             } catch {
                 throw fail(error)
+            }
+        }
+
+        /// One line per fixed size and one for the policy: the load each keeps with nothing shed.
+        func printCapacity(_ base: SimulationSetup, sizes: [Int]) {
+            // Bounds from the device's own table: no size does more than its stages allow.
+            let d = base.device
+            let best =
+                sizes.map { b in
+                    Double(b) / max(d.seconds("inference", batch: b), d.seconds("preprocess", batch: 1) * Double(b))
+                }.max() ?? 100
+            let (low, high) = (best * 0.2, best * 1.5)
+            print("\(d.name): \(base.streams) stream(s), \(base.seconds) s a run; the load kept with nothing shed")
+            var rows: [(String, Double?)] = []
+            for b in sizes {
+                var s = base
+                s.controller.policy = .fixed
+                s.initialBatch = b
+                rows.append(("fixed B=\(b)", Simulator.zeroShedRate(s, low: low, high: high)))
+            }
+            if base.controller.policy != .fixed {
+                let label = "auto (\(base.controller.policy.rawValue))"
+                rows.append((label, Simulator.zeroShedRate(base, low: low, high: high)))
+            }
+            for (label, rate) in rows {
+                let value = rate.map { String(format: "%.1f frames/s", $0) } ?? String(format: "sheds at %.1f", low)
+                print("  \(label.padding(toLength: 18, withPad: " ", startingAt: 0)) \(value)")
             }
         }
     }

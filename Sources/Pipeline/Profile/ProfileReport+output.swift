@@ -1,3 +1,4 @@
+import Batching
 import Foundation
 import Monitoring
 
@@ -86,11 +87,28 @@ extension ProfileReport {
         return svg + "</svg>\n"
     }
 
-    /// Writes profile.json, profile.md, stages.svg and resources.svg into `directory`.
+    /// This machine as `batchline simulate --device FILE` reads it: pre- and post-processing per
+    /// batch as measured, and inference per batch *as delivered*, B / the frames per second the run
+    /// at that size reached with every stage sharing the machine. On a CPU, where decoding,
+    /// pre-processing and inference take turns on the same cores, the median inference time alone
+    /// overstates what a size can do; the delivered rate is the capacity the controller meets.
+    public var deviceProfile: DeviceProfile {
+        let sorted = rows.sorted { $0.batch < $1.batch }
+        let name = deviceInfo["FULL_DEVICE_NAME"] ?? deviceInfo["device"] ?? "this machine"
+        return DeviceProfile(
+            name: "\(name), \(model), \(requests) request(s) in flight (batchline profile)",
+            sizes: sorted.map(\.batch), preprocess: sorted.map(\.preprocessSeconds),
+            inference: sorted.map { Double($0.batch) / max($0.throughput, 1e-9) },
+            postprocess: sorted.map(\.postprocessSeconds), delivered: sorted.map(\.throughput))
+    }
+
+    /// Writes profile.json, profile.md, device.json (for `simulate --device`), stages.svg and
+    /// resources.svg into `directory`.
     public func write(to directory: String) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let dir = URL(fileURLWithPath: directory)
         try writeJSON(self, to: dir.appendingPathComponent("profile.json").path)
+        if rows.count >= 2 { try writeJSON(deviceProfile, to: dir.appendingPathComponent("device.json").path) }
         for (name, text) in [("profile.md", markdown), ("stages.svg", stagesPlot), ("resources.svg", resourcesPlot)] {
             do {
                 try text.write(to: dir.appendingPathComponent(name), atomically: true, encoding: .utf8)

@@ -78,10 +78,16 @@ final class BatchManager: Sendable {
         var written = 0
         /// The model version whose costs are being learned (after a change); nil: any.
         var model: String?
+        /// Batches of the current size finished since the last change.
+        var batchesSinceChange = 0
+        /// Memory in use at the last regular look.
+        var rss: Int?
     }
 
-    /// Seconds after a change during which measurements are not trusted.
+    /// Seconds after a change during which measurements are not trusted, unless enough batches of
+    /// the new size finished since (those beyond the ones in flight when it changed).
     private let settle = 0.3
+    private let settleBatches: Int
 
     private let state: Mutex<State>
     private let interval: Double
@@ -98,8 +104,10 @@ final class BatchManager: Sendable {
 
     init(
         controller: BatchController, interval: Double, streams: Int, logger: Logger, memoryLimit: Int?,
-        batchTimeout: Double, queueCapacity: Int, apply: @escaping @Sendable (_ batch: Int, _ requests: Int?) -> Void
+        batchTimeout: Double, queueCapacity: Int, maxInFlight: Int,
+        apply: @escaping @Sendable (_ batch: Int, _ requests: Int?) -> Void
     ) {
+        settleBatches = maxInFlight + 1
         self.queueCapacity = queueCapacity
         minimumTimeout = batchTimeout
         flush = Mutex(batchTimeout)
@@ -129,6 +137,7 @@ final class BatchManager: Sendable {
         state.withLock { s in
             s.controller.modelChanged()
             s.lastChange = now
+            s.batchesSinceChange = 0
             s.model = tag
             let b = s.controller.batch
             s.decisions.append(
@@ -148,20 +157,32 @@ final class BatchManager: Sendable {
             // Batches that started before the last change, or just after it while queues settle and
             // the new size warms up, would blur the new size's costs: skip them.
             // So would batches the previous model version ran after a swap.
-            let settled =
-                now - s.lastChange >= settle && batch == s.controller.batch
-                && (s.model == nil || model == nil || model == s.model)
+            let current = batch == s.controller.batch && (s.model == nil || model == nil || model == s.model)
+            if current { s.batchesSinceChange += 1 }
+            let settled = current && (now - s.lastChange >= settle || s.batchesSinceChange > settleBatches)
             if settled { s.controller.observe(batch: batch, stageSeconds: stageSeconds) }
             s.lags.append(contentsOf: lags)
             s.written += lags.count
             if s.lags.count > 512 { s.lags.removeFirst(s.lags.count - 512) }
-            guard now - s.lastDecision >= interval, let rate else { return nil }
-            // Memory is read once per decision, not per batch.
-            let rss = ResourceMonitor.residentBytes()
-            if settled { s.controller.observe(batch: batch, stageSeconds: [:], memoryBytes: rss) }
-            let outputRate = s.lastDecision.isFinite ? Double(s.written) / (now - s.lastDecision) : nil
-            s.written = 0
-            s.lastDecision = now
+            // A size being tried is judged as soon as it has run a few batches, not at the next look.
+            let early = settled && s.controller.wantsEarlyLook
+            guard early || now - s.lastDecision >= interval, let rate else { return nil }
+            // Memory is read once per regular look, not per batch.
+            let rss: Int
+            if early, let last = s.rss {
+                rss = last
+            } else {
+                rss = ResourceMonitor.residentBytes()
+                s.rss = rss
+                if settled { s.controller.observe(batch: batch, stageSeconds: [:], memoryBytes: rss) }
+            }
+            let outputRate =
+                s.lastDecision.isFinite && now > s.lastDecision ? Double(s.written) / (now - s.lastDecision) : nil
+            // An early look leaves the regular window running, so that rates stay measured over it.
+            if !early {
+                s.written = 0
+                s.lastDecision = now
+            }
             let sorted = s.lags.sorted()
             let p99 = percentile(sorted, 0.99)
             let load = LoadSnapshot(
@@ -171,7 +192,10 @@ final class BatchManager: Sendable {
             guard let d = s.controller.decide(load) else { return nil }
             s.decisions.append(d)
             s.lags.removeAll()
-            if d.to != d.from { s.lastChange = now }
+            if d.to != d.from {
+                s.lastChange = now
+                s.batchesSinceChange = 0
+            }
             return d
         }
         guard let decision else { return }

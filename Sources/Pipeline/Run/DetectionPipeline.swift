@@ -294,6 +294,7 @@ public final class DetectionPipeline: Sendable {
             controller: controller, interval: options.decisionInterval, streams: options.sources.count, logger: logger,
             memoryLimit: memoryLimit, batchTimeout: options.batchTimeout,
             queueCapacity: Self.decodedCapacity(options) + Self.readyCapacity(options),
+            maxInFlight: max(requests, maxRequests),
             apply: { [self] size, requests in
                 self.batchSize.withLock { $0 = size }
                 if let requests { self.inFlight.withLock { $0 = requests } }

@@ -166,8 +166,11 @@ public struct BatchController: Sendable {
         /// Inference requests in flight it may choose from (1...this); 0 leaves them alone. Probed
         /// upward only while overloaded, kept only where the measured output rate rises with them.
         public var maxRequests = 0
-        /// A size being tried is judged by its stage costs after this many batches there...
+        /// A size being tried is judged by its stage costs after this many batches there, and at
+        /// least `probeSeconds` (a few batches of a fast model are mostly noise)...
         public var probeLook = 3
+        /// Seconds a size being tried runs at least before its stage costs are judged.
+        public var probeSeconds = 0.25
         /// ...and ended at once when they promise this fraction less throughput than the size it left.
         public var plainlyWorse = 0.15
         /// Seconds a size found slower is remembered (neither tried nor chosen again).
@@ -194,6 +197,15 @@ public struct BatchController: Sendable {
         public var judged = false
         /// Frames waiting when it began.
         public var depthAtStart = 0
+        /// When its first batch was seen, and the batches by then: its own output rate is counted
+        /// from there.
+        public var firstSeen: (time: Double, batches: Int)?
+
+        public static func == (a: Probe, b: Probe) -> Bool {
+            a.size == b.size && a.from == b.from && a.start == b.start && a.batches == b.batches
+                && a.behindBefore == b.behindBefore && a.judged == b.judged && a.depthAtStart == b.depthAtStart
+                && a.firstSeen?.time == b.firstSeen?.time && a.firstSeen?.batches == b.firstSeen?.batches
+        }
     }
 
     /// Settings.
@@ -218,7 +230,10 @@ public struct BatchController: Sendable {
     private var capacitySeen: [Int: Double] = [:]
     private var probedRequests: Set<Int> = []
     private var lastChange = -Double.infinity
-    private var probed: Set<Int> = []
+    /// When the current overload began.
+    private var overloadSince = -Double.infinity
+    /// Sizes tried, and when: each is tried once until forgotten.
+    private var probed: [Int: Double] = [:]
     private var streams: Int?
     /// The first look's time: queues fill while a pipeline starts, and say nothing of capacity then.
     private var started: Double?
@@ -240,8 +255,8 @@ public struct BatchController: Sendable {
     public var wantsEarlyLook: Bool {
         guard let p = probe, p.size == batch, p.batches >= 1 else { return false }
         // Tried while keeping up: the queues are watched after every batch, so that a size that
-        // falls behind is ended before they fill. Tried under overload: its costs, once.
-        return !p.behindBefore || (!p.judged && p.batches >= config.probeLook)
+        // falls behind is ended before they fill. Tried under overload: its own output, until judged.
+        return !p.behindBefore || !p.judged
     }
 
     /// Records one finished batch: seconds it took in each stage.
@@ -254,7 +269,7 @@ public struct BatchController: Sendable {
     /// Forgets costs: the model changed (a swap), so every stage must be measured again.
     public mutating func modelChanged() {
         cost.reset()
-        probed = []
+        probed = [:]
         forgetCapacity()
         probe = nil
     }
@@ -273,7 +288,9 @@ public struct BatchController: Sendable {
     public func fallingBehind(_ load: LoadSnapshot) -> Bool {
         if let cap = load.queueCapacity, cap > 0 {
             let out = load.outputRate
-            if load.saturated { return out.map { $0 <= load.arrivalRate * 1.05 } ?? true }
+            // Files run as fast as they go (backlog) are always saturated: their arrivals wait for
+            // the pipeline, and an output above them is only the queue's breathing.
+            if load.saturated { return config.shed == .backlog || (out.map { $0 <= load.arrivalRate * 1.05 } ?? true) }
             return load.queueDepth * 2 >= cap && (out.map { $0 < load.arrivalRate * 0.98 } ?? false)
         }
         guard load.arrivalRate > 0, cost.measuredSizes.contains(batch),
@@ -288,11 +305,17 @@ public struct BatchController: Sendable {
         // machine), and so does time: what was found slower is forgotten.
         if let before = streams, before != load.streams {
             forgetCapacity()
-            probed = []
+            probed = [:]
         }
         streams = load.streams
         if load.outputRate != nil { outputReported = true }
-        for (size, when) in slower where load.time - when >= config.forget { slower[size] = nil }
+        for (size, when) in slower where load.time - when >= config.forget {
+            // Its costs too: what made it slower may have gone, and it may be tried again.
+            slower[size] = nil
+            probed[size] = nil
+            if size != batch { cost.forget(batch: size) }
+        }
+        for (size, when) in probed where load.time - when >= config.forget { probed[size] = nil }
         for (size, when) in capacitySeen where size != batch && load.time - when >= config.forget {
             capacity[size] = nil
             capacitySeen[size] = nil
@@ -362,6 +385,7 @@ public struct BatchController: Sendable {
         // `parallelism["infer"]` stays: batches beyond the device's streams queue for them, and the
         // seconds measured per batch already include that wait.
         requests = count
+        lastChange = load.time
         return record(load, to: batch, candidate(batch, load), why)
     }
 
@@ -445,7 +469,7 @@ public struct BatchController: Sendable {
         if overloaded {
             // Out of overload only after a dwell: at capacity the queues fill and drain by turns,
             // and the state would flap with them.
-            guard load.time - lastChange >= config.dwell else { return nil }
+            guard load.time - max(lastChange, overloadSince) >= config.dwell else { return nil }
             overloaded = false
             return record(load, to: batch, current, "load fell: B=\(batch) keeps up again")
         }
@@ -497,7 +521,27 @@ public struct BatchController: Sendable {
             probe = nil
             return nil
         }
-        if !p.judged && p.batches >= config.probeLook {
+        if p.firstSeen == nil && p.batches >= 1 {
+            p.firstSeen = (load.time, p.batches)
+            probe = p
+        }
+        // Tried under overload (its queues full, so what it puts out is what it can do): its own
+        // output rate since its first batch, against what the size it left delivered.
+        if p.behindBefore, !p.judged, let first = p.firstSeen, p.batches - first.batches >= config.probeLook,
+            load.time - first.time >= config.probeSeconds
+        {
+            p.judged = true
+            probe = p
+            let rate = Double((p.batches - first.batches) * batch) / (load.time - first.time)
+            if let before = delivered(p.from, load), rate < before * (1 - config.plainlyWorse) {
+                return endProbe(
+                    load, p,
+                    "B=\(batch) ended after \(p.batches) batches: it put out \(fps(rate)) frames/s, plainly less "
+                        + "than the \(fps(before)) B=\(p.from) delivered: back to B=\(p.from)")
+            }
+        }
+        // Tried while keeping up (its output is the arrivals): its stage costs against the size it left.
+        if !p.behindBefore, !p.judged, p.batches >= config.probeLook, load.time - p.start >= config.probeSeconds {
             p.judged = true
             probe = p
             if plainlyWorse(batch, than: p.from, load) {
@@ -532,6 +576,7 @@ public struct BatchController: Sendable {
     /// the one that delivered most and come back to it, and try a neighbour only where it may pay.
     mutating func decideOverload(_ load: LoadSnapshot) -> BatchDecision? {
         let entering = !overloaded
+        if entering { overloadSince = load.time }
         overloaded = true
         let arriving = fps(load.arrivalRate)
         // 1. Back to the size that delivered most. A size being tried must beat the one it left by
@@ -543,7 +588,9 @@ public struct BatchController: Sendable {
         let trying = probe.flatMap { $0.size == batch && $0.behindBefore ? $0.from : nil }
         let rival =
             trying.flatMap { from in delivered(from, load).map { (size: from, value: $0 * (1 + config.tie)) } }
-            ?? fitting.filter { $0.size != batch }.max { $0.value < $1.value || ($0.value == $1.value && $0.size > $1.size) }
+            ?? fitting.filter { $0.size != batch }.max {
+                $0.value < $1.value || ($0.value == $1.value && $0.size > $1.size)
+            }
         if load.time - lastChange >= 1, let here = delivered(batch, load), let top = rival, top.value >= here,
             (capacity[batch]?.count ?? 2) >= 2 || here < top.value * (1 - config.plainlyWorse)
         {
@@ -561,7 +608,7 @@ public struct BatchController: Sendable {
         if probe == nil, warmedUp(load), let here = delivered(batch, load), load.time - lastChange >= config.dwell / 2,
             let next = nextProbe(load)
         {
-            probed.insert(next)
+            probed[next] = load.time
             probe = Probe(size: next, from: batch, start: load.time, behindBefore: true)
             var decision = record(
                 load, to: next, candidate(next, load),
@@ -586,7 +633,7 @@ public struct BatchController: Sendable {
     /// one whose measured stage costs already say it is plainly worse.
     func nextProbe(_ load: LoadSnapshot) -> Int? {
         func allowed(_ size: Int) -> Bool {
-            delivered(size, load) == nil && slower[size] == nil && !probed.contains(size) && candidate(size, load).fits
+            delivered(size, load) == nil && slower[size] == nil && probed[size] == nil && candidate(size, load).fits
                 && !plainlyWorse(size, than: batch, load)
         }
         if let up = config.sizes.first(where: { $0 > batch }), lastStepPaid(batch, load) ?? true, allowed(up) {
@@ -623,7 +670,7 @@ public struct BatchController: Sendable {
     mutating func probeUp(_ load: LoadSnapshot, current: Candidate) -> BatchDecision? {
         guard load.time - lastChange >= config.dwell, current.feasible, roomToTry(load),
             let next = config.sizes.first(where: { $0 > batch }), !cost.measuredSizes.contains(next),
-            !probed.contains(next), slower[next] == nil, !plainlyWorse(next, than: batch, load)
+            probed[next] == nil, slower[next] == nil, !plainlyWorse(next, than: batch, load)
         else { return nil }
         if config.policy == .slo, let p99 = load.latencyP99,
             p99 + Double(next - batch) / load.arrivalRate > config.latencySLO
@@ -632,7 +679,7 @@ public struct BatchController: Sendable {
         }
         // Memory measured at two sizes predicts the next: a probe that would not fit is not tried.
         guard candidate(next, load).fits else { return nil }
-        probed.insert(next)
+        probed[next] = load.time
         probe = Probe(size: next, from: batch, start: load.time, behindBefore: false, depthAtStart: load.queueDepth)
         return record(
             load, to: next, candidate(next, load), "probing B=\(next): never measured, and B=\(batch) keeps up")
@@ -643,9 +690,9 @@ public struct BatchController: Sendable {
     mutating func probeDown(_ load: LoadSnapshot, current: Candidate) -> BatchDecision? {
         guard load.time - lastChange >= config.dwell, current.feasible, roomToTry(load),
             let next = config.sizes.last(where: { $0 < batch }), !cost.measuredSizes.contains(next),
-            cost.measuredSizes.count < 2, !probed.contains(next), slower[next] == nil
+            cost.measuredSizes.count < 2, probed[next] == nil, slower[next] == nil
         else { return nil }
-        probed.insert(next)
+        probed[next] = load.time
         probe = Probe(size: next, from: batch, start: load.time, behindBefore: false, depthAtStart: load.queueDepth)
         return record(
             load, to: next, candidate(next, load),
@@ -689,8 +736,9 @@ public struct BatchController: Sendable {
             requestCapacity = [:]
             probedRequests = []
         }
+        // Only a change of size restarts the dwell; a change of overload state alone does not.
+        if size != batch { lastChange = load.time }
         batch = size
-        lastChange = load.time
         return decision
     }
 

@@ -43,6 +43,12 @@ public struct CostModel: Sendable, Equatable {
         memory = [:]
     }
 
+    /// Forgets what was measured at `batch` (it was found slower long ago: things may have changed).
+    public mutating func forget(batch: Int) {
+        for stage in measured.keys { measured[stage]?[batch] = nil }
+        memory[batch] = nil
+    }
+
     /// Stages seen.
     public var stages: [String] { measured.keys.sorted() }
 

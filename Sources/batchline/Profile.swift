@@ -85,7 +85,9 @@ extension Batchline {
                 let report = try await Profiler(options: options).measure()
                 try report.write(to: out)
                 print(report.markdown)
-                print("wrote \(out)/profile.json, profile.md, device.json (for simulate --device), stages.svg, resources.svg")
+                print(
+                    "wrote \(out)/profile.json, profile.md, device.json (for simulate --device), stages.svg, resources.svg"
+                )
             } catch {
                 throw fail(error)
             }

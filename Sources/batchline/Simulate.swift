@@ -19,7 +19,9 @@ extension Batchline {
 
         @Option(
             name: .long,
-            help: "xavier, 2080ti, or a JSON file {name, sizes, preprocess, inference, postprocess}: `batchline profile` writes one (device.json).")
+            help:
+                "xavier, 2080ti, or a JSON file {name, sizes, preprocess, inference, postprocess}: `batchline profile` writes one (device.json)."
+        )
         var device = "xavier"
 
         @Option(name: .long, help: "Camera streams.")

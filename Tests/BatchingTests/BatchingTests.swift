@@ -347,7 +347,8 @@ struct NearCapacityTests {
                 let r = Simulator(setup: setup(device, rate: capacity * fraction, policy: .realtime, seed: seed)).run()
                 #expect(
                     r.shed == 0,
-                    "\(device.name), \(fraction) of B=\(size)'s \(capacity): \(r.shed) shed; \(r.decisions.map(\.reason))")
+                    "\(device.name), \(fraction) of B=\(size)'s \(capacity): \(r.shed) shed; \(r.decisions.map(\.reason))"
+                )
             }
             let offered = capacity * 1.1
             let r = Simulator(setup: setup(device, rate: offered, policy: .realtime, seed: seed)).run()
@@ -370,6 +371,16 @@ struct NearCapacityTests {
         // 100 frames/s, 91% of B=1's capacity: a try could only cost frames, and none is made.
         let near = Simulator(setup: setup(cpuShape, rate: 100, policy: .realtime)).run()
         #expect(near.decisions.isEmpty && near.shed == 0, "\(near.decisions.map(\.reason))")
+    }
+
+    @Test("What was found slower is forgotten after a while, and tried once more")
+    func forgets() {
+        var s = setup(cpuShape, rate: 60, policy: .realtime)
+        s.controller.forget = 20
+        let r = Simulator(setup: s).run()
+        let probes = r.decisions.filter { $0.to == 2 && $0.from == 1 }
+        #expect(probes.count >= 2, "tried again after 20 s: \(r.decisions.map { "\($0.time): \($0.reason)" })")
+        #expect(r.shed == 0 && r.finalBatch == 1)
     }
 
     @Test("Shedding follows the measured backlog, not a prediction with a margin")

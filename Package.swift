@@ -61,6 +61,8 @@ let package = Package(
         ),
         // Model registry: a versioned model repository on disk, validated as untrusted input.
         .target(name: "ModelRegistry", dependencies: ["Vision"], swiftSettings: swiftSettings),
+        // Runtime: a stream's life (connecting, running, reconnecting, ended, failed), pure values.
+        .target(name: "Runtime", swiftSettings: swiftSettings),
         // Batching: the batch size controller and its cost model, pure values.
         .target(name: "Batching", swiftSettings: swiftSettings),
         // Monitoring: CPU, memory, cgroup, NVIDIA GPUs (NVML via dlopen).
@@ -69,7 +71,7 @@ let package = Package(
         .target(
             name: "Pipeline",
             dependencies: [
-                "VideoIO", "InferenceBackend", "Vision", "Monitoring", "Batching", "ModelRegistry",
+                "VideoIO", "InferenceBackend", "Vision", "Monitoring", "Batching", "ModelRegistry", "Runtime",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -100,7 +102,9 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(name: "BatchingTests", dependencies: ["Batching"], swiftSettings: swiftSettings),
         .testTarget(name: "MonitoringTests", dependencies: ["Monitoring"], swiftSettings: swiftSettings),
-        .testTarget(name: "CLITests", dependencies: ["TestSupport", "batchline"], swiftSettings: swiftSettings),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "CLITests", dependencies: ["TestSupport", "batchline", "VideoIO"], swiftSettings: swiftSettings),
         // Paths to the bundled assets and small helpers shared by the tests.
         .target(
             name: "TestSupport", dependencies: ["Monitoring"], path: "Tests/TestSupport", swiftSettings: swiftSettings),

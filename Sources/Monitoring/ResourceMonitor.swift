@@ -30,23 +30,35 @@ public struct ResourceSample: Codable, Sendable {
 }
 
 /// Samples CPU and memory on its own thread at a fixed interval, cheaply (a few small /proc reads).
+///
+/// Bounded however long it runs: a running summary of every sample (means and peaks) and the most
+/// recent `keep` samples themselves.
 public final class ResourceMonitor: Sendable {
     /// Seconds between samples.
     public let interval: Double
-    private let state = Mutex(State())
+    private let state: Mutex<State>
     private let gpu: NVML?
 
     private struct State {
-        var samples: [ResourceSample] = []
+        var recent: Ring<ResourceSample>
+        var summary = RunningSummary()
         var running = false
         var generation = 0
     }
 
-    /// Creates a monitor; NVML is loaded now if `libnvidia-ml.so.1` exists.
-    public init(interval: Double = 0.25) {
+    /// Creates a monitor keeping the last `keep` samples (10 minutes at the default interval); NVML
+    /// is loaded now if `libnvidia-ml.so.1` exists.
+    public init(interval: Double = 0.25, keep: Int = 2400) {
         self.interval = interval
+        state = Mutex(State(recent: Ring(capacity: keep)))
         gpu = NVML.load()
     }
+
+    /// Every sample since `start()`, summarised (means and peaks), however many there were.
+    public var summary: ResourceSummary { state.withLock { $0.summary.summary } }
+
+    /// The most recent samples, oldest first.
+    public var recent: [ResourceSample] { state.withLock { $0.recent.elements } }
 
     /// Machine facts that do not change: cores, memory, container limit, GPUs.
     public var machine: MachineInfo {
@@ -60,7 +72,8 @@ public final class ResourceMonitor: Sendable {
     /// Starts sampling (again, from an empty record).
     public func start() {
         let generation = state.withLock { s -> Int in
-            s.samples = []
+            s.recent.removeAll()
+            s.summary = RunningSummary()
             s.running = true
             s.generation += 1
             return s.generation
@@ -76,19 +89,23 @@ public final class ResourceMonitor: Sendable {
                     systemCPU: now.systemPercent(since: last), rssBytes: Self.residentBytes(),
                     cgroupUsageBytes: Cgroup.memoryUsage(), gpus: gpu?.sample() ?? [])
                 last = now
-                state.withLock { s in if s.generation == generation { s.samples.append(sample) } }
+                state.withLock { s in
+                    guard s.generation == generation else { return }
+                    s.recent.append(sample)
+                    s.summary.add(sample)
+                }
             }
         }
         thread.name = "batchline-monitor"
         thread.start()
     }
 
-    /// Stops sampling and returns what was recorded.
+    /// Stops sampling and returns the most recent samples (`summary` has all of them summarised).
     @discardableResult
     public func stop() -> [ResourceSample] {
         state.withLock { s in
             s.running = false
-            return s.samples
+            return s.recent.elements
         }
     }
 
@@ -150,21 +167,22 @@ public struct ResourceSummary: Codable, Sendable {
 
     /// Summarises `samples` (empty gives zeros).
     public init(_ samples: [ResourceSample]) {
-        let n = Double(max(samples.count, 1))
-        processCPUMean = samples.map(\.processCPU).reduce(0, +) / n
-        processCPUPeak = samples.map(\.processCPU).max() ?? 0
-        systemCPUMean = samples.map(\.systemCPU).reduce(0, +) / n
-        rssPeakBytes = max(samples.map(\.rssBytes).max() ?? 0, ResourceMonitor.residentBytes())
-        cgroupUsagePeakBytes = samples.compactMap(\.cgroupUsageBytes).max()
-        var peaks: [Int: GPUSample] = [:]
-        for g in samples.flatMap(\.gpus) {
-            var p = peaks[g.index] ?? g
-            p.utilization = max(p.utilization, g.utilization)
-            p.memoryUsedBytes = max(p.memoryUsedBytes, g.memoryUsedBytes)
-            peaks[g.index] = p
-        }
-        gpus = peaks.keys.sorted().map { peaks[$0]! }
-        self.samples = samples.count
+        var running = RunningSummary()
+        for s in samples { running.add(s) }
+        self = running.summary
+    }
+
+    init(
+        processCPUMean: Double, processCPUPeak: Double, systemCPUMean: Double, rssPeakBytes: Int,
+        cgroupUsagePeakBytes: Int?, gpus: [GPUSample], samples: Int
+    ) {
+        self.processCPUMean = processCPUMean
+        self.processCPUPeak = processCPUPeak
+        self.systemCPUMean = systemCPUMean
+        self.rssPeakBytes = rssPeakBytes
+        self.cgroupUsagePeakBytes = cgroupUsagePeakBytes
+        self.gpus = gpus
+        self.samples = samples
     }
 
     enum CodingKeys: String, CodingKey {
@@ -174,6 +192,40 @@ public struct ResourceSummary: Codable, Sendable {
         case systemCPUMean = "system_cpu_mean_pct"
         case rssPeakBytes = "rss_peak_bytes"
         case cgroupUsagePeakBytes = "cgroup_usage_peak_bytes"
+    }
+}
+
+/// Sums and peaks of samples, added one at a time: a summary in constant memory.
+struct RunningSummary: Sendable {
+    private var count = 0
+    private var processSum = 0.0
+    private var processPeak = 0.0
+    private var systemSum = 0.0
+    private var rssPeak = 0
+    private var cgroupPeak: Int?
+    private var gpuPeaks: [Int: GPUSample] = [:]
+
+    mutating func add(_ s: ResourceSample) {
+        count += 1
+        processSum += s.processCPU
+        processPeak = max(processPeak, s.processCPU)
+        systemSum += s.systemCPU
+        rssPeak = max(rssPeak, s.rssBytes)
+        if let c = s.cgroupUsageBytes { cgroupPeak = max(cgroupPeak ?? 0, c) }
+        for g in s.gpus {
+            var p = gpuPeaks[g.index] ?? g
+            p.utilization = max(p.utilization, g.utilization)
+            p.memoryUsedBytes = max(p.memoryUsedBytes, g.memoryUsedBytes)
+            gpuPeaks[g.index] = p
+        }
+    }
+
+    var summary: ResourceSummary {
+        let n = Double(max(count, 1))
+        return ResourceSummary(
+            processCPUMean: processSum / n, processCPUPeak: processPeak, systemCPUMean: systemSum / n,
+            rssPeakBytes: max(rssPeak, ResourceMonitor.residentBytes()), cgroupUsagePeakBytes: cgroupPeak,
+            gpus: gpuPeaks.keys.sorted().map { gpuPeaks[$0]! }, samples: count)
     }
 }
 

@@ -34,3 +34,40 @@ struct MonitoringTests {
         #expect(ResourceMonitor.residentBytes() > 0)
     }
 }
+
+@Suite("Bounded records")
+struct BoundedTests {
+    @Test("A ring keeps the newest elements in order and counts them all")
+    func ring() {
+        var r = Ring<Int>(capacity: 3)
+        #expect(r.elements.isEmpty && r.last == nil)
+        for i in 1...2 { r.append(i) }
+        #expect(r.elements == [1, 2] && r.total == 2)
+        for i in 3...10 { r.append(i) }
+        #expect(r.elements == [8, 9, 10] && r.count == 3 && r.total == 10 && r.last == 10)
+        r.removeAll()
+        #expect(r.elements.isEmpty && r.total == 0)
+    }
+
+    @Test("The monitor keeps a bounded number of samples and summarises all of them")
+    func monitorBounded() {
+        let monitor = ResourceMonitor(interval: 0.01, keep: 5)
+        monitor.start()
+        Thread.sleep(forTimeInterval: 0.4)
+        let recent = monitor.stop()
+        let summary = monitor.summary
+        #expect(recent.count == 5, "kept \(recent.count)")
+        #expect(summary.samples > 10, "summarised \(summary.samples)")
+        #expect(zip(recent, recent.dropFirst()).allSatisfy { $0.time < $1.time }, "oldest first")
+        // The summary of every sample matches one made from them all at once.
+        var all: [ResourceSample] = []
+        for k in 0..<50 {
+            all.append(
+                ResourceSample(
+                    time: Double(k), processCPU: Double(k), systemCPU: 1, rssBytes: 1000 + k, cgroupUsageBytes: nil,
+                    gpus: []))
+        }
+        let s = ResourceSummary(all)
+        #expect(s.processCPUMean == 24.5 && s.processCPUPeak == 49 && s.samples == 50)
+    }
+}

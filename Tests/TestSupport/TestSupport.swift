@@ -178,3 +178,54 @@ public func canConnect(port: Int) -> Bool {
         }
     }
 }
+
+/// A live camera on 127.0.0.1 (`live_http_camera.py`): a file served over HTTP with no length,
+/// paced over `seconds`; `stop()` kills it as a camera losing power, `start()` brings it back on
+/// the same port.
+public final class LiveHTTPCamera: @unchecked Sendable {
+    /// The port it serves on.
+    public let port: Int
+    private let file: String
+    private let seconds: Double
+    private var process: Process?
+
+    /// Starts serving `file`.
+    public init(file: String, seconds: Double) throws {
+        port = closedPort()
+        self.file = file
+        self.seconds = seconds
+        try start()
+    }
+
+    /// The URL a client opens.
+    public var url: String { "http://127.0.0.1:\(port)/camera.ts" }
+
+    /// Starts (again) and waits until it accepts connections.
+    public func start() throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        let script = TestAssets.root.appendingPathComponent("Tests/TestSupport/live_http_camera.py").path
+        p.arguments = ["python3", script, file, String(port), String(seconds)]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        process = p
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            if canConnect(port: port) { return }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        stop()
+        throw POSIXError(.ETIMEDOUT)
+    }
+
+    /// Kills it at once.
+    public func stop() {
+        guard let p = process else { return }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        process = nil
+    }
+
+    deinit { stop() }
+}

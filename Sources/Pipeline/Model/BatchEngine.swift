@@ -18,6 +18,14 @@ public protocol BatchEngine: AnyObject {
     func slots(batch: Int, count: Int) throws -> [any EngineSlot]
     /// How many slots in flight the engine suggests.
     func suggestedSlots(batch: Int) throws -> Int
+    /// Runs every slot of every size once before the stream starts (first runs allocate); by
+    /// default nothing.
+    func warmUp(sizes: [Int], requests: Int) throws
+}
+
+extension BatchEngine {
+    /// Nothing to warm up.
+    public func warmUp(sizes: [Int], requests: Int) throws {}
 }
 
 /// One request: fill its input, start it, wait for it, read its outputs.

@@ -109,6 +109,21 @@ public final class Detector: BatchEngine, @unchecked Sendable {
         return Array(pool.prefix(count))
     }
 
+    /// One inference on a blank frame in every request of every size (all requests of a size at
+    /// once): a request's first inference allocates, and would otherwise stall the stream the first
+    /// time the batch size manager tries its size.
+    public func warmUp(sizes: [Int], requests: Int) throws {
+        let blank = [UInt8](repeating: 0, count: Preprocessor(input: input).bytesPerFrame)
+        for size in sizes {
+            let pool = try slots(batch: size, count: requests)
+            for slot in pool {
+                try slot.fill([blank])
+                try slot.start()
+            }
+            for slot in pool { try slot.wait() }
+        }
+    }
+
     /// How many requests in flight OpenVINO suggests for the device.
     public func suggestedSlots(batch: Int) throws -> Int {
         _ = try slots(batch: batch, count: 1)

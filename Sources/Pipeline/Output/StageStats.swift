@@ -134,6 +134,8 @@ public struct RunStats: Codable, Sendable {
     public var batchDecisions: [BatchDecision]
     /// Every model swap asked for, with its outcome and timings.
     public var modelSwaps: [SwapRecord] = []
+    /// How many batch size decisions there were in all (`batchDecisions` keeps the most recent 2,000).
+    public var batchDecisionCount: Int?
     /// Frames out per second, their lag and frames shed, over the run.
     public var timeline: [TimelinePoint] = []
 
@@ -212,6 +214,7 @@ public struct RunStats: Codable, Sendable {
         case shedPolicy = "shed_policy"
         case batchDecisions = "batch_decisions"
         case modelSwaps = "model_swaps"
+        case batchDecisionCount = "batch_decision_count"
         case timeline
         case expectedFrames = "expected_frames"
         case inferPerFrameMs = "infer_per_frame_ms"

@@ -73,7 +73,8 @@ final class BatchManager: Sendable {
         var controller: BatchController
         var lastDecision = -Double.infinity
         var lags: [Double] = []
-        var decisions: [BatchDecision] = []
+        /// The most recent decisions (a service decides for months).
+        var decisions = Ring<BatchDecision>(capacity: BatchManager.keptDecisions)
         var lastChange = -Double.infinity
         var written = 0
         /// The model version whose costs are being learned (after a change); nil: any.
@@ -128,8 +129,14 @@ final class BatchManager: Sendable {
     /// 1 in this many frames of each stream to skip now (0: none).
     var skipEvery: Int { skip.withLock { $0 } }
 
-    /// Every change so far.
-    var decisions: [BatchDecision] { state.withLock { $0.decisions } }
+    /// How many decisions are kept: the most recent, with the count of all of them.
+    static let keptDecisions = 2000
+
+    /// The most recent changes, oldest first (at most `keptDecisions`).
+    var decisions: [BatchDecision] { state.withLock { $0.decisions.elements } }
+
+    /// How many changes there were in all.
+    var decisionCount: Int { state.withLock { $0.decisions.total } }
 
     /// A new model version serves from now on: every cost is measured again, and the decisions say so.
     func modelChanged(to tag: String) {

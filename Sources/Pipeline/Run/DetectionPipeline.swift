@@ -119,8 +119,11 @@ public final class DetectionPipeline: Sendable {
                 "requests": "\(requests)", "seconds": "\(Clock.now - setupStart)",
             ])
 
+        let decoderOptions = DecoderOptions(timeout: options.sourceTimeout)
         let decoders = try options.sources.map { source throws(VideoError) in
-            try VideoDecoder(input: source, options: DecoderOptions(timeout: options.sourceTimeout))
+            try FrameSource(
+                decoder: VideoDecoder(input: source, options: decoderOptions), giveUpAfter: options.sourceTimeout,
+                options: decoderOptions, logger: logger, stopped: { [self] in self.stopRequested })
         }
         let info = decoders[0].info
         let events = try options.eventsPath.map { path throws(OutputError) in try EventWriter(path: path) }
@@ -174,7 +177,7 @@ public final class DetectionPipeline: Sendable {
         }
         // The stream has ended: a swap still waiting for a batch boundary is abandoned, and says so in the stats.
         models.close()
-        let samples = monitor.stop()
+        monitor.stop()
         output.progress.finish()
         try output.finish()
         try events?.close()
@@ -182,7 +185,7 @@ public final class DetectionPipeline: Sendable {
         let failed = errors.all
         var stats = output.stats(
             options: options, requests: requests, seconds: Clock.now - start, info: info, queues: queues,
-            sourceErrors: failed.mapValues(\.message), resources: ResourceSummary(samples), machine: monitor.machine,
+            sourceErrors: failed.mapValues(\.message), resources: monitor.summary, machine: monitor.machine,
             deviceInfo: Self.deviceInfo(core, options.device))
         stats.modelSwaps = models.records
         if let statsPath = options.statsPath {
@@ -223,6 +226,9 @@ public final class DetectionPipeline: Sendable {
         for size in sizes {
             _ = try detector.slots(batch: size, count: maxRequests)
         }
+        // And run each request once: a request's first inference allocates, and would stall the
+        // stream the first time the batch size manager tries its size (a few hundred ms at B=8 here).
+        try detector.warmUp(sizes: sizes, requests: maxRequests)
         let models = ModelManager(
             engine: detector, version: served.version, name: served.name, loader: served.loader, sizes: sizes,
             requests: maxRequests, memoryLimit: options.memoryLimit ?? ResourceMonitor.cgroupMemoryLimit(),
@@ -322,7 +328,7 @@ public final class DetectionPipeline: Sendable {
     // MARK: Sequential (3a)
 
     private func runSequential(
-        _ decoders: [VideoDecoder], detector: any BatchEngine, output: inout OutputStage, errors: SourceErrors
+        _ decoders: [FrameSource], detector: any BatchEngine, output: inout OutputStage, errors: SourceErrors
     ) throws -> [String: RunStats.QueueStats] {
         var pacers = options.sources.map { Pacer(realtime: options.realtime, source: $0) }
         var counts = Array(repeating: 0, count: decoders.count)
@@ -370,7 +376,7 @@ public final class DetectionPipeline: Sendable {
     // MARK: Pipelined and batched (3b, 3c)
 
     private func runStaged(
-        _ decoders: [VideoDecoder], models: ModelManager, input: ModelSpec.InputSpec, requests: Int,
+        _ decoders: [FrameSource], models: ModelManager, input: ModelSpec.InputSpec, requests: Int,
         output: inout OutputStage,
         errors: SourceErrors
     ) throws -> [String: RunStats.QueueStats] {
@@ -492,7 +498,7 @@ public final class DetectionPipeline: Sendable {
 
     /// Reads frames until the source ends, fails, `maxFrames` is reached, or the queue is closed.
     private static func decodeLoop(
-        _ decoder: VideoDecoder, stream: Int, into queue: BoundedQueue<SourceFrame>, options: PipelineOptions,
+        _ decoder: FrameSource, stream: Int, into queue: BoundedQueue<SourceFrame>, options: PipelineOptions,
         errors: SourceErrors, drops: DropLog, manager: BatchManager?, runStart: Double,
         stopped: @Sendable () -> Bool
     ) {

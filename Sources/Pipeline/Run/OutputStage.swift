@@ -212,6 +212,7 @@ struct OutputStage {
             batchPolicy: options.batchPolicy.rawValue, shedPolicy: options.effectiveShed.rawValue,
             batchDecisions: manager?.decisions ?? [])
         stats.timeline = timeline.points
+        stats.batchDecisionCount = manager?.decisionCount
         return stats
     }
 }

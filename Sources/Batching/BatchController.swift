@@ -553,8 +553,9 @@ public struct BatchController: Sendable {
                         + "plainly less than B=\(p.from)'s \(fps(here)): back to B=\(p.from)")
             }
         }
-        // Losing ground: the queues grew by more than a batch or an eighth of their room since it began.
-        let grew = load.queueCapacity.map { load.queueDepth > p.depthAtStart + max(batch, $0 / 8) } ?? false
+        // Losing ground: the queues grew by more than the batch being filled and an eighth of their
+        // room since it began.
+        let grew = load.queueCapacity.map { load.queueDepth > p.depthAtStart + batch + max(1, $0 / 8) } ?? false
         if (behind || grew) && !p.behindBefore {
             return endProbe(
                 load, p,

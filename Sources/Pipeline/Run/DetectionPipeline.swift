@@ -673,12 +673,19 @@ struct InferenceStage {
         -> Bool
     {
         guard !pending.isEmpty else { return true }
-        let size = max(batchSize(), pending.count)
-        while ring.count >= min(requests, max(1, inFlight())) {
-            guard try complete(into: inferred) else { return false }
+        let size = batchSize()
+        // The size fell while this batch gathered: it runs as batches of the new size, in order, on
+        // requests compiled for it (a size compiled on the spot stalled the stream for a second).
+        var start = 0
+        while start < pending.count {
+            let chunk = Array(pending[start..<min(start + size, pending.count)])
+            start += chunk.count
+            while ring.count >= min(requests, max(1, inFlight())) {
+                guard try complete(into: inferred) else { return false }
+            }
+            let engine = models.engineForBatch(inFlight: ring.count, waitingSince: gatheringSince)
+            ring.append(try self.start(chunk, size: size, on: engine))
         }
-        let engine = models.engineForBatch(inFlight: ring.count, waitingSince: gatheringSince)
-        ring.append(try start(pending, size: size, on: engine))
         pending.removeAll(keepingCapacity: true)
         return true
     }

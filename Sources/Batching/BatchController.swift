@@ -166,12 +166,12 @@ public struct BatchController: Sendable {
         /// Inference requests in flight it may choose from (1...this); 0 leaves them alone. Probed
         /// upward only while overloaded, kept only where the measured output rate rises with them.
         public var maxRequests = 0
-        /// A size being tried is judged by its stage costs after this many batches there, and at
-        /// least `probeSeconds` (a few batches of a fast model are mostly noise)...
+        /// A size being tried is judged after this many batches there...
         public var probeLook = 3
-        /// Seconds a size being tried runs at least before its stage costs are judged.
+        /// ...and this many seconds (a few batches of a fast model are mostly noise)...
         public var probeSeconds = 0.25
-        /// ...and ended at once when they promise this fraction less throughput than the size it left.
+        /// ...and ended at once when it promises (by its stage costs) or puts out (under overload)
+        /// this fraction less than the size it left.
         public var plainlyWorse = 0.15
         /// Seconds a size found slower is remembered (neither tried nor chosen again).
         public var forget = 300.0
@@ -199,12 +199,14 @@ public struct BatchController: Sendable {
         public var depthAtStart = 0
         /// When its first batch was seen, and the batches by then: its own output rate is counted
         /// from there.
-        public var firstSeen: (time: Double, batches: Int)?
+        public var firstSeen: Mark?
 
-        public static func == (a: Probe, b: Probe) -> Bool {
-            a.size == b.size && a.from == b.from && a.start == b.start && a.batches == b.batches
-                && a.behindBefore == b.behindBefore && a.judged == b.judged && a.depthAtStart == b.depthAtStart
-                && a.firstSeen?.time == b.firstSeen?.time && a.firstSeen?.batches == b.firstSeen?.batches
+        /// A moment in a probe: when, and how many batches it had run by then.
+        public struct Mark: Sendable, Equatable {
+            /// When.
+            public var time: Double
+            /// Batches run by then.
+            public var batches: Int
         }
     }
 
@@ -522,7 +524,7 @@ public struct BatchController: Sendable {
             return nil
         }
         if p.firstSeen == nil && p.batches >= 1 {
-            p.firstSeen = (load.time, p.batches)
+            p.firstSeen = Probe.Mark(time: load.time, batches: p.batches)
             probe = p
         }
         // Tried under overload (its queues full, so what it puts out is what it can do): its own
@@ -559,8 +561,8 @@ public struct BatchController: Sendable {
         if (behind || grew) && !p.behindBefore {
             return endProbe(
                 load, p,
-                "B=\(batch) fell behind at \(fps(load.arrivalRate)) frames/s (queues \(load.queueDepth)"
-                    + "\(load.queueCapacity.map { "/\($0)" } ?? "")); B=\(p.from) kept up: back to B=\(p.from)")
+                "B=\(batch) fell behind at \(fps(load.arrivalRate)) frames/s (queues \(queues(load))); "
+                    + "B=\(p.from) kept up: back to B=\(p.from)")
         }
         // Long enough without either: from now on it is judged like any other size.
         if load.time - p.start >= config.dwell && (!p.behindBefore || delivered(batch, load) != nil) { probe = nil }
@@ -586,16 +588,18 @@ public struct BatchController: Sendable {
         let fitting = config.sizes.compactMap { size in
             delivered(size, load).flatMap { candidate(size, load).fits ? (size: size, value: $0) : nil }
         }
-        let trying = probe.flatMap { $0.size == batch && $0.behindBefore ? $0.from : nil }
-        let rival =
-            trying.flatMap { from in delivered(from, load).map { (size: from, value: $0 * (1 + config.tie)) } }
-            ?? fitting.filter { $0.size != batch }.max {
-                $0.value < $1.value || ($0.value == $1.value && $0.size > $1.size)
-            }
-        if load.time - lastChange >= 1, let here = delivered(batch, load), let top = rival, top.value >= here,
-            (capacity[batch]?.count ?? 2) >= 2 || here < top.value * (1 - config.plainlyWorse)
+        // The size to go back to, and what this one must deliver to stay.
+        let back: (size: Int, value: Double, bar: Double)?
+        if let p = probe, p.size == batch, p.behindBefore, let before = delivered(p.from, load) {
+            back = (p.from, before, before * (1 + config.tie))
+        } else {
+            back = fitting.filter { $0.size != batch }
+                .max { $0.value < $1.value || ($0.value == $1.value && $0.size > $1.size) }
+                .map { ($0.size, $0.value, $0.value) }
+        }
+        if load.time - lastChange >= 1, let here = delivered(batch, load), let top = back, top.bar >= here,
+            (capacity[batch]?.count ?? 2) >= 2 || here < top.bar * (1 - config.plainlyWorse)
         {
-            let top = (size: top.size, value: delivered(top.size, load) ?? top.value)
             slower[batch] = load.time
             probe = nil
             var decision = record(
@@ -622,8 +626,8 @@ public struct BatchController: Sendable {
         let current = candidate(batch, load)
         var decision = record(
             load, to: batch, current,
-            "overload: falling behind at B=\(batch) with \(arriving) frames/s arriving (queues \(load.queueDepth)"
-                + "\(load.queueCapacity.map { "/\($0)" } ?? "")); shedding by \(config.shed.rawValue)"
+            "overload: falling behind at B=\(batch) with \(arriving) frames/s arriving (queues \(queues(load))); "
+                + "shedding by \(config.shed.rawValue)"
                 + explain(current, load))
         decision.skipEvery = skip(load, capacity: delivered(batch, load) ?? current.throughput ?? 0)
         return decision
@@ -770,5 +774,9 @@ public struct BatchController: Sendable {
     }
 
     private func ms(_ s: Double) -> String { String(format: "%.0f ms", s * 1000) }
+    /// `12/40`: frames waiting, and the room the queues have (when known).
+    private func queues(_ load: LoadSnapshot) -> String {
+        "\(load.queueDepth)" + (load.queueCapacity.map { "/\($0)" } ?? "")
+    }
     private func fps(_ v: Double) -> String { String(format: "%.1f", v) }
 }

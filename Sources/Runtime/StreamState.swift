@@ -1,3 +1,5 @@
+import Foundation
+
 /// Where a stream is in its life.
 public enum StreamPhase: String, Sendable, Codable, CaseIterable {
     /// Opening its source for the first time.
@@ -31,16 +33,6 @@ public struct Backoff: Sendable, Equatable {
     public func delay(attempt: Int, random: Double) -> Double {
         let base = min(maximum, initial * pow(multiplier, Double(min(attempt, 64))))
         return max(0, base * (1 + jitter * (2 * random - 1)))
-    }
-
-    private func pow(_ x: Double, _ n: Double) -> Double {
-        var r = 1.0
-        var k = 0.0
-        while k < n && r < 1e12 {
-            r *= x
-            k += 1
-        }
-        return r
     }
 }
 

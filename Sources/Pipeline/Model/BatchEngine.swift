@@ -26,6 +26,19 @@ public protocol BatchEngine: AnyObject {
 extension BatchEngine {
     /// Nothing to warm up.
     public func warmUp(sizes: [Int], requests: Int) throws {}
+
+    /// Runs one batch of a blank frame in each of the first `requests` slots of batch `size`, all
+    /// at once, and returns those slots.
+    func runBlank(size: Int, requests: Int) throws -> [any EngineSlot] {
+        let blank = [UInt8](repeating: 0, count: Preprocessor(input: input).bytesPerFrame)
+        let pool = try slots(batch: size, count: requests)
+        for slot in pool {
+            try slot.fill([blank])
+            try slot.start()
+        }
+        for slot in pool { try slot.wait() }
+        return pool
+    }
 }
 
 /// One request: fill its input, start it, wait for it, read its outputs.

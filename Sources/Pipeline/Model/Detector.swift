@@ -113,15 +113,7 @@ public final class Detector: BatchEngine, @unchecked Sendable {
     /// once): a request's first inference allocates, and would otherwise stall the stream the first
     /// time the batch size manager tries its size.
     public func warmUp(sizes: [Int], requests: Int) throws {
-        let blank = [UInt8](repeating: 0, count: Preprocessor(input: input).bytesPerFrame)
-        for size in sizes {
-            let pool = try slots(batch: size, count: requests)
-            for slot in pool {
-                try slot.fill([blank])
-                try slot.start()
-            }
-            for slot in pool { try slot.wait() }
-        }
+        for size in sizes { _ = try runBlank(size: size, requests: requests) }
     }
 
     /// How many requests in flight OpenVINO suggests for the device.

@@ -351,13 +351,8 @@ public final class ModelManager: Sendable {
 
     /// One inference per size on a blank frame; outputs must decode and be finite.
     static func warmUp(_ engine: any BatchEngine, sizes: [Int]) throws {
-        let blank = [UInt8](repeating: 0, count: Preprocessor(input: engine.input).bytesPerFrame)
         for size in sizes {
-            let slot = try engine.slots(batch: size, count: 1)[0]
-            try slot.fill([blank])
-            try slot.start()
-            try slot.wait()
-            let outputs = try slot.outputs()
+            let outputs = try engine.runBlank(size: size, requests: 1)[0].outputs()
             for (role, tensor) in outputs where tensor.values.contains(where: { !$0.isFinite }) {
                 throw ModelSwapError("warm-up at batch \(size) gave non-finite values in output \"\(role)\"")
             }

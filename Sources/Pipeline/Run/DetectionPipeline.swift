@@ -226,8 +226,7 @@ public final class DetectionPipeline: Sendable {
         for size in sizes {
             _ = try detector.slots(batch: size, count: maxRequests)
         }
-        // And run each request once: a request's first inference allocates, and would stall the
-        // stream the first time the batch size manager tries its size (a few hundred ms at B=8 here).
+        // And run each request once, so that no first inference (which allocates) falls on the stream.
         try detector.warmUp(sizes: sizes, requests: maxRequests)
         let models = ModelManager(
             engine: detector, version: served.version, name: served.name, loader: served.loader, sizes: sizes,

@@ -42,11 +42,6 @@ final class FrameSource {
         _ = machine.handle(.opened, at: Clock.now)
     }
 
-    /// Where the stream is, reconnects so far, and the last error.
-    var phase: StreamPhase { machine.phase }
-    var reconnects: Int { machine.reconnects }
-    var lastError: String? { machine.lastError }
-
     /// A camera rather than a file: a streaming protocol, or an http(s) stream that announced no
     /// length (a file served over http announces its frames, and its end is an end).
     static func isLive(_ input: String, info: VideoInfo) -> Bool {

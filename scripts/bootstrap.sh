@@ -102,4 +102,24 @@ if ! fetch_checked "$vt" "$vt_sha"; then
   fi
   cp "$cached" "$vt"
 fi
+# 4. With --test-peers (scripts/test.sh): the real peers the tests talk to. The FFmpeg CLI and
+#    OpenCV decode the reference colours; GStreamer's RTSP server plays a camera (its Python
+#    bindings load under Debian's /usr/bin/python3 only).
+if [[ ${1:-} == --test-peers ]]; then
+  peers=(ffmpeg gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+    gstreamer1.0-plugins-ugly gstreamer1.0-libav gir1.2-gstreamer-1.0 python3-gi)
+  missing=()
+  for p in "${peers[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    log "installing test peers ${missing[*]}"
+    sudo_if_needed apt-get update -qq
+    sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+  if ! "$venv/bin/python" -c 'import cv2, sys; sys.exit(cv2.__version__ != "5.0.0")' 2>/dev/null; then
+    log "installing opencv-python-headless==5.0.0.93 into $venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check 'opencv-python-headless==5.0.0.93'
+  fi
+fi
 log "ready (openvino at $ov)"

@@ -2,7 +2,7 @@
 # Set up, check formatting, build, and run every test on the real model and video.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-scripts/bootstrap.sh
+scripts/bootstrap.sh --test-peers
 echo "== swift format lint"
 swift format lint --strict --recursive Package.swift Sources Tests
 echo "== build"

@@ -48,6 +48,12 @@ public final class VideoDecoder {
     private var packet: UnsafeMutablePointer<AVPacket>?
     private var decoded: UnsafeMutablePointer<AVFrame>?
     private var scaler: OpaquePointer?
+    /// Where swscale writes: 64-byte aligned rows of a 64-byte multiple. swscale's SIMD converters
+    /// need aligned rows; on unaligned ones (any width whose RGB row is not a multiple of 16 bytes,
+    /// 854 for one) it falls back to C code that rounds differently from what OpenCV and the FFmpeg
+    /// CLI give. Rows are copied out packed.
+    private var scratch: UnsafeMutableRawPointer?
+    private var scratchBytes = 0
     private let streamIndex: Int32
     private let timeBase: Double
     private let interrupt: InterruptDeadline
@@ -162,6 +168,7 @@ public final class VideoDecoder {
     }
 
     deinit {
+        free(scratch)
         sws_freeContext(scaler)
         av_frame_free(&decoded)
         av_packet_free(&packet)
@@ -237,20 +244,35 @@ public final class VideoDecoder {
             throw VideoError(
                 .decode, input: input, message: "cannot convert pixel format \(frame.pointee.format) to RGB")
         }
-        // swscale writes every byte: no need to zero the buffer first.
-        var pixels = [UInt8](unsafeUninitializedCapacity: width * height * 3) { _, count in count = width * height * 3 }
-        let rows = pixels.withUnsafeMutableBufferPointer { out -> Int32 in
-            var dstData: [UnsafeMutablePointer<UInt8>?] = [out.baseAddress, nil, nil, nil]
-            var dstStride: [Int32] = [Int32(width * 3), 0, 0, 0]
-            return withUnsafePointer(to: &frame.pointee.data) { dataTuple in
-                withUnsafePointer(to: &frame.pointee.linesize) { strideTuple in
-                    dataTuple.withMemoryRebound(to: UnsafePointer<UInt8>?.self, capacity: 8) { srcData in
-                        strideTuple.withMemoryRebound(to: Int32.self, capacity: 8) { srcStride in
-                            sws_scale(scaler, srcData, srcStride, 0, Int32(height), &dstData, &dstStride)
-                        }
+        let rowBytes = width * 3
+        let stride = (rowBytes + 63) & ~63
+        if scratchBytes < stride * height {
+            free(scratch)
+            scratch = nil
+            scratchBytes = 0
+            guard posix_memalign(&scratch, 64, stride * height) == 0, scratch != nil else {
+                throw VideoError(.decode, input: input, message: "out of memory for a \(width)x\(height) frame")
+            }
+            scratchBytes = stride * height
+        }
+        let target = scratch!.assumingMemoryBound(to: UInt8.self)
+        let rows = withUnsafePointer(to: &frame.pointee.data) { dataTuple in
+            withUnsafePointer(to: &frame.pointee.linesize) { strideTuple in
+                dataTuple.withMemoryRebound(to: UnsafePointer<UInt8>?.self, capacity: 8) { srcData in
+                    strideTuple.withMemoryRebound(to: Int32.self, capacity: 8) { srcStride in
+                        var dstData: [UnsafeMutablePointer<UInt8>?] = [target, nil, nil, nil]
+                        var dstStride: [Int32] = [Int32(stride), 0, 0, 0]
+                        return sws_scale(scaler, srcData, srcStride, 0, Int32(height), &dstData, &dstStride)
                     }
                 }
             }
+        }
+        // The copy writes every byte: no need to zero the buffer first.
+        let pixels = [UInt8](unsafeUninitializedCapacity: rowBytes * height) { out, count in
+            for y in 0..<height {
+                (out.baseAddress! + y * rowBytes).update(from: target + y * stride, count: rowBytes)
+            }
+            count = rowBytes * height
         }
         try check(rows, .decode, input: input, "converting frame \(nextIndex) to RGB")
         let stamp = frame.pointee.best_effort_timestamp

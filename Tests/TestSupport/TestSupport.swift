@@ -39,6 +39,14 @@ public enum TestAssets {
         return root.appendingPathComponent(".build/debug/batchline")
     }
 
+    /// The Python of the bootstrap's venv (OpenVINO, OpenCV).
+    public static var venvPython: String { root.appendingPathComponent(".deps/venv/bin/python").path }
+
+    /// A helper script beside this file.
+    public static func helper(_ name: String) -> String {
+        root.appendingPathComponent("Tests/TestSupport/\(name)").path
+    }
+
     /// Resident set size of this process in bytes (the monitor's own reading).
     public static func residentBytes() -> Int { ResourceMonitor.residentBytes() }
 }

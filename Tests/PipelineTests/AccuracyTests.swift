@@ -70,7 +70,7 @@ func readEvents(_ path: String) throws -> [EventLine] {
 
 @Suite("Detections on vtest.avi", .serialized)
 struct AccuracyTests {
-    @Test("Whole video: every frame once, in order, exact pts, and F1 >= 0.99 against the full-frame reference (decoded as OpenCV does)")
+    @Test("Whole video: every frame once, in order, exact pts, and F1 >= 0.99 against the OpenCV-decoded reference")
     func matchesReference() async throws {
         let dir = TestAssets.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }

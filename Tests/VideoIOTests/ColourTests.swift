@@ -25,7 +25,8 @@ struct ColourTests {
         let made = try runProcess(
             URL(fileURLWithPath: "/usr/bin/ffmpeg"),
             [
-                "-loglevel", "error", "-y", "-i", TestAssets.video, "-frames:v", "6", "-vf", "scale=854:480", "-c:v", codec.encoder,
+                "-loglevel", "error", "-y", "-i", TestAssets.video, "-frames:v", "6", "-vf", "scale=854:480", "-c:v",
+                codec.encoder,
                 "-pix_fmt", "yuv420p", clip,
             ], timeout: 60)
         try #require(made.status == 0, "ffmpeg could not make the \(codec.name) clip: \(made.stderr)")

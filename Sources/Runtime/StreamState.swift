@@ -48,6 +48,9 @@ public struct StreamStateMachine: Sendable {
         case opened
         /// A frame arrived.
         case frame
+        /// The pipeline took the last frame: the silence is measured from here, since a full queue
+        /// that held the frame back is back-pressure, not a dead camera.
+        case delivered
         /// The source said it has no more frames.
         case ended
         /// The source could not be opened or read, or went silent; the reason.
@@ -119,6 +122,9 @@ public struct StreamStateMachine: Sendable {
             phase = .running
             attempts = 0
             lastFrameTime = time
+            return .none
+        case .delivered:
+            lastFrameTime = max(lastFrameTime, time)
             return .none
         case .ended:
             if settings.live { return drop("the source ended", at: time, random: random) }

@@ -31,6 +31,15 @@ public struct VideoInfo: Sendable, Equatable {
     public var frameCount: Int?
     /// FFmpeg's name of the codec.
     public var codec: String
+
+    /// Facts as given.
+    public init(width: Int, height: Int, frameRate: Double, frameCount: Int?, codec: String) {
+        self.width = width
+        self.height = height
+        self.frameRate = frameRate
+        self.frameCount = frameCount
+        self.codec = codec
+    }
 }
 
 /// Reads a file or URL with FFmpeg and yields RGB24 frames in presentation order.

@@ -50,6 +50,22 @@ struct StreamStateTests {
         #expect(run.lastError == "no frames for 10 s (2 reconnect attempts): refused", "\(run.lastError ?? "")")
     }
 
+    @Test("A full queue is back-pressure, not silence: the time a frame waits to be taken is not counted")
+    func backPressure() {
+        var camera = StreamStateMachine(settings: .init(live: true, giveUpAfter: 10), time: 0)
+        _ = camera.handle(.opened, at: 0)
+        _ = camera.handle(.frame, at: 1)
+        // The pipeline took the frame only 20 s later (its queue was full); the camera then fails once.
+        _ = camera.handle(.delivered, at: 21)
+        #expect(camera.handle(.failed("read error"), at: 22, random: 0.5) == .reopen(after: 0.5))
+        #expect(camera.phase == .reconnecting)
+        // Without the delivery it would have been given up at once.
+        var blind = StreamStateMachine(settings: .init(live: true, giveUpAfter: 10), time: 0)
+        _ = blind.handle(.opened, at: 0)
+        _ = blind.handle(.frame, at: 1)
+        #expect(blind.handle(.failed("read error"), at: 22, random: 0.5) == .finish)
+    }
+
     @Test("A file ends, loops, or fails at once; a stopped stream stays stopped")
     func files() {
         var file = StreamStateMachine(settings: .init(live: false), time: 0)

@@ -21,16 +21,19 @@ public struct FrameResult: Sendable {
     public var detections: [Detection]
     /// Why the frame was not processed (shed under overload); nil for a processed frame.
     public var dropped: String? = nil
+    /// The stream's name, written as `stream` in place of its number (a service's streams).
+    public var name: String? = nil
+    /// Wall-clock time of the result, seconds since 1970 (a service's events carry it).
+    public var time: Double? = nil
 
     /// The event line, without its newline:
     /// `{"stream":0,"frame":i,"pts":s,"model":"m@v","batch":B,"detections":[{"label":..,"score":..,"box":[..]}]}`.
     public var jsonLine: String {
-        if let dropped {
-            return "{\"stream\":\(stream),\"frame\":\(frame),\"pts\":\(fixed(pts, 6)),\"model\":\(quoted(model)),"
-                + "\"dropped\":\(quoted(dropped))}"
-        }
-        var s =
-            "{\"stream\":\(stream),\"frame\":\(frame),\"pts\":\(fixed(pts, 6)),\"model\":\(quoted(model)),\"batch\":\(batch),\"detections\":["
+        var head = "{\"stream\":\(name.map(quoted) ?? String(stream)),\"frame\":\(frame),\"pts\":\(fixed(pts, 6)),"
+        if let time { head += "\"time\":\(fixed(time, 3))," }
+        head += "\"model\":\(quoted(model)),"
+        if let dropped { return head + "\"dropped\":\(quoted(dropped))}" }
+        var s = head + "\"batch\":\(batch),\"detections\":["
         for (i, d) in detections.enumerated() {
             if i > 0 { s += "," }
             s += "{\"label\":\(quoted(d.label)),\"score\":\(fixed(Double(d.score), 4)),\"box\":["
@@ -63,20 +66,33 @@ private func quoted(_ text: String) -> String {
     return s + "\""
 }
 
-/// Writes one JSON line per frame to a file, buffered.
+/// Writes one JSON line per frame to a file, buffered, and rotated by size when asked: past
+/// `rotateBytes`, the file is closed at a line's end and renamed `<path>.1` (older ones shifted to
+/// `.2`... and the oldest past `keep` removed), and a new one begins. Lines are never split.
 public final class EventWriter {
     /// The file.
     public let path: String
     private var file: UnsafeMutablePointer<FILE>?
+    private let rotateBytes: Int?
+    private let keep: Int
+    private var bytes = 0
 
     /// Creates (or truncates) `path`.
-    public init(path: String) throws(OutputError) {
+    public init(path: String, rotateBytes: Int? = nil, keep: Int = 3) throws(OutputError) {
         self.path = path
-        file = fopen(path, "w")
-        if file == nil { throw OutputError(path: path, message: "cannot write: \(String(cString: strerror(errno)))") }
+        self.rotateBytes = rotateBytes
+        self.keep = max(1, keep)
+        file = try Self.open(path)
     }
 
     deinit { if let file { fclose(file) } }
+
+    private static func open(_ path: String) throws(OutputError) -> UnsafeMutablePointer<FILE> {
+        guard let file = fopen(path, "w") else {
+            throw OutputError(path: path, message: "cannot write: \(String(cString: strerror(errno)))")
+        }
+        return file
+    }
 
     /// Appends the line for `result`.
     public func write(_ result: FrameResult) throws(OutputError) {
@@ -84,6 +100,27 @@ public final class EventWriter {
         let line = result.jsonLine + "\n"
         let written = line.withCString { fputs($0, file) }
         if written < 0 { throw OutputError(path: path, message: "write failed: \(String(cString: strerror(errno)))") }
+        bytes += line.utf8.count
+        if let rotateBytes, bytes >= rotateBytes { try rotate() }
+    }
+
+    /// Hands what is buffered to the file, so that readers see every line written so far.
+    public func flush() {
+        if let file { fflush(file) }
+    }
+
+    private func rotate() throws(OutputError) {
+        try close()
+        let fm = FileManager.default
+        try? fm.removeItem(atPath: "\(path).\(keep)")
+        for k in stride(from: keep - 1, through: 1, by: -1) where fm.fileExists(atPath: "\(path).\(k)") {
+            try? fm.moveItem(atPath: "\(path).\(k)", toPath: "\(path).\(k + 1)")
+        }
+        if rename(path, "\(path).1") != 0 {
+            throw OutputError(path: path, message: "cannot rotate: \(String(cString: strerror(errno)))")
+        }
+        file = try Self.open(path)
+        bytes = 0
     }
 
     /// Flushes and closes the file.

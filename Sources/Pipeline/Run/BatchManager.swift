@@ -18,6 +18,21 @@ final class DropLog: Sendable {
         drops.withLock { $0[stream, default: []].append(Drop(index: index, pts: pts, reason: reason)) }
     }
 
+    /// Removes and returns the stream's drops that follow each other from index `from` on.
+    func takeRun(stream: Int, from: Int) -> [Drop] {
+        drops.withLock { all in
+            guard var list = all[stream], !list.isEmpty else { return [] }
+            list.sort { $0.index < $1.index }
+            var n = 0
+            while n < list.count && list[n].index == from + n { n += 1 }
+            all[stream] = Array(list[n...])
+            return Array(list[..<n])
+        }
+    }
+
+    /// Forgets a stream that is complete.
+    func forget(stream: Int) { _ = drops.withLock { $0.removeValue(forKey: stream) } }
+
     /// Removes and returns stream's drops with index below `limit` (all of them for nil), in index order.
     func take(stream: Int, below limit: Int?) -> [Drop] {
         drops.withLock { all in
@@ -83,6 +98,8 @@ final class BatchManager: Sendable {
         var batchesSinceChange = 0
         /// Memory in use at the last regular look.
         var rss: Int?
+        /// Streams feeding the batcher now.
+        var streams: Int
     }
 
     /// Seconds after a change during which measurements are not trusted, unless enough batches of
@@ -100,7 +117,6 @@ final class BatchManager: Sendable {
     private let logger: Logger
     private let origin: Double
     private let memoryLimit: Int?
-    private let streams: Int
     private let queueCapacity: Int
 
     init(
@@ -112,11 +128,10 @@ final class BatchManager: Sendable {
         self.queueCapacity = queueCapacity
         minimumTimeout = batchTimeout
         flush = Mutex(batchTimeout)
-        state = Mutex(State(controller: controller))
+        state = Mutex(State(controller: controller, streams: streams))
         self.interval = interval
         self.apply = apply
         self.logger = logger
-        self.streams = streams
         self.memoryLimit = memoryLimit
         skip = Mutex(0)
         origin = Clock.now
@@ -137,6 +152,33 @@ final class BatchManager: Sendable {
 
     /// How many changes there were in all.
     var decisionCount: Int { state.withLock { $0.decisions.total } }
+
+    /// Streams feeding the batcher now.
+    var streams: Int { state.withLock { $0.streams } }
+
+    /// Stream `id` joined the batcher: the load changes, and the decisions say so.
+    func streamJoined(_ id: String) { streamsChanged(by: 1, note: "stream \(id) joined") }
+
+    /// Stream `id` left the batcher (removed, ended, or gone).
+    func streamLeft(_ id: String) { streamsChanged(by: -1, note: "stream \(id) left") }
+
+    private func streamsChanged(by delta: Int, note: String) {
+        let now = Clock.now
+        let count = state.withLock { s in
+            s.streams = max(0, s.streams + delta)
+            let b = s.controller.batch
+            s.decisions.append(
+                BatchDecision(
+                    time: now - origin, from: b, to: b, reason: "\(note): \(s.streams) streams",
+                    arrivalRate: arrivals.rate(now: now) ?? 0, overloaded: s.controller.overloaded,
+                    requests: s.controller.config.maxRequests > 1 ? s.controller.requests : nil))
+            return s.streams
+        }
+        logger.notice(
+            "batch size manager: \(note)", metadata: ["streams": "\(count)", "batch.size": "\(currentBatch)"])
+    }
+
+    private var currentBatch: Int { state.withLock { $0.controller.batch } }
 
     /// A new model version serves from now on: every cost is measured again, and the decisions say so.
     func modelChanged(to tag: String) {
@@ -194,7 +236,7 @@ final class BatchManager: Sendable {
             let p99 = percentile(sorted, 0.99)
             let load = LoadSnapshot(
                 time: now - origin, arrivalRate: rate, outputRate: outputRate, latencyP99: p99, queueDepth: queueDepth,
-                memoryHeadroom: memoryLimit.map { max(0, $0 - rss) }, memoryInUse: rss, streams: streams,
+                memoryHeadroom: memoryLimit.map { max(0, $0 - rss) }, memoryInUse: rss, streams: s.streams,
                 queueCapacity: queueCapacity)
             guard let d = s.controller.decide(load) else { return nil }
             s.decisions.append(d)

@@ -35,7 +35,24 @@ struct InferredBatch: Sendable {
 
 /// The last stage, on one thread: decodes outputs into detections, writes events and annotated
 /// video, and keeps every figure of the run. Checks that each stream's frames leave in order.
+///
+/// Streams join and leave while it runs (a service's): each has its own record, events file if it
+/// has one, and handle; once a stream that ended has every frame it read written (or written as a
+/// gap), its events file is closed complete and its handle says so.
 struct OutputStage {
+    /// One stream's figures and destination.
+    private struct StreamOut {
+        var sink: StreamSink
+        var next = 0
+        var lag = StageStats()
+        var firstOut: Double?
+        var lastOut = 0.0
+        var dropped = 0
+        /// Frames its source numbered in all, once it ended.
+        var final: Int?
+        var complete = false
+    }
+
     /// The version that produced the last batch (gap events name it).
     private(set) var tag: String
     let sources: [String]
@@ -43,6 +60,10 @@ struct OutputStage {
     let encoders: [Int: EncoderWorker]
     let annotator = Annotator()
     var progress: ProgressLine
+    /// Events carry the wall-clock time (a service's do).
+    var wallClock = false
+    /// A stream's record is dropped once it is complete (a service's streams come and go for months).
+    var forgetCompleted = false
     private var decode = StageStats()
     private var preprocess = StageStats()
     private var infer = StageStats()
@@ -52,12 +73,9 @@ struct OutputStage {
     private var batchPost = StageStats()
     private var batches: [Int: Int] = [:]
     private(set) var frames = 0
-    private var nextIndex: [Int]
-    private var lag: [StageStats]
-    private var firstOut: [Double?]
-    private var lastOut: [Double]
-    private var dropped: [Int]
+    private var streams: [Int: StreamOut] = [:]
     private var timeline = Timeline()
+    private var lastFlush = Clock.now
     /// The run's start, for the timeline.
     private let origin = Clock.now
     /// Sheds and gaps; the controller, when the batch size is managed.
@@ -71,21 +89,18 @@ struct OutputStage {
     ) {
         self.drops = drops
         self.manager = manager
-        dropped = Array(repeating: 0, count: sources.count)
         self.tag = tag
         self.sources = sources
         self.events = events
         self.encoders = encoders
         self.progress = progress
-        nextIndex = Array(repeating: 0, count: sources.count)
-        lag = Array(repeating: StageStats(), count: sources.count)
-        firstOut = Array(repeating: nil, count: sources.count)
-        lastOut = Array(repeating: 0, count: sources.count)
+        for (i, source) in sources.enumerated() { streams[i] = StreamOut(sink: StreamSink(source: source)) }
     }
 
     /// Post-processes and writes every frame of `batch`, in order; `queueDepth` (frames waiting in the
-    /// queues now) goes to the batch size manager.
-    mutating func emit(_ batch: InferredBatch, queueDepth: Int = 0) throws {
+    /// queues now) goes to the batch size manager. `directory` says which streams joined and left.
+    mutating func emit(_ batch: InferredBatch, queueDepth: Int = 0, streams directory: StreamDirectory? = nil) throws {
+        if let directory { try sync(directory) }
         infer.add(batch.inferSeconds)
         tag = batch.model
         batches[batch.frames.count, default: 0] += 1
@@ -95,10 +110,12 @@ struct OutputStage {
         var lags: [Double] = []
         for (i, item) in batch.frames.enumerated() {
             let s = item.source
-            if s.frame.index > nextIndex[s.stream] { try writeGap(stream: s.stream, below: s.frame.index) }
+            guard streams[s.stream] != nil else { preconditionFailure("frame of stream \(s.stream), never attached") }
+            if s.frame.index > streams[s.stream]!.next { try writeGap(stream: s.stream, below: s.frame.index) }
             // Each stream's frames leave in the order they were decoded; anything else is a bug worth stopping for.
-            precondition(s.frame.index == nextIndex[s.stream], "stream \(s.stream) frame \(s.frame.index) out of order")
-            nextIndex[s.stream] += 1
+            precondition(
+                s.frame.index == streams[s.stream]!.next, "stream \(s.stream) frame \(s.frame.index) out of order")
+            streams[s.stream]!.next += 1
             decodeSum += s.decodeSeconds
             decode.add(s.decodeSeconds)
             preprocess.add(item.preprocessSeconds)
@@ -106,10 +123,13 @@ struct OutputStage {
             let t0 = Clock.now
             let found = try batch.decoder.decode(batch.outputs, index: i, width: s.frame.width, height: s.frame.height)
             var post = Clock.now - t0
-            let result = FrameResult(
+            let sink = streams[s.stream]!.sink
+            var result = FrameResult(
                 stream: s.stream, frame: s.frame.index, pts: s.frame.pts, model: batch.model, batch: batch.frames.count,
                 detections: found)
-            try events?.write(result)
+            result.name = sink.name
+            if wallClock { result.time = Date().timeIntervalSince1970 }
+            try (sink.events ?? events)?.write(result)
             if let encoder = encoders[s.stream] {
                 let t1 = Clock.now
                 var pixels = s.frame.pixels
@@ -120,11 +140,13 @@ struct OutputStage {
             postprocess.add(post)
             postSum += post
             let now = Clock.now
-            lag[s.stream].add(now - s.arrival)
-            lags.append(now - s.arrival)
-            timeline.frame(at: now - origin, lag: now - s.arrival)
-            if firstOut[s.stream] == nil { firstOut[s.stream] = now }
-            lastOut[s.stream] = now
+            let lag = now - s.arrival
+            streams[s.stream]!.lag.add(lag)
+            sink.handle?.wrote(lag: lag, at: now)
+            lags.append(lag)
+            timeline.frame(at: now - origin, lag: lag)
+            if streams[s.stream]!.firstOut == nil { streams[s.stream]!.firstOut = now }
+            streams[s.stream]!.lastOut = now
             frames += 1
         }
         batchPre.add(preSum)
@@ -140,28 +162,81 @@ struct OutputStage {
                         "decode": decodeSum, "preprocess": preSum, "infer": batch.inferSeconds, "postprocess": postSum,
                     ] : [:], lags: lags, queueDepth: queueDepth)
         }
+        if directory != nil { try completeEnded() }
+    }
+
+    /// Between batches: streams that joined are taken on, streams that ended are completed, and,
+    /// once a second, events files are flushed so that their readers see every line so far.
+    mutating func tick(streams directory: StreamDirectory) throws {
+        try sync(directory)
+        try completeEnded()
+        let now = Clock.now
+        if now - lastFlush >= 1 {
+            lastFlush = now
+            events?.flush()
+            for out in streams.values { out.sink.events?.flush() }
+        }
+    }
+
+    private mutating func sync(_ directory: StreamDirectory) throws {
+        let (added, ended) = directory.take()
+        for (stream, sink) in added { streams[stream] = StreamOut(sink: sink) }
+        for (stream, count) in ended { streams[stream]?.final = count }
+    }
+
+    /// Streams whose source ended and whose every frame is out (written, or shed and written as a
+    /// gap): their events files are closed, complete, and their handles told.
+    private mutating func completeEnded() throws {
+        for (stream, out) in streams where out.final != nil && !out.complete {
+            try writeShedRun(stream: stream)
+            guard let state = streams[stream], state.next >= state.final! else { continue }
+            streams[stream]!.complete = true
+            try state.sink.events?.close()
+            state.sink.handle?.completed()
+            if forgetCompleted {
+                streams[stream] = nil
+                drops.forget(stream: stream)
+            }
+        }
+    }
+
+    /// Writes the frames shed from `stream`'s next one on, as long as they follow each other.
+    private mutating func writeShedRun(stream: Int) throws {
+        for drop in drops.takeRun(stream: stream, from: streams[stream]!.next) { try writeDrop(drop, stream: stream) }
     }
 
     /// Writes the frames of `stream` shed before `limit` (all that are left for nil) as gap events.
     mutating func writeGap(stream: Int, below limit: Int?) throws {
         for drop in drops.take(stream: stream, below: limit) {
             precondition(
-                drop.index == nextIndex[stream],
-                "stream \(stream): frame \(nextIndex[stream]) lost without a drop record")
-            try events?.write(
-                FrameResult(
-                    stream: stream, frame: drop.index, pts: drop.pts, model: tag, batch: 0, detections: [],
-                    dropped: drop.reason))
-            nextIndex[stream] += 1
-            dropped[stream] += 1
-            timeline.dropped(at: Clock.now - origin)
+                drop.index == streams[stream]!.next,
+                "stream \(stream): frame \(streams[stream]!.next) lost without a drop record")
+            try writeDrop(drop, stream: stream)
         }
-        if let limit { precondition(nextIndex[stream] == limit, "stream \(stream): frames missing before \(limit)") }
+        if let limit {
+            precondition(streams[stream]!.next == limit, "stream \(stream): frames missing before \(limit)")
+        }
+    }
+
+    private mutating func writeDrop(_ drop: DropLog.Drop, stream: Int) throws {
+        let sink = streams[stream]!.sink
+        var result = FrameResult(
+            stream: stream, frame: drop.index, pts: drop.pts, model: tag, batch: 0, detections: [],
+            dropped: drop.reason)
+        result.name = sink.name
+        if wallClock { result.time = Date().timeIntervalSince1970 }
+        try (sink.events ?? events)?.write(result)
+        streams[stream]!.next += 1
+        streams[stream]!.dropped += 1
+        sink.handle?.shed()
+        timeline.dropped(at: Clock.now - origin)
     }
 
     /// After the last batch: frames shed at the very end, then the annotated videos completed.
     mutating func finish() throws {
-        for stream in sources.indices { try writeGap(stream: stream, below: nil) }
+        for stream in streams.keys.sorted() where !streams[stream]!.complete {
+            try writeGap(stream: stream, below: nil)
+        }
         var first: (any Error)?
         for stream in encoders.keys.sorted() {
             do {
@@ -188,17 +263,18 @@ struct OutputStage {
             "postprocess": postprocess.summary,
         ]
         if encode.summary.count > 0 { stages["encode"] = encode.summary }
-        let streams = sources.indices.map { i -> RunStats.StreamStats in
-            let span = (firstOut[i].map { lastOut[i] - $0 }) ?? 0
-            let written = nextIndex[i] - dropped[i]
+        let perStream = sources.indices.map { i -> RunStats.StreamStats in
+            let s = streams[i] ?? StreamOut(sink: StreamSink(source: sources[i]))
+            let span = (s.firstOut.map { s.lastOut - $0 }) ?? 0
+            let written = s.next - s.dropped
             return RunStats.StreamStats(
                 source: sources[i], frames: written, fps: span > 0 ? Double(written - 1) / span : 0,
-                lag: lag[i].summary, error: sourceErrors[i], dropped: dropped[i])
+                lag: s.lag.summary, error: sourceErrors[i], dropped: s.dropped)
         }
         let firstError = sourceErrors.sorted { $0.key < $1.key }.first.map { "\(sources[$0.key]): \($0.value)" }
         var stats = RunStats(
             source: sources.joined(separator: ","), model: tag, device: options.device, frames: frames,
-            dropped: dropped.reduce(0, +),
+            dropped: streams.values.reduce(0) { $0 + $1.dropped },
             expectedFrames: sources.count == 1 ? info.frameCount : nil, seconds: seconds,
             fps: seconds > 0 ? Double(frames) / seconds : 0, stages: stages,
             inferPerFrameMs: frames > 0 ? infer.total / Double(frames) * 1000 : 0,
@@ -208,7 +284,7 @@ struct OutputStage {
             error: firstError, mode: options.mode.rawValue, requestsInFlight: requests,
             preprocessWorkers: options.mode == .sequential ? 1 : options.preprocessWorkers,
             perBatch: ["preprocess": batchPre.summary, "infer": infer.summary, "postprocess": batchPost.summary],
-            streams: streams, resources: resources, machine: machine, deviceInfo: deviceInfo,
+            streams: perStream, resources: resources, machine: machine, deviceInfo: deviceInfo,
             batchPolicy: options.batchPolicy.rawValue, shedPolicy: options.effectiveShed.rawValue,
             batchDecisions: manager?.decisions ?? [])
         stats.timeline = timeline.points

@@ -84,6 +84,11 @@ public struct PipelineOptions: Sendable {
     public var sourceTimeout: Double = 10
     /// Decoded frames that may wait for processing; the decoder blocks when it is full.
     public var queueCapacity = 16
+    /// Serve until stopped, with streams attached while running (`batchline serve`), rather than
+    /// end with the sources; `sources` may then be empty.
+    public var keepOpen = false
+    /// With `keepOpen`: how many streams are expected, to size the shared queue.
+    public var expectedStreams = 0
 
     /// The largest batch accepted: beyond it the input tensor alone passes 100 MB for a 300x300 model
     /// and latency runs to seconds at camera rates.
@@ -97,7 +102,6 @@ public struct PipelineOptions: Sendable {
 
     /// Creates options for several `sources` sharing one batcher.
     public init(sources: [String], model: String) {
-        precondition(!sources.isEmpty, "at least one source")
         self.sources = sources
         self.model = model
     }
@@ -121,7 +125,8 @@ public struct PipelineOptions: Sendable {
                 throw PipelineError("stream \(stream) must join at 0 s or later and leave after it joins")
             }
         }
-        guard !sources.isEmpty, sources.count <= 64 else { throw PipelineError("give 1...64 sources") }
+        guard !sources.isEmpty || keepOpen, sources.count <= 64 else { throw PipelineError("give 1...64 sources") }
+        if keepOpen && mode == .sequential { throw PipelineError("a service needs --mode pipelined or batched") }
         if let requests, !(1...16).contains(requests) {
             throw PipelineError("requests in flight \(requests) is out of range: use 1...16")
         }
@@ -144,10 +149,27 @@ public struct PipelineOptions: Sendable {
 
 /// A pipeline that cannot start or went wrong.
 public struct PipelineError: Error, CustomStringConvertible, Sendable {
+    /// What kind of failure, for callers (the HTTP server) that map it without reading the message.
+    public enum Code: String, Sendable {
+        /// Options that cannot work together, or out of range.
+        case invalidOptions
+        /// The pipeline is not running (yet, or any more).
+        case notReady
+        /// A stage failed at run time.
+        case failed
+    }
+
+    /// The kind.
+    public let code: Code
     /// What went wrong, on one line.
     public let message: String
-    /// Creates an error.
-    public init(_ message: String) { self.message = message }
+    /// Creates an error of `code`.
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+    /// Creates an `invalidOptions` error.
+    public init(_ message: String) { self.init(.invalidOptions, message) }
     /// The message.
     public var description: String { message }
 }

@@ -1,0 +1,54 @@
+import Batching
+import Foundation
+import InferenceBackend
+import Logging
+import ModelRegistry
+import Monitoring
+import Synchronization
+import VideoIO
+import Vision
+
+/// Errors that ended sources early, by stream.
+final class SourceErrors: Sendable {
+    private let errors = Mutex<[Int: VideoError]>([:])
+
+    func record(_ stream: Int, _ error: VideoError) { errors.withLock { $0[stream] = error } }
+
+    var all: [Int: VideoError] { errors.withLock { $0 } }
+}
+
+/// The first error any stage hit; the run stops and rethrows it.
+final class FirstFailure: Sendable {
+    private let first = Mutex<(any Error)?>(nil)
+
+    func record(_ error: any Error) { first.withLock { $0 = $0 ?? error } }
+
+    var error: (any Error)? { first.withLock { $0 } }
+}
+
+/// Moves a non-Sendable object to the one thread that uses it from then on.
+///
+/// `@unchecked Sendable`: the sender gives the value up at the hand-off and never touches it again.
+struct Handoff<Value>: @unchecked Sendable {
+    private(set) var value: Value
+    init(_ value: Value) { self.value = value }
+}
+
+extension Handoff {
+    /// Takes an optional value out, leaving nil: whoever takes it is its only owner.
+    mutating func take<Wrapped>() -> Wrapped? where Value == Wrapped? {
+        defer { value = nil }
+        return value
+    }
+}
+
+/// Writes `value` as pretty JSON with sorted keys.
+func writeJSON<T: Encodable>(_ value: T, to path: String) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    do {
+        try encoder.encode(value).write(to: URL(fileURLWithPath: path))
+    } catch {
+        throw OutputError(path: path, message: "cannot write: \(error.localizedDescription)")
+    }
+}

@@ -1,0 +1,100 @@
+import Batching
+import Foundation
+import Monitoring
+import VideoIO
+
+/// How one stream's decoding thread feeds the shared queue.
+struct DecodeSettings: Sendable {
+    /// Stop after this many frames.
+    var maxFrames: Int?
+    /// Pace a file at its native rate (`--realtime`, `realtime: true`).
+    var realtime: Bool
+    /// What a full queue does.
+    var shed: ShedPolicy
+    /// Seconds after the run's start at which the stream joins and leaves (`--schedule`).
+    var join: Double?
+    var leave: Double?
+    /// Tell the batch size manager when the stream joins (a stream added while running; the
+    /// initial ones are counted from the start).
+    var announce: Bool
+}
+
+/// One stream's decoding thread: reads frames from its source and puts them in the queue all
+/// streams share (the stream muxer), as `shed` says when the queue is full: `backlog` waits for
+/// room, `drop-oldest` evicts the oldest frame there (recorded as a gap of its stream), `skip` drops
+/// 1 in k frames as the batch size manager asks.
+enum DecodeStage {
+    /// Reads until the source ends, fails, `maxFrames` is reached, the stream leaves or is stopped,
+    /// or the queue is closed. Returns the error that ended it early, if one did.
+    static func run(
+        _ source: FrameSource, stream: Int, settings: DecodeSettings, into queue: BoundedQueue<SourceFrame>,
+        drops: DropLog, manager: BatchManager?, runStart: Double, stopped: @Sendable () -> Bool
+    ) -> VideoError? {
+        var count = 0
+        var pacer = Pacer(realtime: settings.realtime, source: source.input)
+        if let join = settings.join, join > 0 {
+            let until = runStart + join
+            while Clock.now < until, !stopped() { Thread.sleep(forTimeInterval: min(0.05, until - Clock.now)) }
+            manager?.streamJoined("\(stream)")
+        } else if settings.announce {
+            manager?.streamJoined("\(stream)")
+        }
+        defer { manager?.streamLeft("\(stream)") }
+        let leaveAt = settings.leave.map { runStart + $0 } ?? .infinity
+        while settings.maxFrames.map({ count < $0 }) ?? true, Clock.now < leaveAt, !stopped() {
+            let t0 = Clock.now
+            let frame: VideoFrame?
+            do {
+                frame = try source.nextFrame()
+            } catch {
+                return error
+            }
+            guard let frame else { return nil }
+            let spent = Clock.now - t0
+            pacer.wait(for: frame.pts)
+            let item = SourceFrame(stream: stream, frame: frame, decodeSeconds: spent, arrival: Clock.now)
+            manager?.arrivals.arrived(at: item.arrival)
+            count += 1
+            switch settings.shed {
+            case .backlog:
+                guard queue.push(item) else { return nil }
+            case .dropOldest:
+                let (accepted, evicted) = queue.pushEvictingOldest(item)
+                guard accepted else { return nil }
+                if let old = evicted {
+                    drops.record(stream: old.stream, index: old.frame.index, pts: old.frame.pts, reason: "drop-oldest")
+                }
+            case .skip:
+                let k = manager?.skipEvery ?? 0
+                if k > 1 && count % k == 0 {
+                    drops.record(stream: stream, index: frame.index, pts: frame.pts, reason: "skip")
+                    continue
+                }
+                guard queue.push(item) else { return nil }
+            }
+            source.delivered()
+        }
+        if stopped() { source.stop() }
+        return nil
+    }
+}
+
+/// Paces a file at its native rate (`--realtime`); live URLs pace themselves.
+struct Pacer {
+    let enabled: Bool
+    private var start = 0.0
+    private var origin: Double?
+
+    init(realtime: Bool, source: String) { enabled = realtime && !source.contains("://") }
+
+    /// Sleeps until the frame at `pts` is due.
+    mutating func wait(for pts: Double) {
+        guard enabled else { return }
+        if origin == nil {
+            origin = pts
+            start = Clock.now
+        }
+        let wait = start + (pts - origin!) - Clock.now
+        if wait > 0 { Thread.sleep(forTimeInterval: wait) }
+    }
+}

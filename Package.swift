@@ -25,6 +25,10 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // C libraries: one system-library target each; only their wrappers import them.
@@ -76,11 +80,25 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Service: `batchline serve`, its YAML config, the HTTP control plane and one lifecycle.
+        .target(
+            name: "Service",
+            dependencies: [
+                "Pipeline", "Runtime", "Monitoring", "Batching",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The thin CLI.
         .executableTarget(
             name: "batchline",
             dependencies: [
-                "Pipeline", "Batching", "ModelRegistry", "Vision",
+                "Pipeline", "Batching", "ModelRegistry", "Vision", "Service",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -103,6 +121,9 @@ let package = Package(
         .testTarget(name: "BatchingTests", dependencies: ["Batching"], swiftSettings: swiftSettings),
         .testTarget(name: "MonitoringTests", dependencies: ["Monitoring"], swiftSettings: swiftSettings),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ServiceTests", dependencies: ["Service", "Pipeline", "Batching", "TestSupport"],
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "CLITests", dependencies: ["TestSupport", "batchline", "VideoIO"], swiftSettings: swiftSettings),
         // Paths to the bundled assets and small helpers shared by the tests.

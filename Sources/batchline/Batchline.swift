@@ -9,7 +9,7 @@ struct Batchline: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "batchline",
         abstract: "Real-time video analytics: decode, pre-process, batched inference, post-process.",
-        subcommands: [Run.self, Profile.self, Simulate.self, Models.self],
+        subcommands: [Run.self, Serve.self, Profile.self, Simulate.self, Models.self],
         defaultSubcommand: Run.self
     )
 }
@@ -19,10 +19,11 @@ struct GlobalOptions: ParsableArguments {
     @Flag(name: .shortAndLong, help: "Log what happens (model loading, timings) to standard error.")
     var verbose = false
 
-    /// Sends logs to standard error, at info level with --verbose, else warnings only.
-    func bootstrapLogging() {
+    /// Sends logs to standard error, at info level with --verbose, else warnings only (a service's
+    /// notices too: streams added, reconnects, batch size decisions).
+    func bootstrapLogging(serving: Bool = false) {
         configureNativeLogging(verbose: verbose)
-        let level: Logger.Level = verbose ? .info : .warning
+        let level: Logger.Level = verbose ? .info : serving ? .notice : .warning
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level

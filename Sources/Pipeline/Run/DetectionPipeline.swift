@@ -97,7 +97,7 @@ public final class DetectionPipeline: Sendable {
         let decode = DecodeSettings(
             maxFrames: nil, realtime: realtime,
             shed: options.shed ?? (realtime || source.contains("://") ? .dropOldest : .backlog), join: nil, leave: nil,
-            announce: true)
+            announce: true, name: id)
         let started = runtime.attach(
             Handoff(reader), stream: number, decode: decode,
             sink: StreamSink(events: events, handle: handle, name: id, source: source),

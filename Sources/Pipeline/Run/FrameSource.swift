@@ -66,6 +66,9 @@ final class FrameSource {
         publish()
     }
 
+    /// A camera: its reads wait for frames to come.
+    var isLive: Bool { machine.settings.live }
+
     /// Frames numbered so far: the next frame's index.
     var framesRead: Int { next }
 

@@ -17,6 +17,8 @@ struct DecodeSettings: Sendable {
     /// Tell the batch size manager when the stream joins (a stream added while running; the
     /// initial ones are counted from the start).
     var announce: Bool
+    /// The stream's name in the manager's log (nil: its number).
+    var name: String? = nil
 }
 
 /// One stream's decoding thread: reads frames from its source and puts them in the queue all
@@ -35,14 +37,17 @@ enum DecodeStage {
         if let join = settings.join, join > 0 {
             let until = runStart + join
             while Clock.now < until, !stopped() { Thread.sleep(forTimeInterval: min(0.05, until - Clock.now)) }
-            manager?.streamJoined("\(stream)")
+            manager?.streamJoined(settings.name ?? "\(stream)")
         } else if settings.announce {
-            manager?.streamJoined("\(stream)")
+            manager?.streamJoined(settings.name ?? "\(stream)")
         }
-        defer { manager?.streamLeft("\(stream)") }
+        defer { manager?.streamLeft(settings.name ?? "\(stream)") }
         let leaveAt = settings.leave.map { runStart + $0 } ?? .infinity
+        // A camera's reads mostly wait for its next frame: its decoding cost is the thread's CPU
+        // time, or the batch size manager would take the camera's pace for a slow decoder.
+        let live = source.isLive
         while settings.maxFrames.map({ count < $0 }) ?? true, Clock.now < leaveAt, !stopped() {
-            let t0 = Clock.now
+            let t0 = live ? threadCPUSeconds() : Clock.now
             let frame: VideoFrame?
             do {
                 frame = try source.nextFrame()
@@ -50,7 +55,7 @@ enum DecodeStage {
                 return error
             }
             guard let frame else { return nil }
-            let spent = Clock.now - t0
+            let spent = (live ? threadCPUSeconds() : Clock.now) - t0
             pacer.wait(for: frame.pts)
             let item = SourceFrame(stream: stream, frame: frame, decodeSeconds: spent, arrival: Clock.now)
             manager?.arrivals.arrived(at: item.arrival)
@@ -77,6 +82,13 @@ enum DecodeStage {
         if stopped() { source.stop() }
         return nil
     }
+}
+
+/// CPU seconds the calling thread has used.
+func threadCPUSeconds() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
 }
 
 /// Paces a file at its native rate (`--realtime`); live URLs pace themselves.

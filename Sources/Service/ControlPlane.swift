@@ -1,0 +1,143 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import Pipeline
+import Yams
+
+/// The HTTP control plane of a node: JSON in and out, every error as `{"error": "..."}`.
+///
+/// - `GET /v2/health/live`: 200 while the process serves (the Open Inference Protocol's path,
+///   which Kubernetes probes and NVIDIA's clients use);
+/// - `GET /v2/health/ready`: 200 once every configured stream's model is loaded, 503 before;
+/// - `GET /api/v1/streams`, `GET /api/v1/streams/{id}`, `POST /api/v1/streams` (a body like a config
+///   stream entry; 201 with the stream), `DELETE /api/v1/streams/{id}` (204, once drained).
+///
+/// 400 for a body that is not JSON, misses `source`, has unknown fields, names a file that does not
+/// exist or an id outside `[A-Za-z0-9_-]{1,64}`; 404 for an unknown id; 409 for a duplicate id; 413
+/// for a body over 1 MiB.
+public enum ControlPlane {
+    /// The largest request body taken.
+    public static let maxBody = 1 << 20
+
+    /// The routes, on `service`.
+    public static func router(_ service: EdgeService) -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        router.get("/v2/health/live") { _, _ in json(["live": true]) }
+        router.get("/v2/health/ready") { _, _ in
+            service.isReady ? json(["ready": true]) : error(.serviceUnavailable, "not ready: models are loading")
+        }
+        router.get("/api/v1/streams") { _, _ in json(service.streams) }
+        router.get("/api/v1/streams/:id") { _, context in
+            let id = context.parameters.get("id") ?? ""
+            guard let info = service.stream(id) else { return error(.notFound, "no stream '\(id)'") }
+            return json(info)
+        }
+        router.post("/api/v1/streams") { request, _ in
+            var request = request
+            let body: ByteBuffer
+            do {
+                body = try await request.collectBody(upTo: maxBody)
+            } catch is NIOTooManyBytesError {
+                return error(.contentTooLarge, "request body over \(maxBody) bytes")
+            }
+            let spec: StreamSpec
+            do {
+                spec = try parseStream(String(buffer: body), repository: service.config.repository)
+            } catch let e as ConfigError {
+                return error(.badRequest, e.key.map { "\($0): \(e.message)" } ?? e.message)
+            }
+            do {
+                let info = try await service.add(spec)
+                var response = json(info, status: .created)
+                response.headers[.location] = "/api/v1/streams/\(info.id)"
+                return response
+            } catch let e as ServiceError {
+                return error(status(e.code), e.message)
+            }
+        }
+        router.delete("/api/v1/streams/:id") { _, context in
+            let id = context.parameters.get("id") ?? ""
+            do {
+                try await service.remove(id)
+                return Response(status: .noContent)
+            } catch let e as ServiceError {
+                return error(status(e.code), e.message)
+            }
+        }
+        return router
+    }
+
+    /// The control plane's responder: the routes, with any error (an unknown path, a method not
+    /// allowed, a failure) answered as JSON.
+    public static func responder(_ service: EdgeService) -> some HTTPResponder<BasicRequestContext> {
+        JSONErrors(inner: router(service).buildResponder())
+    }
+
+    /// A request body as a stream entry: JSON (parsed as the YAML it also is, so that values come
+    /// with the same types as a config's), checked like a config entry.
+    static func parseStream(_ text: String, repository: String?) throws(ConfigError) -> StreamSpec {
+        let file = "request body"
+        guard (try? JSONSerialization.jsonObject(with: Data(text.utf8))) != nil else {
+            throw ConfigError(file: file, key: nil, "not JSON")
+        }
+        let value: Any?
+        do {
+            value = try Yams.load(yaml: text)
+        } catch {
+            throw ConfigError(file: file, key: nil, "not JSON")
+        }
+        guard let value, value is [String: Any] else {
+            throw ConfigError(file: file, key: nil, "must be a JSON object like a config stream entry")
+        }
+        return try StreamSpec.parse(value, at: nil, file: file, repository: repository)
+    }
+
+    static func status(_ code: ServiceError.Code) -> HTTPResponse.Status {
+        switch code {
+        case .invalid: .badRequest
+        case .notFound: .notFound
+        case .conflict: .conflict
+        case .unavailable: .serviceUnavailable
+        case .failed: .internalServerError
+        }
+    }
+
+    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
+        return Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    static func error(_ status: HTTPResponse.Status, _ message: String) -> Response {
+        json(["error": message], status: status)
+    }
+}
+
+/// Answers every error as `{"error": "..."}` with its status.
+struct JSONErrors<Inner: HTTPResponder<BasicRequestContext>>: HTTPResponder {
+    typealias Context = BasicRequestContext
+    let inner: Inner
+
+    func respond(to request: Request, context: Context) async throws -> Response {
+        do {
+            let response = try await inner.respond(to: request, context: context)
+            // The router's own refusals (no such path) come without a body: give them one.
+            if response.status.code >= 400 && response.headers[.contentType] == nil {
+                return ControlPlane.error(response.status, response.status.reasonPhrase.lowercased())
+            }
+            return response
+        } catch let e as HTTPError {
+            return ControlPlane.error(e.status, e.body ?? e.status.reasonPhrase.lowercased())
+        } catch is NIOTooManyBytesError {
+            return ControlPlane.error(.contentTooLarge, "request body over \(ControlPlane.maxBody) bytes")
+        } catch let e as any HTTPResponseError {
+            return ControlPlane.error(e.status, e.status.reasonPhrase.lowercased())
+        } catch {
+            return ControlPlane.error(.internalServerError, "\(error)")
+        }
+    }
+}

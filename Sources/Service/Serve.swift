@@ -1,0 +1,63 @@
+import Foundation
+import Hummingbird
+import Logging
+import Monitoring
+import NIOCore
+import ServiceLifecycle
+import UnixSignals
+
+/// `batchline serve`: one lifecycle for a node. swift-service-lifecycle's `ServiceGroup` runs the
+/// pipelines, the resource sampler and the HTTP server as services. SIGTERM or SIGINT stops the
+/// server accepting first, then the sampler, then the pipelines: sources stop, frames in flight
+/// finish, every events file is flushed and closed, and the process exits 0.
+public enum Serve {
+    /// Runs `config` until SIGTERM or SIGINT. `onListening` hears the address once the server is up
+    /// (with port 0, the one chosen).
+    public static func run(
+        config: ServiceConfig, logger: Logger, onListening: @escaping @Sendable (String) -> Void = { _ in }
+    ) async throws {
+        let service = EdgeService(config: config, logger: logger)
+        let host = config.host
+        let app = Application(
+            responder: ControlPlane.responder(service),
+            configuration: .init(address: .hostname(host, port: config.port), serverName: "batchline"),
+            onServerRunning: { channel in
+                onListening("http://\(host):\(channel.localAddress?.port ?? config.port)")
+            },
+            logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [
+                    .init(service: PipelinesService(service: service), serviceName: "pipelines"),
+                    .init(service: SamplerService(), serviceName: "resource-sampler"),
+                    .init(service: app, serviceName: "http"),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        try await group.run()
+    }
+}
+
+/// The node's pipelines as a service: loads the models and starts the configured streams, then,
+/// at graceful shutdown, drains and closes everything.
+struct PipelinesService: Service {
+    let service: EdgeService
+
+    func run() async throws {
+        try await service.start()
+        // Returns at graceful shutdown (or throws when the group is cancelled: drain all the same).
+        try? await gracefulShutdown()
+        await service.shutdown()
+    }
+}
+
+/// Samples CPU and memory once a second (bounded: a running summary and the last 10 minutes).
+struct SamplerService: Service {
+    let monitor = ResourceMonitor(interval: 1, keep: 600)
+
+    func run() async throws {
+        monitor.start()
+        try? await gracefulShutdown()
+        _ = monitor.stop()
+    }
+}

@@ -90,6 +90,14 @@ public struct DeviceProfile: Sendable, Codable, Equatable {
 
 /// A simulation that cannot run.
 public struct SimulationError: Error, CustomStringConvertible, Sendable {
+    /// What kind of problem.
+    public enum Code: String, Sendable {
+        /// A device profile or setup that cannot be simulated.
+        case invalidSetup
+    }
+
+    /// The kind (one so far).
+    public var code: Code { .invalidSetup }
     /// What is wrong.
     public let description: String
     public init(_ d: String) { description = d }

@@ -37,6 +37,18 @@ public struct ModelVersion: Sendable, Equatable {
 
 /// A repository problem: a bad name, an unsafe path, a file too large, nothing to serve.
 public struct RepositoryError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// What kind of problem, for callers that map it (to an HTTP status, say) without reading the message.
+    public enum Code: String, Sendable {
+        /// The repository, model or version does not exist.
+        case notFound
+        /// It exists but is not complete yet (being copied).
+        case incomplete
+        /// A name, version, size or path that is refused.
+        case invalid
+    }
+
+    /// The kind.
+    public let code: Code
     /// The path concerned.
     public let path: String
     /// What is wrong.
@@ -45,7 +57,8 @@ public struct RepositoryError: Error, CustomStringConvertible, Sendable, Equatab
     public var description: String { "\(path): \(message)" }
 
     /// Creates an error.
-    public init(path: String, message: String) {
+    public init(path: String, message: String, code: Code = .invalid) {
+        self.code = code
         self.path = path
         self.message = message
     }
@@ -71,7 +84,7 @@ public struct ModelRepository: Sendable {
     /// Opens the repository at `root`.
     public init(root: String) throws(RepositoryError) {
         guard let resolved = Self.realPath(root), Self.isDirectory(resolved) else {
-            throw RepositoryError(path: root, message: "no such repository folder")
+            throw RepositoryError(path: root, message: "no such repository folder", code: .notFound)
         }
         self.root = resolved
     }
@@ -117,7 +130,8 @@ public struct ModelRepository: Sendable {
             return try version(name, v)
         case .latest:
             guard let found = try latest(of: name) else {
-                throw RepositoryError(path: try modelFolder(name), message: "no complete version to serve")
+                throw RepositoryError(
+                    path: try modelFolder(name), message: "no complete version to serve", code: .incomplete)
             }
             return found
         }
@@ -131,15 +145,16 @@ public struct ModelRepository: Sendable {
         }
         let path = folder + "/" + String(v)
         guard let dir = Self.realPath(path), Self.isDirectory(dir) else {
-            throw RepositoryError(path: path, message: "no such version")
+            throw RepositoryError(path: path, message: "no such version", code: .notFound)
         }
         try inside(dir, path)
         if FileManager.default.fileExists(atPath: dir + "/.incomplete") {
-            throw RepositoryError(path: path, message: "still being copied (.incomplete present)")
+            throw RepositoryError(path: path, message: "still being copied (.incomplete present)", code: .incomplete)
         }
         let sidecar = dir + "/" + ModelSpec.fileName
         guard let sidecarReal = Self.realPath(sidecar) else {
-            throw RepositoryError(path: path, message: "no \(ModelSpec.fileName): incomplete version")
+            throw RepositoryError(
+                path: path, message: "no \(ModelSpec.fileName): incomplete version", code: .incomplete)
         }
         try inside(sidecarReal, sidecar)
         try bounded(sidecarReal, maxSidecarBytes, sidecar)
@@ -154,11 +169,13 @@ public struct ModelRepository: Sendable {
         }
         let model = dir + "/" + spec.file
         guard let modelReal = Self.realPath(model) else {
-            throw RepositoryError(path: model, message: "model file missing: incomplete version")
+            throw RepositoryError(path: model, message: "model file missing: incomplete version", code: .incomplete)
         }
         try inside(modelReal, model)
         let size = try bounded(modelReal, maxModelBytes, model)
-        guard size > 0 else { throw RepositoryError(path: model, message: "model file is empty: incomplete version") }
+        guard size > 0 else {
+            throw RepositoryError(path: model, message: "model file is empty: incomplete version", code: .incomplete)
+        }
         return ModelVersion(name: name, version: v, directory: dir, modelFile: modelReal, spec: spec)
     }
 
@@ -168,7 +185,7 @@ public struct ModelRepository: Sendable {
         }
         let path = root + "/" + name
         guard let real = Self.realPath(path), Self.isDirectory(real) else {
-            throw RepositoryError(path: path, message: "no such model in the repository")
+            throw RepositoryError(path: path, message: "no such model in the repository", code: .notFound)
         }
         try inside(real, path)
         return real

@@ -1,8 +1,21 @@
 /// Why a swap was not started.
 public struct SwapRefusal: Error, CustomStringConvertible, Sendable, Equatable {
+    /// What kind of refusal.
+    public enum Code: String, Sendable {
+        /// Another swap is under way.
+        case busy
+        /// The version asked for is the one serving, or there is none to go back to.
+        case pointless
+    }
+
+    /// The kind.
+    public let code: Code
     /// What stands in the way.
     public let description: String
-    public init(_ description: String) { self.description = description }
+    public init(_ description: String, code: Code = .pointless) {
+        self.description = description
+        self.code = code
+    }
 }
 
 /// The decisions of an on-the-fly model swap, as a value with no I/O: which engine each batch runs
@@ -80,11 +93,12 @@ public struct SwapProtocol: Sendable {
     /// Reserves the swap slot for `version`.
     public mutating func begin(_ version: Int) throws(SwapRefusal) {
         guard version != current.version || busy else { throw SwapRefusal("version \(version) is already serving") }
-        if let loading { throw SwapRefusal("a swap to version \(loading) is under way") }
-        if let staged { throw SwapRefusal("version \(staged.version) is about to take over") }
+        if let loading { throw SwapRefusal("a swap to version \(loading) is under way", code: .busy) }
+        if let staged { throw SwapRefusal("version \(staged.version) is about to take over", code: .busy) }
         if let fallback {
             throw SwapRefusal(
-                "version \(current.version) is still on probation (version \(fallback.version) kept to fall back on)")
+                "version \(current.version) is still on probation (version \(fallback.version) kept to fall back on)",
+                code: .busy)
         }
         loading = version
     }
@@ -181,7 +195,7 @@ public struct SwapProtocol: Sendable {
     /// probation is retired), and nil is returned. Otherwise: the version to load with `begin`.
     public mutating func rollback() throws(SwapRefusal) -> Int? {
         if fallBack() != nil { return nil }
-        if loading != nil || staged != nil { throw SwapRefusal("a swap is under way") }
+        if loading != nil || staged != nil { throw SwapRefusal("a swap is under way", code: .busy) }
         guard let previous = previousVersion else { throw SwapRefusal("no previous version to roll back to") }
         return previous
     }

@@ -54,6 +54,14 @@ public protocol OutputDecoder: Sendable {
 
 /// Outputs that do not have the shape the decoder expects.
 public struct DecodeError: Error, CustomStringConvertible, Sendable {
+    /// What kind of problem.
+    public enum Code: String, Sendable {
+        /// The model's outputs are not what its decoder reads (a missing tensor, a wrong shape).
+        case malformedOutput
+    }
+
+    /// The kind (one so far).
+    public var code: Code { .malformedOutput }
     /// What is wrong.
     public let message: String
     /// The message.

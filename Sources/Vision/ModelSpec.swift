@@ -151,15 +151,26 @@ public struct ModelSpec: Codable, Sendable, Equatable {
 
 /// A sidecar that is missing, unreadable or inconsistent.
 public struct ModelSpecError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// What kind of problem.
+    public enum Code: String, Sendable {
+        /// No sidecar or model file where one should be.
+        case missing
+        /// A sidecar that does not parse, or a model that does not match it.
+        case invalid
+    }
+
+    /// The kind.
+    public var code: Code = .invalid
     /// The sidecar or model path.
     public let path: String
     /// What is wrong.
     public let message: String
 
     /// Creates an error about `path`.
-    public init(path: String, message: String) {
+    public init(path: String, message: String, code: Code = .invalid) {
         self.path = path
         self.message = message
+        self.code = code
     }
 
     /// `path: message`.

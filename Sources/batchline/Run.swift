@@ -206,7 +206,7 @@ extension Batchline {
                     String(
                         format: "  model swap  %d -> %d (%@): %@, load %.2f s, compile %.2f s, warm-up %.2f s%@",
                         w.from, w.to,
-                        w.trigger, w.outcome, w.loadSeconds ?? 0, w.compileSeconds ?? 0, w.warmupSeconds ?? 0,
+                        w.trigger, w.outcome.rawValue, w.loadSeconds ?? 0, w.compileSeconds ?? 0, w.warmupSeconds ?? 0,
                         w.reason.map { ": " + $0 } ?? ""))
             }
             if s.streams.count > 1 {

@@ -77,7 +77,7 @@ struct ModelSwapTests {
             version = 3 - version
             if i % 2 == 0 {
                 let record = try models.activate(version)
-                #expect(record.outcome == "swapped", "\(record)")
+                #expect(record.outcome == .swapped, "\(record)")
             } else {
                 // Half of them the way a user does it: over the control socket.
                 let reply = try ControlClient.send("activate \(version)", to: options.controlPath!)
@@ -92,7 +92,7 @@ struct ModelSwapTests {
         let switches = zip(tags, tags.dropFirst()).filter { $0 != $1 }.count
         #expect(switches == 10, "one switch point per swap")
         let swaps = report.stats.modelSwaps
-        #expect(swaps.count == 10 && swaps.allSatisfy { $0.outcome == "swapped" })
+        #expect(swaps.count == 10 && swaps.allSatisfy { $0.outcome == .swapped })
         // Real-time budget: a frame period (the deadline at B=1, 10 fps), plus one batch period.
         let budget = (1.0 / 10 + 1.0 / 10) * 1000
         #expect(report.stats.streams[0].lag.maxMs <= budget, "lag max \(report.stats.streams[0].lag.maxMs) ms")
@@ -152,7 +152,7 @@ struct ModelSwapTests {
         let events = try readEvents(options.eventsPath!)
         #expect(events.map(\.frame) == Array(0..<60))
         #expect(events.allSatisfy { $0.model == "pedestrian@1" })
-        #expect(report.stats.modelSwaps.map(\.outcome) == ["rejected", "rejected", "rejected"])
+        #expect(report.stats.modelSwaps.map(\.outcome) == [.rejected, .rejected, .rejected])
         print(report.stats.modelSwaps.compactMap(\.reason).joined(separator: "\n"))
     }
 
@@ -175,7 +175,7 @@ struct ModelSwapTests {
         for cycle in 1...50 {
             version = 3 - version
             let record = try models.activate(version)
-            #expect(record.outcome == "swapped")
+            #expect(record.outcome == .swapped)
             // Unloaded: wait until the old version has drained and been freed.
             try await Task.sleep(for: .milliseconds(200))
             if cycle == 1 { afterFirst = ResourceMonitor.residentBytes() }
@@ -210,7 +210,7 @@ struct ModelSwapTests {
         // which then says so.
         do {
             let record = try models.activate(2)
-            #expect(record.outcome == "swapped", "\(record)")
+            #expect(record.outcome == .swapped, "\(record)")
         } catch {
             #expect("\(error)".contains("version 2 rolled-back: "), "\(error)")
         }
@@ -219,7 +219,7 @@ struct ModelSwapTests {
         #expect(events.map(\.frame) == Array(0..<40), "no frame lost to the failure")
         #expect(events.allSatisfy { $0.model == "scripted@1" })
         let swap = report.stats.modelSwaps.last
-        #expect(swap?.outcome == "rolled-back")
+        #expect(swap?.outcome == .rolledBack)
         #expect(swap?.reason?.contains("scripted failure at run time") == true)
         #expect(models.refusedVersions == [2])
     }
@@ -243,7 +243,7 @@ struct ModelSwapTests {
         let (task, models) = try await startRun(pipeline)
         try await Task.sleep(for: .milliseconds(300))
         #expect(first != nil, "serving")
-        #expect(try models.activate(2).outcome == "swapped")
+        #expect(try models.activate(2).outcome == .swapped)
         try await Task.sleep(for: .milliseconds(800))  // probation, then a few batches
         #expect(first == nil, "version 1 is still held after its probation ended")
         _ = try await task.value
@@ -265,7 +265,7 @@ struct ModelSwapTests {
             loader: { version in ScriptedEngine(tag: "scripted@\(version)") { b in 0.07 + 0.002 * Double(b) } })
         let (task, models) = try await startRun(pipeline)
         try await Task.sleep(for: .seconds(2))
-        #expect(try models.activate(2).outcome == "swapped")
+        #expect(try models.activate(2).outcome == .swapped)
         let report = try await task.value
         let decisions = report.stats.batchDecisions
         let change = try #require(decisions.firstIndex { $0.reason.hasPrefix("model changed to scripted@2") })

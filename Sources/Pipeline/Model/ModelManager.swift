@@ -31,9 +31,8 @@ public struct SwapRecord: Sendable, Codable, Equatable {
     public var switchedAt: Double?
     /// Seconds frames waited with no inference running at the switch point.
     public var pauseSeconds: Double?
-    /// `swapped`, `rejected`, `rolled-back` (it failed at run time), `refused`, or `abandoned` (the run
-    /// ended before the switch).
-    public var outcome: String
+    /// How it ended (so far).
+    public var outcome: SwapOutcome
     /// Why it was rejected, refused or rolled back, with the library's own message.
     public var reason: String?
 
@@ -53,10 +52,41 @@ public struct SwapRecord: Sendable, Codable, Equatable {
 
 /// A swap that did not happen, and why.
 public struct ModelSwapError: Error, CustomStringConvertible, Sendable {
+    /// What kind of failure.
+    public enum Code: String, Sendable {
+        /// Refused before loading (busy, memory, the version serving, swaps unavailable).
+        case refused
+        /// Loading, compiling, validating or warming up the new version failed.
+        case failed
+    }
+
+    /// The kind.
+    public let code: Code
     /// One line.
     public let message: String
-    public init(_ message: String) { self.message = message }
+    public init(_ message: String, code: Code = .failed) {
+        self.message = message
+        self.code = code
+    }
     public var description: String { message }
+}
+
+/// How a model swap ended (its `outcome` in the stats and the control replies).
+public enum SwapOutcome: String, Sendable, Codable, Equatable, CustomStringConvertible {
+    /// Loaded, compiled and warmed up; waiting for a batch boundary to take over.
+    case staged
+    /// It took over.
+    case swapped
+    /// It failed to load, compile, validate or warm up: the serving version never stopped.
+    case rejected
+    /// Refused before loading (busy, memory, the version serving).
+    case refused
+    /// It took over, failed at run time, and the previous version serves again.
+    case rolledBack = "rolled-back"
+    /// The run ended before its switch.
+    case abandoned
+
+    public var description: String { rawValue }
 }
 
 /// Serves one model and swaps versions of it into the running pipeline (the paper's model manager).
@@ -187,19 +217,20 @@ public final class ModelManager: Sendable {
     {
         let now = Clock.now - origin
         let from = state.withLock { $0.swap.current.version }
-        var record = SwapRecord(from: from, to: version, trigger: trigger, requestedAt: now, outcome: "refused")
-        func reject(_ outcome: String, _ why: String) -> ModelSwapError {
+        var record = SwapRecord(from: from, to: version, trigger: trigger, requestedAt: now, outcome: .refused)
+        func reject(_ outcome: SwapOutcome, _ why: String) -> ModelSwapError {
             record.outcome = outcome
             record.reason = why
             record.id = state.withLock { s in
-                if outcome == "rejected" { s.refused.insert(version) }
+                if outcome == .rejected { s.refused.insert(version) }
                 return s.add(record)
             }
             logger.error(
                 "model swap \(outcome)", metadata: ["from": "\(from)", "to": "\(version)", "reason": "\(why)"])
-            return ModelSwapError("version \(version) \(outcome): \(why)")
+            return ModelSwapError(
+                "version \(version) \(outcome): \(why)", code: outcome == .refused ? .refused : .failed)
         }
-        guard unavailable == nil, let loader else { throw reject("refused", unavailable ?? "no loader") }
+        guard unavailable == nil, let loader else { throw reject(.refused, unavailable ?? "no loader") }
         // A version on probation finishes it first (a second or so): three resident versions would be
         // one too many.
         let probationEnds = Clock.now + 10
@@ -215,11 +246,11 @@ public final class ModelManager: Sendable {
                 return s.swap.current.version
             }
         } catch {
-            throw reject("refused", error.description)
+            throw reject(.refused, error.description)
         }
         if let why = memoryShortfall() {
             state.withLock { $0.swap.abandon(version) }
-            throw reject("refused", why)
+            throw reject(.refused, why)
         }
         let handoff: Handoff<any BatchEngine>
         do {
@@ -231,7 +262,7 @@ public final class ModelManager: Sendable {
             (handoff, record) = prepared
         } catch {
             state.withLock { $0.swap.abandon(version) }
-            throw reject("rejected", error.message)
+            throw reject(.rejected, error.message)
         }
         let staged: Int? = state.withLock { s in
             guard !s.closed else {
@@ -240,11 +271,11 @@ public final class ModelManager: Sendable {
             }
             let id = s.swap.staged(version).id
             s.engines[id] = handoff
-            record.outcome = "staged"
+            record.outcome = .staged
             s.open = s.add(record)
             return s.open
         }
-        guard let index = staged else { throw reject("abandoned", "the run ended before it was staged") }
+        guard let index = staged else { throw reject(.abandoned, "the run ended before it was staged") }
         logger.notice(
             "model version staged",
             metadata: [
@@ -256,8 +287,8 @@ public final class ModelManager: Sendable {
         while Clock.now < deadline {
             let r = state.withLock { $0.record(index) }
             switch r?.outcome {
-            case "staged": Thread.sleep(forTimeInterval: 0.005)
-            case "swapped": return r!
+            case .staged?: Thread.sleep(forTimeInterval: 0.005)
+            case .swapped?: return r!
             case let outcome?: throw ModelSwapError("version \(version) \(outcome): \(r?.reason ?? "")")
             case nil: throw ModelSwapError("version \(version): its record is gone")
             }
@@ -274,8 +305,8 @@ public final class ModelManager: Sendable {
             // The stream has stopped: only the current engine may still be asked for (by nobody).
             for id in s.swap.close() { s.engines[id] = nil }
             s.update(s.open) { r in
-                guard r.outcome == "staged" else { return }
-                r.outcome = "abandoned"
+                guard r.outcome == .staged else { return }
+                r.outcome = .abandoned
                 r.reason = "the run ended before a batch boundary"
             }
         }
@@ -294,21 +325,21 @@ public final class ModelManager: Sendable {
                 // On probation: the previous version is resident and serves again from the next batch.
                 s.refused.insert(from)
                 s.update(s.open) { r in
-                    r.outcome = "rolled-back"
+                    r.outcome = .rolledBack
                     r.reason = "rolled back on request"
                 }
                 s.open = nil
                 let id = s.add(
                     SwapRecord(
                         from: from, to: s.swap.current.version, trigger: "rollback", requestedAt: now,
-                        switchedAt: now, pauseSeconds: 0, outcome: "swapped"))
+                        switchedAt: now, pauseSeconds: 0, outcome: .swapped))
                 return .success((nil, from, s.record(id)))
             } catch {
                 return .failure(error)
             }
         }
         switch result {
-        case .failure(let refusal): throw ModelSwapError("rollback refused: \(refusal.description)")
+        case .failure(let refusal): throw ModelSwapError("rollback refused: \(refusal.description)", code: .refused)
         case .success((nil, let from, let record?)):
             logger.notice("model rolled back", metadata: ["from": "\(from)", "to": "\(record.to)"])
             return record
@@ -387,7 +418,7 @@ public final class ModelManager: Sendable {
                 s.update(s.open) { r in
                     r.switchedAt = now - origin
                     r.pauseSeconds = pause
-                    r.outcome = "swapped"
+                    r.outcome = .swapped
                 }
             }
             s.swap.began(chosen.id)
@@ -422,7 +453,7 @@ public final class ModelManager: Sendable {
             // changes nothing).
             if s.swap.current.id != failing.id, case .retry = action {
                 s.update(s.open) { r in
-                    r.outcome = "rolled-back"
+                    r.outcome = .rolledBack
                     r.reason = "\(error)"
                 }
                 s.refused.insert(failing.version)
@@ -448,7 +479,7 @@ public final class ModelManager: Sendable {
                 metadata: ["version": "\(version)", "error": "\(error)"])
             let from = state.withLock { $0.swap.current.version }
             var record = SwapRecord(
-                from: from, to: version, trigger: "auto-rollback", requestedAt: Clock.now - origin, outcome: "swapped",
+                from: from, to: version, trigger: "auto-rollback", requestedAt: Clock.now - origin, outcome: .swapped,
                 reason: "\(error)")
             let (engine, prepared): (any BatchEngine, SwapRecord)
             do {

@@ -135,6 +135,14 @@ public final class EventWriter {
 
 /// An output file that cannot be written.
 public struct OutputError: Error, CustomStringConvertible, Sendable {
+    /// What kind of problem.
+    public enum Code: String, Sendable {
+        /// The file cannot be created, written, rotated or closed (a full disk, no permission).
+        case write
+    }
+
+    /// The kind (one so far).
+    public var code: Code { .write }
     /// The file.
     public let path: String
     /// What failed.

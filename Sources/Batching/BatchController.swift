@@ -160,7 +160,7 @@ public struct BatchController: Sendable {
         /// AIMD decrease factor.
         public var aimdDecrease = 0.9
         /// Stages and how many run at once (pre-processing workers, requests in flight).
-        public var parallelism: [String: Double] = [:]
+        public var parallelism: [Stage: Double] = [:]
         /// What to do when nothing keeps up.
         public var shed: ShedPolicy = .dropOldest
         /// Inference requests in flight it may choose from (1...this); 0 leaves them alone. Probed
@@ -262,7 +262,7 @@ public struct BatchController: Sendable {
     }
 
     /// Records one finished batch: seconds it took in each stage.
-    public mutating func observe(batch size: Int, stageSeconds: [String: Double], memoryBytes: Int? = nil) {
+    public mutating func observe(batch size: Int, stageSeconds: [Stage: Double], memoryBytes: Int? = nil) {
         for (stage, seconds) in stageSeconds { cost.observe(stage: stage, batch: size, seconds: seconds) }
         if let memoryBytes { cost.observe(memoryBytes: memoryBytes, batch: size) }
         if !stageSeconds.isEmpty, probe?.size == size { probe?.batches += 1 }
@@ -396,7 +396,7 @@ public struct BatchController: Sendable {
     /// Figures for one candidate size.
     struct Candidate {
         var size: Int
-        var bottleneck: (stage: String, seconds: Double)?
+        var bottleneck: (stage: Stage, seconds: Double)?
         var throughput: Double?
         var keepsUp: Bool
         var fits: Bool
@@ -717,7 +717,7 @@ public struct BatchController: Sendable {
     func explain(_ c: Candidate, _ load: LoadSnapshot) -> String {
         guard let b = c.bottleneck, let thr = c.throughput else { return "" }
         let deadline = config.margin * Double(c.size) / max(load.arrivalRate, 1e-9)
-        let name = cost.bottleneckLabel(batch: c.size, parallelism: config.parallelism) ?? b.stage
+        let name = cost.bottleneckLabel(batch: c.size, parallelism: config.parallelism) ?? b.stage.rawValue
         return String(
             format: " (bottleneck %@ %.4f s per batch, deadline %.4f s, %.1f frames/s)", name, b.seconds, deadline, thr)
     }
@@ -731,7 +731,8 @@ public struct BatchController: Sendable {
     mutating func record(_ load: LoadSnapshot, to size: Int, _ c: Candidate, _ why: String) -> BatchDecision {
         let decision = BatchDecision(
             time: load.time, from: batch, to: size, reason: why,
-            bottleneck: cost.bottleneckLabel(batch: size, parallelism: config.parallelism) ?? c.bottleneck?.stage,
+            bottleneck: cost.bottleneckLabel(batch: size, parallelism: config.parallelism)
+                ?? c.bottleneck?.stage.rawValue,
             bottleneckSeconds: c.bottleneck?.seconds, predictedThroughput: c.throughput,
             deadlineSeconds: Double(size) / max(load.arrivalRate, 1e-9), arrivalRate: load.arrivalRate,
             latencyP99: load.latencyP99, overloaded: overloaded, skipEvery: nil,

@@ -4,7 +4,7 @@ public struct CostModel: Sendable, Equatable {
     /// Weight of a new measurement in the moving average.
     public var smoothing = 0.3
     /// Stage -> batch size -> (average seconds per batch, samples).
-    public private(set) var measured: [String: [Int: Sample]] = [:]
+    public private(set) var measured: [Stage: [Int: Sample]] = [:]
     /// Batch size -> (average bytes, samples) of memory in use while running at that size.
     public private(set) var memory: [Int: Sample] = [:]
 
@@ -26,7 +26,7 @@ public struct CostModel: Sendable, Equatable {
     public init() {}
 
     /// Records that `stage` took `seconds` for one batch of `batch` frames.
-    public mutating func observe(stage: String, batch: Int, seconds: Double) {
+    public mutating func observe(stage: Stage, batch: Int, seconds: Double) {
         guard seconds.isFinite, seconds >= 0 else { return }
         measured[stage, default: [:]][batch] = .adding(
             seconds, to: measured[stage]?[batch], smoothing: smoothing)
@@ -50,7 +50,7 @@ public struct CostModel: Sendable, Equatable {
     }
 
     /// Stages seen.
-    public var stages: [String] { measured.keys.sorted() }
+    public var stages: [Stage] { measured.keys.sorted() }
 
     /// Batch sizes measured for every stage seen.
     public var measuredSizes: [Int] {
@@ -62,7 +62,7 @@ public struct CostModel: Sendable, Equatable {
 
     /// Seconds per batch of `batch` for `stage`: measured if it was, else from the line through the
     /// sizes measured (needs two); nil when unknown.
-    public func predict(stage: String, batch: Int) -> Double? {
+    public func predict(stage: Stage, batch: Int) -> Double? {
         guard let points = measured[stage] else { return nil }
         if let s = points[batch] { return s.value }
         return Self.line(points.mapValues(\.value))?(Double(batch))
@@ -76,9 +76,9 @@ public struct CostModel: Sendable, Equatable {
 
     /// The slowest stage at `batch` when stages overlap, each divided by its parallelism (workers,
     /// requests in flight); nil if any stage is unknown there.
-    public func bottleneck(batch: Int, parallelism: [String: Double] = [:]) -> (stage: String, seconds: Double)? {
+    public func bottleneck(batch: Int, parallelism: [Stage: Double] = [:]) -> (stage: Stage, seconds: Double)? {
         guard !measured.isEmpty else { return nil }
-        var worst: (String, Double)?
+        var worst: (Stage, Double)?
         for stage in stages {
             guard let t = predict(stage: stage, batch: batch) else { return nil }
             let effective = t / max(parallelism[stage] ?? 1, 1)
@@ -89,13 +89,13 @@ public struct CostModel: Sendable, Equatable {
 
     /// The bottleneck's name for people: stages within 5% of the slowest are named together
     /// (`preprocess and inference`), since noise alone decides between them.
-    public func bottleneckLabel(batch: Int, parallelism: [String: Double] = [:]) -> String? {
+    public func bottleneckLabel(batch: Int, parallelism: [Stage: Double] = [:]) -> String? {
         guard let worst = bottleneck(batch: batch, parallelism: parallelism) else { return nil }
         let close = stages.filter { stage in
             guard let t = predict(stage: stage, batch: batch) else { return false }
             return t / max(parallelism[stage] ?? 1, 1) >= worst.seconds * 0.95
         }
-        return close.count > 1 ? close.joined(separator: " and ") : worst.stage
+        return close.count > 1 ? close.map(\.rawValue).joined(separator: " and ") : worst.stage.rawValue
     }
 
     /// Seconds a frame spends in the stages at `batch` (their sum, each taken once); nil if unknown.

@@ -41,10 +41,16 @@ public struct DeviceProfile: Sendable, Codable, Equatable {
         preprocess: [0.003, 0.006, 0.013, 0.027, 0.053], inference: [0.003, 0.005, 0.01, 0.017, 0.035],
         postprocess: [0.001, 0.002, 0.003, 0.006, 0.009])
 
-    /// Seconds per batch of `batch` for `stage` (`preprocess`, `inference`, `postprocess`): the table,
-    /// linear between its sizes, and along the last segment beyond them.
-    public func seconds(_ stage: String, batch: Int) -> Double {
-        let ys = stage == "preprocess" ? preprocess : stage == "inference" ? inference : postprocess
+    /// Seconds per batch of `batch` for `stage` (decoding costs nothing here): the table, linear
+    /// between its sizes, and along the last segment beyond them.
+    public func seconds(_ stage: Stage, batch: Int) -> Double {
+        let ys: [Double]
+        switch stage {
+        case .decode: return 0
+        case .preprocess: ys = preprocess
+        case .infer: ys = inference
+        case .postprocess: ys = postprocess
+        }
         let x = Double(batch)
         if let i = sizes.firstIndex(of: batch) { return ys[i] }
         var lo = 0
@@ -216,7 +222,7 @@ public struct Simulator: Sendable {
                 continue
             }
             let start = max(a, preFree)
-            let perFrame = d.seconds("preprocess", batch: 1)
+            let perFrame = d.seconds(.preprocess, batch: 1)
             preFree = start + jitter(perFrame)
             if start > a && setup.controller.shed != .backlog { waitingStarts.append(start) }
             ready.append((a, preFree))
@@ -250,9 +256,9 @@ public struct Simulator: Sendable {
             var n = 0
             while i + n < ready.count && n < b && ready[i + n].ready <= dispatch { n += 1 }
             n = max(n, 1)
-            let preSum = (0..<n).reduce(0.0) { acc, _ in acc + jitter(d.seconds("preprocess", batch: 1)) }
-            let inferSeconds = jitter(d.seconds("inference", batch: b))  // partial batches run padded
-            let postSeconds = jitter(d.seconds("postprocess", batch: n))
+            let preSum = (0..<n).reduce(0.0) { acc, _ in acc + jitter(d.seconds(.preprocess, batch: 1)) }
+            let inferSeconds = jitter(d.seconds(.infer, batch: b))  // partial batches run padded
+            let postSeconds = jitter(d.seconds(.postprocess, batch: n))
             let inferEnd = max(dispatch, ready[i + n - 1].ready) + inferSeconds
             inferFree = inferEnd
             postFree = max(postFree, inferEnd) + postSeconds
@@ -261,8 +267,8 @@ public struct Simulator: Sendable {
             controller.observe(
                 batch: b,
                 stageSeconds: [
-                    "preprocess": preSum * Double(b) / Double(n), "inference": inferSeconds,
-                    "postprocess": postSeconds * Double(b) / Double(n),
+                    .preprocess: preSum * Double(b) / Double(n), .infer: inferSeconds,
+                    .postprocess: postSeconds * Double(b) / Double(n),
                 ])
             i += n
             // Frames arrived and not yet in a batch: what the pipeline's queues hold now.

@@ -28,6 +28,28 @@ public struct ModelSpec: Codable, Sendable, Equatable {
     /// Detections below this score are dropped.
     public var scoreThreshold: Float
 
+    /// How the input tensor's dimensions are ordered.
+    public enum Layout: String, Codable, Sendable, CaseIterable {
+        /// Batch, height, width, channels (TensorFlow's).
+        case nhwc = "NHWC"
+        /// Batch, channels, height, width (PyTorch's, ONNX's).
+        case nchw = "NCHW"
+    }
+
+    /// The order of the colour channels.
+    public enum ColorOrder: String, Codable, Sendable, CaseIterable {
+        case rgb = "RGB"
+        case bgr = "BGR"
+    }
+
+    /// The input tensor's element type.
+    public enum ElementType: String, Codable, Sendable, CaseIterable {
+        /// Bytes 0...255.
+        case u8
+        /// 32-bit floats, after `mean` and `std`.
+        case f32
+    }
+
     /// The input tensor and the picture it expects.
     public struct InputSpec: Codable, Sendable, Equatable {
         /// Tensor name.
@@ -37,11 +59,11 @@ public struct ModelSpec: Codable, Sendable, Equatable {
         /// Picture height the model takes.
         public var height: Int
         /// `NHWC` or `NCHW`.
-        public var layout: String
+        public var layout: Layout
         /// `RGB` or `BGR`.
-        public var color: String
+        public var color: ColorOrder
         /// Element type: `u8` or `f32`.
-        public var type: String
+        public var type: ElementType
         /// How to resize the frame to the input size.
         public var resize: ResizeMode
         /// Per-channel mean subtracted (f32 inputs only).
@@ -51,7 +73,8 @@ public struct ModelSpec: Codable, Sendable, Equatable {
 
         /// Creates an input description.
         public init(
-            name: String, width: Int, height: Int, layout: String, color: String, type: String, resize: ResizeMode,
+            name: String, width: Int, height: Int, layout: Layout, color: ColorOrder, type: ElementType,
+            resize: ResizeMode,
             mean: [Float]? = nil, std: [Float]? = nil
         ) {
             self.name = name
@@ -108,6 +131,8 @@ public struct ModelSpec: Codable, Sendable, Equatable {
         let spec: ModelSpec
         do {
             spec = try JSONDecoder().decode(ModelSpec.self, from: data)
+        } catch let DecodingError.dataCorrupted(context) where Self.enumField(context) != nil {
+            throw ModelSpecError(path: sidecar, message: Self.enumField(context)!)
         } catch let DecodingError.keyNotFound(key, _) {
             throw ModelSpecError(path: sidecar, message: "missing field \"\(key.stringValue)\"")
         } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context),
@@ -125,6 +150,22 @@ public struct ModelSpec: Codable, Sendable, Equatable {
         return (spec, modelFile)
     }
 
+    /// `input layout must be NHWC or NCHW, not X` for a value outside one of the input's enums.
+    static func enumField(_ context: DecodingError.Context) -> String? {
+        let path = context.codingPath.map(\.stringValue)
+        guard path.count == 2, path[0] == "input" else { return nil }
+        let known: [String]
+        switch path[1] {
+        case "layout": known = Layout.allCases.map(\.rawValue)
+        case "color": known = ColorOrder.allCases.map(\.rawValue)
+        case "type": known = ElementType.allCases.map(\.rawValue)
+        default: return nil
+        }
+        // The decoder's text names the value it could not take.
+        let value = context.debugDescription.split(separator: " ").last.map(String.init) ?? "?"
+        return "input \(path[1]) must be \(known.joined(separator: " or ")), not \(value)"
+    }
+
     /// Checks the fields that do not depend on the model itself.
     public func validate(path: String) throws(ModelSpecError) {
         func fail(_ m: String) throws(ModelSpecError) { throw ModelSpecError(path: path, message: m) }
@@ -133,11 +174,6 @@ public struct ModelSpec: Codable, Sendable, Equatable {
         if !(1...8192).contains(input.width) || !(1...8192).contains(input.height) {
             try fail("input size \(input.width)x\(input.height) is out of range")
         }
-        if !["NHWC", "NCHW"].contains(input.layout) {
-            try fail("input layout must be NHWC or NCHW, not \(input.layout)")
-        }
-        if !["RGB", "BGR"].contains(input.color) { try fail("input color must be RGB or BGR, not \(input.color)") }
-        if !["u8", "f32"].contains(input.type) { try fail("input type must be u8 or f32, not \(input.type)") }
         if !(0...1).contains(scoreThreshold) { try fail("scoreThreshold must be within 0...1") }
         for values in [input.mean, input.std].compactMap({ $0 }) where values.count != 3 {
             try fail("mean and std need 3 values, one per channel")

@@ -40,11 +40,11 @@ public struct Preprocessor: Sendable {
     /// Creates a preprocessor for `input`.
     public init(input: ModelSpec.InputSpec) {
         self.input = input
-        asFloat = input.type == "f32"
+        asFloat = input.type == .f32
         bytesPerFrame = input.width * input.height * 3 * (asFloat ? 4 : 1)
-        swapRB = input.color == "BGR"
-        bytesNHWC = input.type == "u8" && input.layout == "NHWC"
-        planar = input.layout == "NCHW"
+        swapRB = input.color == .bgr
+        bytesNHWC = input.type == .u8 && input.layout == .nhwc
+        planar = input.layout == .nchw
         mean = input.mean ?? [0, 0, 0]
         std = input.std ?? [1, 1, 1]
     }

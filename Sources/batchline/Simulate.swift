@@ -127,7 +127,7 @@ extension Batchline {
             let d = base.device
             let best =
                 sizes.map { b in
-                    Double(b) / max(d.seconds("inference", batch: b), d.seconds("preprocess", batch: 1) * Double(b))
+                    Double(b) / max(d.seconds(.infer, batch: b), d.seconds(.preprocess, batch: 1) * Double(b))
                 }.max() ?? 100
             let (low, high) = (best * 0.2, best * 1.5)
             print("\(d.name): \(base.streams) stream(s), \(base.seconds) s a run; the load kept with nothing shed")

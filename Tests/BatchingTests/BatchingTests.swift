@@ -6,7 +6,7 @@ import Testing
 /// Feeds the controller a device whose stage costs per batch follow `costs`, at `rate` frames/s,
 /// for `steps` decisions `dt` apart; returns the decisions.
 func drive(
-    _ controller: inout BatchController, costs: (Int) -> [String: Double], rate: (Double) -> Double,
+    _ controller: inout BatchController, costs: (Int) -> [Stage: Double], rate: (Double) -> Double,
     steps: Int, dt: Double = 0.5, start: Double = 0, latency: ((Int) -> Double)? = nil
 ) -> [BatchDecision] {
     var out: [BatchDecision] = []
@@ -20,13 +20,13 @@ func drive(
 }
 
 /// A GPU-like device: inference per frame falls with B (the paper's Xavier, roughly).
-func gpuLike(_ b: Int) -> [String: Double] {
-    ["preprocess": 0.0035 * Double(b), "inference": 0.005 * Double(b) + 0.03, "postprocess": 0.002 * Double(b)]
+func gpuLike(_ b: Int) -> [Stage: Double] {
+    [.preprocess: 0.0035 * Double(b), .infer: 0.005 * Double(b) + 0.03, .postprocess: 0.002 * Double(b)]
 }
 
 /// A CPU-like device: inference per frame rises a little with B (this machine, roughly).
-func cpuLike(_ b: Int) -> [String: Double] {
-    ["preprocess": 0.001 * Double(b), "inference": 0.007 * Double(b) * (1 + 0.03 * Double(b)), "postprocess": 0.0001]
+func cpuLike(_ b: Int) -> [Stage: Double] {
+    [.preprocess: 0.001 * Double(b), .infer: 0.007 * Double(b) * (1 + 0.03 * Double(b)), .postprocess: 0.0001]
 }
 
 @Suite("Cost model")
@@ -34,21 +34,21 @@ struct CostModelTests {
     @Test("Measured sizes come back; others come from the line through them")
     func predicts() throws {
         var m = CostModel()
-        m.observe(stage: "inference", batch: 1, seconds: 0.021)
-        m.observe(stage: "inference", batch: 4, seconds: 0.045)
-        #expect(m.predict(stage: "inference", batch: 1) == 0.021)
-        let p8 = try #require(m.predict(stage: "inference", batch: 8))
+        m.observe(stage: .infer, batch: 1, seconds: 0.021)
+        m.observe(stage: .infer, batch: 4, seconds: 0.045)
+        #expect(m.predict(stage: .infer, batch: 1) == 0.021)
+        let p8 = try #require(m.predict(stage: .infer, batch: 8))
         #expect(abs(p8 - (0.021 + 0.008 * 7)) < 1e-9)
-        #expect(m.predict(stage: "preprocess", batch: 1) == nil)
-        #expect(m.bottleneck(batch: 4)?.stage == "inference")
+        #expect(m.predict(stage: .preprocess, batch: 1) == nil)
+        #expect(m.bottleneck(batch: 4)?.stage == .infer)
     }
 
     @Test("The moving average follows a change of cost")
     func follows() {
         var m = CostModel()
-        for _ in 0..<5 { m.observe(stage: "inference", batch: 1, seconds: 0.01) }
-        for _ in 0..<10 { m.observe(stage: "inference", batch: 1, seconds: 0.02) }
-        #expect(abs(m.predict(stage: "inference", batch: 1)! - 0.02) < 0.0005)
+        for _ in 0..<5 { m.observe(stage: .infer, batch: 1, seconds: 0.01) }
+        for _ in 0..<10 { m.observe(stage: .infer, batch: 1, seconds: 0.02) }
+        #expect(abs(m.predict(stage: .infer, batch: 1)! - 0.02) < 0.0005)
     }
 }
 
@@ -92,7 +92,7 @@ struct BatchControllerTests {
             costs: { b in
                 flip.toggle()
                 let n = flip ? 1.02 : 0.98
-                return ["inference": 0.01 * Double(b) * n]
+                return [.infer: 0.01 * Double(b) * n]
             }, rate: { _ in 30 }, steps: 200)
         // After probing up once it settles: a handful of changes, not one per step.
         #expect(decisions.count <= 4, "\(decisions.map { "\($0.from)->\($0.to)" })")
@@ -134,7 +134,7 @@ struct BatchControllerTests {
         config.shed = .skip
         config.sizes = [1, 2]
         var c = BatchController(config: config)
-        let decisions = drive(&c, costs: { b in ["inference": 0.02 * Double(b)] }, rate: { _ in 100 }, steps: 20)
+        let decisions = drive(&c, costs: { b in [.infer: 0.02 * Double(b)] }, rate: { _ in 100 }, steps: 20)
         let last = try #require(decisions.last { $0.overloaded })
         // Capacity 50 * 0.85 = 42.5 frames/s of 100: keep 1 - 1/k <= 0.425 -> k = 1 (all but...) -> at least 2.
         #expect(last.skipEvery == 2)
@@ -197,7 +197,7 @@ struct SimulatorTests {
         #expect([8, 16].contains(r.finalBatch))
         #expect(r.throughput > 68 && r.throughput < 80, "\(r.throughput)")
         #expect(r.shed > 0 && r.decisions.contains { $0.overloaded })
-        #expect(r.bottleneck == "inference")
+        #expect(r.bottleneck == "infer")
     }
 
     @Test("Xavier, 2 cameras: B=1 cannot keep up (21 ms > 16.7 ms), a batched size does, every frame kept")
@@ -255,11 +255,11 @@ struct RequestsInFlightTests {
         var config = BatchController.Config()
         config.sizes = [1]
         config.maxRequests = maxRequests
-        config.parallelism = ["infer": 2]
+        config.parallelism = [.infer: 2]
         var c = BatchController(config: config, initial: 1, requests: 2)
         var out: [BatchDecision] = []
         for k in 0..<steps {
-            c.observe(batch: 1, stageSeconds: ["infer": 2 / rate(c.requests), "preprocess": 0.001])
+            c.observe(batch: 1, stageSeconds: [.infer: 2 / rate(c.requests), .preprocess: 0.001])
             let load = LoadSnapshot(
                 time: Double(k) * 0.5, arrivalRate: 400, outputRate: rate(c.requests), queueDepth: 30,
                 queueCapacity: 32)
@@ -390,14 +390,14 @@ struct NearCapacityTests {
         var c = BatchController(config: BatchController.Config(), initial: 1)
         var decisions: [BatchDecision] = []
         for k in 0..<40 {
-            c.observe(batch: c.batch, stageSeconds: ["inference": Double(c.batch) / 110])
+            c.observe(batch: c.batch, stageSeconds: [.infer: Double(c.batch) / 110])
             let load = LoadSnapshot(
                 time: Double(k) * 0.5, arrivalRate: 100, outputRate: 100, queueDepth: 2, queueCapacity: 32)
             if let d = c.decide(load) { decisions.append(d) }
         }
         #expect(!decisions.contains { $0.overloaded }, "\(decisions.map(\.reason))")
         // The queues fill: now it is overload, said at once.
-        c.observe(batch: c.batch, stageSeconds: ["inference": Double(c.batch) / 110])
+        c.observe(batch: c.batch, stageSeconds: [.infer: Double(c.batch) / 110])
         let d = c.decide(LoadSnapshot(time: 20.5, arrivalRate: 130, outputRate: 110, queueDepth: 30, queueCapacity: 32))
         #expect(d?.overloaded == true && c.overloaded, "\(String(describing: d))")
     }

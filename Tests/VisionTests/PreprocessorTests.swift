@@ -14,10 +14,12 @@ struct PreprocessorTests {
         return p
     }
 
-    static func input(_ w: Int, _ h: Int, _ mode: ResizeMode, type: String = "u8", layout: String = "NHWC")
+    static func input(
+        _ w: Int, _ h: Int, _ mode: ResizeMode, type: ModelSpec.ElementType = .u8, layout: ModelSpec.Layout = .nhwc
+    )
         -> ModelSpec.InputSpec
     {
-        .init(name: "x", width: w, height: h, layout: layout, color: "RGB", type: type, resize: mode)
+        .init(name: "x", width: w, height: h, layout: layout, color: .rgb, type: type, resize: mode)
     }
 
     static func run(_ spec: ModelSpec.InputSpec, _ pixels: [UInt8], _ w: Int, _ h: Int) -> [UInt8] {
@@ -60,8 +62,8 @@ struct PreprocessorTests {
 
     @Test("Float NCHW input with mean and std, BGR order")
     func floatPlanar() {
-        var spec = Self.input(1, 1, .nearest, type: "f32", layout: "NCHW")
-        spec.color = "BGR"
+        var spec = Self.input(1, 1, .nearest, type: .f32, layout: .nchw)
+        spec.color = .bgr
         spec.mean = [1, 2, 3]
         spec.std = [2, 2, 2]
         let out = Self.run(spec, [11, 22, 33], 1, 1)
@@ -82,6 +84,23 @@ struct SidecarTests {
         #expect(spec.tag == "pedestrian-ssdlite@1")
         #expect(spec.input.resize == .tfLegacyBilinear)
         #expect(file.hasSuffix("models/pedestrian-ssdlite/1/frozen_inference_graph.pb"))
+    }
+
+    @Test("A sidecar with an unknown layout says which ones there are")
+    func unknownLayout() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let bundled = root.appendingPathComponent("models/pedestrian-ssdlite/1/model.json")
+        let text = try String(contentsOf: bundled, encoding: .utf8).replacingOccurrences(of: "NHWC", with: "NHWD")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sidecar-\(UUID())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Data(text.utf8).write(to: dir.appendingPathComponent("model.json"))
+        #expect {
+            _ = try ModelSpec.load(path: dir.path)
+        } throws: { error in
+            "\(error)".hasSuffix("model.json: input layout must be NHWC or NCHW, not NHWD")
+        }
     }
 
     @Test("A sidecar with a missing field names the field")

@@ -86,7 +86,7 @@ public final class ScriptedEngine: BatchEngine, @unchecked Sendable {
         self.failsAtRunTime = failsAtRunTime
         self.cost = cost
         input = ModelSpec.InputSpec(
-            name: "x", width: side, height: side, layout: "NHWC", color: "RGB", type: "u8", resize: .tfLegacyBilinear)
+            name: "x", width: side, height: side, layout: .nhwc, color: .rgb, type: .u8, resize: .tfLegacyBilinear)
         let spec = ModelSpec(
             name: "scripted", version: "1", task: "detection", file: "-", decoder: "ssd", labels: [:], input: input,
             outputs: [:], scoreThreshold: 0.5)

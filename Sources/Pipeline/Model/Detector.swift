@@ -51,7 +51,7 @@ public final class Detector: BatchEngine, @unchecked Sendable {
             throw mismatch(
                 "no input \"\(spec.input.name)\" (inputs: \(model.inputs.map(\.description).joined(separator: ", ")))")
         }
-        guard input.elementType.description == spec.input.type else {
+        guard input.elementType.description == spec.input.type.rawValue else {
             throw mismatch("input \(input.name) is \(input.elementType), sidecar says \(spec.input.type)")
         }
         let expected = Self.inputShape(spec, batch: nil)
@@ -84,7 +84,7 @@ public final class Detector: BatchEngine, @unchecked Sendable {
 
     /// The input shape for batch `batch`, in the sidecar's layout.
     static func inputShape(_ spec: ModelSpec, batch: Int?) -> [Int?] {
-        spec.input.layout == "NCHW"
+        spec.input.layout == .nchw
             ? [batch, 3, spec.input.height, spec.input.width]
             : [batch, spec.input.height, spec.input.width, 3]
     }

@@ -106,8 +106,8 @@ extension DetectionPipeline {
         config.shed = options.effectiveShed
         config.maxRequests = maxRequests > requests ? maxRequests : 0
         config.parallelism = [
-            "decode": Double(options.sources.count), "preprocess": Double(options.preprocessWorkers),
-            "infer": Double(requests),
+            .decode: Double(options.sources.count), .preprocess: Double(options.preprocessWorkers),
+            .infer: Double(requests),
         ]
         let controller = BatchController(config: config, initial: options.batchSize, requests: requests)
         // Streams that join later (`--schedule`, or added to a service) are counted as they join.

@@ -1,3 +1,4 @@
+import Batching
 import Foundation
 import Monitoring
 
@@ -148,11 +149,11 @@ public struct Profiler: Sendable {
     }
 
     static func row(batch: Int, stats: RunStats, fps: Double, options: ProfileOptions) -> ProfileRow {
-        func perBatch(_ stage: String) -> Double { (stats.perBatch[stage]?.p50Ms ?? 0) / 1000 }
-        let decode = (stats.stages["decode"]?.p50Ms ?? 0) / 1000 * Double(batch)
-        let pre = perBatch("preprocess")
-        let infer = perBatch("infer")
-        let post = perBatch("postprocess")
+        func perBatch(_ stage: Stage) -> Double { (stats.perBatch[stage.rawValue]?.p50Ms ?? 0) / 1000 }
+        let decode = (stats.stages[Stage.decode.rawValue]?.p50Ms ?? 0) / 1000 * Double(batch)
+        let pre = perBatch(.preprocess)
+        let infer = perBatch(.infer)
+        let post = perBatch(.postprocess)
         // Overlapped stages: each runs on its own worker(s); inference has `requests` in flight.
         let effective: [(String, Double)] = [
             ("decode", decode), ("preprocess", pre / Double(options.preprocessWorkers)),

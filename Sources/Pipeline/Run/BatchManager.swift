@@ -199,7 +199,7 @@ final class BatchManager: Sendable {
     }
 
     /// After each batch: what each stage cost, and the lags of its frames; decides when it is time.
-    func observe(batch: Int, model: String? = nil, stageSeconds: [String: Double], lags: [Double], queueDepth: Int) {
+    func observe(batch: Int, model: String? = nil, stageSeconds: [Stage: Double], lags: [Double], queueDepth: Int) {
         let now = Clock.now
         let rate = arrivals.rate(now: now)
         let decision: BatchDecision? = state.withLock { s in

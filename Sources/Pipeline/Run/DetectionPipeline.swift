@@ -124,18 +124,23 @@ public final class DetectionPipeline: Sendable {
         batchSize.withLock { $0 = size }
     }
 
-    /// Runs to the end of the sources on dedicated threads and returns the report.
+    /// Runs to the end of the sources (or `stop`) on dedicated threads and returns the report.
+    /// Cancelling the task stops the run as `stop` does: what was read is completed, then it returns.
     public func run() async throws -> RunReport {
-        try await withCheckedThrowingContinuation { continuation in
-            let thread = Thread {
-                do {
-                    continuation.resume(returning: try self.runBlocking())
-                } catch {
-                    continuation.resume(throwing: error)
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                let thread = Thread {
+                    do {
+                        continuation.resume(returning: try self.runBlocking())
+                    } catch {
+                        continuation.resume(throwing: error)
+                    }
                 }
+                thread.name = "batchline-output"
+                thread.start()
             }
-            thread.name = "batchline-output"
-            thread.start()
+        } onCancel: {
+            self.stop()
         }
     }
 

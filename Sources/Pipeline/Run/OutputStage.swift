@@ -159,7 +159,7 @@ struct OutputStage {
                 batch: batch.slotBatch, model: batch.model,
                 stageSeconds: full
                     ? [
-                        "decode": decodeSum, "preprocess": preSum, "infer": batch.inferSeconds, "postprocess": postSum,
+                        .decode: decodeSum, .preprocess: preSum, .infer: batch.inferSeconds, .postprocess: postSum,
                     ] : [:], lags: lags, queueDepth: queueDepth)
         }
         if directory != nil { try completeEnded() }
@@ -259,8 +259,8 @@ struct OutputStage {
         sourceErrors: [Int: String], resources: ResourceSummary, machine: MachineInfo, deviceInfo: [String: String]
     ) -> RunStats {
         var stages = [
-            "decode": decode.summary, "preprocess": preprocess.summary, "infer": infer.summary,
-            "postprocess": postprocess.summary,
+            Stage.decode.rawValue: decode.summary, Stage.preprocess.rawValue: preprocess.summary,
+            Stage.infer.rawValue: infer.summary, Stage.postprocess.rawValue: postprocess.summary,
         ]
         if encode.summary.count > 0 { stages["encode"] = encode.summary }
         let perStream = sources.indices.map { i -> RunStats.StreamStats in
@@ -283,7 +283,10 @@ struct OutputStage {
             video: .init(width: info.width, height: info.height, fps: info.frameRate, codec: info.codec),
             error: firstError, mode: options.mode.rawValue, requestsInFlight: requests,
             preprocessWorkers: options.mode == .sequential ? 1 : options.preprocessWorkers,
-            perBatch: ["preprocess": batchPre.summary, "infer": infer.summary, "postprocess": batchPost.summary],
+            perBatch: [
+                Stage.preprocess.rawValue: batchPre.summary, Stage.infer.rawValue: infer.summary,
+                Stage.postprocess.rawValue: batchPost.summary,
+            ],
             streams: perStream, resources: resources, machine: machine, deviceInfo: deviceInfo,
             batchPolicy: options.batchPolicy.rawValue, shedPolicy: options.effectiveShed.rawValue,
             batchDecisions: manager?.decisions ?? [])

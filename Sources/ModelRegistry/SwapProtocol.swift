@@ -58,22 +58,49 @@ public struct SwapProtocol: Sendable {
         case fail
     }
 
+    /// Where a swap is: one phase at a time, so that no two swaps (or a swap and a reload) overlap.
+    ///
+    /// `serving` -(begin, or a reload after failures)-> `loading` -(staged)-> `staged`
+    /// -(the next batch boundary)-> `probation` -(enough batches and seconds)-> `serving`;
+    /// `loading` -(abandon, reloaded, reloadFailed)-> `serving`; `probation` -(a failure, a
+    /// rollback)-> `serving` on the fallback.
+    public enum Phase: Sendable, Equatable {
+        /// One version serves; nothing is under way.
+        case serving
+        /// A version is being loaded, compiled and warmed up (or loaded again after failures).
+        case loading(version: Int)
+        /// A version is ready and takes over at the next batch boundary.
+        case staged(Engine)
+        /// The current version is on probation since `since`, `passed` batches done; `fallback`
+        /// stays resident to fall back on.
+        case probation(fallback: Engine, since: Double, passed: Int)
+    }
+
     /// Batches a new version must run without failure before its predecessor is freed.
     public var probationBatches: Int
     /// Seconds likewise.
     public var probationSeconds: Double
     /// The engine batches start on now.
     public private(set) var current: Engine
+    /// Where the swap is.
+    public private(set) var phase = Phase.serving
     /// A version being loaded, compiled and warmed up.
-    public private(set) var loading: Int?
+    public var loading: Int? {
+        if case .loading(let version) = phase { return version }
+        return nil
+    }
     /// A version ready to take over at the next batch boundary.
-    public private(set) var staged: Engine?
+    public var staged: Engine? {
+        if case .staged(let engine) = phase { return engine }
+        return nil
+    }
     /// The previous engine, resident while the current one is on probation.
-    public private(set) var fallback: Engine?
+    public var fallback: Engine? {
+        if case .probation(let engine, _, _) = phase { return engine }
+        return nil
+    }
     /// The version served before the current one (for `rollback`).
     public private(set) var previousVersion: Int?
-    private var probationStart = 0.0
-    private var probationPassed = 0
     private var inFlight: [Int: Int] = [:]
     private var failuresInARow = 0
     private var retired: Set<Int> = []
@@ -88,7 +115,7 @@ public struct SwapProtocol: Sendable {
     }
 
     /// Whether a swap is under way: loading, staged, or on probation.
-    public var busy: Bool { loading != nil || staged != nil || fallback != nil }
+    public var busy: Bool { phase != .serving }
 
     /// Reserves the swap slot for `version`.
     public mutating func begin(_ version: Int) throws(SwapRefusal) {
@@ -100,35 +127,30 @@ public struct SwapProtocol: Sendable {
                 "version \(current.version) is still on probation (version \(fallback.version) kept to fall back on)",
                 code: .busy)
         }
-        loading = version
+        phase = .loading(version: version)
     }
 
     /// The version reserved by `begin` is loaded and warmed up: it takes over at the next batch.
     public mutating func staged(_ version: Int) -> Engine {
         precondition(loading == version, "staged \(version) without begin")
-        loading = nil
         let engine = Engine(id: nextID, version: version)
         nextID += 1
-        staged = engine
+        phase = .staged(engine)
         return engine
     }
 
     /// Loading `version` failed: the swap slot is free again; the current version never stopped.
     public mutating func abandon(_ version: Int) {
-        if loading == version { loading = nil }
+        if loading == version { phase = .serving }
     }
 
     /// The engine for the next batch; a staged version takes over here. `swapped` is true at the
     /// switch point.
     public mutating func engineForBatch(now: Double) -> (engine: Engine, swapped: Bool) {
         guard let next = staged else { return (current, false) }
-        staged = nil
-        if let fallback { retired.insert(fallback.id) }  // never two fallbacks
-        fallback = current
+        phase = .probation(fallback: current, since: now, passed: 0)
         previousVersion = current.version
         current = next
-        probationStart = now
-        probationPassed = 0
         failuresInARow = 0
         return (current, true)
     }
@@ -140,11 +162,12 @@ public struct SwapProtocol: Sendable {
     public mutating func finished(_ id: Int, now: Double) {
         inFlight[id, default: 1] -= 1
         if id == current.id { failuresInARow = 0 }
-        guard let old = fallback, id == current.id else { return }
-        probationPassed += 1
-        if probationPassed >= probationBatches && now - probationStart >= probationSeconds {
-            fallback = nil
+        guard case .probation(let old, let since, let passed) = phase, id == current.id else { return }
+        if passed + 1 >= probationBatches && now - since >= probationSeconds {
+            phase = .serving
             retired.insert(old.id)
+        } else {
+            phase = .probation(fallback: old, since: since, passed: passed + 1)
         }
     }
 
@@ -168,16 +191,16 @@ public struct SwapProtocol: Sendable {
         }
         // The reload takes the swap slot: no other swap may load beside it. With one under way
         // already, there is no room for a third version: the run stops with the error.
-        guard loading == nil, staged == nil, let previous = previousVersion, previous != current.version else {
+        guard phase == .serving, let previous = previousVersion, previous != current.version else {
             return .fail
         }
-        loading = previous
+        phase = .loading(version: previous)
         return .reload(version: previous)
     }
 
     /// After a `.reload`: `version` was loaded again and serves from now on; the batch runs on it.
     public mutating func reloaded(_ version: Int) -> Engine {
-        loading = nil
+        phase = .serving
         let engine = Engine(id: nextID, version: version)
         nextID += 1
         retired.insert(current.id)
@@ -189,7 +212,7 @@ public struct SwapProtocol: Sendable {
     }
 
     /// Reloading after `.reload` failed: the slot is free again (the run stops with the error).
-    public mutating func reloadFailed() { loading = nil }
+    public mutating func reloadFailed() { phase = .serving }
 
     /// A rollback on request. During probation: the fallback serves again at once (the version on
     /// probation is retired), and nil is returned. Otherwise: the version to load with `begin`.
@@ -205,7 +228,7 @@ public struct SwapProtocol: Sendable {
         guard let old = fallback else { return nil }
         retired.insert(current.id)
         current = old
-        fallback = nil
+        phase = .serving
         previousVersion = nil
         failuresInARow = 0
         return old
@@ -217,9 +240,7 @@ public struct SwapProtocol: Sendable {
         var free = Array(retired)
         if let staged { free.append(staged.id) }
         if let fallback { free.append(fallback.id) }
-        staged = nil
-        fallback = nil
-        loading = nil
+        phase = .serving
         retired = []
         return free.sorted()
     }

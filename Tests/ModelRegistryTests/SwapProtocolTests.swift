@@ -58,14 +58,14 @@ struct SwapProtocolTests {
         var p = SwapProtocol(serving: 1)
         #expect(throws: SwapRefusal("version 1 is already serving")) { try p.begin(1) }
         try p.begin(2)
-        #expect(throws: SwapRefusal("a swap to version 2 is under way")) { try p.begin(3) }
+        #expect(throws: SwapRefusal("a swap to version 2 is under way", code: .busy)) { try p.begin(3) }
         p.abandon(2)
         #expect(p.engineForBatch(now: 0).engine.version == 1)
         try p.begin(3)
         _ = p.staged(3)
-        #expect(throws: SwapRefusal("version 3 is about to take over")) { try p.begin(2) }
+        #expect(throws: SwapRefusal("version 3 is about to take over", code: .busy)) { try p.begin(2) }
         _ = p.engineForBatch(now: 0)
-        #expect(throws: SwapRefusal("version 3 is still on probation (version 1 kept to fall back on)")) {
+        #expect(throws: SwapRefusal("version 3 is still on probation (version 1 kept to fall back on)", code: .busy)) {
             try p.begin(2)
         }
     }
@@ -100,7 +100,7 @@ struct SwapProtocolTests {
         p.began(new.id)
         #expect(p.failed(new.id) == .retry(on: new), "a success in between resets the count")
         #expect(p.failed(new.id) == .reload(version: 1), "second in a row")
-        #expect(throws: SwapRefusal("a swap to version 1 is under way")) { try p.begin(3) }
+        #expect(throws: SwapRefusal("a swap to version 1 is under way", code: .busy)) { try p.begin(3) }
         let again = p.reloaded(1)
         #expect(p.loading == nil)
         #expect(p.current == again && again.version == 1)
@@ -121,7 +121,7 @@ struct SwapProtocolTests {
         q.finished(new.id, now: 1)
         #expect(try q.rollback() == 1)
         try q.begin(1)
-        #expect(throws: SwapRefusal("a swap is under way")) { try q.rollback() }
+        #expect(throws: SwapRefusal("a swap is under way", code: .busy)) { try q.rollback() }
     }
 
     @Test("Closing: a staged version never takes over, and every engine but the current one may be freed")

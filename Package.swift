@@ -84,7 +84,7 @@ let package = Package(
         .target(
             name: "Service",
             dependencies: [
-                "Pipeline", "Runtime", "Monitoring", "Batching",
+                "Pipeline", "Runtime", "Monitoring", "Batching", "ModelRegistry", "Vision", "InferenceBackend",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

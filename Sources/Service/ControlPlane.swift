@@ -30,6 +30,7 @@ public enum ControlPlane {
         router.get("/api/v1/streams") { _, _ in json(service.streams) }
         router.get("/api/v1/streams/:id") { _, context in
             let id = context.parameters.get("id") ?? ""
+            guard StreamSpec.isValidID(id) else { return error(.badRequest, badID(id)) }
             guard let info = service.stream(id) else { return error(.notFound, "no stream '\(id)'") }
             return json(info)
         }
@@ -58,6 +59,7 @@ public enum ControlPlane {
         }
         router.delete("/api/v1/streams/:id") { _, context in
             let id = context.parameters.get("id") ?? ""
+            guard StreamSpec.isValidID(id) else { return error(.badRequest, badID(id)) }
             do {
                 try await service.remove(id)
                 return Response(status: .noContent)
@@ -91,6 +93,10 @@ public enum ControlPlane {
             throw ConfigError(file: file, key: nil, "must be a JSON object like a config stream entry")
         }
         return try StreamSpec.parse(value, at: nil, file: file, repository: repository)
+    }
+
+    static func badID(_ id: String) -> String {
+        "'\(id.prefix(80))' is not a valid id: use 1 to 64 of A-Z a-z 0-9 _ -"
     }
 
     static func status(_ code: ServiceError.Code) -> HTTPResponse.Status {

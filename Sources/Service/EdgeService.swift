@@ -1,9 +1,12 @@
 import Batching
 import Foundation
+import InferenceBackend
 import Logging
+import ModelRegistry
 import Monitoring
 import Pipeline
 import Synchronization
+import Vision
 
 /// A request the service refuses, with the kind of refusal (what the HTTP server maps to a status).
 public struct ServiceError: Error, CustomStringConvertible, Sendable, Equatable {
@@ -74,22 +77,33 @@ public final class EdgeService: Sendable {
     private let logger: Logger
     private let ready = Atomic<Bool>(false)
 
+    /// A node serves at most this many models at once (each holds its compiled versions and threads).
+    public static let maxModels = 8
+
     public init(config: ServiceConfig, logger: Logger = Logger(label: "batchline.service")) {
         self.config = config
         self.logger = logger
     }
 
-    /// Whether every configured stream's model is loaded (and the service is not stopping).
-    public var isReady: Bool { ready.load(ordering: .acquiring) && !state.withLock { $0.stopping } }
+    /// Whether every configured stream's model is loaded, none has failed, and the service is not
+    /// stopping.
+    public var isReady: Bool {
+        ready.load(ordering: .acquiring)
+            && state.withLock { s in !s.stopping && s.hosts.values.allSatisfy { $0.finished.value == nil } }
+    }
 
-    /// Loads every configured model and starts the configured streams.
+    /// Whether `beginShutdown` was called.
+    public var isStopping: Bool { state.withLock { $0.stopping } }
+
+    /// Loads every configured model and starts the configured streams. Streams over HTTP are
+    /// refused (503) until this is done.
     public func start() async throws {
         try FileManager.default.createDirectory(atPath: config.eventsFolder, withIntermediateDirectories: true)
         for model in Set(config.streams.map(\.modelPath)).sorted() {
             _ = try await pipeline(for: model)
         }
         for spec in config.streams {
-            _ = try await add(spec)
+            _ = try await add(spec, configured: true)
         }
         ready.store(true, ordering: .releasing)
         logger.notice("service ready", metadata: ["streams": "\(config.streams.count)"])
@@ -106,64 +120,83 @@ public final class EdgeService: Sendable {
     /// Adds a stream: its model is loaded if no stream uses it yet, and it joins that model's
     /// batcher. A live URL that cannot be reached yet is accepted and retried.
     public func add(_ spec: StreamSpec) async throws(ServiceError) -> StreamInfo {
-        var spec = spec
-        let id: String = state.withLock { s in
-            if let id = spec.id { return id }
-            var n = s.made
-            while s.streams["stream-\(n)"] != nil { n += 1 }
-            return "stream-\(n)"
+        guard ready.load(ordering: .acquiring) else {
+            throw ServiceError(.unavailable, "not ready: the configured streams are still starting")
         }
+        return try await add(spec, configured: false)
+    }
+
+    private func add(_ spec: StreamSpec, configured: Bool) async throws(ServiceError) -> StreamInfo {
+        var spec = spec
+        let id = try reserve(spec.id)
         spec.id = id
-        try reserve(id)
         let pipeline: DetectionPipeline
         do {
             pipeline = try await self.pipeline(for: spec.modelPath)
         } catch {
             release(id)
-            throw error as? ServiceError ?? ServiceError(.failed, "\(spec.model): \(error)")
+            throw error as? ServiceError
+                ?? (error is CancellationError
+                    ? ServiceError(.unavailable, "the service is stopping") : Self.mapped(error, model: spec.model))
         }
         let handle: StreamHandle
         do {
             handle = try pipeline.attach(
                 id: id, source: spec.source, model: spec.model, loop: spec.loop, realtime: spec.realtime,
-                eventsPath: config.eventsFolder + "/" + id + ".jsonl", rotateBytes: config.rotateBytes)
+                eventsPath: config.eventsFolder + "/" + id + ".jsonl", rotateBytes: config.rotateBytes,
+                keep: config.keep)
+        } catch let e as PipelineError where e.code == .notReady {
+            release(id)
+            throw ServiceError(.unavailable, "\(id): \(e)")
         } catch {
             release(id)
             throw ServiceError(.failed, "\(id): \(error)")
         }
-        state.withLock { s in
-            s.streams[id] = Entry(spec: spec, handle: handle)
-            s.made += 1
-        }
+        state.withLock { s in s.streams[id] = Entry(spec: spec, handle: handle) }
         logger.notice(
-            "stream added", metadata: ["stream": "\(id)", "source": "\(spec.source)", "model": "\(spec.model)"])
+            "stream added",
+            metadata: [
+                "stream": "\(id)", "source": "\(spec.source)", "model": "\(spec.model)", "configured": "\(configured)",
+            ])
         return handle.info
     }
 
     /// Removes a stream: it stops reading, its frames in flight drain, and its events file is closed
-    /// complete before this returns (or after `timeout` seconds, whichever comes first).
+    /// complete before this returns. If that takes longer than `timeout` seconds the stream stays
+    /// listed (stopping; its id taken) and this throws `unavailable`: ask again.
     public func remove(_ id: String, timeout: Double = 10) async throws(ServiceError) {
         guard let entry = state.withLock({ $0.streams[id] }) else {
             throw ServiceError(.notFound, "no stream '\(id)'")
         }
         entry.handle.stop()
-        let done = await entry.handle.waitUntilComplete(timeout: timeout)
-        state.withLock { s in
+        guard await entry.handle.waitUntilComplete(timeout: timeout) else {
+            throw ServiceError(.unavailable, "stream '\(id)' is still draining; ask again")
+        }
+        let removed = state.withLock { s in
+            guard s.streams[id]?.handle === entry.handle else { return false }
             s.streams[id] = nil
             s.order.removeAll { $0 == id }
+            return true
         }
-        logger.notice("stream removed", metadata: ["stream": "\(id)", "drained": "\(done)"])
+        if removed { logger.notice("stream removed", metadata: ["stream": "\(id)"]) }
     }
 
-    /// Stops everything: no more streams, every source stops, frames in flight finish, every events
-    /// file is flushed and closed. Returns when the pipelines have ended (or after `timeout` s).
-    public func shutdown(timeout: Double = 8) async {
+    /// The first step of stopping, at once: no more streams, readiness goes, every source stops
+    /// (its waits are abandoned), and the pipelines drain on their own threads.
+    public func beginShutdown() {
         let hosts = state.withLock { s in
             s.stopping = true
             return Array(s.hosts.values)
         }
         for task in loading.withLock({ Array($0.values) }) { task.cancel() }
         for host in hosts { host.pipeline.stop() }
+    }
+
+    /// Stops everything: no more streams, every source stops, frames in flight finish, every events
+    /// file is flushed and closed. Returns when the pipelines have ended (or after `timeout` s).
+    public func shutdown(timeout: Double = 8) async {
+        beginShutdown()
+        let hosts = state.withLock { Array($0.hosts.values) }
         let until = Clock.now + timeout
         while hosts.contains(where: { $0.finished.value == nil }), Clock.now < until {
             try? await Task.sleep(for: .milliseconds(20))
@@ -175,19 +208,40 @@ public final class EdgeService: Sendable {
 
     // MARK: Helpers
 
-    private func reserve(_ id: String) throws(ServiceError) {
-        let refusal: ServiceError? = state.withLock { s in
-            if s.stopping { return ServiceError(.unavailable, "the service is stopping") }
-            if s.streams[id] != nil || s.order.contains(id) {
-                return ServiceError(.conflict, "a stream '\(id)' exists already")
-            }
-            if s.order.count >= Self.maxStreams {
-                return ServiceError(.conflict, "this node runs \(Self.maxStreams) streams already")
-            }
-            s.order.append(id)
-            return nil
+    /// A model that cannot be served: the request's fault (400) when the model or its sidecar is
+    /// wrong, else the node's (500). Told apart by the errors' codes, not their messages.
+    static func mapped(_ error: any Error, model: String) -> ServiceError {
+        let invalid: Bool
+        switch error {
+        case let e as RepositoryError: invalid = e.code != .incomplete
+        case is ModelSpecError: invalid = true
+        case let e as InferenceError: invalid = e.kind == .load || e.kind == .shape
+        case let e as PipelineError: invalid = e.code == .invalidOptions
+        default: invalid = false
         }
-        if let refusal { throw refusal }
+        return ServiceError(invalid ? .invalid : .failed, "\(model): \(error)")
+    }
+
+    /// Takes `id` (or makes one up, `stream-N`) in one step, so that two requests cannot take the same.
+    private func reserve(_ id: String?) throws(ServiceError) -> String {
+        let result: Result<String, ServiceError> = state.withLock { s in
+            if s.stopping { return .failure(ServiceError(.unavailable, "the service is stopping")) }
+            if s.order.count >= Self.maxStreams {
+                return .failure(ServiceError(.conflict, "this node runs \(Self.maxStreams) streams already"))
+            }
+            var name = id
+            if name == nil {
+                while s.order.contains("stream-\(s.made)") { s.made += 1 }
+                name = "stream-\(s.made)"
+                s.made += 1
+            }
+            guard !s.order.contains(name!) else {
+                return .failure(ServiceError(.conflict, "a stream '\(name!)' exists already"))
+            }
+            s.order.append(name!)
+            return .success(name!)
+        }
+        return try result.get()
     }
 
     private func release(_ id: String) {
@@ -196,12 +250,28 @@ public final class EdgeService: Sendable {
 
     /// The running pipeline for `model`, started (and awaited until ready) if there is none.
     private func pipeline(for model: String) async throws -> DetectionPipeline {
-        if let host = state.withLock({ $0.hosts[model] }) { return host.pipeline }
-        let task: Task<DetectionPipeline, any Error> = loading.withLock { tasks in
-            if let running = tasks[model] { return running }
+        // One lock decides between "serving", "loading" and "to load", so that no model loads twice.
+        enum Found {
+            case serving(DetectionPipeline)
+            case loading(Task<DetectionPipeline, any Error>)
+            case refused(ServiceError)
+        }
+        let found: Found = loading.withLock { tasks in
+            let (host, count) = state.withLock { ($0.hosts[model], $0.hosts.count) }
+            if let host { return .serving(host.pipeline) }
+            if let running = tasks[model] { return .loading(running) }
+            if count + tasks.count >= Self.maxModels {
+                return .refused(ServiceError(.conflict, "this node serves \(Self.maxModels) models already"))
+            }
             let task = Task { try await self.startPipeline(model) }
             tasks[model] = task
-            return task
+            return .loading(task)
+        }
+        let task: Task<DetectionPipeline, any Error>
+        switch found {
+        case .serving(let pipeline): return pipeline
+        case .refused(let refusal): throw refusal
+        case .loading(let t): task = t
         }
         defer { _ = loading.withLock { $0.removeValue(forKey: model) } }
         return try await task.value
@@ -229,15 +299,21 @@ public final class EdgeService: Sendable {
                 outcome.set(.failure(error))
             }
         }
-        while !pipeline.isReady {
-            if case .failure(let error)? = outcome.value {
-                throw ServiceError(.failed, "\(model): \(error)")
+        do {
+            while !pipeline.isReady {
+                if case .failure(let error)? = outcome.value { throw Self.mapped(error, model: model) }
+                if case .success? = outcome.value {
+                    throw ServiceError(.failed, "\(model): the pipeline ended at once")
+                }
+                try await Task.sleep(for: .milliseconds(20))
             }
-            if case .success? = outcome.value { throw ServiceError(.failed, "\(model): the pipeline ended at once") }
-            try await Task.sleep(for: .milliseconds(20))
+        } catch {
+            // Cancelled (the service stops while the model loads) or failed: the run must not go on.
+            pipeline.stop()
+            throw error
         }
         let refused = state.withLock { s in
-            if s.stopping { return true }
+            if s.stopping || s.hosts[model] != nil { return true }
             s.hosts[model] = Host(pipeline: pipeline, finished: outcome)
             return false
         }

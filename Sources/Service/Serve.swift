@@ -25,16 +25,21 @@ public enum Serve {
                 onListening("http://\(host):\(channel.localAddress?.port ?? config.port)")
             },
             logger: logger)
-        let group = ServiceGroup(
-            configuration: .init(
-                services: [
-                    .init(service: PipelinesService(service: service), serviceName: "pipelines"),
-                    .init(service: SamplerService(), serviceName: "resource-sampler"),
-                    .init(service: app, serviceName: "http"),
-                ],
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger))
-        try await group.run()
+        // Shut down in reverse order: the pipelines first (readiness goes, new streams are refused,
+        // sources stop, frames in flight drain, events files close), then the sampler, then the
+        // HTTP server, which answers until then. Bounded: whatever is left after 9.5 s is cancelled.
+        var configuration = ServiceGroupConfiguration(
+            services: [
+                .init(service: app, serviceName: "http"),
+                .init(service: SamplerService(), serviceName: "resource-sampler"),
+                .init(
+                    service: PipelinesService(service: service), successTerminationBehavior: .gracefullyShutdownGroup,
+                    failureTerminationBehavior: .cancelGroup, serviceName: "pipelines"),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger)
+        configuration.maximumGracefulShutdownDuration = .milliseconds(9500)
+        try await ServiceGroup(configuration: configuration).run()
     }
 }
 
@@ -44,9 +49,22 @@ struct PipelinesService: Service {
     let service: EdgeService
 
     func run() async throws {
-        try await service.start()
-        // Returns at graceful shutdown (or throws when the group is cancelled: drain all the same).
-        try? await gracefulShutdown()
+        // The stop begins the moment graceful shutdown does, even while the models still load.
+        let service = service
+        try await withGracefulShutdownHandler {
+            do {
+                try await service.start()
+            } catch {
+                await service.shutdown()
+                // Stopped while starting: not a failure.
+                if service.isStopping { return }
+                throw error
+            }
+            // Returns at graceful shutdown (or throws when the group is cancelled: drain all the same).
+            try? await gracefulShutdown()
+        } onGracefulShutdown: {
+            service.beginShutdown()
+        }
         await service.shutdown()
     }
 }

@@ -11,11 +11,15 @@ public struct DecoderOptions: Sendable {
     public var timeout: Double
     /// Decoder threads (0 lets FFmpeg choose).
     public var threads: Int
+    /// Polled while FFmpeg waits for the input (opening, reading): true abandons the wait at once,
+    /// as a time-out does (a stream being removed, a service stopping).
+    public var cancelled: (@Sendable () -> Bool)?
 
     /// Creates options; the defaults suit files and live streams alike.
-    public init(timeout: Double = 10, threads: Int = 1) {
+    public init(timeout: Double = 10, threads: Int = 1, cancelled: (@Sendable () -> Bool)? = nil) {
         self.timeout = timeout
         self.threads = threads
+        self.cancelled = cancelled
     }
 }
 
@@ -76,7 +80,7 @@ public final class VideoDecoder {
     public init(input: String, options: DecoderOptions = DecoderOptions()) throws(VideoError) {
         self.input = input
         self.timeout = options.timeout
-        self.interrupt = InterruptDeadline()
+        self.interrupt = InterruptDeadline(cancelled: options.cancelled)
 
         var opened = false
         var fmt: UnsafeMutablePointer<AVFormatContext>? = avformat_alloc_context()
@@ -299,8 +303,11 @@ public final class VideoDecoder {
 /// The deadline FFmpeg's interrupt callback polls; touched only by the decoding thread.
 private final class InterruptDeadline {
     private var deadline: Double = .infinity
+    private let cancelled: (@Sendable () -> Bool)?
+
+    init(cancelled: (@Sendable () -> Bool)?) { self.cancelled = cancelled }
 
     func arm(seconds: Double) { deadline = Clock.now + seconds }
 
-    var expired: Bool { Clock.now > deadline }
+    var expired: Bool { Clock.now > deadline || cancelled?() == true }
 }

@@ -29,25 +29,31 @@ public struct ModelSpec: Codable, Sendable, Equatable {
     public var scoreThreshold: Float
 
     /// How the input tensor's dimensions are ordered.
-    public enum Layout: String, Codable, Sendable, CaseIterable {
+    public enum Layout: String, Codable, Sendable, CaseIterable, CustomStringConvertible {
         /// Batch, height, width, channels (TensorFlow's).
         case nhwc = "NHWC"
         /// Batch, channels, height, width (PyTorch's, ONNX's).
         case nchw = "NCHW"
+
+        public var description: String { rawValue }
     }
 
     /// The order of the colour channels.
-    public enum ColorOrder: String, Codable, Sendable, CaseIterable {
+    public enum ColorOrder: String, Codable, Sendable, CaseIterable, CustomStringConvertible {
         case rgb = "RGB"
         case bgr = "BGR"
+
+        public var description: String { rawValue }
     }
 
     /// The input tensor's element type.
-    public enum ElementType: String, Codable, Sendable, CaseIterable {
+    public enum ElementType: String, Codable, Sendable, CaseIterable, CustomStringConvertible {
         /// Bytes 0...255.
         case u8
         /// 32-bit floats, after `mean` and `std`.
         case f32
+
+        public var description: String { rawValue }
     }
 
     /// The input tensor and the picture it expects.

@@ -130,6 +130,18 @@ struct ServeTests {
         #expect(["connecting", "reconnecting"].contains(retrying.object?["state"] as? String ?? ""))
         #expect((retrying.object?["last_error"] as? String)?.contains("refused") == true, "\(retrying.object ?? [:])")
 
+        // A file that is not video is accepted (it exists) and fails at once, with the reason.
+        let notVideo = dir.appendingPathComponent("notes.mp4")
+        try Data("not a video".utf8).write(to: notVideo)
+        let broken = try await serve.request(
+            "POST", "/api/v1/streams", json: ["id": "notes", "source": notVideo.path, "model": "pedestrian-ssdlite"])
+        #expect(broken.status == 201)
+        let failed = try await serve.poll("/api/v1/streams/notes", timeout: 10) {
+            $0.object?["state"] as? String == "failed"
+        }
+        #expect(failed.object?["state"] as? String == "failed", "\(failed.object ?? [:])")
+        #expect((failed.object?["last_error"] as? String)?.contains("not a video") == true, "\(failed.object ?? [:])")
+
         // One removed: 204 once drained, its events file complete.
         let removed = try await serve.request("DELETE", "/api/v1/streams/lobby")
         #expect(removed.status == 204)

@@ -76,7 +76,7 @@ public final class DetectionPipeline: Sendable {
     /// its events file is closed complete (`handle.isComplete`).
     public func attach(
         id: String, source: String, model: String, loop: Bool, realtime: Bool, eventsPath: String?,
-        rotateBytes: Int? = nil
+        rotateBytes: Int? = nil, keep: Int = 3
     ) throws -> StreamHandle {
         guard let runtime = runtime.withLock({ $0 }) else {
             throw PipelineError(.notReady, "the pipeline for \(options.model) is not running")
@@ -88,20 +88,20 @@ public final class DetectionPipeline: Sendable {
         let handle = StreamHandle(
             id: id, number: number, source: source, model: model, loop: loop, realtime: realtime)
         let events = try eventsPath.map { path throws(OutputError) in
-            try EventWriter(path: path, rotateBytes: rotateBytes)
+            try EventWriter(path: path, rotateBytes: rotateBytes, keep: keep)
         }
-        let decoderOptions = DecoderOptions(timeout: options.sourceTimeout)
+        let stopped: @Sendable () -> Bool = { [self] in self.stopRequested || handle.stopRequested }
+        let decoderOptions = DecoderOptions(timeout: options.sourceTimeout, cancelled: stopped)
         let reader = FrameSource(
             input: source, giveUpAfter: nil, loop: loop, options: decoderOptions, logger: logger, handle: handle,
-            stopped: { [self] in self.stopRequested || handle.stopRequested })
+            stopped: stopped)
         let decode = DecodeSettings(
             maxFrames: nil, realtime: realtime,
             shed: options.shed ?? (realtime || source.contains("://") ? .dropOldest : .backlog), join: nil, leave: nil,
             announce: true, name: id)
         let started = runtime.attach(
             Handoff(reader), stream: number, decode: decode,
-            sink: StreamSink(events: events, handle: handle, name: id, source: source),
-            stopped: { [self] in self.stopRequested || handle.stopRequested })
+            sink: StreamSink(events: events, handle: handle, name: id, source: source), stopped: stopped)
         guard started else {
             try? events?.close()
             throw PipelineError(.notReady, "the pipeline for \(options.model) is stopping")
@@ -155,8 +155,15 @@ public final class DetectionPipeline: Sendable {
         let setup = try prepareModel(core: core, hint: hint)
         let models = setup.models
         let (requests, maxRequests) = (setup.requests, setup.maxRequests)
-        let control = try setup.controlPath.map { path in
-            try ControlServer(path: path, models: models, privateFolder: options.controlPath == nil)
+        let control: ControlServer?
+        do {
+            control = try setup.controlPath.map { path in
+                try ControlServer(path: path, models: models, privateFolder: options.controlPath == nil)
+            }
+        } catch  where options.keepOpen && options.controlPath == nil {
+            // A service is steered over HTTP; a derived socket another process holds is not fatal.
+            logger.warning("no control socket for this model", metadata: ["reason": "\(error)"])
+            control = nil
         }
         let watcher = setup.watch.map { repo in
             RepositoryWatcher(repository: repo, name: models.name, models: models, interval: options.watchInterval)
@@ -175,7 +182,7 @@ public final class DetectionPipeline: Sendable {
                 "requests": "\(requests)", "seconds": "\(Clock.now - setupStart)",
             ])
 
-        let decoderOptions = DecoderOptions(timeout: options.sourceTimeout)
+        let decoderOptions = DecoderOptions(timeout: options.sourceTimeout, cancelled: { [self] in self.stopRequested })
         let decoders = try options.sources.map { source throws(VideoError) in
             try FrameSource(
                 decoder: VideoDecoder(input: source, options: decoderOptions), giveUpAfter: options.sourceTimeout,
@@ -275,7 +282,8 @@ public final class DetectionPipeline: Sendable {
         return StagedRuntime(
             settings: .init(
                 decodedCapacity: Self.decodedCapacity(options), readyCapacity: Self.readyCapacity(options),
-                workers: options.preprocessWorkers, requests: requests, input: input),
+                workers: options.preprocessWorkers, requests: requests, input: input,
+                recordErrors: !options.keepOpen),
             models: models, manager: manager, drops: output.drops,
             inFlight: { [self] in self.inFlight.withLock { $0 } },
             batchSize: { [self] in self.currentBatchSize },

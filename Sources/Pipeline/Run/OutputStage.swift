@@ -11,6 +11,8 @@ struct SourceFrame: Sendable {
     var decodeSeconds: Double
     /// When decoding finished (`Clock.now`): the start of the frame's lag.
     var arrival: Double
+    /// Its stream sheds frames when the queue is full (drop-oldest): other streams may evict it.
+    var sheddable = false
 }
 
 /// A frame pre-processed into the model's input layout.
@@ -51,6 +53,9 @@ struct OutputStage {
         /// Frames its source numbered in all, once it ended.
         var final: Int?
         var complete = false
+        /// Its own events file failed (a full disk): it is not written again, the stream is failed,
+        /// and the others go on.
+        var writeFailed = false
     }
 
     /// The version that produced the last batch (gap events name it).
@@ -129,7 +134,7 @@ struct OutputStage {
                 detections: found)
             result.name = sink.name
             if wallClock { result.time = Date().timeIntervalSince1970 }
-            try (sink.events ?? events)?.write(result)
+            try write(result, stream: s.stream)
             if let encoder = encoders[s.stream] {
                 let t1 = Clock.now
                 var pixels = s.frame.pixels
@@ -162,7 +167,46 @@ struct OutputStage {
                         .decode: decodeSum, .preprocess: preSum, .infer: batch.inferSeconds, .postprocess: postSum,
                     ] : [:], lags: lags, queueDepth: queueDepth)
         }
-        if directory != nil { try completeEnded() }
+        if directory != nil {
+            try completeEnded()
+            flushEverySecond()
+        }
+    }
+
+    /// Writes an event to the stream's own file, or the run's. A stream's own file that fails fails
+    /// that stream alone (its handle says why); the run's file failing fails the run.
+    private mutating func write(_ result: FrameResult, stream: Int) throws {
+        let sink = streams[stream]!.sink
+        guard let own = sink.events else {
+            try events?.write(result)
+            return
+        }
+        guard !streams[stream]!.writeFailed else { return }
+        do {
+            try own.write(result)
+        } catch {
+            streams[stream]!.writeFailed = true
+            try? own.close()
+            sink.handle?.failed("\(error)")
+        }
+    }
+
+    /// The pipeline failed: every stream's file is closed as it is and its handle says so.
+    mutating func abandon(_ error: any Error) {
+        for (_, out) in streams where !out.complete {
+            try? out.sink.events?.close()
+            out.sink.handle?.failed("the pipeline stopped: \(error)")
+            out.sink.handle?.completed()
+        }
+        streams.removeAll()
+    }
+
+    private mutating func flushEverySecond() {
+        let now = Clock.now
+        guard now - lastFlush >= 1 else { return }
+        lastFlush = now
+        events?.flush()
+        for out in streams.values where !out.writeFailed { out.sink.events?.flush() }
     }
 
     /// Between batches: streams that joined are taken on, streams that ended are completed, and,
@@ -170,12 +214,7 @@ struct OutputStage {
     mutating func tick(streams directory: StreamDirectory) throws {
         try sync(directory)
         try completeEnded()
-        let now = Clock.now
-        if now - lastFlush >= 1 {
-            lastFlush = now
-            events?.flush()
-            for out in streams.values { out.sink.events?.flush() }
-        }
+        flushEverySecond()
     }
 
     private mutating func sync(_ directory: StreamDirectory) throws {
@@ -191,7 +230,13 @@ struct OutputStage {
             try writeShedRun(stream: stream)
             guard let state = streams[stream], state.next >= state.final! else { continue }
             streams[stream]!.complete = true
-            try state.sink.events?.close()
+            if !state.writeFailed {
+                do {
+                    try state.sink.events?.close()
+                } catch {
+                    state.sink.handle?.failed("\(error)")
+                }
+            }
             state.sink.handle?.completed()
             if forgetCompleted {
                 streams[stream] = nil
@@ -225,7 +270,7 @@ struct OutputStage {
             dropped: drop.reason)
         result.name = sink.name
         if wallClock { result.time = Date().timeIntervalSince1970 }
-        try (sink.events ?? events)?.write(result)
+        try write(result, stream: stream)
         streams[stream]!.next += 1
         streams[stream]!.dropped += 1
         sink.handle?.shed()

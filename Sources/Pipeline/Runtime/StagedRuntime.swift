@@ -59,6 +59,9 @@ final class StagedRuntime: Sendable {
         var workers: Int
         var requests: Int
         var input: ModelSpec.InputSpec
+        /// Keep the error that ended each stream for the run's stats (a service's streams come and
+        /// go for months: their handles say it instead).
+        var recordErrors = true
     }
 
     let decoded: BoundedQueue<SourceFrame>
@@ -111,6 +114,7 @@ final class StagedRuntime: Sendable {
         guard open else { return false }
         directory.added(stream, sink)
         let (queue, drops, manager, start, errors, directory) = (decoded, drops, manager, runStart, errors, directory)
+        let recordErrors = settings.recordErrors
         Self.startThread("batchline-decode-\(stream)") {
             defer { group.leave() }
             let reader = source.value
@@ -118,7 +122,7 @@ final class StagedRuntime: Sendable {
                 reader, stream: stream, settings: decode, into: queue, drops: drops, manager: manager,
                 runStart: start, stopped: stopped)
             {
-                errors.record(stream, error)
+                if recordErrors { errors.record(stream, error) }
             }
             directory.ended(stream, frames: reader.framesRead)
         }
@@ -208,7 +212,10 @@ final class StagedRuntime: Sendable {
             stopAll()
         }
         allDone.wait()
-        if let error = failure.error { throw error }
+        if let error = failure.error {
+            output.abandon(error)
+            throw error
+        }
         func q(_ capacity: Int, _ depth: (now: Int, highWater: Int)) -> RunStats.QueueStats {
             RunStats.QueueStats(capacity: capacity, highWater: depth.highWater)
         }

@@ -144,6 +144,8 @@ public final class StreamHandle: Sendable {
     /// The source's state machine moved.
     func update(phase: StreamPhase, reconnects: Int, lastError: String?) {
         live.withLock { s in
+            // A stream failed by its output stays failed, whatever its source does.
+            guard s.phase != .failed || phase == .failed else { return }
             s.phase = phase
             s.reconnects = reconnects
             s.lastError = lastError
@@ -156,6 +158,14 @@ public final class StreamHandle: Sendable {
             s.frames += 1
             s.lags.append(lag)
             s.outputs.append(time)
+        }
+    }
+
+    /// The stream failed for good (its events file cannot be written, the pipeline stopped).
+    func failed(_ reason: String) {
+        live.withLock { s in
+            s.phase = .failed
+            s.lastError = reason
         }
     }
 

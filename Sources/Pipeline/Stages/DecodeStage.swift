@@ -56,19 +56,25 @@ enum DecodeStage {
             }
             guard let frame else { return nil }
             let spent = (live ? threadCPUSeconds() : Clock.now) - t0
-            pacer.wait(for: frame.pts)
-            let item = SourceFrame(stream: stream, frame: frame, decodeSeconds: spent, arrival: Clock.now)
+            pacer.wait(for: frame.pts, unless: stopped)
+            var item = SourceFrame(stream: stream, frame: frame, decodeSeconds: spent, arrival: Clock.now)
+            item.sheddable = settings.shed == .dropOldest
             manager?.arrivals.arrived(at: item.arrival)
             count += 1
             switch settings.shed {
             case .backlog:
                 guard queue.push(item) else { return nil }
             case .dropOldest:
-                let (accepted, evicted) = queue.pushEvictingOldest(item)
+                // A full queue sheds this stream's own oldest frame, else another shedding stream's;
+                // a stream that must not shed (backlog) never loses a frame to it: then this waits.
+                // The drop is recorded under the queue's lock, before anything after it can come out.
+                let accepted = queue.pushEvicting(
+                    item, prefer: { $0.stream == stream }, allow: { $0.sheddable },
+                    evicted: { old in
+                        drops.record(
+                            stream: old.stream, index: old.frame.index, pts: old.frame.pts, reason: "drop-oldest")
+                    })
                 guard accepted else { return nil }
-                if let old = evicted {
-                    drops.record(stream: old.stream, index: old.frame.index, pts: old.frame.pts, reason: "drop-oldest")
-                }
             case .skip:
                 let k = manager?.skipEvery ?? 0
                 if k > 1 && count % k == 0 {
@@ -99,14 +105,14 @@ struct Pacer {
 
     init(realtime: Bool, source: String) { enabled = realtime && !source.contains("://") }
 
-    /// Sleeps until the frame at `pts` is due.
-    mutating func wait(for pts: Double) {
+    /// Sleeps until the frame at `pts` is due, or `stopped` says to stop.
+    mutating func wait(for pts: Double, unless stopped: () -> Bool = { false }) {
         guard enabled else { return }
         if origin == nil {
             origin = pts
             start = Clock.now
         }
-        let wait = start + (pts - origin!) - Clock.now
-        if wait > 0 { Thread.sleep(forTimeInterval: wait) }
+        let due = start + (pts - origin!)
+        while Clock.now < due && !stopped() { Thread.sleep(forTimeInterval: min(0.05, due - Clock.now)) }
     }
 }

@@ -121,5 +121,10 @@ if [[ ${1:-} == --test-peers ]]; then
     log "installing opencv-python-headless==5.0.0.93 into $venv"
     "$venv/bin/pip" install -q --disable-pip-version-check 'opencv-python-headless==5.0.0.93'
   fi
+  # NVIDIA's own client of the Open Inference Protocol.
+  if ! "$venv/bin/python" -c 'import tritonclient.http' 2>/dev/null; then
+    log "installing tritonclient[http]==2.73.0 into $venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check 'tritonclient[http]==2.73.0'
+  fi
 fi
 log "ready (openvino at $ov)"

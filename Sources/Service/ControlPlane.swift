@@ -24,6 +24,7 @@ public enum ControlPlane {
     public static func router(_ service: EdgeService) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.get("/v2/health/live") { _, _ in json(["live": true]) }
+        InferenceProtocol.add(to: router, service: service)
         router.get("/v2/health/ready") { _, _ in
             service.isReady ? json(["ready": true]) : error(.serviceUnavailable, "not ready: models are loading")
         }

@@ -206,6 +206,125 @@ public final class EdgeService: Sendable {
         logger.notice("service stopped", metadata: ["streams": "\(handles.count)", "complete": "\(complete)"])
     }
 
+    // MARK: Models (the inference protocol's view)
+
+    /// Every pipeline serving, one per model.
+    public var servedModels: [DetectionPipeline] {
+        state.withLock { s in s.hosts.keys.sorted().compactMap { s.hosts[$0]?.pipeline } }
+    }
+
+    /// The pipeline serving the model called `name` (its repository name, or its sidecar's).
+    public func servedPipeline(named name: String) -> DetectionPipeline? {
+        servedModels.first { $0.modelDescription?.name == name }
+    }
+
+    /// One entry of the repository index.
+    public struct IndexEntry: Sendable, Codable, Equatable {
+        public var name: String
+        public var version: String?
+        public var state: String
+        public var reason: String?
+    }
+
+    /// The repository's models, and which are loaded (`READY`).
+    public func repositoryIndex() -> [IndexEntry] {
+        var entries: [IndexEntry] = []
+        var seen: Set<String> = []
+        if let root = config.repository, let repo = try? ModelRepository(root: root) {
+            for name in repo.models() {
+                seen.insert(name)
+                let latest = (try? repo.latest(of: name))??.version
+                let served = servedPipeline(named: name)
+                entries.append(
+                    IndexEntry(
+                        name: name, version: (served?.models?.status.version ?? latest).map(String.init),
+                        state: served != nil ? "READY" : "UNAVAILABLE", reason: served != nil ? nil : "unloaded"))
+            }
+        }
+        for p in servedModels {
+            guard let d = p.modelDescription, !seen.contains(d.name) else { continue }
+            entries.append(IndexEntry(name: d.name, version: String(d.version), state: "READY", reason: nil))
+        }
+        return entries
+    }
+
+    /// Loads `name` from the repository (served at its latest version), or, when it serves
+    /// already, swaps the latest version in: the on-the-fly swap, with its validation and
+    /// rollback; a refusal or failure says why, with the library's own message.
+    public func load(model name: String) async throws(ServiceError) {
+        guard ModelRepository.isValidName(name) else {
+            throw ServiceError(.invalid, "invalid model name '\(name.prefix(80))' (use A-Z a-z 0-9 . _ -, 1-64)")
+        }
+        guard let root = config.repository else { throw ServiceError(.invalid, "no models.repository is configured") }
+        let repo: ModelRepository
+        let latest: Int
+        do {
+            repo = try ModelRepository(root: root)
+            guard let v = try repo.latest(of: name)?.version else {
+                throw ServiceError(.invalid, "\(root)/\(name): no complete version to load")
+            }
+            latest = v
+        } catch let e as ServiceError {
+            throw e
+        } catch {
+            throw Self.mapped(error, model: name)
+        }
+        if let served = servedPipeline(named: name), let models = served.models {
+            guard models.status.version != latest else { return }
+            // The swap blocks while the version loads: on a thread of its own, not the pool.
+            let result: Result<Void, ModelSwapError> = await withCheckedContinuation { continuation in
+                let thread = Thread {
+                    do throws(ModelSwapError) {
+                        _ = try models.activate(latest, trigger: "repository-load")
+                        continuation.resume(returning: .success(()))
+                    } catch {
+                        continuation.resume(returning: .failure(error))
+                    }
+                }
+                thread.name = "batchline-load"
+                thread.start()
+            }
+            if case .failure(let e) = result {
+                throw ServiceError(e.code == .refused ? .conflict : .invalid, "\(name): \(e.message)")
+            }
+            return
+        }
+        guard !isStopping else { throw ServiceError(.unavailable, "the service is stopping") }
+        do {
+            _ = try await pipeline(for: repo.root + "/" + name)
+        } catch let e as ServiceError {
+            throw e
+        } catch {
+            throw Self.mapped(error, model: name)
+        }
+    }
+
+    /// Unloads `name`: its pipeline stops and its versions are freed. Refused while streams use it.
+    public func unload(model name: String) async throws(ServiceError) {
+        guard let pipeline = servedPipeline(named: name) else {
+            throw ServiceError(.notFound, "no model '\(name.prefix(80))' is loaded")
+        }
+        let (key, users) = state.withLock { s -> (String?, [String]) in
+            let key = s.hosts.first { $0.value.pipeline === pipeline }?.key
+            let users = s.order.filter { id in
+                guard let e = s.streams[id] else { return false }
+                return e.spec.modelPath == key && !e.handle.isComplete
+            }
+            return (key, users)
+        }
+        guard users.isEmpty else {
+            throw ServiceError(.conflict, "\(name) serves streams \(users.joined(separator: ", ")): remove them first")
+        }
+        pipeline.stop()
+        let until = Clock.now + 10
+        let host = state.withLock { s in key.flatMap { s.hosts[$0] } }
+        while host?.finished.value == nil && Clock.now < until { try? await Task.sleep(for: .milliseconds(20)) }
+        state.withLock { s in
+            if let key { s.hosts[key] = nil }
+        }
+        logger.notice("model unloaded", metadata: ["model": "\(name)"])
+    }
+
     // MARK: Helpers
 
     /// A model that cannot be served: the request's fault (400) when the model or its sidecar is

@@ -14,6 +14,9 @@ public protocol BatchEngine: AnyObject {
     var decoder: any OutputDecoder { get }
     /// The input the engine takes, for the pre-processor.
     var input: ModelSpec.InputSpec { get }
+    /// The model's own name of each output role (`boxes` -> `detection_boxes`); roles themselves
+    /// where it has none.
+    var outputNames: [String: String] { get }
     /// `count` slots (requests) that each run one batch of `batch` frames; the same objects on every call.
     func slots(batch: Int, count: Int) throws -> [any EngineSlot]
     /// How many slots in flight the engine suggests.
@@ -24,6 +27,9 @@ public protocol BatchEngine: AnyObject {
 }
 
 extension BatchEngine {
+    /// The roles are the names.
+    public var outputNames: [String: String] { [:] }
+
     /// Nothing to warm up.
     public func warmUp(sizes: [Int], requests: Int) throws {}
 

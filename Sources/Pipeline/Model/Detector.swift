@@ -10,6 +10,9 @@ import Vision
 public final class Detector: BatchEngine, @unchecked Sendable {
     /// The sidecar.
     public let spec: ModelSpec
+
+    /// The sidecar's tensor name of each output role.
+    public var outputNames: [String: String] { spec.outputs }
     /// The model file.
     public let modelFile: String
     /// Reads outputs into detections.

@@ -44,6 +44,13 @@ extension DetectionPipeline {
         }
         // And run each request once, so that no first inference (which allocates) falls on the stream.
         try detector.warmUp(sizes: sizes, requests: maxRequests)
+        if options.keepOpen {
+            // The outputs' shapes, for the inference protocol's metadata: one blank frame.
+            let shapes = try detector.runBlank(size: sizes.min() ?? 1, requests: 1)[0].outputs().mapValues(\.shape)
+            described.withLock {
+                $0 = ModelDescription(engine: detector, name: served.name, version: served.version, shapes: shapes)
+            }
+        }
         let models = ModelManager(
             engine: detector, version: served.version, name: served.name, loader: served.loader, sizes: sizes,
             requests: maxRequests, memoryLimit: options.memoryLimit ?? ResourceMonitor.cgroupMemoryLimit(),

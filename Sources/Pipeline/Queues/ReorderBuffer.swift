@@ -13,14 +13,30 @@ public final class ReorderBuffer<Element: Sendable>: @unchecked Sendable {
     public let capacity: Int
     private let condition = NSCondition()
     private var items: [Int: Element] = [:]
+    /// Items outside the sequence (requests that skip decoding), taken before the next in sequence.
+    private var urgent: [Element] = []
+    /// How many urgent items may wait.
+    public let urgentCapacity: Int
     private var next = 0
     private var closed = false
     private var highWater = 0
 
     /// Creates a buffer holding at most `capacity` items.
-    public init(capacity: Int) {
+    public init(capacity: Int, urgentCapacity: Int = 64) {
         precondition(capacity > 0, "a reorder buffer needs room for one item")
         self.capacity = capacity
+        self.urgentCapacity = urgentCapacity
+    }
+
+    /// Adds an item outside the sequence, taken before the next in sequence; false (and not added)
+    /// when `urgentCapacity` items wait already or the buffer is closed: the caller refuses it.
+    public func insertUrgent(_ element: Element) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        guard !closed, urgent.count < urgentCapacity else { return false }
+        urgent.append(element)
+        condition.broadcast()
+        return true
     }
 
     /// Adds item number `sequence`, waiting while it is too far ahead. Returns false once closed.
@@ -41,6 +57,7 @@ public final class ReorderBuffer<Element: Sendable>: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         while items[next] == nil {
+            if !urgent.isEmpty { return .element(urgent.removeFirst()) }
             if closed { return .closed }
             if deadline == .infinity {
                 condition.wait()
@@ -68,6 +85,6 @@ public final class ReorderBuffer<Element: Sendable>: @unchecked Sendable {
     public var depth: (now: Int, highWater: Int) {
         condition.lock()
         defer { condition.unlock() }
-        return (items.count, highWater)
+        return (items.count + urgent.count, highWater)
     }
 }

@@ -55,6 +55,45 @@ public final class DetectionPipeline: Sendable {
         injectedLoader = loader
     }
 
+    /// The model as the inference protocol describes it (a service's pipelines), once loaded.
+    public var modelDescription: ModelDescription? { described.withLock { $0 } }
+    let described = Mutex<ModelDescription?>(nil)
+    /// What the model did (inputs, batches, requests, durations).
+    public let counters = InferenceCounters()
+
+    /// Runs `inputs` (each one frame laid out as the model takes it: `bytesPerInput` bytes) through
+    /// the batcher with the streams' frames, and returns each one's raw outputs by role. Throws
+    /// `notReady` when the pipeline is not running, `busy` when too many requests wait, and
+    /// `failed` when no answer came within `timeout` seconds.
+    public func infer(_ inputs: [[UInt8]], timeout: Double = 30) async throws -> [[String: FloatTensor]] {
+        guard let runtime = runtime.withLock({ $0 }) else {
+            throw PipelineError(.notReady, "the pipeline for \(options.model) is not running")
+        }
+        let tickets = inputs.map { _ in InferenceTicket() }
+        for (bytes, ticket) in zip(inputs, tickets) {
+            let now = Clock.now
+            let frame = ReadyFrame(
+                source: SourceFrame(
+                    stream: -1, frame: VideoFrame(index: 0, pts: 0, width: 0, height: 0, pixels: []), decodeSeconds: 0,
+                    arrival: now),
+                input: bytes, preprocessSeconds: 0, ticket: ticket)
+            guard runtime.submit(frame) else {
+                counters.request(succeeded: false)
+                for t in tickets { t.fail(PipelineError(.busy, "too many inference requests waiting")) }
+                throw PipelineError(.busy, "too many inference requests waiting; try again")
+            }
+        }
+        // Never left hanging: past the time-out each ticket fails (a ticket answered first ignores it).
+        let watchdog = Task.detached {
+            try await Task.sleep(for: .seconds(timeout))
+            for t in tickets { t.fail(PipelineError(.failed, "no answer within \(timeout) s")) }
+        }
+        defer { watchdog.cancel() }
+        var outputs: [[String: FloatTensor]] = []
+        for ticket in tickets { outputs.append(try await ticket.outputs()) }
+        return outputs
+    }
+
     /// The model manager of the run, once the model is ready (nil before and after).
     public var models: ModelManager? { manager.withLock { $0 } }
 
@@ -220,6 +259,7 @@ public final class DetectionPipeline: Sendable {
             manager: manager)
         output.wallClock = options.keepOpen
         output.forgetCompleted = options.keepOpen
+        output.counters = counters
 
         var errors = SourceErrors()
         monitor.start()

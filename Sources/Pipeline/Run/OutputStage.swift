@@ -20,6 +20,8 @@ struct ReadyFrame: Sendable {
     var source: SourceFrame
     var input: [UInt8]
     var preprocessSeconds: Double
+    /// For an inference request (no stream): where its outputs go.
+    var ticket: InferenceTicket? = nil
 }
 
 /// A batch back from inference, with the outputs the decoder needs.
@@ -33,6 +35,8 @@ struct InferredBatch: Sendable {
     var model: String
     /// That version's output decoder.
     var decoder: any OutputDecoder
+    /// When the batch started on the device.
+    var started = 0.0
 }
 
 /// The last stage, on one thread: decodes outputs into detections, writes events and annotated
@@ -86,6 +90,8 @@ struct OutputStage {
     /// Sheds and gaps; the controller, when the batch size is managed.
     let drops: DropLog
     let manager: BatchManager?
+    /// What the model did, for the inference protocol's statistics and the metrics.
+    var counters: InferenceCounters?
 
     init(
         tag: String, sources: [String], events: EventWriter?,
@@ -113,8 +119,17 @@ struct OutputStage {
         var postSum = 0.0
         var decodeSum = 0.0
         var lags: [Double] = []
+        var queued = 0.0
         for (i, item) in batch.frames.enumerated() {
             let s = item.source
+            queued += max(0, batch.started - s.arrival)
+            if let ticket = item.ticket {
+                // A request, not a stream's frame: its raw outputs go back as they are.
+                ticket.complete(batch.outputs.mapValues { $0.slice(i) })
+                counters?.request(succeeded: true)
+                lags.append(Clock.now - s.arrival)
+                continue
+            }
             guard streams[s.stream] != nil else { preconditionFailure("frame of stream \(s.stream), never attached") }
             if s.frame.index > streams[s.stream]!.next { try writeGap(stream: s.stream, below: s.frame.index) }
             // Each stream's frames leave in the order they were decoded; anything else is a bug worth stopping for.
@@ -156,6 +171,8 @@ struct OutputStage {
         }
         batchPre.add(preSum)
         batchPost.add(postSum)
+        counters?.batch(
+            size: batch.slotBatch, frames: batch.frames.count, inferSeconds: batch.inferSeconds, queueSeconds: queued)
         progress.update(frames: frames)
         if let manager {
             // Only full batches teach the cost model: a padded partial batch says little about its size.

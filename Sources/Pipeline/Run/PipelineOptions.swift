@@ -157,6 +157,8 @@ public struct PipelineError: Error, CustomStringConvertible, Sendable {
         case notReady
         /// A stage failed at run time.
         case failed
+        /// Too much is waiting already: try again later.
+        case busy
     }
 
     /// The kind.

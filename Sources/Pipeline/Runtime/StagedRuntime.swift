@@ -212,6 +212,10 @@ final class StagedRuntime: Sendable {
             stopAll()
         }
         allDone.wait()
+        // Requests still waiting (the pipeline stopped under them) are answered, not left hanging.
+        while case .element(let left) = ready.popNext(until: Clock.now) {
+            left.ticket?.fail(failure.error ?? PipelineError(.notReady, "the pipeline stopped"))
+        }
         if let error = failure.error {
             output.abandon(error)
             throw error
@@ -223,6 +227,12 @@ final class StagedRuntime: Sendable {
             "decoded": q(decoded.capacity, decoded.depth), "preprocessed": q(ready.capacity, ready.depth),
             "inferred": q(inferred.capacity, inferred.depth),
         ]
+    }
+
+    /// Puts a request's input before the next decoded frame; false when too many wait (or closed).
+    func submit(_ frame: ReadyFrame) -> Bool {
+        manager?.arrivals.arrived(at: frame.source.arrival)
+        return ready.insertUrgent(frame)
     }
 
     static func startThread(_ name: String, _ body: @escaping @Sendable () -> Void) {

@@ -173,6 +173,6 @@ struct InferenceStage {
         return inferred.push(
             InferredBatch(
                 frames: oldest.frames, outputs: outputs, inferSeconds: seconds, slotBatch: oldest.size,
-                model: oldest.tag, decoder: oldest.decoder))
+                model: oldest.tag, decoder: oldest.decoder, started: oldest.started))
     }
 }

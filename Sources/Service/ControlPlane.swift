@@ -21,9 +21,15 @@ public enum ControlPlane {
     public static let maxBody = 1 << 20
 
     /// The routes, on `service`.
-    public static func router(_ service: EdgeService) -> Router<BasicRequestContext> {
+    public static func router(_ service: EdgeService, metrics: MetricsExporter? = nil) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.get("/v2/health/live") { _, _ in json(["live": true]) }
+        let exporter = metrics ?? MetricsExporter()
+        router.get("/metrics") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: exporter.render(service))))
+        }
         InferenceProtocol.add(to: router, service: service)
         router.get("/v2/health/ready") { _, _ in
             service.isReady ? json(["ready": true]) : error(.serviceUnavailable, "not ready: models are loading")
@@ -73,8 +79,10 @@ public enum ControlPlane {
 
     /// The control plane's responder: the routes, with any error (an unknown path, a method not
     /// allowed, a failure) answered as JSON.
-    public static func responder(_ service: EdgeService) -> some HTTPResponder<BasicRequestContext> {
-        JSONErrors(inner: router(service).buildResponder())
+    public static func responder(_ service: EdgeService, metrics: MetricsExporter? = nil)
+        -> some HTTPResponder<BasicRequestContext>
+    {
+        JSONErrors(inner: router(service, metrics: metrics).buildResponder())
     }
 
     /// A request body as a stream entry: JSON (parsed as the YAML it also is, so that values come

@@ -117,6 +117,9 @@ public final class EdgeService: Sendable {
     /// One stream.
     public func stream(_ id: String) -> StreamInfo? { state.withLock { $0.streams[id]?.handle.info } }
 
+    /// One stream's handle (to observe it).
+    public func handle(_ id: String) -> StreamHandle? { state.withLock { $0.streams[id]?.handle } }
+
     /// Adds a stream: its model is loaded if no stream uses it yet, and it joins that model's
     /// batcher. A live URL that cannot be reached yet is accepted and retried.
     public func add(_ spec: StreamSpec) async throws(ServiceError) -> StreamInfo {

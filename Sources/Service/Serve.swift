@@ -17,9 +17,10 @@ public enum Serve {
         config: ServiceConfig, logger: Logger, onListening: @escaping @Sendable (String) -> Void = { _ in }
     ) async throws {
         let service = EdgeService(config: config, logger: logger)
+        let sampler = SamplerService()
         let host = config.host
         let app = Application(
-            responder: ControlPlane.responder(service),
+            responder: ControlPlane.responder(service, metrics: MetricsExporter(sampler: sampler.monitor)),
             configuration: .init(address: .hostname(host, port: config.port), serverName: "batchline"),
             onServerRunning: { channel in
                 onListening("http://\(host):\(channel.localAddress?.port ?? config.port)")
@@ -31,7 +32,7 @@ public enum Serve {
         var configuration = ServiceGroupConfiguration(
             services: [
                 .init(service: app, serviceName: "http"),
-                .init(service: SamplerService(), serviceName: "resource-sampler"),
+                .init(service: sampler, serviceName: "resource-sampler"),
                 .init(
                     service: PipelinesService(service: service), successTerminationBehavior: .gracefullyShutdownGroup,
                     failureTerminationBehavior: .cancelGroup, serviceName: "pipelines"),

@@ -60,6 +60,37 @@ public final class DetectionPipeline: Sendable {
     let described = Mutex<ModelDescription?>(nil)
     /// What the model did (inputs, batches, requests, durations).
     public let counters = InferenceCounters()
+    /// The batch size manager while it runs (nil with a fixed batch size).
+    let batcher = Mutex<BatchManager?>(nil)
+
+    /// How the pipeline batches now.
+    public struct BatchingStatus: Sendable, Encodable {
+        public var policy: String
+        public var sizes: [Int]
+        public var batchSize: Int
+        public var requestsInFlight: Int
+        public var streams: Int
+        public var decisionCount: Int
+        /// The latest decisions, oldest first, with their reasons.
+        public var decisions: [BatchDecision]
+
+        enum CodingKeys: String, CodingKey {
+            case policy, sizes, streams, decisions
+            case batchSize = "batch_size"
+            case requestsInFlight = "requests_in_flight"
+            case decisionCount = "decision_count"
+        }
+    }
+
+    /// How the pipeline batches now (the last `keep` decisions).
+    public func batching(keep: Int = 20) -> BatchingStatus {
+        let manager = batcher.withLock { $0 }
+        return BatchingStatus(
+            policy: options.batchPolicy.rawValue,
+            sizes: options.batchPolicy == .fixed ? [currentBatchSize] : options.batchSizes,
+            batchSize: currentBatchSize, requestsInFlight: inFlight.withLock { $0 }, streams: manager?.streams ?? 0,
+            decisionCount: manager?.decisionCount ?? 0, decisions: Array((manager?.decisions ?? []).suffix(keep)))
+    }
 
     /// Runs `inputs` (each one frame laid out as the model takes it: `bytesPerInput` bytes) through
     /// the batcher with the streams' frames, and returns each one's raw outputs by role. Throws
@@ -252,6 +283,8 @@ public final class DetectionPipeline: Sendable {
         let manager = makeManager(
             requests: requests, maxRequests: maxRequests, memoryLimit: monitor.machine.cgroupLimitBytes)
         if let manager { models.whenSwitched { tag in manager.modelChanged(to: tag) } }
+        batcher.withLock { $0 = manager }
+        defer { batcher.withLock { $0 = nil } }
         var output = OutputStage(
             tag: setup.tag, sources: options.sources, events: events, encoders: encoders,
             progress: ProgressLine(

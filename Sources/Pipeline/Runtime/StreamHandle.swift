@@ -91,6 +91,13 @@ public final class StreamHandle: Sendable {
 
     private let live = Mutex(Live())
     private let stopping = Atomic<Bool>(false)
+    private let lagObserver = Mutex<(@Sendable (Double) -> Void)?>(nil)
+
+    /// `observer` hears every frame's lag in seconds from now on (a metrics histogram, say); it
+    /// runs on the output thread and must be quick.
+    public func observeLag(_ observer: @escaping @Sendable (Double) -> Void) {
+        lagObserver.withLock { $0 = observer }
+    }
 
     /// A handle for a stream about to be attached.
     public init(id: String, number: Int, source: String, model: String, loop: Bool = false, realtime: Bool = false) {
@@ -159,6 +166,7 @@ public final class StreamHandle: Sendable {
             s.lags.append(lag)
             s.outputs.append(time)
         }
+        lagObserver.withLock { $0 }?(lag)
     }
 
     /// The stream failed for good (its events file cannot be written, the pipeline stopped).

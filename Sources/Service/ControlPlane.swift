@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import Monitoring
 import NIOCore
 import Pipeline
 import Yams
@@ -21,9 +22,12 @@ public enum ControlPlane {
     public static let maxBody = 1 << 20
 
     /// The routes, on `service`.
-    public static func router(_ service: EdgeService, metrics: MetricsExporter? = nil) -> Router<BasicRequestContext> {
+    public static func router(
+        _ service: EdgeService, metrics: MetricsExporter? = nil, sampler: ResourceMonitor? = nil
+    ) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.get("/v2/health/live") { _, _ in json(["live": true]) }
+        RestRoutes.add(to: router, service: service, sampler: sampler)
         let exporter = metrics ?? MetricsExporter()
         router.get("/metrics") { _, _ in
             Response(
@@ -79,10 +83,10 @@ public enum ControlPlane {
 
     /// The control plane's responder: the routes, with any error (an unknown path, a method not
     /// allowed, a failure) answered as JSON.
-    public static func responder(_ service: EdgeService, metrics: MetricsExporter? = nil)
-        -> some HTTPResponder<BasicRequestContext>
-    {
-        JSONErrors(inner: router(service, metrics: metrics).buildResponder())
+    public static func responder(
+        _ service: EdgeService, metrics: MetricsExporter? = nil, sampler: ResourceMonitor? = nil, token: String? = nil
+    ) -> some HTTPResponder<BasicRequestContext> {
+        JSONErrors(inner: router(service, metrics: metrics, sampler: sampler).buildResponder(), token: token)
     }
 
     /// A request body as a stream entry: JSON (parsed as the YAML it also is, so that values come
@@ -106,6 +110,31 @@ public enum ControlPlane {
 
     static func badID(_ id: String) -> String {
         "'\(id.prefix(80))' is not a valid id: use 1 to 64 of A-Z a-z 0-9 _ -"
+    }
+
+    /// A body read as a JSON object with only `keys`, or the response refusing it.
+    enum BodyObject {
+        case success([String: Any])
+        case failure(Response)
+    }
+
+    static func jsonObject(_ request: Request, keys: [String]) async -> BodyObject {
+        var request = request
+        let body: ByteBuffer
+        do {
+            body = try await request.collectBody(upTo: maxBody)
+        } catch {
+            return .failure(Self.error(.contentTooLarge, "request body over \(maxBody) bytes"))
+        }
+        let text = String(buffer: body)
+        guard (try? JSONSerialization.jsonObject(with: Data(text.utf8))) != nil,
+            let object = (try? Yams.load(yaml: text)) as? [String: Any]
+        else { return .failure(Self.error(.badRequest, "the body must be a JSON object")) }
+        if let unknown = object.keys.sorted().first(where: { !keys.contains($0) }) {
+            return .failure(
+                Self.error(.badRequest, "\(unknown): unknown key (known: \(keys.joined(separator: ", ")))"))
+        }
+        return .success(object)
     }
 
     static func status(_ code: ServiceError.Code) -> HTTPResponse.Status {
@@ -132,12 +161,37 @@ public enum ControlPlane {
     }
 }
 
-/// Answers every error as `{"error": "..."}` with its status.
+/// Answers every error as `{"error": "..."}` with its status, and, with a token, refuses every
+/// mutating request (POST, PUT, PATCH, DELETE; `infer` and the repository index, which change
+/// nothing, excepted) without `Authorization: Bearer <token>`: 401, the token compared in constant time.
 struct JSONErrors<Inner: HTTPResponder<BasicRequestContext>>: HTTPResponder {
     typealias Context = BasicRequestContext
     let inner: Inner
+    let token: String?
+
+    static func readOnly(_ path: String) -> Bool {
+        path.hasSuffix("/infer") || path == "/v2/repository/index"
+    }
+
+    /// Equal, in a time that does not depend on where they differ.
+    static func same(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8)
+        let y = Array(b.utf8)
+        var diff = UInt8(x.count == y.count ? 0 : 1)
+        for i in 0..<max(x.count, y.count) { diff |= (i < x.count ? x[i] : 0) ^ (i < y.count ? y[i] : 0) }
+        return diff == 0
+    }
 
     func respond(to request: Request, context: Context) async throws -> Response {
+        if let token, [.post, .put, .patch, .delete].contains(request.method), !Self.readOnly(request.uri.path) {
+            let given = request.headers[.authorization] ?? ""
+            guard given.hasPrefix("Bearer "), Self.same(String(given.dropFirst(7)), token) else {
+                var refusal = ControlPlane.error(
+                    .unauthorized, given.isEmpty ? "this route needs Authorization: Bearer <token>" : "wrong token")
+                refusal.headers[.wwwAuthenticate] = "Bearer"
+                return refusal
+            }
+        }
         do {
             let response = try await inner.respond(to: request, context: context)
             // The router's own refusals (no such path) come without a body: give them one.

@@ -20,7 +20,9 @@ public enum Serve {
         let sampler = SamplerService()
         let host = config.host
         let app = Application(
-            responder: ControlPlane.responder(service, metrics: MetricsExporter(sampler: sampler.monitor)),
+            responder: ControlPlane.responder(
+                service, metrics: MetricsExporter(sampler: sampler.monitor), sampler: sampler.monitor,
+                token: try config.tokenFile.map { try Token.load(path: $0, logger: logger) }),
             configuration: .init(address: .hostname(host, port: config.port), serverName: "batchline"),
             onServerRunning: { channel in
                 onListening("http://\(host):\(channel.localAddress?.port ?? config.port)")
@@ -78,5 +80,37 @@ struct SamplerService: Service {
         monitor.start()
         try? await gracefulShutdown()
         _ = monitor.stop()
+    }
+}
+
+/// The bearer token that mutating routes need, from `server.token_file`.
+enum Token {
+    /// Reads the token; when the file does not exist, makes a random one and writes it owner-only
+    /// (0600), saying where (never the token itself).
+    static func load(path: String, logger: Logger) throws -> String {
+        if FileManager.default.fileExists(atPath: path) {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw ConfigError(file: path, key: nil, "cannot read the token file")
+            }
+            let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard token.count >= 16 else {
+                throw ConfigError(file: path, key: nil, "the token must be 16 characters or more")
+            }
+            return token
+        }
+        var bytes = [UInt8](repeating: 0, count: 32)
+        for i in bytes.indices { bytes[i] = UInt8.random(in: 0...255) }
+        let token = bytes.map { String(format: "%02x", $0) }.joined()
+        let folder = (path as NSString).deletingLastPathComponent
+        if !folder.isEmpty {
+            try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        }
+        guard
+            FileManager.default.createFile(
+                atPath: path, contents: Data((token + "\n").utf8), attributes: [.posixPermissions: 0o600])
+        else { throw ConfigError(file: path, key: nil, "cannot write the token file") }
+        logger.notice("made a bearer token for the mutating routes", metadata: ["token.file": "\(path)"])
+        FileHandle.standardError.write(Data("batchline serve: a new bearer token is in \(path) (owner-only)\n".utf8))
+        return token
     }
 }

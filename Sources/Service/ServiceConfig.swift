@@ -22,6 +22,9 @@ public struct ServiceConfig: Sendable, Equatable {
     public var host = "127.0.0.1"
     /// Port to listen on (0: any free one, printed at start).
     public var port = 8080
+    /// A file holding the bearer token that mutating routes need (made, owner-only, if missing);
+    /// nil: no token asked.
+    public var tokenFile: String?
     /// A model repository: streams may name a model there by its name.
     public var repository: String?
     /// Folder for the events files: `<events>/<stream id>.jsonl`.
@@ -73,7 +76,8 @@ public struct ServiceConfig: Sendable, Equatable {
         let top = try Fields(root, at: nil, file: file)
         try top.only(["server", "models", "output", "batching", "sources", "device", "streams"])
         if let server = try top.table("server") {
-            try server.only(["host", "port"])
+            try server.only(["host", "port", "token_file"])
+            config.tokenFile = try server.string("token_file")
             config.host = try server.string("host") ?? config.host
             if let port = try server.int("port") {
                 guard (0...65535).contains(port) else { throw server.error("port", "must be within 0...65535") }

@@ -80,10 +80,13 @@ public final class ServeProcess: @unchecked Sendable {
     }
 
     /// One HTTP exchange: the status and the body parsed as JSON (nil when empty or not JSON).
-    public func request(_ method: String, _ path: String, body: Data? = nil) async throws -> HTTPReply {
+    public func request(_ method: String, _ path: String, body: Data? = nil, authorization: String? = nil)
+        async throws -> HTTPReply
+    {
         var request = URLRequest(url: URL(string: address + path)!)
         request.httpMethod = method
         request.httpBody = body
+        if let authorization { request.setValue(authorization, forHTTPHeaderField: "Authorization") }
         request.timeoutInterval = 30
         if body != nil { request.setValue("application/json", forHTTPHeaderField: "Content-Type") }
         let (data, response) = try await URLSession.shared.data(for: request)

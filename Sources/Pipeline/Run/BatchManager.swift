@@ -156,6 +156,36 @@ final class BatchManager: Sendable {
     /// Streams feeding the batcher now.
     var streams: Int { state.withLock { $0.streams } }
 
+    /// What each stage costs per batch, by size, as measured (seconds).
+    var costs: [Int: [Stage: Double]] {
+        state.withLock { s in
+            var out: [Int: [Stage: Double]] = [:]
+            for (stage, sizes) in s.controller.cost.measured {
+                for (size, sample) in sizes { out[size, default: [:]][stage] = sample.value }
+            }
+            return out
+        }
+    }
+
+    /// While paused (a fixed size asked for over the control plane) no decision is made.
+    private let paused = Atomic<Bool>(false)
+
+    /// Changes the policy and the latency target while running; `fixed` pauses the manager.
+    func reconfigure(policy: BatchPolicy, latencySLO: Double?) {
+        paused.store(policy == .fixed, ordering: .releasing)
+        state.withLock { s in
+            if policy != .fixed { s.controller.config.policy = policy }
+            if let latencySLO { s.controller.config.latencySLO = latencySLO }
+        }
+        logger.notice(
+            "batch size manager reconfigured",
+            metadata: ["policy": "\(policy.rawValue)", "slo.s": "\(latencySLO.map { String($0) } ?? "-")"])
+    }
+
+    var policy: BatchPolicy {
+        paused.load(ordering: .acquiring) ? .fixed : state.withLock { $0.controller.config.policy }
+    }
+
     /// Stream `id` joined the batcher: the load changes, and the decisions say so.
     func streamJoined(_ id: String) { streamsChanged(by: 1, note: "stream \(id) joined") }
 
@@ -200,6 +230,7 @@ final class BatchManager: Sendable {
 
     /// After each batch: what each stage cost, and the lags of its frames; decides when it is time.
     func observe(batch: Int, model: String? = nil, stageSeconds: [Stage: Double], lags: [Double], queueDepth: Int) {
+        if paused.load(ordering: .acquiring) { return }
         let now = Clock.now
         let rate = arrivals.rate(now: now)
         let decision: BatchDecision? = state.withLock { s in

@@ -73,9 +73,15 @@ public final class DetectionPipeline: Sendable {
         public var decisionCount: Int
         /// The latest decisions, oldest first, with their reasons.
         public var decisions: [BatchDecision]
+        /// Milliseconds per batch of each stage, by batch size, as measured (the profiler's table).
+        public var costsMs: [String: [String: Double]]
+        /// The p99 latency target, seconds.
+        public var latencySLO: Double
 
         enum CodingKeys: String, CodingKey {
             case policy, sizes, streams, decisions
+            case costsMs = "stage_ms_per_batch"
+            case latencySLO = "latency_slo_s"
             case batchSize = "batch_size"
             case requestsInFlight = "requests_in_flight"
             case decisionCount = "decision_count"
@@ -85,11 +91,37 @@ public final class DetectionPipeline: Sendable {
     /// How the pipeline batches now (the last `keep` decisions).
     public func batching(keep: Int = 20) -> BatchingStatus {
         let manager = batcher.withLock { $0 }
+        var costs: [String: [String: Double]] = [:]
+        for (size, stages) in manager?.costs ?? [:] {
+            costs[String(size)] = Dictionary(uniqueKeysWithValues: stages.map { ($0.key.rawValue, $0.value * 1000) })
+        }
         return BatchingStatus(
-            policy: options.batchPolicy.rawValue,
-            sizes: options.batchPolicy == .fixed ? [currentBatchSize] : options.batchSizes,
-            batchSize: currentBatchSize, requestsInFlight: inFlight.withLock { $0 }, streams: manager?.streams ?? 0,
-            decisionCount: manager?.decisionCount ?? 0, decisions: Array((manager?.decisions ?? []).suffix(keep)))
+            policy: (manager?.policy ?? options.batchPolicy).rawValue,
+            sizes: options.batchPolicy == .fixed ? [currentBatchSize] : options.batchSizes, batchSize: currentBatchSize,
+            requestsInFlight: inFlight.withLock { $0 }, streams: manager?.streams ?? 0,
+            decisionCount: manager?.decisionCount ?? 0, decisions: Array((manager?.decisions ?? []).suffix(keep)),
+            costsMs: costs, latencySLO: latencySLO.withLock { $0 })
+    }
+
+    private let latencySLO = Mutex(0.5)
+
+    /// Changes how batches are sized while running: a policy the manager follows, or `fixed` at
+    /// `size` (one of the sizes compiled at the start, so that no change stalls a stream), and the
+    /// latency target.
+    public func reconfigure(policy: BatchPolicy, size: Int?, latencySLO slo: Double?) throws(PipelineError) {
+        guard let manager = batcher.withLock({ $0 }) else {
+            throw PipelineError("this pipeline's batch size is fixed at start (--batch N): nothing to steer")
+        }
+        if let slo, !(slo > 0 && slo <= 60) { throw PipelineError("the latency SLO must be within (0, 60] seconds") }
+        if policy == .fixed {
+            guard let size, options.batchSizes.contains(size) else {
+                throw PipelineError(
+                    "a fixed batch size must be one of \(options.batchSizes.map(String.init).joined(separator: ", "))")
+            }
+            batchSize.withLock { $0 = size }
+        }
+        manager.reconfigure(policy: policy, latencySLO: slo)
+        if let slo { latencySLO.withLock { $0 = slo } }
     }
 
     /// Runs `inputs` (each one frame laid out as the model takes it: `bytesPerInput` bytes) through
@@ -284,6 +316,7 @@ public final class DetectionPipeline: Sendable {
             requests: requests, maxRequests: maxRequests, memoryLimit: monitor.machine.cgroupLimitBytes)
         if let manager { models.whenSwitched { tag in manager.modelChanged(to: tag) } }
         batcher.withLock { $0 = manager }
+        latencySLO.withLock { $0 = options.latencySLO }
         defer { batcher.withLock { $0 = nil } }
         var output = OutputStage(
             tag: setup.tag, sources: options.sources, events: events, encoders: encoders,

@@ -1,0 +1,152 @@
+import Batching
+import Foundation
+import Hummingbird
+import ModelRegistry
+import Monitoring
+import NIOCore
+import Pipeline
+
+/// Batchline's own routes beside the streams: models and their swaps, batching, the system.
+///
+/// - `GET /api/v1/models`: each model served, its version, the previous one, whether a swap is under
+///   way, the versions in the repository, and the latest swaps with their load, compile and warm-up
+///   times;
+/// - `POST /api/v1/models/{name}/activate` (`{"version": N}`) and `POST /api/v1/models/{name}/rollback`:
+///   the on-the-fly swap, answered when the new version serves (or with the reason it does not);
+/// - `GET /api/v1/batching`: per model, the policy, sizes, current batch size and requests in
+///   flight, recent decisions with their reasons, and the measured stage costs per batch size;
+///   `PUT /api/v1/batching` (`{"policy": "realtime", "batch_size": 4, "latency_slo_ms": 200}`);
+/// - `GET /api/v1/system`: process and machine CPU, RSS, cgroup memory, GPUs, the machine.
+enum RestRoutes {
+    struct ModelEntry: Encodable {
+        var name: String
+        var path: String
+        var version: Int
+        var previous_version: Int?
+        var swapping: Bool
+        var versions: [Int]
+        var swaps: [SwapRecord]
+    }
+
+    struct BatchingEntry: Encodable {
+        var model: String
+        var batching: DetectionPipeline.BatchingStatus
+    }
+
+    struct SystemReply: Encodable {
+        var sample: ResourceSample?
+        var machine: MachineInfo
+        var cgroup_memory_limit_bytes: Int?
+        var models: Int
+        var streams: Int
+    }
+
+    static func add(to router: Router<BasicRequestContext>, service: EdgeService, sampler: ResourceMonitor?) {
+        router.get("/api/v1/models") { _, _ in
+            ControlPlane.json(service.modelEntries())
+        }
+        router.post("/api/v1/models/:name/activate") { request, context in
+            let name = context.parameters.get("name") ?? ""
+            let body: [String: Any]
+            switch await ControlPlane.jsonObject(request, keys: ["version"]) {
+            case .success(let b): body = b
+            case .failure(let response): return response
+            }
+            guard let version = body["version"] as? Int, version >= 0 else {
+                return ControlPlane.error(.badRequest, "version: give the version number to serve")
+            }
+            return await swap(service, name) { try $0.activate(version, trigger: "http") }
+        }
+        router.post("/api/v1/models/:name/rollback") { _, context in
+            let name = context.parameters.get("name") ?? ""
+            return await swap(service, name) { try $0.rollback() }
+        }
+        router.get("/api/v1/batching") { _, _ in
+            ControlPlane.json(
+                service.servedModels.compactMap { p in
+                    p.modelDescription.map { BatchingEntry(model: $0.name, batching: p.batching()) }
+                })
+        }
+        router.put("/api/v1/batching") { request, _ in
+            let body: [String: Any]
+            switch await ControlPlane.jsonObject(request, keys: ["policy", "batch_size", "latency_slo_ms", "model"]) {
+            case .success(let b): body = b
+            case .failure(let response): return response
+            }
+            guard let name = body["policy"] as? String, let policy = BatchPolicy(rawValue: name) else {
+                let all = BatchPolicy.allCases.map(\.rawValue).joined(separator: ", ")
+                return ControlPlane.error(.badRequest, "policy: give one of \(all)")
+            }
+            let size = body["batch_size"] as? Int
+            if body["batch_size"] != nil && size == nil {
+                return ControlPlane.error(.badRequest, "batch_size: an integer")
+            }
+            let ms = (body["latency_slo_ms"] as? NSNumber)?.doubleValue
+            if body["latency_slo_ms"] != nil && ms == nil {
+                return ControlPlane.error(.badRequest, "latency_slo_ms: a number")
+            }
+            let model = body["model"] as? String
+            let targets = service.servedModels.filter { p in model == nil || p.modelDescription?.name == model }
+            guard !targets.isEmpty else { return ControlPlane.error(.notFound, "no model '\(model ?? "")' is loaded") }
+            for p in targets {
+                do {
+                    try p.reconfigure(policy: policy, size: size, latencySLO: ms.map { $0 / 1000 })
+                } catch {
+                    return ControlPlane.error(.badRequest, "\(error)")
+                }
+            }
+            return ControlPlane.json(
+                targets.compactMap { p in
+                    p.modelDescription.map { BatchingEntry(model: $0.name, batching: p.batching()) }
+                })
+        }
+        router.get("/api/v1/system") { _, _ in
+            let monitor = sampler ?? ResourceMonitor(interval: 1, keep: 1)
+            return ControlPlane.json(
+                SystemReply(
+                    sample: sampler?.recent.last, machine: monitor.machine,
+                    cgroup_memory_limit_bytes: ResourceMonitor.cgroupMemoryLimit(), models: service.servedModels.count,
+                    streams: service.streams.count))
+        }
+    }
+
+    /// A swap on the model called `name`, on a thread of its own (it blocks while the version loads).
+    static func swap(
+        _ service: EdgeService, _ name: String, _ body: @escaping @Sendable (ModelManager) throws -> SwapRecord
+    ) async -> Response {
+        guard let models = service.servedPipeline(named: name)?.models else {
+            return ControlPlane.error(.notFound, "no model '\(name.prefix(80))' is loaded")
+        }
+        let result: Result<SwapRecord, any Error> = await withCheckedContinuation { continuation in
+            let thread = Thread {
+                do {
+                    continuation.resume(returning: .success(try body(models)))
+                } catch {
+                    continuation.resume(returning: .failure(error))
+                }
+            }
+            thread.name = "batchline-swap"
+            thread.start()
+        }
+        switch result {
+        case .success(let record): return ControlPlane.json(record)
+        case .failure(let e as ModelSwapError):
+            return ControlPlane.error(e.code == .refused ? .conflict : .badRequest, e.message)
+        case .failure(let e): return ControlPlane.error(.internalServerError, "\(e)")
+        }
+    }
+}
+
+extension EdgeService {
+    /// Each model served, for `GET /api/v1/models`.
+    func modelEntries() -> [RestRoutes.ModelEntry] {
+        servedModels.compactMap { p in
+            guard let d = p.modelDescription, let status = p.models?.status else { return nil }
+            let repo = config.repository.flatMap { try? ModelRepository(root: $0) }
+            let versions = (try? repo?.versions(of: d.name)) ?? [status.version]
+            return RestRoutes.ModelEntry(
+                name: d.name, path: p.options.model, version: status.version, previous_version: status.previousVersion,
+                swapping: status.swapping, versions: versions ?? [status.version], swaps: status.swaps)
+        }
+    }
+}

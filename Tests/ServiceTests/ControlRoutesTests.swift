@@ -1,0 +1,93 @@
+import Foundation
+import TestSupport
+import Testing
+
+@Suite("Control routes and authentication", .serialized)
+struct ControlRoutesTests {
+    @Test(
+        "With server.token_file every mutating route answers 401 without the token or with a wrong one; the token is made owner-only and never logged; models, batching and system routes work with it"
+    )
+    func tokenAndRoutes() async throws {
+        let dir = TestAssets.temporaryDirectory("control")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let tokenFile = dir.appendingPathComponent("secret/serve.token").path
+        let config = ServeTests.config(
+            events: dir.appendingPathComponent("events").path,
+            streams: """
+                  - { id: yard, source: \(TestAssets.video), model: pedestrian-ssdlite, loop: true, realtime: true }
+                """
+        ).replacingOccurrences(
+            of: "server: { host: 127.0.0.1, port: 8080 }",
+            with: "server: { host: 127.0.0.1, port: 8080, token_file: \(tokenFile) }")
+        let serve = try ServeProcess(config: config)
+        try #require(try await serve.poll("/v2/health/ready", timeout: 60) { $0.status == 200 }.status == 200)
+        let token = try String(contentsOfFile: tokenFile, encoding: .utf8).trimmingCharacters(
+            in: .whitespacesAndNewlines)
+        #expect(token.count == 64)
+        let mode = try FileManager.default.attributesOfItem(atPath: tokenFile)[.posixPermissions] as? Int
+        #expect(mode == 0o600, "token file mode \(String(mode ?? 0, radix: 8))")
+        #expect(serve.stderr.contains("a new bearer token is in \(tokenFile)"))
+
+        let mutating: [(String, String, String?)] = [
+            ("POST", "/api/v1/streams", #"{"id":"x","source":"\#(TestAssets.video)","model":"pedestrian-ssdlite"}"#),
+            ("DELETE", "/api/v1/streams/yard", nil),
+            ("POST", "/api/v1/models/pedestrian-ssdlite/activate", #"{"version":1}"#),
+            ("POST", "/api/v1/models/pedestrian-ssdlite/rollback", nil),
+            ("PUT", "/api/v1/batching", #"{"policy":"fixed","batch_size":2}"#),
+            ("POST", "/v2/repository/models/ppocr-cls/load", "{}"),
+            ("POST", "/v2/repository/models/pedestrian-ssdlite/unload", "{}"),
+        ]
+        for (method, path, body) in mutating {
+            for header in [nil, "Bearer not-the-token", "Basic \(token)"] {
+                let reply = try await serve.request(
+                    method, path, body: body.map { Data($0.utf8) }, authorization: header)
+                #expect(reply.status == 401, "\(method) \(path) with \(header ?? "no token"): \(reply.status)")
+                #expect(reply.error != nil)
+            }
+        }
+        // Nothing changed meanwhile.
+        #expect(try await serve.request("GET", "/api/v1/streams/yard").status == 200)
+        let bearer = "Bearer \(token)"
+
+        // Batching: fixed at a compiled size, then back to the manager; bad values refused.
+        let fixed = try await serve.request(
+            "PUT", "/api/v1/batching", body: Data(#"{"policy":"fixed","batch_size":2}"#.utf8), authorization: bearer)
+        #expect(fixed.status == 200, "\(fixed.error ?? "")")
+        let now = try await serve.request("GET", "/api/v1/batching")
+        let entry = (try? JSONSerialization.jsonObject(with: now.data) as? [[String: Any]])?.first
+        let batching = entry?["batching"] as? [String: Any]
+        #expect(batching?["policy"] as? String == "fixed" && batching?["batch_size"] as? Int == 2, "\(batching ?? [:])")
+        for bad in [
+            #"{"policy":"fastest"}"#, #"{"policy":"fixed","batch_size":3}"#, #"{"policy":"slo","latency_slo_ms":-5}"#,
+            #"{"speed":1}"#,
+        ] {
+            let reply = try await serve.request("PUT", "/api/v1/batching", body: Data(bad.utf8), authorization: bearer)
+            #expect(reply.status == 400, "\(bad): \(reply.status) \(reply.error ?? "")")
+        }
+        let back = try await serve.request(
+            "PUT", "/api/v1/batching", body: Data(#"{"policy":"realtime","latency_slo_ms":300}"#.utf8),
+            authorization: bearer)
+        #expect(back.status == 200)
+
+        // Models: the version served, the repository's versions; activating the one serving is refused.
+        let models = try await serve.request("GET", "/api/v1/models")
+        let model = (try? JSONSerialization.jsonObject(with: models.data) as? [[String: Any]])?.first
+        #expect(model?["name"] as? String == "pedestrian-ssdlite" && model?["version"] as? Int == 1, "\(model ?? [:])")
+        #expect(model?["versions"] as? [Int] == [1])
+        let same = try await serve.request(
+            "POST", "/api/v1/models/pedestrian-ssdlite/activate", body: Data(#"{"version":1}"#.utf8),
+            authorization: bearer)
+        #expect(
+            same.status == 409 && same.error?.contains("already serving") == true, "\(same.status) \(same.error ?? "")")
+
+        let system = try await serve.request("GET", "/api/v1/system")
+        #expect((system.object?["machine"] as? [String: Any])?["cores"] as? Int ?? 0 >= 1, "\(system.object ?? [:])")
+        #expect(system.object?["streams"] as? Int == 1)
+
+        // The right token removes the stream.
+        #expect(try await serve.request("DELETE", "/api/v1/streams/yard", authorization: bearer).status == 204)
+        let (status, _) = serve.stop()
+        #expect(status == 0)
+        #expect(!serve.stderr.contains(token), "the token appears in the log")
+    }
+}

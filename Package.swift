@@ -126,8 +126,11 @@ let package = Package(
         .testTarget(name: "MonitoringTests", dependencies: ["Monitoring"], swiftSettings: swiftSettings),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime"], swiftSettings: swiftSettings),
         .testTarget(
-            name: "ServiceTests", dependencies: ["Service", "Pipeline", "Batching", "TestSupport"],
-            swiftSettings: swiftSettings),
+            name: "ServiceTests",
+            dependencies: [
+                "Service", "Pipeline", "Batching", "TestSupport", .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ], swiftSettings: swiftSettings),
         .testTarget(
             name: "CLITests", dependencies: ["TestSupport", "batchline", "VideoIO"], swiftSettings: swiftSettings),
         // Paths to the bundled assets and small helpers shared by the tests.

@@ -23,10 +23,19 @@ public enum ControlPlane {
 
     /// The routes, on `service`.
     public static func router(
-        _ service: EdgeService, metrics: MetricsExporter? = nil, sampler: ResourceMonitor? = nil
+        _ service: EdgeService, metrics: MetricsExporter? = nil, sampler: ResourceMonitor? = nil,
+        feed: EventFeed? = nil
     ) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.get("/v2/health/live") { _, _ in json(["live": true]) }
+        router.get("/api/v1/events") { _, _ in
+            guard let stream = feed?.subscribe() else {
+                return error(.serviceUnavailable, "the event feed takes \(EventFeed.maxClients) clients at most")
+            }
+            return Response(
+                status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+                body: ResponseBody(asyncSequence: stream))
+        }
         RestRoutes.add(to: router, service: service, sampler: sampler)
         let exporter = metrics ?? MetricsExporter()
         router.get("/metrics") { _, _ in
@@ -84,9 +93,11 @@ public enum ControlPlane {
     /// The control plane's responder: the routes, with any error (an unknown path, a method not
     /// allowed, a failure) answered as JSON.
     public static func responder(
-        _ service: EdgeService, metrics: MetricsExporter? = nil, sampler: ResourceMonitor? = nil, token: String? = nil
+        _ service: EdgeService, metrics: MetricsExporter? = nil, sampler: ResourceMonitor? = nil,
+        feed: EventFeed? = nil, token: String? = nil
     ) -> some HTTPResponder<BasicRequestContext> {
-        JSONErrors(inner: router(service, metrics: metrics, sampler: sampler).buildResponder(), token: token)
+        JSONErrors(
+            inner: router(service, metrics: metrics, sampler: sampler, feed: feed).buildResponder(), token: token)
     }
 
     /// A request body as a stream entry: JSON (parsed as the YAML it also is, so that values come

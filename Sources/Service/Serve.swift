@@ -18,10 +18,11 @@ public enum Serve {
     ) async throws {
         let service = EdgeService(config: config, logger: logger)
         let sampler = SamplerService()
+        let feed = EventFeed(service: service, logger: logger)
         let host = config.host
         let app = Application(
             responder: ControlPlane.responder(
-                service, metrics: MetricsExporter(sampler: sampler.monitor), sampler: sampler.monitor,
+                service, metrics: MetricsExporter(sampler: sampler.monitor), sampler: sampler.monitor, feed: feed,
                 token: try config.tokenFile.map { try Token.load(path: $0, logger: logger) }),
             configuration: .init(address: .hostname(host, port: config.port), serverName: "batchline"),
             onServerRunning: { channel in
@@ -35,6 +36,7 @@ public enum Serve {
             services: [
                 .init(service: app, serviceName: "http"),
                 .init(service: sampler, serviceName: "resource-sampler"),
+                .init(service: feed, serviceName: "event-feed"),
                 .init(
                     service: PipelinesService(service: service), successTerminationBehavior: .gracefullyShutdownGroup,
                     failureTerminationBehavior: .cancelGroup, serviceName: "pipelines"),

@@ -126,5 +126,10 @@ if [[ ${1:-} == --test-peers ]]; then
     log "installing tritonclient[http]==2.73.0 into $venv"
     "$venv/bin/pip" install -q --disable-pip-version-check 'tritonclient[http]==2.73.0'
   fi
+  # The OpenAPI document, tested against the live server.
+  if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q 4.32.5; then
+    log "installing schemathesis==4.32.5 into $venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check 'schemathesis==4.32.5'
+  fi
 fi
 log "ready (openvino at $ov)"

@@ -21,6 +21,29 @@ public enum ControlPlane {
     /// The largest request body taken.
     public static let maxBody = 1 << 20
 
+    /// The `/api/v1` routes and their methods (`{}` a path parameter): what the OpenAPI document
+    /// describes (a test holds the two together), and what a wrong method is told (405, `Allow`).
+    public static let apiRoutes: [(path: String, methods: [String])] = [
+        ("/api/v1/streams", ["GET", "POST"]), ("/api/v1/streams/{id}", ["GET", "DELETE"]),
+        ("/api/v1/models", ["GET"]), ("/api/v1/models/{name}/activate", ["POST"]),
+        ("/api/v1/models/{name}/rollback", ["POST"]), ("/api/v1/batching", ["GET", "PUT"]),
+        ("/api/v1/system", ["GET"]), ("/api/v1/events", ["GET"]), ("/api/v1/openapi.yaml", ["GET"]),
+    ]
+
+    /// The methods `path` takes, when it is one of `apiRoutes`.
+    static func methods(for path: String) -> [String]? {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        return apiRoutes.first { route in
+            let pattern = route.path.split(separator: "/", omittingEmptySubsequences: false)
+            return pattern.count == parts.count
+                && zip(pattern, parts).allSatisfy { p, x in p.hasPrefix("{") ? !x.isEmpty : p == x }
+        }?.methods
+    }
+
+    /// The OpenAPI 3.1 document of the `/api/v1` routes (`Sources/Service/Resources/openapi.yaml`).
+    public static let openAPIDocument: String? = Bundle.module.url(forResource: "openapi", withExtension: "yaml")
+        .flatMap { try? String(contentsOf: $0, encoding: .utf8) }
+
     /// The routes, on `service`.
     public static func router(
         _ service: EdgeService, metrics: MetricsExporter? = nil, sampler: ResourceMonitor? = nil,
@@ -28,6 +51,14 @@ public enum ControlPlane {
     ) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.get("/v2/health/live") { _, _ in json(["live": true]) }
+        router.get("/api/v1/openapi.yaml") { _, _ in
+            guard let text = openAPIDocument else {
+                return error(.internalServerError, "the OpenAPI document is missing")
+            }
+            return Response(
+                status: .ok, headers: [.contentType: "application/yaml"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+        }
         router.get("/api/v1/events") { _, _ in
             guard let stream = feed?.subscribe() else {
                 return error(.serviceUnavailable, "the event feed takes \(EventFeed.maxClients) clients at most")
@@ -104,16 +135,8 @@ public enum ControlPlane {
     /// with the same types as a config's), checked like a config entry.
     static func parseStream(_ text: String, repository: String?) throws(ConfigError) -> StreamSpec {
         let file = "request body"
-        guard (try? JSONSerialization.jsonObject(with: Data(text.utf8))) != nil else {
-            throw ConfigError(file: file, key: nil, "not JSON")
-        }
-        let value: Any?
-        do {
-            value = try Yams.load(yaml: text)
-        } catch {
-            throw ConfigError(file: file, key: nil, "not JSON")
-        }
-        guard let value, value is [String: Any] else {
+        guard let value = JSONValue.parse(text) else { throw ConfigError(file: file, key: nil, "not JSON") }
+        guard value is [String: Any] else {
             throw ConfigError(file: file, key: nil, "must be a JSON object like a config stream entry")
         }
         return try StreamSpec.parse(value, at: nil, file: file, repository: repository)
@@ -138,9 +161,9 @@ public enum ControlPlane {
             return .failure(Self.error(.contentTooLarge, "request body over \(maxBody) bytes"))
         }
         let text = String(buffer: body)
-        guard (try? JSONSerialization.jsonObject(with: Data(text.utf8))) != nil,
-            let object = (try? Yams.load(yaml: text)) as? [String: Any]
-        else { return .failure(Self.error(.badRequest, "the body must be a JSON object")) }
+        guard let object = JSONValue.parse(text) as? [String: Any] else {
+            return .failure(Self.error(.badRequest, "the body must be a JSON object"))
+        }
         if let unknown = object.keys.sorted().first(where: { !keys.contains($0) }) {
             return .failure(
                 Self.error(.badRequest, "\(unknown): unknown key (known: \(keys.joined(separator: ", ")))"))
@@ -205,6 +228,16 @@ struct JSONErrors<Inner: HTTPResponder<BasicRequestContext>>: HTTPResponder {
         }
         do {
             let response = try await inner.respond(to: request, context: context)
+            // A known path asked with a method it does not take.
+            if response.status == .notFound, response.headers[.contentType] == nil,
+                let allowed = ControlPlane.methods(for: request.uri.path),
+                !allowed.contains(request.method.rawValue)
+            {
+                var refusal = ControlPlane.error(
+                    .methodNotAllowed, "\(request.method.rawValue) is not a method of \(request.uri.path)")
+                refusal.headers[.allow] = allowed.joined(separator: ", ")
+                return refusal
+            }
             // The router's own refusals (no such path) come without a body: give them one.
             if response.status.code >= 400 && response.headers[.contentType] == nil {
                 return ControlPlane.error(response.status, response.status.reasonPhrase.lowercased())
@@ -219,5 +252,48 @@ struct JSONErrors<Inner: HTTPResponder<BasicRequestContext>>: HTTPResponder {
         } catch {
             return ControlPlane.error(.internalServerError, "\(error)")
         }
+    }
+}
+
+/// JSON read with its types kept apart (a boolean is not a number, an integer not a float), as
+/// Swift's own values: what `Fields` checks, alike for config files and request bodies.
+enum JSONValue: Decodable {
+    case null, bool(Bool), int(Int), double(Double), string(String), array([JSONValue]), object([String: JSONValue])
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if c.decodeNil() {
+            self = .null
+        } else if let b = try? c.decode(Bool.self) {
+            self = .bool(b)
+        } else if let i = try? c.decode(Int.self) {
+            self = .int(i)
+        } else if let d = try? c.decode(Double.self) {
+            self = .double(d)
+        } else if let s = try? c.decode(String.self) {
+            self = .string(s)
+        } else if let a = try? c.decode([JSONValue].self) {
+            self = .array(a)
+        } else {
+            self = .object(try c.decode([String: JSONValue].self))
+        }
+    }
+
+    /// As `Any`: `NSNull`, `Bool`, `Int`, `Double`, `String`, `[Any]`, `[String: Any]`.
+    var any: Any {
+        switch self {
+        case .null: NSNull()
+        case .bool(let b): b
+        case .int(let i): i
+        case .double(let d): d
+        case .string(let s): s
+        case .array(let a): a.map(\.any)
+        case .object(let o): o.mapValues(\.any)
+        }
+    }
+
+    /// `text` parsed, or nil when it is not JSON.
+    static func parse(_ text: String) -> Any? {
+        (try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)))?.any
     }
 }

@@ -55,6 +55,10 @@ enum RestRoutes {
             guard let version = body["version"] as? Int, version >= 0 else {
                 return ControlPlane.error(.badRequest, "version: give the version number to serve")
             }
+            if let entry = service.modelEntries().first(where: { $0.name == name }), !entry.versions.contains(version) {
+                let known = entry.versions.map(String.init).joined(separator: ", ")
+                return ControlPlane.error(.notFound, "\(name) has no version \(version) (it has \(known))")
+            }
             return await swap(service, name) { try $0.activate(version, trigger: "http") }
         }
         router.post("/api/v1/models/:name/rollback") { _, context in
@@ -77,11 +81,16 @@ enum RestRoutes {
                 let all = BatchPolicy.allCases.map(\.rawValue).joined(separator: ", ")
                 return ControlPlane.error(.badRequest, "policy: give one of \(all)")
             }
-            let size = body["batch_size"] as? Int
+            let size =
+                body["batch_size"] as? Int
+                ?? (body["batch_size"] as? Double).flatMap { $0 == $0.rounded() && abs($0) < 1e9 ? Int($0) : nil }
             if body["batch_size"] != nil && size == nil {
                 return ControlPlane.error(.badRequest, "batch_size: an integer")
             }
-            let ms = (body["latency_slo_ms"] as? NSNumber)?.doubleValue
+            if body["model"] != nil && !(body["model"] is String) {
+                return ControlPlane.error(.badRequest, "model: a model's name")
+            }
+            let ms = body["latency_slo_ms"] as? Double ?? (body["latency_slo_ms"] as? Int).map(Double.init)
             if body["latency_slo_ms"] != nil && ms == nil {
                 return ControlPlane.error(.badRequest, "latency_slo_ms: a number")
             }

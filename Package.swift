@@ -87,6 +87,7 @@ let package = Package(
             name: "Service",
             dependencies: [
                 "Pipeline", "Runtime", "Monitoring", "Batching", "ModelRegistry", "Vision", "InferenceBackend",
+                "VideoIO",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

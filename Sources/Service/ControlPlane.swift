@@ -4,6 +4,8 @@ import Logging
 import Monitoring
 import NIOCore
 import Pipeline
+import VideoIO
+import Vision
 import Yams
 
 /// The HTTP control plane of a node: JSON in and out, every error as `{"error": "..."}`.
@@ -25,6 +27,7 @@ public enum ControlPlane {
     /// describes (a test holds the two together), and what a wrong method is told (405, `Allow`).
     public static let apiRoutes: [(path: String, methods: [String])] = [
         ("/api/v1/streams", ["GET", "POST"]), ("/api/v1/streams/{id}", ["GET", "DELETE"]),
+        ("/api/v1/streams/{id}/snapshot.jpg", ["GET"]),
         ("/api/v1/models", ["GET"]), ("/api/v1/models/{name}/activate", ["POST"]),
         ("/api/v1/models/{name}/rollback", ["POST"]), ("/api/v1/batching", ["GET", "PUT"]),
         ("/api/v1/system", ["GET"]), ("/api/v1/events", ["GET"]), ("/api/v1/openapi.yaml", ["GET"]),
@@ -79,6 +82,43 @@ public enum ControlPlane {
             service.isReady ? json(["ready": true]) : error(.serviceUnavailable, "not ready: models are loading")
         }
         router.get("/api/v1/streams") { _, _ in json(service.streams) }
+        router.get("/api/v1/streams/:id/snapshot.jpg") { _, context in
+            let id = context.parameters.get("id") ?? ""
+            guard StreamSpec.isValidID(id) else { return error(.badRequest, badID(id)) }
+            guard let handle = service.handle(id) else { return error(.notFound, "no stream '\(id)'") }
+            guard let latest = handle.latest else {
+                // The stream is there, its picture not yet: a state of the resource, not of the server.
+                var notYet = error(.conflict, "stream '\(id)' has no frame yet")
+                notYet.headers[.retryAfter] = "1"
+                return notYet
+            }
+            // Drawn and encoded only when asked, on a thread of its own.
+            let jpeg: Result<[UInt8], VideoError> = await withCheckedContinuation { continuation in
+                let thread = Thread {
+                    var pixels = latest.frame.pixels
+                    Annotator().draw(
+                        latest.detections, on: &pixels, width: latest.frame.width, height: latest.frame.height)
+                    do throws(VideoError) {
+                        continuation.resume(
+                            returning: .success(
+                                try JPEGEncoder.encode(
+                                    rgb: pixels, width: latest.frame.width, height: latest.frame.height)))
+                    } catch {
+                        continuation.resume(returning: .failure(error))
+                    }
+                }
+                thread.name = "batchline-snapshot"
+                thread.start()
+            }
+            switch jpeg {
+            case .success(let bytes):
+                return Response(
+                    status: .ok, headers: [.contentType: "image/jpeg", .cacheControl: "no-store"],
+                    body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+            case .failure(let e):
+                return error(.internalServerError, "\(e)")
+            }
+        }
         router.get("/api/v1/streams/:id") { _, context in
             let id = context.parameters.get("id") ?? ""
             guard StreamSpec.isValidID(id) else { return error(.badRequest, badID(id)) }

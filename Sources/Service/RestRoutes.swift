@@ -87,12 +87,16 @@ enum RestRoutes {
             if body["batch_size"] != nil && size == nil {
                 return ControlPlane.error(.badRequest, "batch_size: an integer")
             }
+            if let size, !(1...256).contains(size) { return ControlPlane.error(.badRequest, "batch_size: 1...256") }
             if body["model"] != nil && !(body["model"] is String) {
                 return ControlPlane.error(.badRequest, "model: a model's name")
             }
             let ms = body["latency_slo_ms"] as? Double ?? (body["latency_slo_ms"] as? Int).map(Double.init)
             if body["latency_slo_ms"] != nil && ms == nil {
                 return ControlPlane.error(.badRequest, "latency_slo_ms: a number")
+            }
+            if let ms, !(1...60_000).contains(ms) {
+                return ControlPlane.error(.badRequest, "latency_slo_ms: 1...60000")
             }
             let model = body["model"] as? String
             let targets = service.servedModels.filter { p in model == nil || p.modelDescription?.name == model }

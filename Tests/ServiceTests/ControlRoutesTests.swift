@@ -84,6 +84,31 @@ struct ControlRoutesTests {
         #expect((system.object?["machine"] as? [String: Any])?["cores"] as? Int ?? 0 >= 1, "\(system.object ?? [:])")
         #expect(system.object?["streams"] as? Int == 1)
 
+        // The stream's latest frame with its boxes, as a JPEG that FFmpeg reads back.
+        let snapshot = try await serve.request("GET", "/api/v1/streams/yard/snapshot.jpg")
+        #expect(snapshot.status == 200)
+        let jpeg = [UInt8](snapshot.data)
+        #expect(jpeg.count > 10_000 && jpeg.prefix(3) == [0xFF, 0xD8, 0xFF] && jpeg.suffix(2) == [0xFF, 0xD9])
+        let picture = dir.appendingPathComponent("snapshot.jpg")
+        try snapshot.data.write(to: picture)
+        let probe = try runProcess(
+            URL(fileURLWithPath: "/usr/bin/ffprobe"),
+            ["-v", "error", "-show_entries", "stream=width,height", "-of", "csv=p=0", picture.path], timeout: 30)
+        #expect(probe.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "768,576", "\(probe.stdout)")
+        #expect(try await serve.request("GET", "/api/v1/streams/nobody/snapshot.jpg").status == 404)
+
+        // `batchline models` over HTTP.
+        let modelStatus = try runBatchline(
+            ["models", "status", "pedestrian-ssdlite", "--server", serve.address, "--token-file", tokenFile])
+        #expect(
+            modelStatus.status == 0 && modelStatus.stdout.contains("\"version\":1"),
+            "\(modelStatus.stdout) \(modelStatus.stderr)")
+        let refused = try runBatchline(
+            ["models", "activate", "pedestrian-ssdlite", "1", "--server", serve.address, "--token-file", tokenFile])
+        #expect(refused.status == 1 && refused.stderr.contains("already serving"), "\(refused.stderr)")
+        let noToken = try runBatchline(["models", "rollback", "pedestrian-ssdlite", "--server", serve.address])
+        #expect(noToken.status == 1 && noToken.stderr.contains("Authorization"), "\(noToken.stderr)")
+
         // The right token removes the stream.
         #expect(try await serve.request("DELETE", "/api/v1/streams/yard", authorization: bearer).status == 204)
         let (status, _) = serve.stop()

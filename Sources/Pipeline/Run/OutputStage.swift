@@ -163,6 +163,7 @@ struct OutputStage {
             let lag = now - s.arrival
             streams[s.stream]!.lag.add(lag)
             sink.handle?.wrote(lag: lag, at: now)
+            sink.handle?.wrote(s.frame, found)
             lags.append(lag)
             timeline.frame(at: now - origin, lag: lag)
             if streams[s.stream]!.firstOut == nil { streams[s.stream]!.firstOut = now }

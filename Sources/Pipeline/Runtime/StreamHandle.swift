@@ -2,6 +2,8 @@ import Foundation
 import Monitoring
 import Runtime
 import Synchronization
+import VideoIO
+import Vision
 
 /// How a stream is doing, as the control plane shows it.
 public struct StreamInfo: Sendable, Codable, Equatable {
@@ -92,6 +94,13 @@ public final class StreamHandle: Sendable {
     private let live = Mutex(Live())
     private let stopping = Atomic<Bool>(false)
     private let lagObserver = Mutex<(@Sendable (Double) -> Void)?>(nil)
+    /// The latest frame written and what was found in it (one frame held per stream), for a snapshot.
+    private let latestFrame = Mutex<(frame: VideoFrame, detections: [Detection])?>(nil)
+
+    /// The latest frame written, with its detections (nil before the first).
+    public var latest: (frame: VideoFrame, detections: [Detection])? { latestFrame.withLock { $0 } }
+
+    func wrote(_ frame: VideoFrame, _ detections: [Detection]) { latestFrame.withLock { $0 = (frame, detections) } }
 
     /// `observer` hears every frame's lag in seconds from now on (a metrics histogram, say); it
     /// runs on the output thread and must be quick.

@@ -139,6 +139,13 @@ public enum ControlPlane {
             } catch let e as ConfigError {
                 return error(.badRequest, e.key.map { "\($0): \(e.message)" } ?? e.message)
             }
+            // Over HTTP nothing is loaded from outside the repository: a model there, or one the
+            // config already serves (the config is the operator's; a request is not).
+            guard service.mayLoadOverHTTP(spec.modelPath) else {
+                return error(
+                    .badRequest,
+                    "model: '\(spec.model.prefix(200))' is neither a model of the repository nor one this node serves")
+            }
             do {
                 let info = try await service.add(spec)
                 var response = json(info, status: .created)

@@ -117,6 +117,24 @@ public final class EdgeService: Sendable {
     /// One stream.
     public func stream(_ id: String) -> StreamInfo? { state.withLock { $0.streams[id]?.handle.info } }
 
+    /// Whether a request may have `modelPath` loaded: a model folder of the repository (its name
+    /// validated, no way out of it), or a model the node serves already.
+    public func mayLoadOverHTTP(_ modelPath: String) -> Bool {
+        if state.withLock({ $0.hosts[modelPath] != nil })
+            || config.streams.contains(where: { $0.modelPath == modelPath })
+        {
+            return true
+        }
+        guard let root = config.repository else { return false }
+        // Where it really is (no symbolic link out), as a model or version folder of the repository.
+        let real = URL(fileURLWithPath: modelPath).resolvingSymlinksInPath().standardizedFileURL.path
+        let realRoot = URL(fileURLWithPath: root).resolvingSymlinksInPath().standardizedFileURL.path
+        guard real.hasPrefix(realRoot + "/") else { return false }
+        let parts = real.dropFirst(realRoot.count + 1).split(separator: "/").map(String.init)
+        guard (1...2).contains(parts.count), ModelRepository.isValidName(parts[0]) else { return false }
+        return parts.count == 1 || parts[1].allSatisfy(\.isNumber)
+    }
+
     /// One stream's handle (to observe it).
     public func handle(_ id: String) -> StreamHandle? { state.withLock { $0.streams[id]?.handle } }
 

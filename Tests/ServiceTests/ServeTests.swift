@@ -114,6 +114,15 @@ struct ServeTests {
             #expect(reply.status == b.status, "\(b.body): \(reply.status)")
             #expect(reply.error?.hasPrefix(b.error) == true, "\(b.body): \(reply.error ?? "no error")")
         }
+        // Nothing is loaded over HTTP from outside the repository.
+        let outside = dir.appendingPathComponent("elsewhere")
+        try FileManager.default.copyItem(
+            at: TestAssets.root.appendingPathComponent("models/ppocr-cls/1"), to: outside)
+        let foreign = try await serve.request(
+            "POST", "/api/v1/streams", json: ["id": "foreign", "source": video, "model": outside.path])
+        #expect(
+            foreign.status == 400 && foreign.error?.contains("neither a model of the repository") == true,
+            "\(foreign.error ?? "")")
         let huge = try await serve.request(
             "POST", "/api/v1/streams", body: Data(repeating: 0x20, count: (1 << 20) + 10))
         #expect(huge.status == 413 && huge.error != nil)
@@ -206,6 +215,8 @@ struct CameraTests {
         }
         #expect(up.object?["state"] as? String == "running", "camera never ran: \(up.object ?? [:])")
         let before = try await hallFPS(over: 2)
+        let hallAtKill = try await stream("hall")
+        let killedAt = Date()
 
         // The camera loses power for 5 s.
         camera.kill()
@@ -225,11 +236,18 @@ struct CameraTests {
         #expect(back.object?["last_error"] is String, "the drop's error is kept")
         #expect((back.object?["frames"] as? Int ?? 0) > framesAtDrop + 10, "frames did not resume")
         let after = try await hallFPS(over: 2)
+        let hallNow = try await stream("hall")
+        let span = Date().timeIntervalSince(killedAt)
+        let through = Double((hallNow["frames"] as? Int ?? 0) - (hallAtKill["frames"] as? Int ?? 0)) / span
         print(
-            "hall fps: \(String(format: "%.1f", before)) before, \(String(format: "%.1f", during)) while the camera was down, \(String(format: "%.1f", after)) after; door reconnects \(back.object?["reconnects"] ?? "?")"
+            "hall fps: \(String(format: "%.1f", before)) before, \(String(format: "%.1f", during)) while the camera was down, \(String(format: "%.1f", after)) after, \(String(format: "%.2f", through)) over the \(String(format: "%.0f", span)) s from the drop to now; door reconnects \(back.object?["reconnects"] ?? "?")"
         )
-        // The file stream (10 fps) is undisturbed by the camera's drop and return.
-        for fps in [before, during, after] { #expect(abs(fps - 10) <= 2, "hall at \(fps) fps") }
+        // The file stream (10 fps) is undisturbed by the camera's drop and return: nothing shed, and
+        // its rate over the whole outage and return is its own (a short window also sees the batch
+        // size move, which shifts when frames come out, not how many).
+        #expect(hallNow["dropped"] as? Int == 0)
+        #expect(abs(through - 10) <= 0.8, "hall at \(through) fps through the outage")
+        for fps in [before, after] { #expect(abs(fps - 10) <= 3, "hall at \(fps) fps") }
 
         // Killed for good: it stays reconnecting, with its error, for as long as it is configured.
         camera.kill()

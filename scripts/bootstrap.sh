@@ -107,7 +107,7 @@ fi
 #    bindings load under Debian's /usr/bin/python3 only).
 if [[ ${1:-} == --test-peers ]]; then
   peers=(ffmpeg gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp gstreamer1.0-plugins-base gstreamer1.0-plugins-good
-    gstreamer1.0-plugins-ugly gstreamer1.0-libav gir1.2-gstreamer-1.0 python3-gi prometheus)
+    gstreamer1.0-plugins-ugly gstreamer1.0-libav gir1.2-gstreamer-1.0 python3-gi prometheus chromium chromium-driver)
   missing=()
   for p in "${peers[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -125,6 +125,11 @@ if [[ ${1:-} == --test-peers ]]; then
   if ! "$venv/bin/python" -c 'import tritonclient.http' 2>/dev/null; then
     log "installing tritonclient[http]==2.73.0 into $venv"
     "$venv/bin/pip" install -q --disable-pip-version-check 'tritonclient[http]==2.73.0'
+  fi
+  # The dashboard, tested in headless Chromium.
+  if ! "$venv/bin/python" -c 'import selenium, sys; sys.exit(selenium.__version__ != "4.51.0")' 2>/dev/null; then
+    log "installing selenium==4.51.0 into $venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check 'selenium==4.51.0'
   fi
   # The OpenAPI document, tested against the live server.
   if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q 4.32.5; then

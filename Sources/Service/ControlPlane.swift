@@ -43,6 +43,10 @@ public enum ControlPlane {
         }?.methods
     }
 
+    /// The dashboard, one page with no outside dependency (`Sources/Service/Resources/dashboard.html`).
+    public static let dashboardPage: String? = Bundle.module.url(forResource: "dashboard", withExtension: "html")
+        .flatMap { try? String(contentsOf: $0, encoding: .utf8) }
+
     /// The OpenAPI 3.1 document of the `/api/v1` routes (`Sources/Service/Resources/openapi.yaml`).
     public static let openAPIDocument: String? = Bundle.module.url(forResource: "openapi", withExtension: "yaml")
         .flatMap { try? String(contentsOf: $0, encoding: .utf8) }
@@ -54,6 +58,17 @@ public enum ControlPlane {
     ) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.get("/v2/health/live") { _, _ in json(["live": true]) }
+        router.get("/") { _, _ in
+            guard let page = dashboardPage else { return error(.internalServerError, "the dashboard is missing") }
+            return Response(
+                status: .ok,
+                headers: [
+                    .contentType: "text/html; charset=utf-8",
+                    .contentSecurityPolicy:
+                        "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:",
+                ],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: page)))
+        }
         router.get("/api/v1/openapi.yaml") { _, _ in
             guard let text = openAPIDocument else {
                 return error(.internalServerError, "the OpenAPI document is missing")

@@ -2,6 +2,7 @@ import Batching
 import Foundation
 import Hummingbird
 import Logging
+import Monitoring
 import NIOCore
 import Pipeline
 import Runtime
@@ -40,10 +41,17 @@ public final class EventFeed: Service, Sendable {
     private let dropped = Atomic<Int>(0)
     private let logger: Logger
 
-    public init(service: EdgeService, logger: Logger, clientBuffer: Int = EventFeed.defaultClientBuffer) {
+    private let sampler: ResourceMonitor?
+    private let cgroupLimit = ResourceMonitor.cgroupMemoryLimit()
+
+    public init(
+        service: EdgeService, logger: Logger, clientBuffer: Int = EventFeed.defaultClientBuffer,
+        sampler: ResourceMonitor? = nil
+    ) {
         self.service = service
         self.logger = logger
         self.clientBuffer = clientBuffer
+        self.sampler = sampler
     }
 
     /// Clients dropped for not reading.
@@ -100,9 +108,30 @@ public final class EventFeed: Service, Sendable {
         var swap: SwapRecord
     }
 
+    struct ModelFigures: Encodable {
+        var model: String
+        var version: Int
+        var policy: String
+        var batch_size: Int
+        var requests_in_flight: Int
+        var latency_slo_s: Double
+        var decision_count: Int
+    }
+
+    struct SystemFigures: Encodable {
+        var process_cpu_pct: Double
+        var system_cpu_pct: Double
+        var rss_bytes: Int
+        var cgroup_usage_bytes: Int?
+        var cgroup_limit_bytes: Int?
+        var gpus: [GPUSample]
+    }
+
     struct Figures: Encodable {
         var time: Double
         var streams: [StreamInfo]
+        var models: [ModelFigures]
+        var system: SystemFigures?
     }
 
     /// Once a second until graceful shutdown: what changed, and the figures.
@@ -152,6 +181,20 @@ public final class EventFeed: Service, Sendable {
             for r in done { publish("swap", Swap(model: name, swap: r)) }
             if let newest = done.map(\.id).max() { seen.swaps[name] = newest }
         }
-        publish("figures", Figures(time: Date().timeIntervalSince1970, streams: streams))
+        let models = service.servedModels.compactMap { p -> ModelFigures? in
+            guard let d = p.modelDescription else { return nil }
+            let b = p.batching(keep: 0)
+            return ModelFigures(
+                model: d.name, version: p.models?.status.version ?? d.version, policy: b.policy,
+                batch_size: b.batchSize,
+                requests_in_flight: b.requestsInFlight, latency_slo_s: b.latencySLO, decision_count: b.decisionCount)
+        }
+        let system = sampler?.recent.last.map { s in
+            SystemFigures(
+                process_cpu_pct: s.processCPU, system_cpu_pct: s.systemCPU, rss_bytes: s.rssBytes,
+                cgroup_usage_bytes: s.cgroupUsageBytes, cgroup_limit_bytes: cgroupLimit, gpus: s.gpus)
+        }
+        publish(
+            "figures", Figures(time: Date().timeIntervalSince1970, streams: streams, models: models, system: system))
     }
 }

@@ -18,7 +18,7 @@ public enum Serve {
     ) async throws {
         let service = EdgeService(config: config, logger: logger)
         let sampler = SamplerService()
-        let feed = EventFeed(service: service, logger: logger)
+        let feed = EventFeed(service: service, logger: logger, sampler: sampler.monitor)
         let host = config.host
         let app = Application(
             responder: ControlPlane.responder(

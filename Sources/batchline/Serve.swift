@@ -39,7 +39,8 @@ extension Batchline {
             let streams = settings.streams.count
             do {
                 try await Service.Serve.run(config: settings, logger: logger) { address in
-                    let line = "batchline serve: listening on \(address) (\(streams) configured streams)\n"
+                    let line =
+                        "batchline serve: listening on \(address) (\(streams) configured streams); the dashboard is at \(address)/\n"
                     FileHandle.standardOutput.write(Data(line.utf8))
                 }
             } catch {

@@ -18,15 +18,18 @@ sudo_if_needed() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 apt_pkgs=(pkg-config libavformat-dev libavcodec-dev libavutil-dev libswscale-dev)
 # A Debian python3 needs python3-venv for `python3 -m venv`.
 python3 -c "import venv, ensurepip" 2>/dev/null || apt_pkgs+=(python3-venv)
-missing=()
-for p in "${apt_pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if ((${#missing[@]})); then
+# Installs the Debian packages named that are not installed yet (none: nothing, not even an update).
+apt_install_missing() {
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  ((${#missing[@]})) || return 0
   log "installing ${missing[*]}"
   sudo_if_needed apt-get update -qq
   sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+}
+apt_install_missing "${apt_pkgs[@]}"
 
 # 2. Python venv with the OpenVINO runtime (C headers + libraries, and the
 #    Python API that the reference script uses).
@@ -108,15 +111,7 @@ fi
 if [[ ${1:-} == --test-peers ]]; then
   peers=(ffmpeg gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp gstreamer1.0-plugins-base gstreamer1.0-plugins-good
     gstreamer1.0-plugins-ugly gstreamer1.0-libav gir1.2-gstreamer-1.0 python3-gi prometheus chromium chromium-driver)
-  missing=()
-  for p in "${peers[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-  done
-  if ((${#missing[@]})); then
-    log "installing test peers ${missing[*]}"
-    sudo_if_needed apt-get update -qq
-    sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  fi
+  apt_install_missing "${peers[@]}"
   if ! "$venv/bin/python" -c 'import cv2, sys; sys.exit(cv2.__version__ != "5.0.0")' 2>/dev/null; then
     log "installing opencv-python-headless==5.0.0.93 into $venv"
     "$venv/bin/pip" install -q --disable-pip-version-check 'opencv-python-headless==5.0.0.93'

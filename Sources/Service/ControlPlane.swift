@@ -108,22 +108,10 @@ public enum ControlPlane {
                 return notYet
             }
             // Drawn and encoded only when asked, on a thread of its own.
-            let jpeg: Result<[UInt8], VideoError> = await withCheckedContinuation { continuation in
-                let thread = Thread {
-                    var pixels = latest.frame.pixels
-                    Annotator().draw(
-                        latest.detections, on: &pixels, width: latest.frame.width, height: latest.frame.height)
-                    do throws(VideoError) {
-                        continuation.resume(
-                            returning: .success(
-                                try JPEGEncoder.encode(
-                                    rgb: pixels, width: latest.frame.width, height: latest.frame.height)))
-                    } catch {
-                        continuation.resume(returning: .failure(error))
-                    }
-                }
-                thread.name = "batchline-snapshot"
-                thread.start()
+            let jpeg = await onThread("batchline-snapshot") { () throws(VideoError) in
+                var pixels = latest.frame.pixels
+                Annotator().draw(latest.detections, on: &pixels, width: latest.frame.width, height: latest.frame.height)
+                return try JPEGEncoder.encode(rgb: pixels, width: latest.frame.width, height: latest.frame.height)
             }
             switch jpeg {
             case .success(let bytes):

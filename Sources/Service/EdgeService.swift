@@ -293,17 +293,8 @@ public final class EdgeService: Sendable {
         if let served = servedPipeline(named: name), let models = served.models {
             guard models.status.version != latest else { return }
             // The swap blocks while the version loads: on a thread of its own, not the pool.
-            let result: Result<Void, ModelSwapError> = await withCheckedContinuation { continuation in
-                let thread = Thread {
-                    do throws(ModelSwapError) {
-                        _ = try models.activate(latest, trigger: "repository-load")
-                        continuation.resume(returning: .success(()))
-                    } catch {
-                        continuation.resume(returning: .failure(error))
-                    }
-                }
-                thread.name = "batchline-load"
-                thread.start()
+            let result = await onThread("batchline-load") { () throws(ModelSwapError) in
+                _ = try models.activate(latest, trigger: "repository-load")
             }
             if case .failure(let e) = result {
                 throw ServiceError(e.code == .refused ? .conflict : .invalid, "\(name): \(e.message)")
@@ -465,5 +456,23 @@ public final class EdgeService: Sendable {
             "model loaded",
             metadata: ["model": "\(model)", "seconds": "\(String(format: "%.2f", Clock.now - started))"])
         return pipeline
+    }
+}
+
+/// Runs `body` (blocking work: a model swap, a JPEG encoding) on a thread of its own, never on
+/// the cooperative pool, and returns its result.
+func onThread<T: Sendable, E: Error>(_ name: String, _ body: @escaping @Sendable () throws(E) -> T) async
+    -> Result<T, E>
+{
+    await withCheckedContinuation { continuation in
+        let thread = Thread {
+            do throws(E) {
+                continuation.resume(returning: .success(try body()))
+            } catch {
+                continuation.resume(returning: .failure(error))
+            }
+        }
+        thread.name = name
+        thread.start()
     }
 }

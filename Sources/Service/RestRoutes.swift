@@ -130,17 +130,7 @@ enum RestRoutes {
         guard let models = service.servedPipeline(named: name)?.models else {
             return ControlPlane.error(.notFound, "no model '\(name.prefix(80))' is loaded")
         }
-        let result: Result<SwapRecord, any Error> = await withCheckedContinuation { continuation in
-            let thread = Thread {
-                do {
-                    continuation.resume(returning: .success(try body(models)))
-                } catch {
-                    continuation.resume(returning: .failure(error))
-                }
-            }
-            thread.name = "batchline-swap"
-            thread.start()
-        }
+        let result = await onThread("batchline-swap") { () throws(any Error) in try body(models) }
         switch result {
         case .success(let record): return ControlPlane.json(record)
         case .failure(let e as ModelSwapError):

@@ -40,19 +40,7 @@ public enum JPEGEncoder {
             Int32(width), Int32(height), AV_PIX_FMT_RGB24, Int32(width), Int32(height), AV_PIX_FMT_YUVJ420P,
             Int32(SWS_BICUBIC), nil, nil, nil)
         guard let scaler else { throw VideoError(.encode, input: name, message: "cannot convert RGB to YUV") }
-        let rows = pixels.withUnsafeBufferPointer { src -> Int32 in
-            var srcData: [UnsafePointer<UInt8>?] = [src.baseAddress, nil, nil, nil]
-            var srcStride: [Int32] = [Int32(width * 3), 0, 0, 0]
-            return withUnsafePointer(to: &frame.pointee.data) { dataTuple in
-                withUnsafePointer(to: &frame.pointee.linesize) { strideTuple in
-                    dataTuple.withMemoryRebound(to: UnsafeMutablePointer<UInt8>?.self, capacity: 8) { dst in
-                        strideTuple.withMemoryRebound(to: Int32.self, capacity: 8) { dstStride in
-                            sws_scale(scaler, &srcData, &srcStride, 0, Int32(height), dst, dstStride)
-                        }
-                    }
-                }
-            }
-        }
+        let rows = scaleRGB(pixels, width: width, height: height, with: scaler, into: frame)
         try check(rows, .encode, input: name, "converting the picture to YUV")
         try check(avcodec_send_frame(codec, frame), .encode, input: name, "encoding the picture")
         try check(avcodec_send_frame(codec, nil), .encode, input: name, "flushing the encoder")

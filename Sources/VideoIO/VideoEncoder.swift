@@ -105,19 +105,7 @@ public final class VideoEncoder {
         guard let frame, let codec, !finished else { return }
         precondition(pixels.count == width * height * 3, "frame size differs from the encoder's")
         try check(av_frame_make_writable(frame), .encode, input: output, "preparing a frame")
-        let rows = pixels.withUnsafeBufferPointer { src -> Int32 in
-            var srcData: [UnsafePointer<UInt8>?] = [src.baseAddress, nil, nil, nil]
-            var srcStride: [Int32] = [Int32(width * 3), 0, 0, 0]
-            return withUnsafePointer(to: &frame.pointee.data) { dataTuple in
-                withUnsafePointer(to: &frame.pointee.linesize) { strideTuple in
-                    dataTuple.withMemoryRebound(to: UnsafeMutablePointer<UInt8>?.self, capacity: 8) { dst in
-                        strideTuple.withMemoryRebound(to: Int32.self, capacity: 8) { dstStride in
-                            sws_scale(scaler, &srcData, &srcStride, 0, Int32(height), dst, dstStride)
-                        }
-                    }
-                }
-            }
-        }
+        let rows = scaleRGB(pixels, width: width, height: height, with: scaler, into: frame)
         try check(rows, .encode, input: output, "converting a frame to YUV")
         frame.pointee.pts = frameNumber
         frameNumber += 1
@@ -152,6 +140,26 @@ public final class VideoEncoder {
             let written = av_interleaved_write_frame(format, packet)
             av_packet_unref(packet)
             try check(written, .encode, input: output, "writing a packet")
+        }
+    }
+}
+
+/// Converts packed RGB24 `pixels` into `frame`'s planes with `scaler`; swscale's row count (or its
+/// negative status). Shared by the video and the JPEG encoders.
+func scaleRGB(
+    _ pixels: [UInt8], width: Int, height: Int, with scaler: OpaquePointer?, into frame: UnsafeMutablePointer<AVFrame>
+) -> Int32 {
+    pixels.withUnsafeBufferPointer { src -> Int32 in
+        var srcData: [UnsafePointer<UInt8>?] = [src.baseAddress, nil, nil, nil]
+        var srcStride: [Int32] = [Int32(width * 3), 0, 0, 0]
+        return withUnsafePointer(to: &frame.pointee.data) { dataTuple in
+            withUnsafePointer(to: &frame.pointee.linesize) { strideTuple in
+                dataTuple.withMemoryRebound(to: UnsafeMutablePointer<UInt8>?.self, capacity: 8) { dst in
+                    strideTuple.withMemoryRebound(to: Int32.self, capacity: 8) { dstStride in
+                        sws_scale(scaler, &srcData, &srcStride, 0, Int32(height), dst, dstStride)
+                    }
+                }
+            }
         }
     }
 }

@@ -4,6 +4,9 @@
 # checked against its sha256. Downloads are cached under ~/.cache/batchline so
 # that a fresh clone on the same machine fetches nothing again.
 set -euo pipefail
+for arg in "$@"; do
+  case $arg in --test-peers | --containers) ;; *) echo "bootstrap: unknown option $arg (use --test-peers, --containers)" >&2; exit 2 ;; esac
+done
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cache=${BATCHLINE_CACHE:-$HOME/.cache/batchline}
@@ -108,7 +111,7 @@ fi
 # 4. With --test-peers (scripts/test.sh): the real peers the tests talk to. The FFmpeg CLI and
 #    OpenCV decode the reference colours; GStreamer's RTSP server plays a camera (its Python
 #    bindings load under Debian's /usr/bin/python3 only).
-if [[ ${1:-} == --test-peers ]]; then
+if [[ " $* " == *" --test-peers "* ]]; then
   peers=(ffmpeg gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp gstreamer1.0-plugins-base gstreamer1.0-plugins-good
     gstreamer1.0-plugins-ugly gstreamer1.0-libav gir1.2-gstreamer-1.0 python3-gi prometheus chromium chromium-driver)
   apt_install_missing "${peers[@]}"
@@ -130,6 +133,15 @@ if [[ ${1:-} == --test-peers ]]; then
   if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q 4.32.5; then
     log "installing schemathesis==4.32.5 into $venv"
     "$venv/bin/pip" install -q --disable-pip-version-check 'schemathesis==4.32.5'
+  fi
+fi
+# 5. With --containers (scripts/image.sh, scripts/test-deploy.sh): podman and its runtime, debootstrap
+#    for a local Debian base, and kubernetes-validate for the manifests.
+if [[ " $* " == *" --containers "* ]]; then
+  apt_install_missing podman buildah runc debootstrap uidmap slirp4netns fuse-overlayfs
+  if ! "$venv/bin/kubernetes-validate" --version 2>/dev/null | grep -q 1.37.0; then
+    log "installing kubernetes-validate==1.37.0 into $venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check 'kubernetes-validate==1.37.0'
   fi
 fi
 log "ready (openvino at $ov)"

@@ -1,5 +1,6 @@
 import Batching
 import Foundation
+import ModelRegistry
 import Yams
 
 /// What `batchline serve --config FILE` runs: the server, the models, where events go, how to
@@ -13,10 +14,15 @@ import Yams
 /// output:   { events: out/events, rotate_mb: 64, keep: 3 }
 /// batching: { policy: realtime, sizes: [1, 2, 4, 8, 16] }
 /// sources:  { timeout_s: 5 }                # a live source silent this long is reconnected
-/// streams:
+/// streams:                                  # served by every node that reads this file
 ///   - { id: entrance, source: assets/vtest.avi, model: pedestrian-ssdlite, loop: true, realtime: true }
+/// nodes:                                    # one fleet's file: each node also serves its own part
+///   edge-01:
+///     streams:
+///       - { id: gate-1, source: "rtsp://10.0.0.21:8554/stream", model: pedestrian-ssdlite }
 /// ```
-/// Relative paths are taken from the working directory, as `batchline run` takes them.
+/// Relative paths are taken from the working directory, as `batchline run` takes them. Stream ids
+/// are unique across the whole file, so that events and metrics name one camera of the fleet.
 public struct ServiceConfig: Sendable, Equatable {
     /// Address to listen on.
     public var host = "127.0.0.1"
@@ -43,39 +49,67 @@ public struct ServiceConfig: Sendable, Equatable {
     public var device = "CPU"
     /// Seconds a live source may stay silent before it is reconnected.
     public var sourceTimeout = 5.0
-    /// The streams to start with.
+    /// The streams to start with: the shared ones, and those of `node` once `selecting(node:)` chose it.
     public var streams: [StreamSpec] = []
+    /// Each node's own streams (`nodes.<name>.streams`), by node name.
+    public var nodes: [String: [StreamSpec]] = [:]
+    /// The node this config was narrowed to, if any.
+    public var node: String?
     /// The file it came from.
     public var file = "<config>"
 
     /// Defaults, no streams.
     public init() {}
 
-    /// Reads and checks `path`.
+    /// Reads and checks `path`; throws the first problem.
     public static func load(path: String) throws(ConfigError) -> ServiceConfig {
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw ConfigError(file: path, key: nil, "no such file")
-        }
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8)
-        else { throw ConfigError(file: path, key: nil, "cannot read it as UTF-8 text") }
-        return try parse(yaml: text, file: path)
+        let (config, problems) = check(path: path)
+        if let first = problems.first { throw first }
+        return config
     }
 
-    /// Parses and checks `yaml` (from `file`, for the messages).
+    /// Reads and checks `path`, collecting every problem (`serve --check-config`): one per section,
+    /// stream or node that is wrong, in the file's order.
+    public static func check(path: String) -> (ServiceConfig, [ConfigError]) {
+        guard FileManager.default.fileExists(atPath: path) else {
+            return (ServiceConfig(), [ConfigError(file: path, key: nil, "no such file")])
+        }
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8)
+        else { return (ServiceConfig(), [ConfigError(file: path, key: nil, "cannot read it as UTF-8 text")]) }
+        return check(yaml: text, file: path)
+    }
+
+    /// Parses and checks `yaml` (from `file`, for the messages); throws the first problem.
     public static func parse(yaml: String, file: String) throws(ConfigError) -> ServiceConfig {
+        let (config, problems) = check(yaml: yaml, file: file)
+        if let first = problems.first { throw first }
+        return config
+    }
+
+    /// Parses and checks `yaml`, collecting every problem.
+    public static func check(yaml: String, file: String) -> (ServiceConfig, [ConfigError]) {
+        var config = ServiceConfig()
+        config.file = file
+        var problems: [ConfigError] = []
+        /// Runs one section's checks; its first problem is kept and the next section is checked.
+        func section(_ body: () throws(ConfigError) -> Void) {
+            do throws(ConfigError) { try body() } catch { problems.append(error) }
+        }
         let root: Any?
         do {
             root = try Yams.load(yaml: yaml)
         } catch {
             let text = "\(error)".split(separator: "\n").first.map(String.init) ?? "\(error)"
-            throw ConfigError(file: file, key: nil, "not valid YAML: \(text)")
+            return (config, [ConfigError(file: file, key: nil, "not valid YAML: \(text)")])
         }
-        var config = ServiceConfig()
-        config.file = file
-        guard let root else { return config }
-        let top = try Fields(root, at: nil, file: file)
-        try top.only(["server", "models", "output", "batching", "sources", "device", "streams"])
-        if let server = try top.table("server") {
+        guard let root else { return (config, []) }
+        let top: Fields
+        do throws(ConfigError) { top = try Fields(root, at: nil, file: file) } catch { return (config, [error]) }
+        section { () throws(ConfigError) in
+            try top.only(["server", "models", "output", "batching", "sources", "device", "streams", "nodes"])
+        }
+        section { () throws(ConfigError) in
+            guard let server = try top.table("server") else { return }
             try server.only(["host", "port", "token_file"])
             config.tokenFile = try server.string("token_file")
             config.host = try server.string("host") ?? config.host
@@ -84,14 +118,17 @@ public struct ServiceConfig: Sendable, Equatable {
                 config.port = port
             }
         }
-        if let models = try top.table("models") {
+        section { () throws(ConfigError) in
+            guard let models = try top.table("models") else { return }
             try models.only(["repository"])
             config.repository = try models.string("repository")
             if let repo = config.repository, !isDirectory(repo) {
+                config.repository = nil
                 throw models.error("repository", "no such folder: \(repo)")
             }
         }
-        if let output = try top.table("output") {
+        section { () throws(ConfigError) in
+            guard let output = try top.table("output") else { return }
             try output.only(["events", "rotate_mb", "keep"])
             config.eventsFolder = try output.string("events") ?? config.eventsFolder
             if let mb = try output.int("rotate_mb") {
@@ -103,7 +140,8 @@ public struct ServiceConfig: Sendable, Equatable {
                 config.keep = keep
             }
         }
-        if let batching = try top.table("batching") {
+        section { () throws(ConfigError) in
+            guard let batching = try top.table("batching") else { return }
             try batching.only(["policy", "sizes", "latency_slo_ms"])
             if let name = try batching.string("policy") {
                 guard let policy = BatchPolicy(rawValue: name) else {
@@ -123,28 +161,93 @@ public struct ServiceConfig: Sendable, Equatable {
                 config.latencySLO = ms / 1000
             }
         }
-        if let sources = try top.table("sources") {
+        section { () throws(ConfigError) in
+            guard let sources = try top.table("sources") else { return }
             try sources.only(["timeout_s"])
             if let t = try sources.double("timeout_s") {
                 guard t > 0 else { throw sources.error("timeout_s", "must be positive") }
                 config.sourceTimeout = t
             }
         }
-        config.device = try top.string("device") ?? config.device
-        if let list = top.values["streams"] {
-            guard let entries = list as? [Any] else { throw top.error("streams", "must be a list of streams") }
-            var seen: Set<String> = []
+        section { () throws(ConfigError) in config.device = try top.string("device") ?? config.device }
+
+        // Streams, shared and per node: each entry checked on its own; ids unique across the file.
+        var seen: Set<String> = []
+        func streams(_ list: Any?, at key: String) -> [StreamSpec] {
+            guard let list, !(list is NSNull) else { return [] }
+            guard let entries = list as? [Any] else {
+                problems.append(ConfigError(file: file, key: key, "must be a list of streams"))
+                return []
+            }
+            var out: [StreamSpec] = []
             for (i, entry) in entries.enumerated() {
-                let key = "streams[\(i)]"
-                let spec = try StreamSpec.parse(entry, at: key, file: file, repository: config.repository)
-                guard spec.id != nil else { throw ConfigError(file: file, key: key + ".id", "missing") }
-                guard seen.insert(spec.id!).inserted else {
-                    throw ConfigError(file: file, key: key + ".id", "duplicate id '\(spec.id!)'")
+                section { () throws(ConfigError) in
+                    let at = "\(key)[\(i)]"
+                    let spec = try StreamSpec.parse(entry, at: at, file: file, repository: config.repository)
+                    guard let id = spec.id else { throw ConfigError(file: file, key: at + ".id", "missing") }
+                    guard seen.insert(id).inserted else {
+                        throw ConfigError(file: file, key: at + ".id", "duplicate id '\(id)'")
+                    }
+                    out.append(spec)
                 }
-                config.streams.append(spec)
+            }
+            return out
+        }
+        config.streams = streams(top.values["streams"], at: "streams")
+        section { () throws(ConfigError) in
+            guard let nodes = try top.table("nodes") else { return }
+            for name in nodes.values.keys.sorted() {
+                section { () throws(ConfigError) in
+                    guard isValidNodeName(name) else {
+                        throw nodes.error(name, "'\(name)' is not a Kubernetes node name (lower-case DNS name)")
+                    }
+                    guard let node = try nodes.table(name) else {
+                        config.nodes[name] = []
+                        return
+                    }
+                    try node.only(["streams"])
+                    config.nodes[name] = streams(node.values["streams"], at: node.key("streams"))
+                }
             }
         }
-        return config
+        // Every model named must have a version to serve (its sidecar read; nothing compiled).
+        let models = Set((config.streams + config.nodes.values.joined()).map(\.modelPath)).sorted()
+        for model in models {
+            section { () throws(ConfigError) in
+                do throws(RepositoryError) {
+                    _ = try ModelRepository.resolveModelArgument(model)
+                } catch {
+                    throw ConfigError(file: file, key: "models", "\(error)")
+                }
+            }
+        }
+        return (config, problems)
+    }
+
+    /// This config as node `name` serves it: the shared streams and the node's own. A node the file
+    /// does not name serves the shared streams only (`hasOwnPart` tells).
+    public func selecting(node name: String) -> ServiceConfig {
+        var copy = self
+        copy.node = name
+        copy.streams += nodes[name] ?? []
+        return copy
+    }
+
+    /// Whether the file names `name` under `nodes`.
+    public func hasOwnPart(node name: String) -> Bool { nodes[name] != nil }
+
+    /// Every stream the file assigns, shared or to a node.
+    public var allStreams: [StreamSpec] { streams + nodes.keys.sorted().flatMap { nodes[$0]! } }
+
+    /// A Kubernetes node name: a lower-case DNS subdomain (RFC 1123), at most 253 characters.
+    public static func isValidNodeName(_ name: String) -> Bool {
+        guard (1...253).contains(name.utf8.count) else { return false }
+        return name.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { label in
+            let b = Array(label.utf8)
+            guard (1...63).contains(b.count) else { return false }
+            func alnum(_ c: UInt8) -> Bool { (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x7A) }
+            return alnum(b.first!) && alnum(b.last!) && b.allSatisfy { alnum($0) || $0 == 0x2D }
+        }
     }
 }
 

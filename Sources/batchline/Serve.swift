@@ -16,24 +16,55 @@ extension Batchline {
         )
 
         @Option(name: .long, help: "The YAML config (see config/serve.yaml).")
-        var config: String
+        var config: String?
+
+        @Option(
+            name: .customLong("check-config"),
+            help: "Check this config (every stream, node and model it names) and exit: 0, or one line per problem.")
+        var checkConfig: String?
+
+        @Option(
+            name: .long,
+            help:
+                "This node's name (Kubernetes: spec.nodeName): serve the config's shared streams and its nodes.<name> part."
+        )
+        var node: String?
 
         @Option(name: .long, help: "Listen on this port instead of the config's (0: any free one).")
         var port: Int?
 
         @OptionGroup var global: GlobalOptions
 
+        func validate() throws {
+            guard (config == nil) != (checkConfig == nil) else {
+                throw ValidationError("give either --config FILE (serve) or --check-config FILE (check and exit)")
+            }
+            if let node, !ServiceConfig.isValidNodeName(node) {
+                throw ValidationError("--node '\(node)' is not a Kubernetes node name (lower-case DNS name)")
+            }
+        }
+
         func run() async throws {
+            if let checkConfig { try check(checkConfig) }
             global.bootstrapLogging(serving: true)
             var settings: ServiceConfig
             do {
-                settings = try ServiceConfig.load(path: config)
+                settings = try ServiceConfig.load(path: config!)
             } catch {
                 throw fail(error)
             }
             if let port {
                 guard (0...65535).contains(port) else { throw fail(ValidationError("--port \(port): use 0...65535")) }
                 settings.port = port
+            }
+            if let node {
+                if !settings.nodes.isEmpty && !settings.hasOwnPart(node: node) {
+                    FileHandle.standardError.write(
+                        Data(
+                            "batchline serve: \(settings.file) has no part for node \(node): serving its shared streams only\n"
+                                .utf8))
+                }
+                settings = settings.selecting(node: node)
             }
             let logger = Logger(label: "batchline.serve")
             let streams = settings.streams.count
@@ -46,6 +77,24 @@ extension Batchline {
             } catch {
                 throw fail(error)
             }
+        }
+
+        /// `--check-config`: every problem on a line of its own (exit 1), or a summary (exit 0).
+        private func check(_ path: String) throws -> Never {
+            let (settings, problems) = ServiceConfig.check(path: path)
+            guard problems.isEmpty else {
+                let lines = problems.map { "batchline: error: \($0)\n" }.joined()
+                FileHandle.standardError.write(Data(lines.utf8))
+                throw ExitCode(1)
+            }
+            let served = node.map { settings.selecting(node: $0) } ?? settings
+            let models = Set(settings.allStreams.map(\.model)).sorted()
+            var line = "\(path): ok: \(settings.allStreams.count) streams (\(settings.streams.count) shared"
+            line +=
+                ", \(settings.nodes.count) nodes), models \(models.isEmpty ? "none" : models.joined(separator: ", "))"
+            if let node { line += "; node \(node) serves \(served.streams.count)" }
+            FileHandle.standardOutput.write(Data((line + "\n").utf8))
+            throw ExitCode.success
         }
     }
 }

@@ -88,4 +88,99 @@ struct ServiceConfigTests {
         #expect(
             missing.stderr.hasSuffix("none.yaml: no such file\n") && missing.stderr.split(separator: "\n").count == 1)
     }
+
+    /// A fleet's file: shared streams, two nodes' parts, and (in `bad`) a problem in every section.
+    static let fleet = config(
+        """
+        streams:
+          - { id: shared, source: \(video), model: pedestrian-ssdlite }
+        nodes:
+          edge-01:
+            streams:
+              - { id: gate-1, source: "rtsp://10.0.0.21:8554/cam", model: pedestrian-ssdlite }
+              - { id: gate-2, source: "udp://0.0.0.0:5000", model: ppocr-cls }
+          edge-02.site-a:
+            streams:
+              - { id: dock, source: "http://10.0.0.40/live.ts", model: pedestrian-ssdlite }
+          edge-03:
+        """)
+
+    @Test("nodes: each node serves the shared streams and its own part; ids are unique fleet-wide")
+    func nodeParts() throws {
+        let config = try ServiceConfig.parse(yaml: Self.fleet, file: "fleet.yaml")
+        #expect(config.streams.map(\.id) == ["shared"])
+        #expect(config.nodes.keys.sorted() == ["edge-01", "edge-02.site-a", "edge-03"])
+        #expect(config.allStreams.count == 4)
+        #expect(config.selecting(node: "edge-01").streams.map(\.id) == ["shared", "gate-1", "gate-2"])
+        #expect(config.selecting(node: "edge-02.site-a").streams.map(\.id) == ["shared", "dock"])
+        #expect(config.selecting(node: "edge-03").streams.map(\.id) == ["shared"] && config.hasOwnPart(node: "edge-03"))
+        let stranger = config.selecting(node: "edge-09")
+        #expect(stranger.streams.map(\.id) == ["shared"] && !config.hasOwnPart(node: "edge-09"))
+        #expect(stranger.node == "edge-09")
+
+        #expect {
+            _ = try ServiceConfig.parse(
+                yaml: Self.fleet
+                    + "\n  edge-04: { streams: [ { id: gate-1, source: \"rtsp://h/x\", model: ppocr-cls } ] }",
+                file: "fleet.yaml")
+        } throws: { "\($0)" == "fleet.yaml: nodes.edge-04.streams[0].id: duplicate id 'gate-1'" }
+        for name in ["Edge-1", "edge_1", "-edge", "edge-", String(repeating: "a", count: 64)] {
+            #expect(!ServiceConfig.isValidNodeName(name), "\(name)")
+        }
+    }
+
+    @Test("check collects every problem, one per section, stream or node, in the file's order")
+    func checkCollects() {
+        let yaml = Self.config(
+            """
+            server: { port: 70000 }
+            batching: { policy: fastest }
+            streams:
+              - { id: a, source: \(Self.video), model: pedestrian-ssdlite }
+              - { id: a, source: \(Self.video), model: pedestrian-ssdlite }
+              - { id: b, source: /nonexistent/cam.mp4, model: pedestrian-ssdlite }
+            nodes:
+              Edge_1: {}
+              edge-02:
+                streams:
+                  - { id: c, source: "rtsp://10.0.0.1/x", model: no-such-model }
+                  - { id: d, source: "rtsp://10.0.0.1/y", model: ppocr-cls }
+            """)
+        let (config, problems) = ServiceConfig.check(yaml: yaml, file: "bad.yaml")
+        #expect(
+            problems.map(\.description) == [
+                "bad.yaml: server.port: must be within 0...65535",
+                "bad.yaml: batching.policy: unknown policy 'fastest': use one of fixed, realtime, slo, aimd",
+                "bad.yaml: streams[1].id: duplicate id 'a'",
+                "bad.yaml: streams[2].source: no such file: /nonexistent/cam.mp4",
+                "bad.yaml: nodes.Edge_1: 'Edge_1' is not a Kubernetes node name (lower-case DNS name)",
+                "bad.yaml: nodes.edge-02.streams[0].model: no such model: 'no-such-model' is not a path nor a model in \(TestAssets.root.path)/models",
+            ])
+        // What is good is kept: the first stream and the second node's good stream.
+        #expect(config.streams.map(\.id) == ["a"] && config.nodes["edge-02"]?.map(\.id) == ["d"])
+        #expect(ServiceConfig.check(yaml: Self.fleet, file: "fleet.yaml").1.isEmpty)
+    }
+
+    @Test("serve --check-config: exit 0 with a summary, or exit 1 with one line per problem; nothing served")
+    func checkConfigCommand() throws {
+        let dir = TestAssets.temporaryDirectory("check-config")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let good = dir.appendingPathComponent("fleet.yaml")
+        try Self.fleet.write(to: good, atomically: true, encoding: .utf8)
+        let ok = try runBatchline(["serve", "--check-config", good.path, "--node", "edge-01"], timeout: 30)
+        #expect(ok.status == 0, "\(ok.stderr)")
+        #expect(
+            ok.stdout == "\(good.path): ok: 4 streams (1 shared, 3 nodes), models pedestrian-ssdlite, ppocr-cls; "
+                + "node edge-01 serves 3\n")
+        let bad = dir.appendingPathComponent("bad.yaml")
+        try Self.config("server: { port: 70000 }\nstreams:\n  - { id: a, model: pedestrian-ssdlite }\n").write(
+            to: bad, atomically: true, encoding: .utf8)
+        let refused = try runBatchline(["serve", "--check-config", bad.path], timeout: 30)
+        #expect(refused.status == 1 && refused.stdout.isEmpty)
+        #expect(
+            refused.stderr == "batchline: error: \(bad.path): server.port: must be within 0...65535\n"
+                + "batchline: error: \(bad.path): streams[0].source: missing\n", "\(refused.stderr)")
+        let both = try runBatchline(["serve", "--check-config", good.path, "--config", good.path], timeout: 30)
+        #expect(both.status != 0 && both.stderr.contains("give either --config FILE"))
+    }
 }

@@ -75,6 +75,12 @@ if [[ -n $mirror ]]; then
   mounts+=(-v "$mirror:$mirror:ro" --build-arg "GIT_MIRROR=$mirror")
 fi
 
+# Where this machine reaches PyPI through a TLS proxy of its own, the build trusts the same CAs.
+ca=${PIP_CERT:-${SSL_CERT_FILE:-}}
+if [[ -n $ca && -s $ca ]]; then
+  mounts+=(-v "$ca:/run/build-ca.pem:ro" --build-arg PIP_CERT=/run/build-ca.pem)
+fi
+
 # 3. The image.
 log "building $tag (a release build inside: minutes)"
 start=$(date +%s)

@@ -138,7 +138,7 @@ fi
 # 5. With --containers (scripts/image.sh, scripts/test-deploy.sh): podman and its runtime, debootstrap
 #    for a local Debian base, and kubernetes-validate for the manifests.
 if [[ " $* " == *" --containers "* ]]; then
-  apt_install_missing podman buildah runc debootstrap uidmap slirp4netns fuse-overlayfs
+  apt_install_missing podman buildah runc catatonit debootstrap uidmap slirp4netns fuse-overlayfs
   if ! "$venv/bin/kubernetes-validate" --version 2>/dev/null | grep -q 1.37.0; then
     log "installing kubernetes-validate==1.37.0 into $venv"
     "$venv/bin/pip" install -q --disable-pip-version-check 'kubernetes-validate==1.37.0'

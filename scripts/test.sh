@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Set up, check formatting, build, and run every test on the real model and video.
+# Set up, check formatting, build, and run every test on the real model and video; then the
+# container tests (scripts/test-deploy.sh: the image built, run and played as a Kubernetes pod).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-scripts/bootstrap.sh --test-peers
+scripts/bootstrap.sh --test-peers --containers
 echo "== swift format lint"
 swift format lint --strict --recursive Package.swift Sources Tests
 echo "== build"
@@ -10,3 +11,5 @@ swift build --build-tests --quiet
 echo "== test"
 # Serial: the memory tests read this process's RSS, which parallel tests would disturb.
 swift test --skip-build --no-parallel
+echo "== containers (the image, podman run, podman kube play)"
+scripts/test-deploy.sh

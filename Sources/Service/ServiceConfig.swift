@@ -74,8 +74,15 @@ public struct ServiceConfig: Sendable, Equatable {
         guard FileManager.default.fileExists(atPath: path) else {
             return (ServiceConfig(), [ConfigError(file: path, key: nil, "no such file")])
         }
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8)
-        else { return (ServiceConfig(), [ConfigError(file: path, key: nil, "cannot read it as UTF-8 text")]) }
+        if isDirectory(path) {
+            return (ServiceConfig(), [ConfigError(file: path, key: nil, "is a folder, not a file")])
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            return (ServiceConfig(), [ConfigError(file: path, key: nil, "cannot read it (permissions?)")])
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            return (ServiceConfig(), [ConfigError(file: path, key: nil, "cannot read it as UTF-8 text")])
+        }
         return check(yaml: text, file: path)
     }
 

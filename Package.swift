@@ -80,6 +80,7 @@ let package = Package(
                 "VideoIO", "InferenceBackend", "Vision", "Monitoring", "Batching", "ModelRegistry", "Runtime",
                 .product(name: "Logging", package: "swift-log"),
             ],
+            resources: [.copy("Resources/quantize.py")],
             swiftSettings: swiftSettings
         ),
         // Service: `batchline serve`, its YAML config, the HTTP control plane and one lifecycle.

@@ -41,6 +41,11 @@ if [[ ! -x $venv/bin/python ]] || ! "$venv/bin/python" -c 'import openvino, sys;
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check 'openvino==2026.4.1'
 fi
+# NNCF, for `batchline models quantize` (post-training quantization with OpenVINO's backend).
+if ! "$venv/bin/python" -c 'import nncf, sys; sys.exit(nncf.__version__ != "3.4.0")' 2>/dev/null; then
+  log "installing nncf==3.4.0 into $venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check 'nncf==3.4.0'
+fi
 ov=$("$venv/bin/python" -c 'import openvino, os; print(os.path.dirname(openvino.__file__))')
 ln -sfn "$ov" "$deps/openvino"
 ln -sfn "$venv" "$deps/venv"

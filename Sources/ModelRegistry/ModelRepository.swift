@@ -108,6 +108,21 @@ public struct ModelRepository: Sendable {
         try numbered(name).filter { (try? version(name, $0)) != nil }
     }
 
+    /// Candidates the accuracy gate refused (`REPO/<name>/.N.refused`, never served), by number,
+    /// with their sidecars (which hold the gate's figures).
+    public func refused(of name: String) -> [(version: Int, spec: ModelSpec)] {
+        guard let folder = try? modelFolder(name),
+            let entries = try? FileManager.default.contentsOfDirectory(atPath: folder)
+        else { return [] }
+        return entries.compactMap { entry -> (Int, ModelSpec)? in
+            guard entry.hasPrefix("."), entry.hasSuffix(".refused"),
+                let n = Int(entry.dropFirst().dropLast(".refused".count)),
+                let (spec, _) = try? ModelSpec.load(path: folder + "/" + entry)
+            else { return nil }
+            return (n, spec)
+        }.sorted { $0.0 < $1.0 }
+    }
+
     /// The highest complete version of `name`, checked: versions are checked from the highest number
     /// down until one is complete (the watcher asks every second).
     public func latest(of name: String) throws(RepositoryError) -> ModelVersion? {

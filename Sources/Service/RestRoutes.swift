@@ -5,6 +5,7 @@ import ModelRegistry
 import Monitoring
 import NIOCore
 import Pipeline
+import Vision
 
 /// Batchline's own routes beside the streams: models and their swaps, batching, the system.
 ///
@@ -26,6 +27,47 @@ enum RestRoutes {
         var swapping: Bool
         var versions: [Int]
         var swaps: [SwapRecord]
+        /// Each version's precision and, for a derived one, where it came from and its gate figures.
+        var version_details: [VersionDetail]
+        /// Candidates the accuracy gate refused (never served), with their figures.
+        var refused: [VersionDetail]
+    }
+
+    struct VersionDetail: Encodable {
+        var version: Int
+        var precision: String?
+        var derived_from: Int?
+        var method: String?
+        var gate: Gate?
+
+        struct Gate: Encodable {
+            var metric: String
+            var score: Double
+            var threshold: Double
+            var passed: Bool
+            var frames: Int
+            var mean_iou: Double?
+            var matched: Int?
+            var missed: Int?
+            var extra: Int?
+            var original_fps: Double
+            var candidate_fps: Double
+            var summary: String
+        }
+
+        init(version: Int, spec: ModelSpec) {
+            self.version = version
+            precision = spec.precision
+            derived_from = spec.derived?.from
+            method = spec.derived?.method
+            gate = spec.derived.map { d in
+                let g = d.gate
+                return Gate(
+                    metric: g.metric, score: g.score, threshold: g.threshold, passed: g.passed, frames: g.frames,
+                    mean_iou: g.meanIoU, matched: g.matched, missed: g.missed, extra: g.extra,
+                    original_fps: g.originalFPS, candidate_fps: g.candidateFPS, summary: g.summary)
+            }
+        }
     }
 
     struct BatchingEntry: Encodable {
@@ -147,9 +189,19 @@ extension EdgeService {
             guard let d = p.modelDescription, let status = p.models?.status else { return nil }
             let repo = config.repository.flatMap { try? ModelRepository(root: $0) }
             let versions = (try? repo?.versions(of: d.name)) ?? [status.version]
+            let all = versions ?? [status.version]
+            let details = all.compactMap { v in
+                (try? repo?.version(d.name, v)).flatMap {
+                    $0.map { RestRoutes.VersionDetail(version: v, spec: $0.spec) }
+                }
+            }
+            let refused = repo.map {
+                $0.refused(of: d.name).map { RestRoutes.VersionDetail(version: $0.version, spec: $0.spec) }
+            }
             return RestRoutes.ModelEntry(
                 name: d.name, path: p.options.model, version: status.version, previous_version: status.previousVersion,
-                swapping: status.swapping, versions: versions ?? [status.version], swaps: status.swaps)
+                swapping: status.swapping, versions: all, swaps: status.swaps, version_details: details,
+                refused: refused ?? [])
         }
     }
 }

@@ -27,6 +27,81 @@ public struct ModelSpec: Codable, Sendable, Equatable {
     public var outputs: [String: String]
     /// Detections below this score are dropped.
     public var scoreThreshold: Float
+    /// How its weights and activations are held (`int8`, `fp16`...); nil: as trained.
+    public var precision: String?
+    /// For a version made from another (`batchline models quantize`): which, how, and how it
+    /// measured against it.
+    public var derived: Derivation?
+
+    /// Where a derived version came from and what the accuracy gate found.
+    public struct Derivation: Codable, Sendable, Equatable {
+        /// The version it was made from.
+        public var from: Int
+        /// The tool and method (`nncf 3.4.0 post-training quantization, int8`).
+        public var method: String
+        /// The calibration source and how many of its frames calibrated.
+        public var calibration: String
+        public var calibrationFrames: Int
+        /// The gate's figures on frames held back from calibration.
+        public var gate: GateFigures
+
+        public init(from: Int, method: String, calibration: String, calibrationFrames: Int, gate: GateFigures) {
+            self.from = from
+            self.method = method
+            self.calibration = calibration
+            self.calibrationFrames = calibrationFrames
+            self.gate = gate
+        }
+    }
+
+    /// A derived version against its original on held-back frames.
+    public struct GateFigures: Codable, Sendable, Equatable {
+        /// `f1` (detections against the original's, IoU >= 0.7) or `top1` (agreement).
+        public var metric: String
+        public var score: Double
+        public var threshold: Double
+        public var passed: Bool
+        public var frames: Int
+        public var meanIoU: Double?
+        public var matched: Int?
+        public var missed: Int?
+        public var extra: Int?
+        /// Frames per second of each at batch 1, measured in the same run.
+        public var originalFPS: Double
+        public var candidateFPS: Double
+
+        public init(
+            metric: String, score: Double, threshold: Double, passed: Bool, frames: Int, meanIoU: Double?,
+            matched: Int?, missed: Int?, extra: Int?, originalFPS: Double, candidateFPS: Double
+        ) {
+            self.metric = metric
+            self.score = score
+            self.threshold = threshold
+            self.passed = passed
+            self.frames = frames
+            self.meanIoU = meanIoU
+            self.matched = matched
+            self.missed = missed
+            self.extra = extra
+            self.originalFPS = originalFPS
+            self.candidateFPS = candidateFPS
+        }
+
+        /// `F1 0.985 (>= 0.97: passed) on 100 held-back frames, mean IoU 0.962, 3 missed, 1 extra; 185.2 -> 221.7 fps`.
+        public var summary: String {
+            let name = metric == "f1" ? "F1" : "top-1 agreement"
+            var text =
+                "\(name) \(fmt(score, 3)) (\(passed ? ">=" : "<") \(fmt(threshold, 2)): \(passed ? "passed" : "refused"))"
+            text += " on \(frames) held-back frames"
+            if let meanIoU { text += ", mean IoU \(fmt(meanIoU, 3))" }
+            if let missed, let extra, let matched { text += ", \(matched) matched, \(missed) missed, \(extra) extra" }
+            text += "; \(fmt(originalFPS, 1)) -> \(fmt(candidateFPS, 1)) fps at batch 1"
+            text += " (\(fmt(candidateFPS / max(originalFPS, 1e-9), 2))x)"
+            return text
+        }
+
+        private func fmt(_ v: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", v) }
+    }
 
     /// How the input tensor's dimensions are ordered.
     public enum Layout: String, Codable, Sendable, CaseIterable, CustomStringConvertible {

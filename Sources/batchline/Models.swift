@@ -12,8 +12,9 @@ extension Batchline {
     /// `batchline models`: the versions of a repository model, and swaps in a running `batchline run`.
     struct Models: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "List a model's versions; activate one, or roll back, in a running `batchline run`.",
-            subcommands: [List.self, Status.self, Activate.self, Rollback.self]
+            abstract:
+                "List a model's versions; activate one, or roll back, in a running `batchline run`; make an INT8 version.",
+            subcommands: [List.self, Status.self, Activate.self, Rollback.self, Quantize.self]
         )
 
         /// Where the command goes: the model folder, and the socket of the run serving it.
@@ -124,10 +125,99 @@ extension Batchline {
                     }
                     for version in try repository.versions(of: name) {
                         let v = try repository.version(name, version)
-                        print("\(version)\t\(v.spec.tag)\t\(v.modelFile)")
+                        print("\(version)\t\(v.spec.tag)\t\(v.spec.precision ?? "as trained")\t\(v.modelFile)")
+                        if let d = v.spec.derived { print("\tfrom version \(d.from): \(d.gate.summary)") }
+                    }
+                    // Candidates the accuracy gate refused: kept aside, never served.
+                    for (n, spec) in repository.refused(of: name) {
+                        guard let d = spec.derived else { continue }
+                        print(
+                            ".\(n).refused\trefused\t\(spec.precision ?? "?")\tfrom version \(d.from): \(d.gate.summary)"
+                        )
                     }
                 } catch {
                     throw fail(error)
+                }
+            }
+        }
+
+        struct Quantize: ParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Make an INT8 (or FP16) version of a repository model, gated by accuracy.",
+                discussion: """
+                    Calibrates on frames of VIDEO_OR_URL decoded and pre-processed as the serving pipeline \
+                    does (NNCF post-training quantization, the project's venv), then runs the new version \
+                    beside the one it came from on frames held back from calibration: detections F1 (IoU \
+                    >= 0.7) or, for a classifier, top-1 agreement, and the speed of each. A version that \
+                    reaches --gate becomes REPO/<name>/N, which a running pipeline's watcher swaps in; one \
+                    that does not is kept as REPO/<name>/.N.refused with its figures, never served (exit 1).
+                    """)
+            @Argument(help: "A repository model folder (REPO/<name>).")
+            var model: String
+            @Option(name: .long, help: "The version to start from (default: the latest).")
+            var from: Int?
+            @Option(name: .long, help: "A video file or URL whose frames calibrate.")
+            var calibration: String
+            @Option(name: .long, help: "Frames sampled over the source: two thirds calibrate, one third is held back.")
+            var frames = 300
+            @Option(name: .long, help: "Hold back frames from this source instead (the gate's frames).")
+            var checkOn: String?
+            @Option(name: .long, help: "int8, or fp16 (weights only).")
+            var precision = "int8"
+            @Option(name: .long, help: "NNCF preset: mixed (asymmetric activations) or performance.")
+            var preset = "mixed"
+            @Option(name: .long, help: "A pattern of node names to keep in float (repeatable).")
+            var ignore: [String] = []
+            @Option(name: .long, help: "The least F1 or top-1 agreement the new version must reach.")
+            var gate = 0.97
+            @Option(
+                name: .long,
+                help: "The Python with nncf and openvino (default: $BATCHLINE_PYTHON, .deps/venv/bin/python).")
+            var python: String?
+            @Option(name: .long, help: "The OpenVINO device the gate runs on.")
+            var device = "CPU"
+
+            func validate() throws {
+                guard (1...100_000).contains(frames) else {
+                    throw ValidationError("--frames \(frames): use 1...100000")
+                }
+                guard (0...1).contains(gate) else { throw ValidationError("--gate \(gate): use 0...1") }
+            }
+
+            func run() throws {
+                let environment = ProcessInfo.processInfo.environment
+                let python =
+                    python ?? environment["BATCHLINE_PYTHON"]
+                    ?? (FileManager.default.isExecutableFile(atPath: ".deps/venv/bin/python")
+                        ? ".deps/venv/bin/python" : "/usr/bin/python3")
+                var options = Quantizer.Options(model: model, calibration: calibration, python: python)
+                options.from = from
+                options.frames = frames
+                options.checkOn = checkOn
+                options.precision = precision
+                options.preset = preset
+                options.ignore = ignore
+                options.threshold = gate
+                options.device = device
+                let outcome: Quantizer.Outcome
+                do {
+                    outcome = try Quantizer.run(options) { line in
+                        FileHandle.standardError.write(Data("batchline models quantize: \(line)\n".utf8))
+                    }
+                } catch {
+                    throw fail(error)
+                }
+                let d = outcome.derivation
+                if outcome.passed {
+                    print(
+                        "version \(outcome.version) (\(precision), from \(d.from)): \(d.gate.summary): \(outcome.directory)"
+                    )
+                } else {
+                    FileHandle.standardError.write(
+                        Data(
+                            "batchline: error: version \(outcome.version) (\(precision), from \(d.from)) refused: \(d.gate.summary); kept, never served, in \(outcome.directory)\n"
+                                .utf8))
+                    throw ExitCode(1)
                 }
             }
         }

@@ -157,7 +157,8 @@ def main() -> int:
         check(bool(msg), "version 1 activated from the models view")
         time.sleep(2)
         with open(os.path.join(events, "front.jsonl")) as f:
-            last = [json.loads(l) for l in f.readlines()[-5:]]
+            # Complete lines only: the writer may be mid-line.
+            last = [json.loads(l) for l in [l for l in f.readlines() if l.endswith("\n")][-5:]]
         check(all(e["model"] == "pedestrian@1" for e in last), f"the stream's events name the new version ({last[-1]['model']})")
 
         # Keeps working: the page's JS heap at the start and the end, charts still moving.

@@ -1,0 +1,148 @@
+import Foundation
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `batchline models quantize` on the bundled detector and vtest.avi: NNCF through the project's
+/// venv, the accuracy gate against the FP32 version on held-back frames, and the swap into a
+/// running real-time stream.
+@Suite("batchline models quantize", .serialized)
+struct QuantizeTests {
+    /// A repository holding the bundled detector as version 1.
+    static func repository(_ label: String) throws -> (root: URL, model: String) {
+        let root = TestAssets.temporaryDirectory(label)
+        let model = root.appendingPathComponent("pedestrian-ssdlite")
+        try FileManager.default.createDirectory(at: model, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(
+            at: URL(fileURLWithPath: TestAssets.detector), to: model.appendingPathComponent("1"))
+        return (root, model.path)
+    }
+
+    static func sidecar(_ folder: String) throws -> [String: Any] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: folder + "/model.json"))
+        return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+    }
+
+    @Test("An INT8 version made from vtest frames passes the gate (F1 >= 0.97 against FP32 on held-back frames)")
+    func passesTheGate() throws {
+        let (root, model) = try Self.repository("quantize")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let result = try runBatchline(
+            ["models", "quantize", model, "--calibration", TestAssets.video, "--frames", "300"], timeout: 600)
+        print("quantize:", result.stdout.trimmingCharacters(in: .newlines))
+        #expect(result.status == 0, "\(result.stderr.suffix(2000))")
+        #expect(result.stdout.hasPrefix("version 2 (int8, from 1): F1 "))
+        let folder = model + "/2"
+        #expect(FileManager.default.fileExists(atPath: folder + "/model.xml"))
+        #expect(FileManager.default.fileExists(atPath: folder + "/model.bin"))
+        let spec = try Self.sidecar(folder)
+        #expect(spec["precision"] as? String == "int8" && spec["file"] as? String == "model.xml")
+        let derived = try #require(spec["derived"] as? [String: Any])
+        #expect(derived["from"] as? Int == 1 && derived["calibrationFrames"] as? Int == 200)
+        #expect((derived["method"] as? String)?.hasPrefix("nncf 3.4.0 post-training quantization, int8") == true)
+        let gate = try #require(derived["gate"] as? [String: Any])
+        let f1 = try #require(gate["score"] as? Double)
+        #expect(gate["metric"] as? String == "f1" && gate["frames"] as? Int == 100 && gate["passed"] as? Bool == true)
+        #expect(f1 >= 0.97, "F1 \(f1)")
+        #expect((gate["meanIoU"] as? Double ?? 0) > 0.85)
+        #expect((gate["originalFPS"] as? Double ?? 0) > 0 && (gate["candidateFPS"] as? Double ?? 0) > 0)
+        // Nothing half-made is left, and the list shows the figures.
+        let entries = try FileManager.default.contentsOfDirectory(atPath: model).sorted()
+        #expect(entries == ["1", "2"])
+        let list = try runBatchline(["models", "list", model])
+        #expect(list.status == 0)
+        #expect(list.stdout.contains("2\tpedestrian-ssdlite@2\tint8\t"), "\(list.stdout)")
+        #expect(list.stdout.contains("\tfrom version 1: F1 "))
+    }
+
+    @Test("A candidate calibrated on blank frames is refused with its figures and never becomes a version")
+    func brokenRefused() throws {
+        let (root, model) = try Self.repository("quantize-bad")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let blank = root.appendingPathComponent("blank.avi").path
+        let ffmpeg = try runProcess(
+            URL(fileURLWithPath: "/usr/bin/ffmpeg"),
+            [
+                "-loglevel", "error", "-y", "-f", "lavfi", "-i", "color=black:s=768x576:r=10", "-frames:v", "60",
+                "-c:v", "mpeg4", blank,
+            ], timeout: 60)
+        #expect(ffmpeg.status == 0, "\(ffmpeg.stderr)")
+        let result = try runBatchline(
+            ["models", "quantize", model, "--calibration", blank, "--frames", "60", "--check-on", TestAssets.video],
+            timeout: 600)
+        #expect(result.status == 1)
+        let line = try #require(result.stderr.split(separator: "\n").last.map(String.init))
+        print("refused:", line)
+        #expect(line.hasPrefix("batchline: error: version 2 (int8, from 1) refused: F1 "))
+        #expect(line.contains("(< 0.97: refused) on 20 held-back frames") && line.contains("never served"))
+        #expect(result.stdout.isEmpty)
+        // Kept aside with its figures; the repository's versions are unchanged.
+        let entries = try FileManager.default.contentsOfDirectory(atPath: model).sorted()
+        #expect(entries == [".2.refused", "1"])
+        let gate = try #require(
+            (try Self.sidecar(model + "/.2.refused")["derived"] as? [String: Any])?["gate"] as? [String: Any])
+        #expect(gate["passed"] as? Bool == false && (gate["score"] as? Double ?? 1) < 0.97)
+        let list = try runBatchline(["models", "list", model])
+        let lines = list.stdout.split(separator: "\n")
+        #expect(lines.first?.hasPrefix("1\tpedestrian-ssdlite@1\tas trained\t") == true, "\(list.stdout)")
+        #expect(lines.contains { $0.hasPrefix(".2.refused\trefused\tint8\tfrom version 1: F1 ") })
+        // A run on the repository serves version 1.
+        let events = root.appendingPathComponent("events.jsonl").path
+        let run = try runBatchline([
+            "run", "--source", TestAssets.video, "--model", model, "--max-frames", "5", "--events", events,
+        ])
+        #expect(run.status == 0, "\(run.stderr)")
+        let text = try String(contentsOfFile: events, encoding: .utf8)
+        #expect(text.contains("\"model\":\"pedestrian-ssdlite@1\"") && !text.contains("@2"))
+    }
+
+    @Test("A running real-time stream swaps to the INT8 version as quantize lets it in: no frame lost or duplicated")
+    func swapIntoRunningStream() throws {
+        let (root, model) = try Self.repository("quantize-swap")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let events = root.appendingPathComponent("events.jsonl").path
+        let stats = root.appendingPathComponent("stats.json").path
+        let frames = 700
+        let run = Process()
+        run.executableURL = TestAssets.executable
+        // backlog: frames the quantiser's load would make a camera shed are kept, so that every
+        // frame's fate is the swap's alone.
+        run.arguments = [
+            "run", "--source", TestAssets.video, "--model", model, "--realtime", "--max-frames", String(frames),
+            "--shed", "backlog", "--events", events, "--stats", stats,
+            "--control", root.appendingPathComponent("control.sock").path,
+        ]
+        run.currentDirectoryURL = TestAssets.root
+        run.standardOutput = FileHandle.nullDevice
+        run.standardError = FileHandle.nullDevice
+        try run.run()
+        defer { if run.isRunning { kill(run.processIdentifier, SIGKILL) } }
+        Thread.sleep(forTimeInterval: 3)
+        let quantize = try runBatchline(
+            ["models", "quantize", model, "--calibration", TestAssets.video, "--frames", "300"], timeout: 600)
+        #expect(quantize.status == 0, "\(quantize.stderr.suffix(2000))")
+        let deadline = Date().addingTimeInterval(150)
+        while run.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.2) }
+        #expect(!run.isRunning)
+        run.waitUntilExit()
+        #expect(run.terminationStatus == 0)
+
+        let lines = try String(contentsOfFile: events, encoding: .utf8).split(separator: "\n")
+        var seen: [Int] = []
+        var tags: [String] = []
+        for line in lines {
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            seen.append(try #require(object["frame"] as? Int))
+            tags.append(try #require(object["model"] as? String))
+        }
+        #expect(seen == Array(0..<frames), "frames lost or duplicated: \(seen.count) events")
+        // Version 1, then version 2 to the end: one switch, no going back.
+        let switchAt = try #require(tags.firstIndex(of: "pedestrian-ssdlite@2"), "never swapped")
+        #expect(tags[..<switchAt].allSatisfy { $0 == "pedestrian-ssdlite@1" } && switchAt > 0)
+        #expect(tags[switchAt...].allSatisfy { $0 == "pedestrian-ssdlite@2" })
+        print("swap: frame \(switchAt) of \(frames) onwards on the INT8 version")
+    }
+}

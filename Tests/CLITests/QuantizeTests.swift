@@ -21,13 +21,28 @@ struct QuantizeTests {
         return (root, model.path)
     }
 
+    /// `GET /api/v1/models` of a `batchline serve` on `root`'s repository: the model's entry.
+    static func servedEntry(_ root: URL) async throws -> [String: Any] {
+        let serve = try ServeProcess(
+            config: """
+                models: { repository: \(root.path) }
+                output: { events: \(root.appendingPathComponent("events").path) }
+                streams:
+                  - { id: cam, source: \(TestAssets.video), model: pedestrian-ssdlite, loop: true, realtime: true }
+                """)
+        defer { _ = serve.stop() }
+        try #require(try await serve.poll("/v2/health/ready", timeout: 60) { $0.status == 200 }.status == 200)
+        let reply = try await serve.request("GET", "/api/v1/models")
+        return try #require(reply.array?.first)
+    }
+
     static func sidecar(_ folder: String) throws -> [String: Any] {
         let data = try Data(contentsOf: URL(fileURLWithPath: folder + "/model.json"))
         return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
     }
 
     @Test("An INT8 version made from vtest frames passes the gate (F1 >= 0.97 against FP32 on held-back frames)")
-    func passesTheGate() throws {
+    func passesTheGate() async throws {
         let (root, model) = try Self.repository("quantize")
         defer { try? FileManager.default.removeItem(at: root) }
         let result = try runBatchline(
@@ -56,10 +71,22 @@ struct QuantizeTests {
         #expect(list.status == 0)
         #expect(list.stdout.contains("2\tpedestrian-ssdlite@2\tint8\t"), "\(list.stdout)")
         #expect(list.stdout.contains("\tfrom version 1: F1 "))
+
+        // The service serves it (the latest) and its models API shows the figures.
+        let entry = try await Self.servedEntry(root)
+        #expect(entry["version"] as? Int == 2, "\(entry)")
+        let details = try #require(entry["version_details"] as? [[String: Any]])
+        #expect(details.count == 2 && details[0]["precision"] == nil)
+        #expect(details[1]["precision"] as? String == "int8" && details[1]["derived_from"] as? Int == 1)
+        let served = try #require(details[1]["gate"] as? [String: Any])
+        #expect(
+            served["metric"] as? String == "f1" && served["passed"] as? Bool == true && served["score"] as? Double == f1
+        )
+        #expect((entry["refused"] as? [Any])?.isEmpty == true)
     }
 
     @Test("A candidate calibrated on blank frames is refused with its figures and never becomes a version")
-    func brokenRefused() throws {
+    func brokenRefused() async throws {
         let (root, model) = try Self.repository("quantize-bad")
         defer { try? FileManager.default.removeItem(at: root) }
         let blank = root.appendingPathComponent("blank.avi").path
@@ -97,6 +124,13 @@ struct QuantizeTests {
         #expect(run.status == 0, "\(run.stderr)")
         let text = try String(contentsOfFile: events, encoding: .utf8)
         #expect(text.contains("\"model\":\"pedestrian-ssdlite@1\"") && !text.contains("@2"))
+        // The service serves version 1 and shows the refused candidate with its figures.
+        let entry = try await Self.servedEntry(root)
+        #expect(entry["version"] as? Int == 1 && entry["versions"] as? [Int] == [1], "\(entry)")
+        let refused = try #require((entry["refused"] as? [[String: Any]])?.first)
+        #expect(refused["version"] as? Int == 2 && refused["precision"] as? String == "int8")
+        #expect((refused["gate"] as? [String: Any])?["passed"] as? Bool == false)
+        #expect(((refused["gate"] as? [String: Any])?["summary"] as? String)?.hasPrefix("F1 0.") == true)
     }
 
     @Test("A running real-time stream swaps to the INT8 version as quantize lets it in: no frame lost or duplicated")

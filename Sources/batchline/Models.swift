@@ -168,6 +168,8 @@ extension Batchline {
             var preset = "mixed"
             @Option(name: .long, help: "A pattern of node names to keep in float (repeatable).")
             var ignore: [String] = []
+            @Flag(name: .long, help: "Keep the prediction heads (per-anchor boxes and scores) in float.")
+            var keepHeads = false
             @Option(name: .long, help: "The least F1 or top-1 agreement the new version must reach.")
             var gate = 0.97
             @Option(
@@ -197,6 +199,7 @@ extension Batchline {
                 options.precision = precision
                 options.preset = preset
                 options.ignore = ignore
+                options.keepHeads = keepHeads
                 options.threshold = gate
                 options.device = device
                 let outcome: Quantizer.Outcome

@@ -57,6 +57,12 @@ extension Batchline {
                 guard (0...65535).contains(port) else { throw fail(ValidationError("--port \(port): use 0...65535")) }
                 settings.port = port
             }
+            if node == nil && !settings.nodes.isEmpty {
+                FileHandle.standardError.write(
+                    Data(
+                        "batchline serve: \(settings.file) assigns streams to \(settings.nodes.count) nodes; without --node this serves its shared streams only\n"
+                            .utf8))
+            }
             if let node {
                 if !settings.nodes.isEmpty && !settings.hasOwnPart(node: node) {
                     FileHandle.standardError.write(

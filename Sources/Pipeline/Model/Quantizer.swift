@@ -32,6 +32,9 @@ public enum Quantizer {
         public var preset = "mixed"
         /// Node-name patterns kept in float.
         public var ignore: [String] = []
+        /// Keep the prediction heads (the convolutions whose outputs become per-anchor boxes and
+        /// scores) in float.
+        public var keepHeads = false
         /// The least F1 (detectors) or top-1 agreement (classifiers) a candidate must reach.
         public var threshold = 0.97
         /// The Python that has nncf and openvino (the project's venv).
@@ -124,6 +127,7 @@ public enum Quantizer {
             "--preset", options.preset,
         ]
         for pattern in options.ignore { arguments += ["--ignore", pattern] }
+        if options.keepHeads { arguments.append("--keep-heads") }
         progress("quantizing \(name) version \(source.version) to \(options.precision) (\(options.python))")
         let method = try runScript(options.python, arguments)
 

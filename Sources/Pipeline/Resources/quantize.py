@@ -19,6 +19,30 @@ def log(message):
     print(f"quantize: {message}", file=sys.stderr, flush=True)
 
 
+def prediction_heads(model):
+    """The convolutions (and the depthwise ones before them) whose outputs become the model's
+    per-anchor predictions: Convolution -> [Add] -> [Transpose] -> Reshape -> Concat."""
+    names = []
+    for op in model.get_ordered_ops():
+        if op.get_type_name() not in ("Convolution", "GroupConvolution"):
+            continue
+        node, path = op, []
+        for _ in range(4):
+            consumers = [t.get_node() for out in node.outputs() for t in out.get_target_inputs()]
+            if len(consumers) != 1:
+                break
+            node = consumers[0]
+            path.append(node.get_type_name())
+            if node.get_type_name() == "Reshape":
+                break
+        if path and path[-1] == "Reshape":
+            names.append(op.get_friendly_name())
+            source = op.input_value(0).get_node()
+            if source.get_type_name() in ("GroupConvolution", "Convolution"):
+                names.append(source.get_friendly_name())
+    return sorted(set(names))
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", required=True)
@@ -30,6 +54,11 @@ def main():
     parser.add_argument("--precision", choices=["int8", "fp16"], default="int8")
     parser.add_argument("--preset", choices=["performance", "mixed"], default="mixed")
     parser.add_argument("--ignore", action="append", default=[], help="regex of node names kept in float")
+    parser.add_argument(
+        "--keep-heads",
+        action="store_true",
+        help="keep the prediction heads (the convolutions feeding Transpose/Reshape -> Concat) in float",
+    )
     args = parser.parse_args()
 
     t0 = time.monotonic()
@@ -64,11 +93,17 @@ def main():
         feed = lambda x: {key: x}  # noqa: E731
     dataset = nncf.Dataset([frames[i : i + 1] for i in range(len(frames))], feed)
     preset = nncf.QuantizationPreset.MIXED if args.preset == "mixed" else nncf.QuantizationPreset.PERFORMANCE
-    ignored = nncf.IgnoredScope(patterns=args.ignore, validate=False) if args.ignore else None
+    heads = prediction_heads(model) if args.keep_heads else []
+    if args.keep_heads:
+        log(f"keeping {len(heads)} prediction-head convolutions in float")
+    ignored = (
+        nncf.IgnoredScope(names=heads, patterns=args.ignore, validate=False) if args.ignore or heads else None
+    )
     kwargs = {"ignored_scope": ignored} if ignored else {}
     quantized = nncf.quantize(model, dataset, subset_size=len(frames), preset=preset, **kwargs)
     ov.save_model(quantized, args.output, compress_to_fp16=False)
     kept = f", {', '.join(args.ignore)} kept in float" if args.ignore else ""
+    kept += f", {len(heads)} prediction-head convolutions kept in float" if heads else ""
     log(f"wrote {args.output} in {time.monotonic() - t0:.1f} s")
     method = f"nncf {nncf.__version__} post-training quantization, int8, {args.preset} preset{kept}"
     print(json.dumps({"file": args.output, "method": method}))

@@ -9,7 +9,8 @@ import Runtime
 import ServiceLifecycle
 import Synchronization
 
-/// `GET /api/v1/events`: a live feed as Server-Sent Events. Stream state changes (`event: stream`),
+/// `GET /api/v1/events`: a live feed as Server-Sent Events. Stream state changes (`event: stream`;
+/// on connecting, every stream's state as it is),
 /// batch size decisions (`event: decision`), model swaps (`event: swap`), and once a second every
 /// stream's figures (`event: figures`).
 ///
@@ -70,15 +71,28 @@ public final class EventFeed: Service, Sendable {
         guard admitted else { return nil }
         continuation.onTermination = { [weak self] _ in _ = self?.clients.withLock { $0.removeValue(forKey: id) } }
         continuation.yield(ByteBuffer(string: ": batchline event feed\nretry: 2000\n\n"))
+        // Where every stream stands now (`from` absent), so a client that joins late misses no state.
+        for s in service.streams {
+            let now = StateChange(
+                stream: s.id, from: nil, to: s.state.rawValue, last_error: s.lastError, reconnects: s.reconnects)
+            if let message = Self.message("stream", now) { continuation.yield(message) }
+        }
         return stream
+    }
+
+    /// One Server-Sent Event.
+    static func message(_ event: String, _ payload: some Encodable) -> ByteBuffer? {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        guard let data = try? encoder.encode(payload), let json = String(data: data, encoding: .utf8) else {
+            return nil
+        }
+        return ByteBuffer(string: "event: \(event)\ndata: \(json)\n\n")
     }
 
     /// Sends `event` to every client; a client whose buffer is full is dropped.
     public func publish(_ event: String, _ payload: some Encodable) {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        guard let data = try? encoder.encode(payload), let json = String(data: data, encoding: .utf8) else { return }
-        let message = ByteBuffer(string: "event: \(event)\ndata: \(json)\n\n")
+        guard let message = Self.message(event, payload) else { return }
         let all = clients.withLock { Array($0) }
         for (id, client) in all {
             if case .dropped = client.continuation.yield(message) {

@@ -64,7 +64,9 @@ struct MetricsTests {
             fps = try? await Self.query(promPort, "sum(rate(batchline_frames_total[5s]))")
             if let fps, fps > 0 { break }
         }
-        try await Task.sleep(for: .seconds(3))
+        // Counters long enough in the making that a scrape a second older than the service's own
+        // figures moves their ratio little while the batch size still moves.
+        try await Task.sleep(for: .seconds(8))
         let promBatch = try await Self.query(promPort, "sum(nv_inference_count) / sum(nv_inference_exec_count)")
         let stats = try await serve.request("GET", "/v2/models/pedestrian-ssdlite/stats")
         let model = (stats.object?["model_stats"] as? [[String: Any]])?.first ?? [:]

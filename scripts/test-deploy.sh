@@ -40,22 +40,22 @@ wait_ready() {
   return 1
 }
 
-# streams_running URL: polls (up to 60 s) until both bundled streams run with frames per second above 0.
+# streams_running URL: polls (up to 60 s) until both bundled streams run with frames per second
+# above 0; prints what it saw last.
+running='
+import json, sys
+s = json.loads(sys.argv[1])
+if len(sys.argv) > 2:
+    print("test-deploy: streams:", ", ".join("%s %s %.1f fps" % (x["id"], x["state"], x["fps"]) for x in s))
+sys.exit(0 if len(s) == 2 and all(x["state"] == "running" and x["fps"] > 0 for x in s) else 1)'
 streams_running() {
   local streams="" _
   for _ in $(seq 1 60); do
     streams=$(curl -s --max-time 3 "$1/api/v1/streams")
-    "$py" -c '
-import json, sys
-s = json.loads(sys.argv[1])
-sys.exit(0 if len(s) == 2 and all(x["state"] == "running" and x["fps"] > 0 for x in s) else 1)' "$streams" 2>/dev/null && break
+    "$py" -c "$running" "$streams" 2>/dev/null && break
     sleep 1
   done
-  "$py" -c '
-import json, sys
-s = json.loads(sys.argv[1])
-print("test-deploy: streams:", ", ".join("%s %s %.1f fps" % (x["id"], x["state"], x["fps"]) for x in s))
-sys.exit(0 if len(s) == 2 and all(x["state"] == "running" and x["fps"] > 0 for x in s) else 1)' "$streams"
+  "$py" -c "$running" "$streams" print
 }
 
 # 1. The image.

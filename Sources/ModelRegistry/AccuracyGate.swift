@@ -86,10 +86,15 @@ public struct AccuracyGate: Sendable, Equatable {
     /// Whether the candidate may serve: frames were compared and the score reaches the threshold.
     public var passed: Bool { frames > 0 && score >= threshold }
 
-    /// The figures, as the sidecar keeps them, with the speeds measured beside them.
+    /// Whether the frames let the gate judge at all: a detector's original must have found
+    /// something on them (nothing against nothing vouches for no candidate).
+    public var canJudge: Bool { metric == .top1 || matched + missed > 0 }
+
+    /// The figures, as the sidecar keeps them, with the speeds measured beside them; refused when
+    /// the gate cannot judge.
     public func figures(originalFPS: Double, candidateFPS: Double) -> ModelSpec.GateFigures {
         ModelSpec.GateFigures(
-            metric: metric.rawValue, score: score, threshold: threshold, passed: passed, frames: frames,
+            metric: metric.rawValue, score: score, threshold: threshold, passed: passed && canJudge, frames: frames,
             meanIoU: meanIoU, matched: metric == .f1 ? matched : nil, missed: metric == .f1 ? missed : nil,
             extra: metric == .f1 ? extra : nil, originalFPS: originalFPS, candidateFPS: candidateFPS)
     }

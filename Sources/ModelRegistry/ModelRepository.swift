@@ -105,7 +105,12 @@ public struct ModelRepository: Sendable {
 
     /// Complete versions of `name`, ascending. Incomplete or unsafe versions are skipped.
     public func versions(of name: String) throws(RepositoryError) -> [Int] {
-        try numbered(name).filter { (try? version(name, $0)) != nil }
+        try checkedVersions(of: name).map(\.version)
+    }
+
+    /// The complete versions of `name`, ascending, each checked once (sidecar read).
+    public func checkedVersions(of name: String) throws(RepositoryError) -> [ModelVersion] {
+        try numbered(name).compactMap { try? version(name, $0) }
     }
 
     /// Candidates the accuracy gate refused (`REPO/<name>/.N.refused`, never served), by number,

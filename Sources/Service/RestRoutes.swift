@@ -188,13 +188,10 @@ extension EdgeService {
         servedModels.compactMap { p in
             guard let d = p.modelDescription, let status = p.models?.status else { return nil }
             let repo = config.repository.flatMap { try? ModelRepository(root: $0) }
-            let versions = (try? repo?.versions(of: d.name)) ?? [status.version]
-            let all = versions ?? [status.version]
-            let details = all.compactMap { v in
-                (try? repo?.version(d.name, v)).flatMap {
-                    $0.map { RestRoutes.VersionDetail(version: v, spec: $0.spec) }
-                }
-            }
+            // Each sidecar read once; without a repository, only the version serving.
+            let checked = (try? repo?.checkedVersions(of: d.name)) ?? []
+            let all = checked.isEmpty ? [status.version] : checked.map(\.version)
+            let details = checked.map { RestRoutes.VersionDetail(version: $0.version, spec: $0.spec) }
             let refused = repo.map {
                 $0.refused(of: d.name).map { RestRoutes.VersionDetail(version: $0.version, spec: $0.spec) }
             }

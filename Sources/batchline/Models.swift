@@ -123,9 +123,8 @@ extension Batchline {
                     guard let (repository, name) = try ModelRepository.modelFolder(model) else {
                         throw RepositoryError(path: model, message: "not a repository model folder (REPO/<name>)")
                     }
-                    for version in try repository.versions(of: name) {
-                        let v = try repository.version(name, version)
-                        print("\(version)\t\(v.spec.tag)\t\(v.spec.precision ?? "as trained")\t\(v.modelFile)")
+                    for v in try repository.checkedVersions(of: name) {
+                        print("\(v.version)\t\(v.spec.tag)\t\(v.spec.precision ?? "as trained")\t\(v.modelFile)")
                         if let d = v.spec.derived { print("\tfrom version \(d.from): \(d.gate.summary)") }
                     }
                     // Candidates the accuracy gate refused: kept aside, never served.

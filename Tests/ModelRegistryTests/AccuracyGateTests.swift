@@ -52,6 +52,8 @@ struct AccuracyGateTests {
         #expect(!gate.passed)
         gate.add(original: [], candidate: [])
         #expect(gate.score == 1 && gate.meanIoU == nil && gate.passed)
+        // But a detector's original that found nothing cannot vouch for a candidate.
+        #expect(!gate.canJudge && !gate.figures(originalFPS: 1, candidateFPS: 1).passed)
     }
 
     @Test("Classifiers: top-1 agreement")

@@ -150,11 +150,9 @@ public enum Quantizer {
         let a2 = try detect(original, held).seconds
         let b2 = try detect(candidate, held).seconds
         let fps = { (s: Double) in Double(held.count) / max(s, 1e-9) }
-        var figures = gate.figures(
+        let figures = gate.figures(
             originalFPS: fps(min(a.seconds, a2)), candidateFPS: fps(min(b.seconds, b2)))
-        if metric == .f1 && gate.matched + gate.missed == 0 {
-            // Nothing to compare against: the gate cannot vouch for the candidate.
-            figures.passed = false
+        if !gate.canJudge {
             progress("version \(source.version) detects nothing on the held-back frames: the gate cannot judge")
         }
         derived.derived = ModelSpec.Derivation(

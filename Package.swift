@@ -31,6 +31,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // C libraries: one system-library target each; only their wrappers import them.
@@ -42,10 +43,13 @@ let package = Package(
         ),
         .systemLibrary(name: "COpenVINO", path: "Sources/COpenVINO"),
 
+        // Core: clock, rings, bounded queues, the reorder buffer, one-shot completions, stop
+        // signals and the blocking-work executor. Depends on nothing of ours.
+        .target(name: "Core", swiftSettings: swiftSettings),
         // Video I/O: FFmpeg decoding and encoding behind a safe Swift API.
         .target(
             name: "VideoIO",
-            dependencies: ["CFFmpeg", "Monitoring"],
+            dependencies: ["CFFmpeg", "Core", "Monitoring"],
             swiftSettings: swiftSettings
         ),
         // Inference backend: OpenVINO behind a safe Swift API.
@@ -72,12 +76,12 @@ let package = Package(
         // Batching: the batch size controller and its cost model, pure values.
         .target(name: "Batching", swiftSettings: swiftSettings),
         // Monitoring: CPU, memory, cgroup, NVIDIA GPUs (NVML via dlopen).
-        .target(name: "Monitoring", swiftSettings: swiftSettings),
+        .target(name: "Monitoring", dependencies: ["Core"], swiftSettings: swiftSettings),
         // Pipeline: decode -> pre-process -> infer -> post-process, events and stats.
         .target(
             name: "Pipeline",
             dependencies: [
-                "VideoIO", "InferenceBackend", "Vision", "Monitoring", "Batching", "ModelRegistry", "Runtime",
+                "Core", "VideoIO", "InferenceBackend", "Vision", "Monitoring", "Batching", "ModelRegistry", "Runtime",
                 .product(name: "Logging", package: "swift-log"),
             ],
             resources: [.copy("Resources/quantize.py")],
@@ -87,7 +91,7 @@ let package = Package(
         .target(
             name: "Service",
             dependencies: [
-                "Pipeline", "Runtime", "Monitoring", "Batching", "ModelRegistry", "Vision", "InferenceBackend",
+                "Core", "Pipeline", "Runtime", "Monitoring", "Batching", "ModelRegistry", "Vision", "InferenceBackend",
                 "VideoIO",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -97,6 +101,9 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
             ],
             resources: [.copy("Resources/openapi.yaml"), .copy("Resources/dashboard.html")],
             swiftSettings: swiftSettings
@@ -105,7 +112,7 @@ let package = Package(
         .executableTarget(
             name: "batchline",
             dependencies: [
-                "Pipeline", "Batching", "ModelRegistry", "Vision", "Service",
+                "Core", "Pipeline", "Batching", "ModelRegistry", "Vision", "Service",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -119,25 +126,26 @@ let package = Package(
         .testTarget(name: "VisionTests", dependencies: ["Vision", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "PipelineTests",
-            dependencies: ["Pipeline", "VideoIO", "Vision", "Monitoring", "Batching", "TestSupport"],
+            dependencies: ["Core", "Pipeline", "VideoIO", "Vision", "Monitoring", "Batching", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "ModelRegistryTests", dependencies: ["ModelRegistry", "Vision", "TestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(name: "BatchingTests", dependencies: ["Batching"], swiftSettings: swiftSettings),
-        .testTarget(name: "MonitoringTests", dependencies: ["Monitoring"], swiftSettings: swiftSettings),
+        .testTarget(name: "MonitoringTests", dependencies: ["Core", "Monitoring"], swiftSettings: swiftSettings),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ServiceTests",
             dependencies: [
                 "Service", "Pipeline", "Batching", "TestSupport", .product(name: "Logging", package: "swift-log"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "Yams", package: "Yams"),
             ], swiftSettings: swiftSettings),
         .testTarget(
             name: "CLITests", dependencies: ["TestSupport", "batchline", "VideoIO"], swiftSettings: swiftSettings),
         // Paths to the bundled assets and small helpers shared by the tests.
         .target(
-            name: "TestSupport", dependencies: ["Monitoring"], path: "Tests/TestSupport", swiftSettings: swiftSettings),
+            name: "TestSupport", dependencies: ["Core", "Monitoring"], path: "Tests/TestSupport", swiftSettings: swiftSettings),
     ]
 )

@@ -1,3 +1,4 @@
+import Core
 import Foundation
 import Synchronization
 
@@ -44,6 +45,8 @@ public final class ResourceMonitor: Sendable {
         var summary = RunningSummary()
         var running = false
         var generation = 0
+        /// Raised by `stop`: the sampling thread wakes and ends at once.
+        var stop = StopSignal()
     }
 
     /// Creates a monitor keeping the last `keep` samples (10 minutes at the default interval); NVML
@@ -71,18 +74,22 @@ public final class ResourceMonitor: Sendable {
 
     /// Starts sampling (again, from an empty record).
     public func start() {
-        let generation = state.withLock { s -> Int in
+        let (generation, stop) = state.withLock { s -> (Int, StopSignal) in
+            s.stop.raise()
+            s.stop = StopSignal()
             s.recent.removeAll()
             s.summary = RunningSummary()
             s.running = true
             s.generation += 1
-            return s.generation
+            return (s.generation, s.stop)
         }
         let thread = Thread { [self] in
             let origin = Clock.now
             var last = CPUTimes.read()
+            var due = Clock.now
             while state.withLock({ $0.running && $0.generation == generation }) {
-                Thread.sleep(forTimeInterval: interval)
+                due += interval
+                if stop.sleep(until: due) { break }
                 let now = CPUTimes.read()
                 let sample = ResourceSample(
                     time: Clock.now - origin, processCPU: now.processPercent(since: last),
@@ -105,6 +112,7 @@ public final class ResourceMonitor: Sendable {
     public func stop() -> [ResourceSample] {
         state.withLock { s in
             s.running = false
+            s.stop.raise()
             return s.recent.elements
         }
     }
@@ -227,12 +235,6 @@ struct RunningSummary: Sendable {
             rssPeakBytes: max(rssPeak, ResourceMonitor.residentBytes()), cgroupUsagePeakBytes: cgroupPeak,
             gpus: gpuPeaks.keys.sorted().map { gpuPeaks[$0]! }, samples: count)
     }
-}
-
-/// Monotonic time in seconds, shared by the monitor and the pipeline.
-public enum Clock {
-    /// Seconds since an arbitrary start, never going back.
-    public static var now: Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
 }
 
 /// CPU tick counters of this process and of the machine.

@@ -1,3 +1,4 @@
+import Core
 import Foundation
 import Hummingbird
 import Logging
@@ -107,19 +108,19 @@ public enum ControlPlane {
                 notYet.headers[.retryAfter] = "1"
                 return notYet
             }
-            // Drawn and encoded only when asked, on a thread of its own.
-            let jpeg = await onThread("batchline-snapshot") { () throws(VideoError) in
-                var pixels = latest.frame.pixels
-                Annotator().draw(latest.detections, on: &pixels, width: latest.frame.width, height: latest.frame.height)
-                return try JPEGEncoder.encode(rgb: pixels, width: latest.frame.width, height: latest.frame.height)
-            }
-            switch jpeg {
-            case .success(let bytes):
+            // Drawn and encoded only when asked, on the blocking executor (never the cooperative pool).
+            do {
+                let bytes = try await BlockingExecutor.shared.run { () throws(VideoError) in
+                    var pixels = latest.frame.pixels
+                    let (width, height) = (latest.frame.width, latest.frame.height)
+                    Annotator().draw(latest.detections, on: &pixels, width: width, height: height)
+                    return try JPEGEncoder.encode(rgb: pixels, width: width, height: height)
+                }
                 return Response(
                     status: .ok, headers: [.contentType: "image/jpeg", .cacheControl: "no-store"],
                     body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
-            case .failure(let e):
-                return error(.internalServerError, "\(e)")
+            } catch let failure {
+                return error(.internalServerError, "\(failure)")
             }
         }
         router.get("/api/v1/streams/:id") { _, context in

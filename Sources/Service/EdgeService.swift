@@ -1,4 +1,5 @@
 import Batching
+import Core
 import Foundation
 import InferenceBackend
 import Logging
@@ -55,12 +56,8 @@ public final class EdgeService: Sendable {
         var finished: RunOutcome
     }
 
-    /// How a pipeline's run ended, once it did.
-    final class RunOutcome: Sendable {
-        private let result = Mutex<Result<RunReport, any Error>?>(nil)
-        func set(_ r: Result<RunReport, any Error>) { result.withLock { $0 = r } }
-        var value: Result<RunReport, any Error>? { result.withLock { $0 } }
-    }
+    /// How a pipeline's run ended, set when it did.
+    typealias RunOutcome = Completion<Result<RunReport, any Error>>
 
     private struct State: Sendable {
         var streams: [String: Entry] = [:]
@@ -185,7 +182,7 @@ public final class EdgeService: Sendable {
     /// Removes a stream: it stops reading, its frames in flight drain, and its events file is closed
     /// complete before this returns. If that takes longer than `timeout` seconds the stream stays
     /// listed (stopping; its id taken) and this throws `unavailable`: ask again.
-    public func remove(_ id: String, timeout: Double = 10) async throws(ServiceError) {
+    public func remove(_ id: String, timeout: Duration = .seconds(10)) async throws(ServiceError) {
         guard let entry = state.withLock({ $0.streams[id] }) else {
             throw ServiceError(.notFound, "no stream '\(id)'")
         }
@@ -219,8 +216,11 @@ public final class EdgeService: Sendable {
         beginShutdown()
         let hosts = state.withLock { Array($0.hosts.values) }
         let until = Clock.now + timeout
-        while hosts.contains(where: { $0.finished.value == nil }), Clock.now < until {
-            try? await Task.sleep(for: .milliseconds(20))
+        // Each pipeline's end resumes this (within what is left of the time-out).
+        for host in hosts {
+            let left = until - Clock.now
+            guard left > 0 else { break }
+            _ = await host.finished.wait(timeout: .seconds(left))
         }
         let handles = state.withLock { $0.streams.values.map(\.handle) }
         let complete = handles.filter(\.isComplete).count
@@ -292,12 +292,11 @@ public final class EdgeService: Sendable {
         }
         if let served = servedPipeline(named: name), let models = served.models {
             guard models.status.version != latest else { return }
-            // The swap blocks while the version loads: on a thread of its own, not the pool.
-            let result = await onThread("batchline-load") { () throws(ModelSwapError) in
-                _ = try models.activate(latest, trigger: "repository-load")
-            }
-            if case .failure(let e) = result {
-                throw ServiceError(e.code == .refused ? .conflict : .invalid, "\(name): \(e.message)")
+            // The version loads on the blocking executor; this resumes when the stream switched.
+            do {
+                _ = try await models.activate(latest, trigger: "repository-load")
+            } catch {
+                throw ServiceError(error.code == .refused ? .conflict : .invalid, "\(name): \(error.message)")
             }
             return
         }
@@ -328,9 +327,8 @@ public final class EdgeService: Sendable {
             throw ServiceError(.conflict, "\(name) serves streams \(users.joined(separator: ", ")): remove them first")
         }
         pipeline.stop()
-        let until = Clock.now + 10
         let host = state.withLock { s in key.flatMap { s.hosts[$0] } }
-        while host?.finished.value == nil && Clock.now < until { try? await Task.sleep(for: .milliseconds(20)) }
+        _ = await host?.finished.wait(timeout: .seconds(10))
         state.withLock { s in
             if let key { s.hosts[key] = nil }
         }
@@ -425,18 +423,19 @@ public final class EdgeService: Sendable {
         // The run goes on its own threads until `stop`; its end is kept for `shutdown`.
         Task.detached {
             do {
-                outcome.set(.success(try await pipeline.run()))
+                outcome.complete(.success(try await pipeline.run()))
             } catch {
-                outcome.set(.failure(error))
+                outcome.complete(.failure(error))
             }
         }
         do {
-            while !pipeline.isReady {
-                if case .failure(let error)? = outcome.value { throw Self.mapped(error, model: model) }
-                if case .success? = outcome.value {
-                    throw ServiceError(.failed, "\(model): the pipeline ended at once")
-                }
-                try await Task.sleep(for: .milliseconds(20))
+            // Resumed by the run when streams can attach, or when it ended first.
+            switch await pipeline.waitUntilReady() {
+            case true?: break
+            case false?:
+                if case .failure(let error)? = await outcome.wait() { throw Self.mapped(error, model: model) }
+                throw ServiceError(.failed, "\(model): the pipeline ended at once")
+            case nil: throw CancellationError()
             }
         } catch {
             // Cancelled (the service stops while the model loads) or failed: the run must not go on.
@@ -456,23 +455,5 @@ public final class EdgeService: Sendable {
             "model loaded",
             metadata: ["model": "\(model)", "seconds": "\(String(format: "%.2f", Clock.now - started))"])
         return pipeline
-    }
-}
-
-/// Runs `body` (blocking work: a model swap, a JPEG encoding) on a thread of its own, never on
-/// the cooperative pool, and returns its result.
-func onThread<T: Sendable, E: Error>(_ name: String, _ body: @escaping @Sendable () throws(E) -> T) async
-    -> Result<T, E>
-{
-    await withCheckedContinuation { continuation in
-        let thread = Thread {
-            do throws(E) {
-                continuation.resume(returning: .success(try body()))
-            } catch {
-                continuation.resume(returning: .failure(error))
-            }
-        }
-        thread.name = name
-        thread.start()
     }
 }

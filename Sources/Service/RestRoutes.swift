@@ -19,57 +19,6 @@ import Vision
 ///   `PUT /api/v1/batching` (`{"policy": "realtime", "batch_size": 4, "latency_slo_ms": 200}`);
 /// - `GET /api/v1/system`: process and machine CPU, RSS, cgroup memory, GPUs, the machine.
 enum RestRoutes {
-    struct ModelEntry: Encodable {
-        var name: String
-        var path: String
-        var version: Int
-        var previous_version: Int?
-        var swapping: Bool
-        var versions: [Int]
-        var swaps: [SwapRecord]
-        /// Each version's precision and, for a derived one, where it came from and its gate figures.
-        var version_details: [VersionDetail]
-        /// Candidates the accuracy gate refused (never served), with their figures.
-        var refused: [VersionDetail]
-    }
-
-    struct VersionDetail: Encodable {
-        var version: Int
-        var precision: String?
-        var derived_from: Int?
-        var method: String?
-        var gate: Gate?
-
-        struct Gate: Encodable {
-            var metric: String
-            var score: Double
-            var threshold: Double
-            var passed: Bool
-            var frames: Int
-            var mean_iou: Double?
-            var matched: Int?
-            var missed: Int?
-            var extra: Int?
-            var original_fps: Double
-            var candidate_fps: Double
-            var summary: String
-        }
-
-        init(version: Int, spec: ModelSpec) {
-            self.version = version
-            precision = spec.precision
-            derived_from = spec.derived?.from
-            method = spec.derived?.method
-            gate = spec.derived.map { d in
-                let g = d.gate
-                return Gate(
-                    metric: g.metric, score: g.score, threshold: g.threshold, passed: g.passed, frames: g.frames,
-                    mean_iou: g.meanIoU, matched: g.matched, missed: g.missed, extra: g.extra,
-                    original_fps: g.originalFPS, candidate_fps: g.candidateFPS, summary: g.summary)
-            }
-        }
-    }
-
     struct BatchingEntry: Encodable {
         var model: String
         var batching: DetectionPipeline.BatchingStatus
@@ -84,29 +33,7 @@ enum RestRoutes {
     }
 
     static func add(to router: Router<BasicRequestContext>, service: EdgeService, sampler: ResourceMonitor?) {
-        router.get("/api/v1/models") { _, _ in
-            ControlPlane.json(service.modelEntries())
-        }
-        router.post("/api/v1/models/:name/activate") { request, context in
-            let name = context.parameters.get("name") ?? ""
-            let body: [String: Any]
-            switch await ControlPlane.jsonObject(request, keys: ["version"]) {
-            case .success(let b): body = b
-            case .failure(let response): return response
-            }
-            guard let version = body["version"] as? Int, version >= 0 else {
-                return ControlPlane.error(.badRequest, "version: give the version number to serve")
-            }
-            if let entry = service.modelEntries().first(where: { $0.name == name }), !entry.versions.contains(version) {
-                let known = entry.versions.map(String.init).joined(separator: ", ")
-                return ControlPlane.error(.notFound, "\(name) has no version \(version) (it has \(known))")
-            }
-            return await swap(service, name) { try $0.activate(version, trigger: "http") }
-        }
-        router.post("/api/v1/models/:name/rollback") { _, context in
-            let name = context.parameters.get("name") ?? ""
-            return await swap(service, name) { try $0.rollback() }
-        }
+        ModelRoutes.add(to: router, control: service, trigger: "http")
         router.get("/api/v1/batching") { _, _ in
             ControlPlane.json(
                 service.servedModels.compactMap { p in
@@ -162,43 +89,6 @@ enum RestRoutes {
                     sample: sampler?.recent.last, machine: monitor.machine,
                     cgroup_memory_limit_bytes: ResourceMonitor.cgroupMemoryLimit(), models: service.servedModels.count,
                     streams: service.streams.count))
-        }
-    }
-
-    /// A swap on the model called `name`, on a thread of its own (it blocks while the version loads).
-    static func swap(
-        _ service: EdgeService, _ name: String, _ body: @escaping @Sendable (ModelManager) throws -> SwapRecord
-    ) async -> Response {
-        guard let models = service.servedPipeline(named: name)?.models else {
-            return ControlPlane.error(.notFound, "no model '\(name.prefix(80))' is loaded")
-        }
-        let result = await onThread("batchline-swap") { () throws(any Error) in try body(models) }
-        switch result {
-        case .success(let record): return ControlPlane.json(record)
-        case .failure(let e as ModelSwapError):
-            return ControlPlane.error(e.code == .refused ? .conflict : .badRequest, e.message)
-        case .failure(let e): return ControlPlane.error(.internalServerError, "\(e)")
-        }
-    }
-}
-
-extension EdgeService {
-    /// Each model served, for `GET /api/v1/models`.
-    func modelEntries() -> [RestRoutes.ModelEntry] {
-        servedModels.compactMap { p in
-            guard let d = p.modelDescription, let status = p.models?.status else { return nil }
-            let repo = config.repository.flatMap { try? ModelRepository(root: $0) }
-            // Each sidecar read once; without a repository, only the version serving.
-            let checked = (try? repo?.checkedVersions(of: d.name)) ?? []
-            let all = checked.isEmpty ? [status.version] : checked.map(\.version)
-            let details = checked.map { RestRoutes.VersionDetail(version: $0.version, spec: $0.spec) }
-            let refused = repo.map {
-                $0.refused(of: d.name).map { RestRoutes.VersionDetail(version: $0.version, spec: $0.spec) }
-            }
-            return RestRoutes.ModelEntry(
-                name: d.name, path: p.options.model, version: status.version, previous_version: status.previousVersion,
-                swapping: status.swapping, versions: all, swaps: status.swaps, version_details: details,
-                refused: refused ?? [])
         }
     }
 }

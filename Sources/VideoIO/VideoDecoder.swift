@@ -1,4 +1,5 @@
 internal import CFFmpeg
+import Core
 import Monitoring
 
 #if canImport(Glibc)

@@ -2,15 +2,13 @@ import ArgumentParser
 import Foundation
 import ModelRegistry
 import Pipeline
+import Service
 import Vision
 
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
 
 extension Batchline {
     /// `batchline models`: the versions of a repository model, and swaps in a running `batchline run`.
-    struct Models: ParsableCommand {
+    struct Models: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract:
                 "List a model's versions; activate one, or roll back, in a running `batchline run`; make an INT8 version.",
@@ -38,79 +36,59 @@ extension Batchline {
 
             var socket: String { control ?? ModelRepository.controlSocketPath(modelFolder: model) }
 
-            /// Sends `command`; prints the reply's JSON and fails on `"ok":false` with its error.
-            func send(_ command: String) throws {
+            /// The model's name on the server, or in the run.
+            var name: String { URL(fileURLWithPath: model).lastPathComponent }
+
+            /// Sends `command` (`status`, `activate N`, `rollback`) over HTTP, to the server or the
+            /// run's socket alike; prints the reply's JSON, or fails with its error.
+            func send(_ command: Command) async throws {
+                let client: ControlClient
                 if let server {
-                    try sendHTTP(command, to: server)
+                    var token: String?
+                    if let tokenFile {
+                        guard let text = try? String(contentsOfFile: tokenFile, encoding: .utf8) else {
+                            throw fail(PipelineError("\(tokenFile): cannot read the token file"))
+                        }
+                        token = text.trimmingCharacters(in: .whitespacesAndNewlines)
+                    }
+                    guard URL(string: server)?.scheme != nil else { throw fail(PipelineError("--server \(server): not a URL")) }
+                    client = ControlClient(server: server, token: token)
+                } else {
+                    client = ControlClient(socket: socket)
+                }
+                let reply: ControlClient.Reply
+                do {
+                    switch command {
+                    case .status: reply = try await client.send(.GET, "/api/v1/models")
+                    case .activate(let version):
+                        let body = try JSONEncoder().encode(["version": version])
+                        reply = try await client.send(.POST, "/api/v1/models/\(name)/activate", body: body)
+                    case .rollback: reply = try await client.send(.POST, "/api/v1/models/\(name)/rollback")
+                    }
+                } catch {
+                    throw fail(server == nil ? PipelineError("\(model): \(error)") : error)
+                }
+                guard reply.status == 200 else { throw fail(PipelineError("\(name): \(reply.errorMessage)")) }
+                guard case .status = command else {
+                    print(String(decoding: reply.body, as: UTF8.self))
                     return
                 }
-                do {
-                    let reply = try ControlClient.send(command, to: socket)
-                    let object = try? JSONSerialization.jsonObject(with: Data(reply.utf8)) as? [String: Any]
-                    guard let object, object["ok"] as? Bool == true else {
-                        throw PipelineError("\(model): \(object?["error"] as? String ?? reply)")
-                    }
-                    print(reply)
-                } catch {
-                    throw fail(error)
+                // This model's entry of the list.
+                let entries = (try? JSONDecoder().decode([ModelEntry].self, from: reply.body)) ?? []
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys]
+                guard let entry = entries.first(where: { $0.name == name }), let json = try? encoder.encode(entry) else {
+                    throw fail(PipelineError("\(name): the \(server == nil ? "run" : "service") does not serve it"))
                 }
+                print(String(decoding: json, as: UTF8.self))
             }
+        }
 
-            /// The same over the service's HTTP control plane: `status` is `GET /api/v1/models` (this
-            /// model's entry), `activate N` and `rollback` its POST routes.
-            func sendHTTP(_ command: String, to server: String) throws {
-                let name = (model as NSString).lastPathComponent
-                let parts = command.split(separator: " ")
-                var path = "/api/v1/models"
-                var method = "GET"
-                var body: Data?
-                switch parts.first {
-                case "activate":
-                    (path, method) = ("/api/v1/models/\(name)/activate", "POST")
-                    body = Data("{\"version\": \(parts.count > 1 ? String(parts[1]) : "0")}".utf8)
-                case "rollback": (path, method) = ("/api/v1/models/\(name)/rollback", "POST")
-                default: break
-                }
-                guard let url = URL(string: server.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + path)
-                else {
-                    throw fail(PipelineError("--server \(server): not a URL"))
-                }
-                var request = URLRequest(url: url)
-                request.httpMethod = method
-                request.httpBody = body
-                request.timeoutInterval = 120
-                if let tokenFile {
-                    guard let token = try? String(contentsOfFile: tokenFile, encoding: .utf8) else {
-                        throw fail(PipelineError("\(tokenFile): cannot read the token file"))
-                    }
-                    request.setValue(
-                        "Bearer \(token.trimmingCharacters(in: .whitespacesAndNewlines))",
-                        forHTTPHeaderField: "Authorization")
-                }
-                let done = DispatchSemaphore(value: 0)
-                nonisolated(unsafe) var outcome: (Data?, Int, (any Error)?) = (nil, 0, nil)
-                URLSession.shared.dataTask(with: request) { data, response, error in
-                    outcome = (data, (response as? HTTPURLResponse)?.statusCode ?? 0, error)
-                    done.signal()
-                }.resume()
-                done.wait()
-                if let error = outcome.2 { throw fail(PipelineError("\(server): \(error.localizedDescription)")) }
-                let text = String(decoding: outcome.0 ?? Data(), as: UTF8.self)
-                guard outcome.1 == 200 else {
-                    let object = try? JSONSerialization.jsonObject(with: outcome.0 ?? Data()) as? [String: Any]
-                    throw fail(PipelineError("\(name): \(object?["error"] as? String ?? "HTTP \(outcome.1)")"))
-                }
-                if method == "GET",
-                    let list = try? JSONSerialization.jsonObject(with: outcome.0 ?? Data()) as? [[String: Any]]
-                {
-                    guard let entry = list.first(where: { $0["name"] as? String == name }),
-                        let data = try? JSONSerialization.data(withJSONObject: entry, options: [.sortedKeys])
-                    else { throw fail(PipelineError("\(name): the service does not serve it")) }
-                    print(String(decoding: data, as: UTF8.self))
-                } else {
-                    print(text)
-                }
-            }
+        /// What `send` asks for.
+        enum Command {
+            case status
+            case activate(Int)
+            case rollback
         }
 
         struct List: ParsableCommand {
@@ -224,26 +202,27 @@ extension Batchline {
             }
         }
 
-        struct Status: ParsableCommand {
+        struct Status: AsyncParsableCommand {
             static let configuration = CommandConfiguration(abstract: "The version serving, and the swaps so far.")
             @OptionGroup var target: Target
-            func run() throws { try target.send("status") }
+            func run() async throws { try await target.send(.status) }
         }
 
-        struct Activate: ParsableCommand {
+        struct Activate: AsyncParsableCommand {
             static let configuration = CommandConfiguration(
                 abstract: "Load, check and warm up a version, then swap it in at the next batch.",
                 discussion: "Answers once the stream has switched, or with the reason the version was refused.")
             @OptionGroup var target: Target
             @Argument(help: "The version number.")
             var version: Int
-            func run() throws { try target.send("activate \(version)") }
+            func run() async throws { try await target.send(.activate(version)) }
         }
 
-        struct Rollback: ParsableCommand {
+        struct Rollback: AsyncParsableCommand {
             static let configuration = CommandConfiguration(abstract: "Go back to the version served before.")
             @OptionGroup var target: Target
-            func run() throws { try target.send("rollback") }
+            func run() async throws { try await target.send(.rollback) }
         }
     }
 }
+

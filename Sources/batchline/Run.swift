@@ -3,6 +3,7 @@ import Batching
 import Foundation
 import Logging
 import Pipeline
+import Service
 
 extension PipelineMode: ExpressibleByArgument {}
 
@@ -151,24 +152,16 @@ extension Batchline {
             options.sourceTimeout = timeout
             options.device = device
             options.progress = true
-            let report: RunReport
             let pipeline = DetectionPipeline(options: options)
-            // Ctrl-C or SIGTERM ends a live run cleanly (events, stats and video completed); a second one
-            // ends it at once.
-            let signals = [SIGINT, SIGTERM].map { number in
-                signal(number, SIG_IGN)
-                let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-                source.setEventHandler {
-                    pipeline.stop()
-                    signal(number, SIG_DFL)
-                    source.cancel()
-                }
-                source.resume()
-                return source
-            }
-            defer { for source in signals { source.cancel() } }
+            // One lifecycle with `serve`: a service group runs the pipeline and its control socket;
+            // Ctrl-C or SIGTERM ends a live run cleanly (events, stats and video completed).
+            let report: RunReport
             do {
-                report = try await pipeline.run()
+                var control: ControlSocket?
+                if let socket = DetectionPipeline.controlSocket(for: options) {
+                    control = try await ControlSocket.prepare(path: socket.path, derived: socket.derived)
+                }
+                report = try await RunLifecycle.run(pipeline, control: control, logger: Logger(label: "batchline.run"))
             } catch {
                 throw fail(error)
             }

@@ -197,11 +197,13 @@ struct ModelsCLITests {
         try run.run()
         defer { if run.isRunning { kill(run.processIdentifier, SIGKILL) } }
 
-        // The run's socket is found from the model folder alone.
-        var status = try runBatchline(["models", "status", model], timeout: 10)
-        for _ in 0..<100 where status.status != 0 {
+        // The run's socket is found from the model folder alone (once its model is ready: waited for,
+        // 60 s only against a hang).
+        var status = try runBatchline(["models", "status", model], timeout: 60)
+        let listening = Date()
+        while status.status != 0 && Date().timeIntervalSince(listening) < 60 {
             Thread.sleep(forTimeInterval: 0.1)
-            status = try runBatchline(["models", "status", model], timeout: 10)
+            status = try runBatchline(["models", "status", model], timeout: 60)
         }
         #expect(status.status == 0 && status.stdout.contains("\"version\":1"), "\(status.stderr)")
         let activate = try runBatchline(["models", "activate", model, "2"], timeout: 60)
@@ -211,18 +213,18 @@ struct ModelsCLITests {
         #expect(missing.stderr.split(separator: "\n").count == 1 && missing.stderr.contains("no such version"))
         let rollback = try runBatchline(["models", "rollback", model], timeout: 60)
         #expect(rollback.status == 0 && rollback.stdout.contains("\"to\":1"), "\(rollback.stderr)")
-        status = try runBatchline(["models", "status", model], timeout: 10)
+        status = try runBatchline(["models", "status", model], timeout: 60)
         #expect(status.stdout.contains("\"version\":1"))
 
         kill(run.processIdentifier, SIGINT)
         let start = Date()
-        while run.isRunning && Date().timeIntervalSince(start) < 20 { Thread.sleep(forTimeInterval: 0.05) }
+        while run.isRunning && Date().timeIntervalSince(start) < 60 { Thread.sleep(forTimeInterval: 0.05) }
         #expect(!run.isRunning && run.terminationStatus == 0, "Ctrl-C ends the run with its outputs complete")
         let lines = try String(contentsOfFile: events, encoding: .utf8).split(separator: "\n")
         #expect(lines.count > 10 && lines.count < 795)
         #expect(lines.enumerated().allSatisfy { $1.contains("\"frame\":\($0),") }, "no frame lost at the stop")
         #expect(lines.contains { $0.contains("\"model\":\"cls@2\"") } && lines.last!.contains("\"model\":\"cls@1\""))
-        let gone = try runBatchline(["models", "status", model], timeout: 10)
+        let gone = try runBatchline(["models", "status", model], timeout: 60)
         #expect(gone.status == 1 && gone.stderr.contains("no batchline run is listening"))
     }
 }

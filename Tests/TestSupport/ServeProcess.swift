@@ -64,8 +64,9 @@ public final class ServeProcess: @unchecked Sendable {
     public var isRunning: Bool { process.isRunning }
 
     /// Sends `signal` and waits up to `timeout` seconds for the exit: its status and how long it
-    /// took (nil status: it had to be killed).
-    public func stop(signal: Int32 = SIGTERM, timeout: Double = 20) -> (status: Int32?, seconds: Double) {
+    /// took (nil status: it had to be killed). The time-out only guards against a hang: generous,
+    /// for a slow, loaded machine.
+    public func stop(signal: Int32 = SIGTERM, timeout: Double = 60) -> (status: Int32?, seconds: Double) {
         let t0 = Date()
         kill(process.processIdentifier, signal)
         while process.isRunning && Date().timeIntervalSince(t0) < timeout { Thread.sleep(forTimeInterval: 0.02) }
@@ -160,7 +161,8 @@ public final class RTSPCamera: @unchecked Sendable {
         p.standardError = FileHandle.nullDevice
         try p.run()
         process = p
-        let deadline = Date().addingTimeInterval(15)
+        // Only against a hang: GStreamer starts slowly on a loaded machine.
+        let deadline = Date().addingTimeInterval(60)
         while Date() < deadline {
             if canConnect(port: port) { return }
             Thread.sleep(forTimeInterval: 0.05)

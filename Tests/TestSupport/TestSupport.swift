@@ -156,7 +156,8 @@ public final class HTTPFileServer: @unchecked Sendable {
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
-        let deadline = Date().addingTimeInterval(10)
+        // Only against a hang: Python starts slowly on a loaded machine.
+        let deadline = Date().addingTimeInterval(60)
         while Date() < deadline {
             if canConnect(port: port) { return }
             Thread.sleep(forTimeInterval: 0.05)
@@ -218,7 +219,8 @@ public final class LiveHTTPCamera: @unchecked Sendable {
         p.standardError = FileHandle.nullDevice
         try p.run()
         process = p
-        let deadline = Date().addingTimeInterval(10)
+        // Only against a hang: Python starts slowly on a loaded machine.
+        let deadline = Date().addingTimeInterval(60)
         while Date() < deadline {
             if canConnect(port: port) { return }
             Thread.sleep(forTimeInterval: 0.05)

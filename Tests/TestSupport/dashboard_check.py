@@ -19,6 +19,9 @@ from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# Seconds a condition is waited for: only against a hang. How fast the page follows the server is
+# timing, a benchmark's matter (bench/dashboard.sh), not a test's: a slow, loaded machine must pass.
+PATIENCE = 60
 
 
 def check(ok, what):
@@ -88,21 +91,21 @@ def main() -> int:
     try:
         driver.get(base + "/")
         check(driver.title == "Batchline", "the page loads")
-        running = wait(driver, lambda d: all(fps(d, s) > 0 for s in ["front", "back"]) and [fps(d, "front"), fps(d, "back")], 10)
-        check(bool(running), f"every configured stream appears with frames per second above 0 within 10 s ({running})")
+        running = wait(driver, lambda d: all(fps(d, s) > 0 for s in ["front", "back"]) and [fps(d, "front"), fps(d, "back")], PATIENCE)
+        check(bool(running), f"every configured stream appears with frames per second above 0 ({running})")
 
         tab(driver, "stream")
-        drawn = wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#chart-fps path.series")) > 0, 10)
+        drawn = wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#chart-fps path.series")) > 0, PATIENCE)
         check(bool(drawn), "the stream view's charts have drawn data")
-        snap = wait(driver, lambda d: d.execute_script("const i=document.getElementById('stream-snap'); return i.complete && i.naturalWidth"), 10)
+        snap = wait(driver, lambda d: d.execute_script("const i=document.getElementById('stream-snap'); return i.complete && i.naturalWidth"), PATIENCE)
         check(snap == 768, f"the stream view shows the live annotated picture ({snap} px wide)")
         tab(driver, "batcher")
-        check(bool(wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#chart-batch path.series"), 10)),
+        check(bool(wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#chart-batch path.series"), PATIENCE)),
               "the batcher's chart has drawn data")
-        check(bool(wait(driver, lambda d: "keeps up" in d.find_element(By.ID, "costs").text or "falls behind" in d.find_element(By.ID, "costs").text, 10)),
+        check(bool(wait(driver, lambda d: "keeps up" in d.find_element(By.ID, "costs").text or "falls behind" in d.find_element(By.ID, "costs").text, PATIENCE)),
               "the stage costs are shown against the real-time condition")
         tab(driver, "resources")
-        check(bool(wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#chart-cpu path.series"), 10)), "the resources' chart has drawn data")
+        check(bool(wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#chart-cpu path.series"), PATIENCE)), "the resources' chart has drawn data")
 
         # A stream added through the form appears and starts; removed, it disappears.
         tab(driver, "overview")
@@ -112,15 +115,15 @@ def main() -> int:
         driver.find_element(By.ID, "add-loop").click()
         driver.find_element(By.ID, "add-realtime").click()
         driver.find_element(By.ID, "add-submit").click()
-        check(wait(driver, lambda d: state(d, "formcam") == "running" and fps(d, "formcam") > 0, 15) is True,
+        check(wait(driver, lambda d: state(d, "formcam") == "running" and fps(d, "formcam") > 0, PATIENCE) is True,
               "a stream added through the form appears and runs")
         card(driver, "formcam").find_element(By.CSS_SELECTOR, ".remove").click()
-        check(wait(driver, lambda d: card(d, "formcam") is None, 15) is True, "removed, it disappears")
+        check(wait(driver, lambda d: card(d, "formcam") is None, PATIENCE) is True, "removed, it disappears")
         driver.find_element(By.ID, "add-id").clear()
         driver.find_element(By.ID, "add-source").clear()
         driver.find_element(By.ID, "add-source").send_keys("/nonexistent/clip.mp4")
         driver.find_element(By.ID, "add-submit").click()
-        msg = wait(driver, lambda d: d.find_element(By.ID, "add-msg").text, 10)
+        msg = wait(driver, lambda d: d.find_element(By.ID, "add-msg").text, PATIENCE)
         check(bool(msg) and "no such file" in msg, f"a bad stream is refused, the server's words shown ({msg!r})")
 
         # Added through the API: appears without a reload. A camera that drops shows reconnecting
@@ -130,35 +133,40 @@ def main() -> int:
         camera = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(1.5)
         api(base, "POST", "/api/v1/streams", {"id": "gate", "source": f"rtsp://127.0.0.1:{port}/cam", "model": "pedestrian"})
-        check(wait(driver, lambda d: state(d, "gate") == "running", 30) is True, "a stream added through the API appears and runs, no reload")
+        check(wait(driver, lambda d: state(d, "gate") == "running", PATIENCE) is True, "a stream added through the API appears and runs, no reload")
         camera.kill()
         camera.wait()
-        check(wait(driver, lambda d: state(d, "gate") == "reconnecting", 15) is True, "the camera drops: reconnecting on the page")
+        check(wait(driver, lambda d: state(d, "gate") == "reconnecting", PATIENCE) is True, "the camera drops: reconnecting on the page")
         reason = card(driver, "gate").find_element(By.CSS_SELECTOR, ".reason").text
         check(bool(reason), f"with its reason ({reason!r})")
         camera = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        check(wait(driver, lambda d: state(d, "gate") == "running", 40) is True, "and recovers on the page")
+        check(wait(driver, lambda d: state(d, "gate") == "running", PATIENCE) is True, "and recovers on the page")
 
         # Models: activate version 1 (2 serves); a bad version refused with the reason.
         tab(driver, "models")
-        panel = wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, '[data-model="pedestrian"]'), 10)
+        panel = wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, '[data-model="pedestrian"]'), PATIENCE)
         check(panel is not None and "serving version 2" in panel.text, "the models view shows version 2 serving")
         field = panel.find_element(By.CSS_SELECTOR, ".version")
         field.send_keys("9")
         panel.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-        msg = wait(driver, lambda d: "no version 9" in d.find_element(By.ID, "model-msg").text and d.find_element(By.ID, "model-msg").text, 15)
+        msg = wait(driver, lambda d: "no version 9" in d.find_element(By.ID, "model-msg").text and d.find_element(By.ID, "model-msg").text, PATIENCE)
         check(bool(msg), f"a bad version is refused, the reason shown ({msg!r})")
         panel = driver.find_element(By.CSS_SELECTOR, '[data-model="pedestrian"]')
         field = panel.find_element(By.CSS_SELECTOR, ".version")
         field.clear()
         field.send_keys("1")
         panel.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-        msg = wait(driver, lambda d: "serves version 1" in d.find_element(By.ID, "model-msg").text, 60)
+        msg = wait(driver, lambda d: "serves version 1" in d.find_element(By.ID, "model-msg").text, PATIENCE)
         check(bool(msg), "version 1 activated from the models view")
-        time.sleep(2)
-        with open(os.path.join(events, "front.jsonl")) as f:
-            # Complete lines only: the writer may be mid-line.
-            last = [json.loads(l) for l in [l for l in f.readlines() if l.endswith("\n")][-5:]]
+
+        def newest():
+            with open(os.path.join(events, "front.jsonl")) as f:
+                # Complete lines only: the writer may be mid-line.
+                return [json.loads(l) for l in [l for l in f.readlines() if l.endswith("\n")][-5:]]
+
+        # Frames taken before the switch are still answered by version 2: waited for, not timed.
+        wait(driver, lambda d: all(e["model"] == "pedestrian@1" for e in newest()), PATIENCE)
+        last = newest()
         check(all(e["model"] == "pedestrian@1" for e in last), f"the stream's events name the new version ({last[-1]['model']})")
 
         # Keeps working: the page's JS heap at the start and the end, charts still moving.

@@ -1,3 +1,4 @@
+import Core
 import Foundation
 import ModelRegistry
 import Synchronization
@@ -8,23 +9,27 @@ import Synchronization
 /// being copied is never picked up. Versions rolled back from or rejected are left alone until
 /// their files change.
 final class RepositoryWatcher: Sendable {
-    private let stopped = Atomic<Bool>(false)
+    private let task: Task<Void, Never>
 
     init(repository: ModelRepository, name: String, models: ModelManager, interval: Double) {
-        let thread = Thread { [self] in
+        task = Task.detached {
             var seen: [Int: [String]] = [:]
             var refused: [Int: [String]] = [:]
             // Only versions above every one served so far are taken up: after a manual switch to an
             // older version, the watcher does not switch back on its own.
             var highest = models.status.version
-            while !self.stopped.load(ordering: .acquiring) {
-                Thread.sleep(forTimeInterval: interval)
+            // A look every `interval` (a timer: a folder tells nobody when it changes); ends when stopped.
+            while (try? await Task.sleep(for: .seconds(interval))) != nil {
                 let status = models.status
                 highest = max(highest, status.version)
-                guard !self.stopped.load(ordering: .acquiring), !status.swapping,
-                    let latest = (try? repository.latest(of: name))??.version, latest > highest
-                else { continue }
-                let mark = Self.fingerprint(repository.root + "/" + name + "/" + String(latest))
+                guard !status.swapping else { continue }
+                let top = highest
+                // Reading the folder is file I/O: on the blocking executor, not the cooperative pool.
+                let look = await BlockingExecutor.shared.run { () -> (Int, [String]?)? in
+                    guard let latest = (try? repository.latest(of: name))??.version, latest > top else { return nil }
+                    return (latest, Self.fingerprint(repository.root + "/" + name + "/" + String(latest)))
+                }
+                guard let (latest, mark) = look else { continue }
                 defer { seen[latest] = mark }
                 // Complete and unchanged since the last look; and not refused as it is now.
                 guard let mark, mark == seen[latest], mark != refused[latest] else { continue }
@@ -33,7 +38,7 @@ final class RepositoryWatcher: Sendable {
                     continue
                 }
                 do {
-                    try models.activate(latest, trigger: "watch", wait: 5)
+                    try await models.activate(latest, trigger: "watch", wait: .seconds(5))
                     highest = max(highest, latest)
                 } catch {
                     // Rejected or rolled back: not again until its files change. Anything else
@@ -42,11 +47,10 @@ final class RepositoryWatcher: Sendable {
                 }
             }
         }
-        thread.name = "batchline-watch"
-        thread.start()
     }
 
-    func stop() { stopped.store(true, ordering: .releasing) }
+    /// Stops watching: the next look does not happen, a swap it waits on is not waited for.
+    func stop() { task.cancel() }
 
     /// Names, sizes and modification times of the folder's files; nil while anything changed within
     /// the last second.

@@ -1,3 +1,4 @@
+import Core
 import Foundation
 import Logging
 import ModelRegistry
@@ -137,6 +138,9 @@ public final class ModelManager: Sendable {
     }
 
     private let state: Mutex<State>
+    /// Signalled whenever a swap moves (staged, switched, rolled back, probation over, closed):
+    /// `activate` awaits it instead of polling.
+    private let changes = ChangeSignal()
     private let loader: Loader?
     /// Called on the inference thread at each switch point with the new version's tag.
     private let onSwitch = Mutex<(@Sendable (String) -> Void)?>(nil)
@@ -208,12 +212,13 @@ public final class ModelManager: Sendable {
     /// Versions rolled back from, or rejected: not to be picked up again by the watcher.
     public var refusedVersions: Set<Int> { state.withLock { $0.refused } }
 
-    /// Loads, checks and warms up `version`, then waits (at most `wait` seconds) for the stream to
-    /// switch to it. Blocking: call it from a control thread. Throws with the reason when the version
-    /// is refused or rejected; the serving version keeps serving in every such case.
+    /// Loads, checks and warms up `version` (on the blocking executor), then waits (at most `wait`)
+    /// for the stream to switch to it, resumed by the inference thread at the switch point. Throws
+    /// with the reason when the version is refused or rejected; the serving version keeps serving in
+    /// every such case.
     @discardableResult
-    public func activate(_ version: Int, trigger: String = "request", wait: Double = 30) throws(ModelSwapError)
-        -> SwapRecord
+    public func activate(_ version: Int, trigger: String = "request", wait: Duration = .seconds(30))
+        async throws(ModelSwapError) -> SwapRecord
     {
         let now = Clock.now - origin
         let from = state.withLock { $0.swap.current.version }
@@ -233,12 +238,7 @@ public final class ModelManager: Sendable {
         guard unavailable == nil, let loader else { throw reject(.refused, unavailable ?? "no loader") }
         // A version on probation finishes it first (a second or so): three resident versions would be
         // one too many.
-        let probationEnds = Clock.now + 10
-        while state.withLock({ $0.swap.fallback != nil && $0.swap.staged == nil && !$0.closed })
-            && Clock.now < probationEnds
-        {
-            Thread.sleep(forTimeInterval: 0.01)
-        }
+        _ = await waitFor(seconds: 10) { s in !(s.swap.fallback != nil && s.swap.staged == nil && !s.closed) }
         do {
             record.from = try state.withLock { s throws(SwapRefusal) in
                 if s.closed { throw SwapRefusal("the run is ending") }
@@ -255,7 +255,7 @@ public final class ModelManager: Sendable {
         let handoff: Handoff<any BatchEngine>
         do {
             let started = record
-            let prepared = try Self.onLoaderThread { () throws(ModelSwapError) in
+            let prepared = try await BlockingExecutor.shared.run { () throws(ModelSwapError) in
                 let (engine, done) = try self.prepare(version, loader: loader, record: started)
                 return (Handoff(engine), done)
             }
@@ -283,23 +283,37 @@ public final class ModelManager: Sendable {
                 "compile.s": "\(record.compileSeconds ?? 0)", "warmup.s": "\(record.warmupSeconds ?? 0)",
             ])
         // The stream switches at its next batch; wait for it so the answer says how it went.
-        let deadline = Clock.now + wait
-        while Clock.now < deadline {
-            let r = state.withLock { $0.record(index) }
-            switch r?.outcome {
-            case .staged?: Thread.sleep(forTimeInterval: 0.005)
-            case .swapped?: return r!
-            case let outcome?: throw ModelSwapError("version \(version) \(outcome): \(r?.reason ?? "")")
-            case nil: throw ModelSwapError("version \(version): its record is gone")
-            }
+        changes.signal()
+        let moved = await waitFor(seconds: wait.seconds) { $0.record(index)?.outcome != .staged }
+        let r = state.withLock { $0.record(index) }
+        switch r?.outcome {
+        case .swapped?: return r!
+        case .staged?:
+            let why = moved == nil ? "the request was cancelled" : "the stream has not reached a batch boundary"
+            throw ModelSwapError(
+                "version \(version) is staged but \(why) in \(Int(wait.seconds)) s (is it idle?); "
+                    + "it takes over at the next batch")
+        case let outcome?: throw ModelSwapError("version \(version) \(outcome): \(r?.reason ?? "")")
+        case nil: throw ModelSwapError("version \(version): its record is gone")
         }
-        throw ModelSwapError(
-            "version \(version) is staged but the stream has not reached a batch boundary in \(Int(wait)) s "
-                + "(is it idle?); it takes over at the next batch")
+    }
+
+    /// Waits until `condition` holds of the state (true), `seconds` pass (false) or the task is
+    /// cancelled (nil); woken by `changes`, never by polling.
+    private func waitFor(seconds: Double, _ condition: (State) -> Bool) async -> Bool? {
+        let deadline = Clock.now + seconds
+        while true {
+            let next = changes.next()
+            if state.withLock({ condition($0) }) { return true }
+            let left = deadline - Clock.now
+            guard left > 0 else { return false }
+            if await next.wait(timeout: .seconds(left)) == nil && Task.isCancelled { return nil }
+        }
     }
 
     /// The stream has ended: swaps waiting for a batch boundary give up, new ones are refused.
     func close() {
+        defer { changes.signal() }
         state.withLock { s in
             s.closed = true
             // The stream has stopped: only the current engine may still be asked for (by nobody).
@@ -315,7 +329,8 @@ public final class ModelManager: Sendable {
     /// Back to the previous version: at once while the current one is on probation (the previous one
     /// is still resident), else by loading it again.
     @discardableResult
-    public func rollback(wait: Double = 30) throws(ModelSwapError) -> SwapRecord {
+    public func rollback(wait: Duration = .seconds(30)) async throws(ModelSwapError) -> SwapRecord {
+        defer { changes.signal() }
         let now = Clock.now - origin
         let result = state.withLock { s -> Result<(target: Int?, from: Int, done: SwapRecord?), SwapRefusal> in
             let from = s.swap.current.version
@@ -344,7 +359,7 @@ public final class ModelManager: Sendable {
             logger.notice("model rolled back", metadata: ["from": "\(from)", "to": "\(record.to)"])
             return record
         case .success((let version, let from, _)):
-            let record = try activate(version!, trigger: "rollback", wait: wait)
+            let record = try await activate(version!, trigger: "rollback", wait: wait)
             state.withLock { _ = $0.refused.insert(from) }
             return record
         }
@@ -424,7 +439,10 @@ public final class ModelManager: Sendable {
             s.swap.began(chosen.id)
             return (chosen.id, s.engines[chosen.id]!.value, swapped, changed)
         }
-        if swapped { logger.notice("model version switched", metadata: ["model.tag": "\(engine.tag)"]) }
+        if swapped {
+            changes.signal()
+            logger.notice("model version switched", metadata: ["model.tag": "\(engine.tag)"])
+        }
         if changed { onSwitch.withLock { $0 }?(engine.tag) }
         return (id, engine)
     }
@@ -433,6 +451,7 @@ public final class ModelManager: Sendable {
     /// call `returnFreedMemory`.
     func finished(_ id: Int) -> [Int] {
         let now = Clock.now
+        defer { changes.signal() }
         return state.withLock { s in
             s.swap.finished(id, now: now)
             s.lastEnd = now
@@ -446,6 +465,7 @@ public final class ModelManager: Sendable {
     /// A batch on `id` failed with `error`: the engine to run it again on (after an automatic
     /// rollback), or the error again when there is nothing to fall back on.
     func failed(_ id: Int, error: any Error) throws -> (id: Int, engine: any BatchEngine) {
+        defer { changes.signal() }
         let action = state.withLock { s in
             let failing = s.swap.current
             let action = s.swap.failed(id)
@@ -501,33 +521,6 @@ public final class ModelManager: Sendable {
             }
             return (id, handoff.value)
         }
-    }
-
-    /// Runs `body` on a thread of its own and waits for it, so that loading and compiling never run on
-    /// the caller's thread (which may be one of Swift's cooperative threads).
-    ///
-    /// Tried and measured: running it at a lower priority (nice 10) spread a swap's CPU over 7.8 s
-    /// instead of 3.4 s on a saturated 2-core machine, without lowering the CPU it took from the stream
-    /// (about 1.3 s of stream time per swap either way), so it runs at normal priority.
-    static func onLoaderThread<T: Sendable>(_ body: @escaping @Sendable () throws(ModelSwapError) -> T)
-        throws(ModelSwapError) -> T
-    {
-        let result = Mutex<Result<T, ModelSwapError>?>(nil)
-        let done = DispatchSemaphore(value: 0)
-        let thread = Thread {
-            let outcome: Result<T, ModelSwapError>
-            do throws(ModelSwapError) {
-                outcome = .success(try body())
-            } catch {
-                outcome = .failure(error)
-            }
-            result.withLock { $0 = outcome }
-            done.signal()
-        }
-        thread.name = "batchline-loader"
-        thread.start()
-        done.wait()
-        return try result.withLock { $0! }.get()
     }
 
     /// Freed model memory goes back to the system now rather than staying in the allocator's arenas,

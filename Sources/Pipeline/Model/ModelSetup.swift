@@ -1,4 +1,5 @@
 import Batching
+import Core
 import Foundation
 import InferenceBackend
 import Logging
@@ -20,7 +21,6 @@ extension DetectionPipeline {
         var input: ModelSpec.InputSpec
         /// The engine, in sequential mode only (no swaps there).
         var sequential: Handoff<(any BatchEngine)?>
-        var controlPath: String?
         var watch: ModelRepository?
     }
 
@@ -59,8 +59,7 @@ extension DetectionPipeline {
             probationBatches: options.probationBatches, probationSeconds: options.probationSeconds, logger: logger)
         return ModelSetup(
             models: models, requests: requests, maxRequests: maxRequests, tag: detector.tag, input: detector.input,
-            sequential: Handoff(options.mode == .sequential ? detector : nil), controlPath: served.controlPath,
-            watch: served.watch)
+            sequential: Handoff(options.mode == .sequential ? detector : nil), watch: served.watch)
     }
 
     /// The model to serve, how other versions load, and where swaps are asked for.
@@ -69,7 +68,6 @@ extension DetectionPipeline {
         var version: Int
         var name: String
         var loader: ModelManager.Loader?
-        var controlPath: String?
         /// The repository to watch for new versions.
         var watch: ModelRepository?
     }
@@ -78,8 +76,7 @@ extension DetectionPipeline {
         let config = ["PERFORMANCE_HINT": hint]
         let device = options.device
         if let engine = injected.withLock({ $0.take() }) {
-            return Served(
-                engine: engine, version: 1, name: engine.tag, loader: injectedLoader, controlPath: options.controlPath)
+            return Served(engine: engine, version: 1, name: engine.tag, loader: injectedLoader)
         }
         guard let (repository, name) = try ModelRepository.modelFolder(options.model) else {
             if options.modelVersion != nil { throw ModelRepository.pinnedNeedsFolder(options.model) }
@@ -98,9 +95,7 @@ extension DetectionPipeline {
         }
         let watch = options.watch ?? (policy == .latest)
         return Served(
-            engine: engine, version: chosen.version, name: name, loader: loader,
-            controlPath: options.controlPath ?? ModelRepository.controlSocketPath(modelFolder: options.model),
-            watch: watch ? repository : nil)
+            engine: engine, version: chosen.version, name: name, loader: loader, watch: watch ? repository : nil)
     }
 
     /// The batch size manager, when the policy lets the batch size move.

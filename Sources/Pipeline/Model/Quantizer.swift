@@ -1,3 +1,4 @@
+import Core
 import Foundation
 import InferenceBackend
 import ModelRegistry
@@ -228,7 +229,7 @@ public enum Quantizer {
         try slot.start()
         try slot.wait()
         var detections: [[Detection]] = []
-        let start = Monitoring.Clock.now
+        let start = Core.Clock.now
         for frame in frames {
             try slot.fill([frame.bytes])
             try slot.start()
@@ -236,7 +237,7 @@ public enum Quantizer {
             detections.append(
                 try engine.decoder.decode(try slot.outputs(), index: 0, width: frame.width, height: frame.height))
         }
-        return (detections, Monitoring.Clock.now - start)
+        return (detections, Core.Clock.now - start)
     }
 
     /// Runs the script; its progress goes to standard error as it comes; returns the method it reports.

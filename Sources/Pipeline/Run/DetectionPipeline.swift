@@ -1,4 +1,5 @@
 import Batching
+import Core
 import Foundation
 import InferenceBackend
 import Logging
@@ -32,7 +33,8 @@ public final class DetectionPipeline: Sendable {
     let injected: Mutex<Handoff<(any BatchEngine)?>>
     let injectedLoader: ModelManager.Loader?
     private let manager = Mutex<ModelManager?>(nil)
-    private let stopping = Atomic<Bool>(false)
+    /// Raised by `stop`: every source of the run stops reading (each attached stream has a child of it).
+    let stopSignal = StopSignal()
     /// Requests the inference stage keeps in flight now (the controller may change it).
     let inFlight = Mutex(1)
     /// The staged runtime while it runs (streams attach to it).
@@ -160,15 +162,38 @@ public final class DetectionPipeline: Sendable {
     /// The model manager of the run, once the model is ready (nil before and after).
     public var models: ModelManager? { manager.withLock { $0 } }
 
+    /// Set to the model manager once the model is ready, to nil when the run ended before.
+    private let modelsReady = Completion<ModelManager?>()
+
+    /// Waits until the model is ready and returns its manager (resumed by the run when it is); nil
+    /// when the run ended first or the waiting task is cancelled.
+    public func waitForModels() async -> ModelManager? { (await modelsReady.wait()) ?? nil }
+
+    /// Where a run takes model commands (`--control`, or with a repository model folder the path
+    /// derived from it, which `batchline models` finds by itself), and whether it was derived (its
+    /// folder is then made private); nil for a service or a model outside a repository.
+    public static func controlSocket(for options: PipelineOptions) -> (path: String, derived: Bool)? {
+        if let path = options.controlPath { return (path, false) }
+        guard !options.keepOpen, (try? ModelRepository.modelFolder(options.model)) != nil else { return nil }
+        return (ModelRepository.controlSocketPath(modelFolder: options.model), true)
+    }
+
     /// Ends the run early and cleanly: sources stop reading, frames already read go through, and the
     /// events, stats and annotated video are completed as at the end of the sources.
     public func stop() {
-        stopping.store(true, ordering: .releasing)
+        stopSignal.raise()
         runtime.withLock { $0 }?.close()
     }
 
     /// Whether the model is loaded and streams can attach.
     public var isReady: Bool { runtime.withLock { $0 != nil } }
+
+    /// Set to true when streams can attach, to false when the run ended without getting there.
+    private let readiness = Completion<Bool>()
+
+    /// Waits until streams can attach (true) or the run ended first (false); nil when the waiting
+    /// task is cancelled. Resumed by the run itself, never by polling.
+    public func waitUntilReady() async -> Bool? { await readiness.wait() }
 
     /// Attaches a stream while the pipeline runs (staged modes): it is opened and read on its own
     /// thread (a camera that is not up yet is retried until it answers, for as long as it is
@@ -188,22 +213,23 @@ public final class DetectionPipeline: Sendable {
             return n
         }
         let handle = StreamHandle(
-            id: id, number: number, source: source, model: model, loop: loop, realtime: realtime)
+            id: id, number: number, source: source, model: model, loop: loop, realtime: realtime,
+            stop: stopSignal.child())
         let events = try eventsPath.map { path throws(OutputError) in
             try EventWriter(path: path, rotateBytes: rotateBytes, keep: keep)
         }
-        let stopped: @Sendable () -> Bool = { [self] in self.stopRequested || handle.stopRequested }
-        let decoderOptions = DecoderOptions(timeout: options.sourceTimeout, cancelled: stopped)
+        let stop = handle.stopSignal
+        let decoderOptions = DecoderOptions(timeout: options.sourceTimeout, cancelled: { stop.isRaised })
         let reader = FrameSource(
             input: source, giveUpAfter: nil, loop: loop, options: decoderOptions, logger: logger, handle: handle,
-            stopped: stopped)
+            stop: stop)
         let decode = DecodeSettings(
             maxFrames: nil, realtime: realtime,
             shed: options.shed ?? (realtime || source.contains("://") ? .dropOldest : .backlog), join: nil, leave: nil,
             announce: true, name: id)
         let started = runtime.attach(
             Handoff(reader), stream: number, decode: decode,
-            sink: StreamSink(events: events, handle: handle, name: id, source: source), stopped: stopped)
+            sink: StreamSink(events: events, handle: handle, name: id, source: source), stop: stop)
         guard started else {
             try? events?.close()
             throw PipelineError(.notReady, "the pipeline for \(options.model) is stopping")
@@ -212,7 +238,7 @@ public final class DetectionPipeline: Sendable {
     }
 
     /// Whether `stop` was called.
-    var stopRequested: Bool { stopping.load(ordering: .acquiring) }
+    var stopRequested: Bool { stopSignal.isRaised }
 
     /// The batch size the next batch will use.
     public var currentBatchSize: Int { batchSize.withLock { $0 } }
@@ -248,6 +274,10 @@ public final class DetectionPipeline: Sendable {
 
     /// Runs on the calling thread (which must not be on the cooperative pool) and returns the report.
     public func runBlocking() throws -> RunReport {
+        defer {
+            readiness.complete(false)
+            modelsReady.complete(nil)
+        }
         try options.validate()
         let setupStart = Clock.now
         let core = try InferenceCore()
@@ -257,24 +287,14 @@ public final class DetectionPipeline: Sendable {
         let setup = try prepareModel(core: core, hint: hint)
         let models = setup.models
         let (requests, maxRequests) = (setup.requests, setup.maxRequests)
-        let control: ControlServer?
-        do {
-            control = try setup.controlPath.map { path in
-                try ControlServer(path: path, models: models, privateFolder: options.controlPath == nil)
-            }
-        } catch  where options.keepOpen && options.controlPath == nil {
-            // A service is steered over HTTP; a derived socket another process holds is not fatal.
-            logger.warning("no control socket for this model", metadata: ["reason": "\(error)"])
-            control = nil
-        }
         let watcher = setup.watch.map { repo in
             RepositoryWatcher(repository: repo, name: models.name, models: models, interval: options.watchInterval)
         }
         manager.withLock { $0 = models }
+        modelsReady.complete(models)
         defer {
             models.close()
             watcher?.stop()
-            control?.stop()
             manager.withLock { $0 = nil }
         }
         logger.info(
@@ -284,11 +304,12 @@ public final class DetectionPipeline: Sendable {
                 "requests": "\(requests)", "seconds": "\(Clock.now - setupStart)",
             ])
 
-        let decoderOptions = DecoderOptions(timeout: options.sourceTimeout, cancelled: { [self] in self.stopRequested })
+        let stop = stopSignal
+        let decoderOptions = DecoderOptions(timeout: options.sourceTimeout, cancelled: { stop.isRaised })
         let decoders = try options.sources.map { source throws(VideoError) in
             try FrameSource(
                 decoder: VideoDecoder(input: source, options: decoderOptions), giveUpAfter: options.sourceTimeout,
-                options: decoderOptions, logger: logger, stopped: { [self] in self.stopRequested })
+                options: decoderOptions, logger: logger, stop: stop)
         }
         let info = decoders.first?.info ?? VideoInfo(width: 0, height: 0, frameRate: 0, frameCount: nil, codec: "")
         let events = try options.eventsPath.map { path throws(OutputError) in try EventWriter(path: path) }
@@ -339,6 +360,7 @@ public final class DetectionPipeline: Sendable {
                 errors = staged.errors
                 attachSources(decoders, to: staged)
                 runtime.withLock { $0 = staged }
+                readiness.complete(true)
                 // A run ends with its sources; a service when it is stopped.
                 if !options.keepOpen || stopRequested { staged.close() }
                 defer { runtime.withLock { $0 = nil } }
@@ -405,7 +427,7 @@ public final class DetectionPipeline: Sendable {
                 join: window?.join, leave: window?.leave, announce: false)
             staged.attach(
                 Handoff(decoder), stream: stream, decode: decode, sink: StreamSink(source: options.sources[stream]),
-                stopped: { [self] in self.stopRequested })
+                stop: stopSignal)
         }
     }
 

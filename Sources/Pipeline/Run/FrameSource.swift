@@ -1,3 +1,4 @@
+import Core
 import Foundation
 import Logging
 import Monitoring
@@ -21,7 +22,7 @@ final class FrameSource {
     private var decoder: VideoDecoder?
     private var machine: StreamStateMachine
     private let decoderOptions: DecoderOptions
-    private let stopped: @Sendable () -> Bool
+    private let stopSignal: StopSignal
     private let logger: Logger
     private let handle: StreamHandle?
     private var next = 0
@@ -32,13 +33,13 @@ final class FrameSource {
     /// Wraps an opened `decoder`; `giveUpAfter` seconds without a frame end a live source (nil: never).
     init(
         decoder: VideoDecoder, giveUpAfter: Double?, loop: Bool = false, options: DecoderOptions, logger: Logger,
-        handle: StreamHandle? = nil, stopped: @escaping @Sendable () -> Bool
+        handle: StreamHandle? = nil, stop: StopSignal
     ) {
         input = decoder.input
         info = decoder.info
         self.decoder = decoder
         decoderOptions = options
-        self.stopped = stopped
+        stopSignal = stop
         self.logger = logger
         self.handle = handle
         let live = Self.isLive(decoder.input, frameCount: decoder.info.frameCount)
@@ -53,11 +54,11 @@ final class FrameSource {
     /// opened fails at once.
     init(
         input: String, giveUpAfter: Double?, loop: Bool, options: DecoderOptions, logger: Logger,
-        handle: StreamHandle?, stopped: @escaping @Sendable () -> Bool
+        handle: StreamHandle?, stop: StopSignal
     ) {
         self.input = input
         decoderOptions = options
-        self.stopped = stopped
+        stopSignal = stop
         self.logger = logger
         self.handle = handle
         let live = Self.isLive(input, frameCount: nil)
@@ -93,7 +94,7 @@ final class FrameSource {
         if decoder == nil && machine.phase == .connecting {
             if try !open() { return nil }
         }
-        while !stopped() {
+        while !stopSignal.isRaised {
             guard let decoder else { return nil }
             var event: StreamStateMachine.Event
             do {
@@ -186,13 +187,10 @@ final class FrameSource {
                         ])
                 }
                 decoder = nil
-                let until = Clock.now + wait
-                while Clock.now < until {
-                    if stopped() {
-                        stop()
-                        return false
-                    }
-                    Thread.sleep(forTimeInterval: min(0.05, max(0, until - Clock.now)))
+                // The back-off ends early when the stream is stopped.
+                if stopSignal.sleep(seconds: wait) {
+                    stop()
+                    return false
                 }
                 do {
                     let opened = try VideoDecoder(input: input, options: decoderOptions)

@@ -1,4 +1,5 @@
 import Batching
+import Core
 import Foundation
 import Monitoring
 import VideoIO

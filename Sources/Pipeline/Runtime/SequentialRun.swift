@@ -1,4 +1,5 @@
 import Batching
+import Core
 import Foundation
 import InferenceBackend
 import Logging
@@ -20,7 +21,7 @@ extension DetectionPipeline {
         var live = Array(decoders.indices)
         var preprocessor = Preprocessor(input: detector.input)
         let slot = try detector.slots(batch: 1, count: 1)[0]
-        while !live.isEmpty && !stopRequested {
+        while !live.isEmpty && !stopSignal.isRaised {
             for stream in live {
                 if let max = options.maxFrames, counts[stream] >= max {
                     live.removeAll { $0 == stream }
@@ -39,7 +40,7 @@ extension DetectionPipeline {
                     continue
                 }
                 let decoded = Clock.now - t0
-                pacers[stream].wait(for: frame.pts)
+                pacers[stream].wait(for: frame.pts, unless: stopSignal)
                 let source = SourceFrame(stream: stream, frame: frame, decodeSeconds: decoded, arrival: Clock.now)
                 let ready = PreprocessStage.run(source, with: &preprocessor)
                 try slot.fill([ready.input])

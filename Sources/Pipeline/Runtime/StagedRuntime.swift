@@ -1,4 +1,5 @@
 import Batching
+import Core
 import Foundation
 import Monitoring
 import Synchronization
@@ -100,11 +101,11 @@ final class StagedRuntime: Sendable {
     }
 
     /// Starts reading `source` as `stream` on its own thread; false once the runtime is closed.
-    /// `stopped` says when the stream is to stop reading (removed, or the whole run stops).
+    /// `stop` is raised when the stream is to stop reading (removed, or the whole run stops).
     @discardableResult
     func attach(
         _ source: Handoff<FrameSource>, stream: Int, decode: DecodeSettings, sink: StreamSink,
-        stopped: @escaping @Sendable () -> Bool
+        stop: StopSignal
     ) -> Bool {
         let group = sources
         let open = accepting.withLock { open in
@@ -120,7 +121,7 @@ final class StagedRuntime: Sendable {
             let reader = source.value
             if let error = DecodeStage.run(
                 reader, stream: stream, settings: decode, into: queue, drops: drops, manager: manager,
-                runStart: start, stopped: stopped)
+                runStart: start, stop: stop)
             {
                 if recordErrors { errors.record(stream, error) }
             }

@@ -1,3 +1,4 @@
+import Core
 import Foundation
 import Monitoring
 import Runtime
@@ -92,7 +93,10 @@ public final class StreamHandle: Sendable {
     }
 
     private let live = Mutex(Live())
-    private let stopping = Atomic<Bool>(false)
+    /// Raised by `stop` (or with the pipeline's own stop): the stream's reads and waits end.
+    public let stopSignal: StopSignal
+    /// Set when every frame it read is out and its events are closed.
+    private let completion = Completion<Bool>()
     private let lagObserver = Mutex<(@Sendable (Double) -> Void)?>(nil)
     /// The latest frame written and what was found in it (one frame held per stream), for a snapshot.
     private let latestFrame = Mutex<(frame: VideoFrame, detections: [Detection])?>(nil)
@@ -109,7 +113,13 @@ public final class StreamHandle: Sendable {
     }
 
     /// A handle for a stream about to be attached.
-    public init(id: String, number: Int, source: String, model: String, loop: Bool = false, realtime: Bool = false) {
+    /// `stop` is the signal its reads and waits end on (a child of the pipeline's, so that stopping
+    /// the pipeline stops it too).
+    public init(
+        id: String, number: Int, source: String, model: String, loop: Bool = false, realtime: Bool = false,
+        stop: StopSignal = StopSignal()
+    ) {
+        stopSignal = stop
         self.id = id
         self.number = number
         self.source = source
@@ -119,23 +129,18 @@ public final class StreamHandle: Sendable {
     }
 
     /// Asks the stream to stop reading; frames already read still go through.
-    public func stop() { stopping.store(true, ordering: .releasing) }
+    public func stop() { stopSignal.raise() }
 
-    /// Whether `stop` was called.
-    public var stopRequested: Bool { stopping.load(ordering: .acquiring) }
+    /// Whether `stop` was called (or the pipeline stopped).
+    public var stopRequested: Bool { stopSignal.isRaised }
 
     /// Whether every frame it read has been written and its events file closed.
     public var isComplete: Bool { live.withLock { $0.complete } }
 
-    /// Waits (polling, on any executor) until the stream is complete or `timeout` seconds pass;
-    /// true when complete.
-    public func waitUntilComplete(timeout: Double) async -> Bool {
-        let until = Clock.now + timeout
-        while !isComplete {
-            if Clock.now >= until { return false }
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        return true
+    /// Waits until the stream is complete (resumed by the output stage when it is) or `timeout`
+    /// passes; true when complete.
+    public func waitUntilComplete(timeout: Duration) async -> Bool {
+        await completion.wait(timeout: timeout) ?? false
     }
 
     /// The stream as the control plane shows it.
@@ -195,6 +200,7 @@ public final class StreamHandle: Sendable {
             s.complete = true
             if s.phase != .failed { s.phase = .ended }
         }
+        completion.complete(true)
     }
 
     private static func percentile(_ sorted: [Double], _ p: Double) -> Double {

@@ -26,22 +26,6 @@ final class FirstFailure: Sendable {
     var error: (any Error)? { first.withLock { $0 } }
 }
 
-/// Moves a non-Sendable object to the one thread that uses it from then on.
-///
-/// `@unchecked Sendable`: the sender gives the value up at the hand-off and never touches it again.
-struct Handoff<Value>: @unchecked Sendable {
-    private(set) var value: Value
-    init(_ value: Value) { self.value = value }
-}
-
-extension Handoff {
-    /// Takes an optional value out, leaving nil: whoever takes it is its only owner.
-    mutating func take<Wrapped>() -> Wrapped? where Value == Wrapped? {
-        defer { value = nil }
-        return value
-    }
-}
-
 /// Writes `value` as pretty JSON with sorted keys.
 func writeJSON<T: Encodable>(_ value: T, to path: String) throws {
     let encoder = JSONEncoder()

@@ -1,4 +1,5 @@
 import Batching
+import Core
 import Foundation
 import Monitoring
 import VideoIO
@@ -30,13 +31,12 @@ enum DecodeStage {
     /// or the queue is closed. Returns the error that ended it early, if one did.
     static func run(
         _ source: FrameSource, stream: Int, settings: DecodeSettings, into queue: BoundedQueue<SourceFrame>,
-        drops: DropLog, manager: BatchManager?, runStart: Double, stopped: @Sendable () -> Bool
+        drops: DropLog, manager: BatchManager?, runStart: Double, stop: StopSignal
     ) -> VideoError? {
         var count = 0
         var pacer = Pacer(realtime: settings.realtime, source: source.input)
         if let join = settings.join, join > 0 {
-            let until = runStart + join
-            while Clock.now < until, !stopped() { Thread.sleep(forTimeInterval: min(0.05, until - Clock.now)) }
+            stop.sleep(until: runStart + join)
             manager?.streamJoined(settings.name ?? "\(stream)")
         } else if settings.announce {
             manager?.streamJoined(settings.name ?? "\(stream)")
@@ -46,7 +46,7 @@ enum DecodeStage {
         // A camera's reads mostly wait for its next frame: its decoding cost is the thread's CPU
         // time, or the batch size manager would take the camera's pace for a slow decoder.
         let live = source.isLive
-        while settings.maxFrames.map({ count < $0 }) ?? true, Clock.now < leaveAt, !stopped() {
+        while settings.maxFrames.map({ count < $0 }) ?? true, Clock.now < leaveAt, !stop.isRaised {
             let t0 = live ? threadCPUSeconds() : Clock.now
             let frame: VideoFrame?
             do {
@@ -56,7 +56,7 @@ enum DecodeStage {
             }
             guard let frame else { return nil }
             let spent = (live ? threadCPUSeconds() : Clock.now) - t0
-            pacer.wait(for: frame.pts, unless: stopped)
+            pacer.wait(for: frame.pts, unless: stop)
             var item = SourceFrame(stream: stream, frame: frame, decodeSeconds: spent, arrival: Clock.now)
             item.sheddable = settings.shed == .dropOldest
             manager?.arrivals.arrived(at: item.arrival)
@@ -85,7 +85,7 @@ enum DecodeStage {
             }
             source.delivered()
         }
-        if stopped() { source.stop() }
+        if stop.isRaised { source.stop() }
         return nil
     }
 }
@@ -105,14 +105,14 @@ struct Pacer {
 
     init(realtime: Bool, source: String) { enabled = realtime && !source.contains("://") }
 
-    /// Sleeps until the frame at `pts` is due, or `stopped` says to stop.
-    mutating func wait(for pts: Double, unless stopped: () -> Bool = { false }) {
+    /// Sleeps until the frame at `pts` is due, or until `stop` is raised.
+    mutating func wait(for pts: Double, unless stop: StopSignal) {
         guard enabled else { return }
         if origin == nil {
             origin = pts
             start = Clock.now
         }
         let due = start + (pts - origin!)
-        while Clock.now < due && !stopped() { Thread.sleep(forTimeInterval: min(0.05, due - Clock.now)) }
+        stop.sleep(until: due)
     }
 }

@@ -1,3 +1,4 @@
+import Core
 import Monitoring
 import VideoIO
 import Vision

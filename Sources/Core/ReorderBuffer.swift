@@ -1,5 +1,4 @@
 import Foundation
-import Monitoring
 
 /// Puts items finished out of order by several workers back into sequence order.
 ///

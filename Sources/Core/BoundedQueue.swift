@@ -1,5 +1,4 @@
 import Foundation
-import Monitoring
 
 /// A blocking first-in first-out queue with a fixed capacity, for handing work between threads.
 ///

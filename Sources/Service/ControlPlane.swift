@@ -182,15 +182,22 @@ public enum ControlPlane {
             inner: router(service, metrics: metrics, sampler: sampler, feed: feed).buildResponder(), token: token)
     }
 
-    /// A request body as a stream entry: JSON (parsed as the YAML it also is, so that values come
-    /// with the same types as a config's), checked like a config entry.
+    /// A request body as a stream entry: JSON decoded (`JSONDecoder`) into a `StreamSpec`, checked as
+    /// a config entry is.
     static func parseStream(_ text: String, repository: String?) throws(ConfigError) -> StreamSpec {
         let file = "request body"
-        guard let value = JSONValue.parse(text) else { throw ConfigError(file: file, key: nil, "not JSON") }
-        guard value is [String: Any] else {
-            throw ConfigError(file: file, key: nil, "must be a JSON object like a config stream entry")
+        do {
+            return try JSONDecoder().decode(StreamSpec.self, from: Data(text.utf8), configuration: repository)
+        } catch DecodingError.dataCorrupted(let context) where context.codingPath.isEmpty {
+            throw ConfigError(file: file, key: nil, "not JSON")
+        } catch {
+            let issue = ConfigIssue(error)
+            // A problem of the whole body: it is not an object.
+            guard issue.key != nil else {
+                throw ConfigError(file: file, key: nil, "must be a JSON object like a config stream entry")
+            }
+            throw ConfigError(file: file, issue)
         }
-        return try StreamSpec.parse(value, at: nil, file: file, repository: repository)
     }
 
     static func badID(_ id: String) -> String {

@@ -23,6 +23,12 @@ import Yams
 /// ```
 /// Relative paths are taken from the working directory, as `batchline run` takes them. Stream ids
 /// are unique across the whole file, so that events and metrics name one camera of the fleet.
+///
+/// The file is decoded with `YAMLDecoder` into one typed section each (`ServerSection`,
+/// `OutputSection`, ...: `ServiceConfig+Decoding.swift`), which refuse unknown keys and check their
+/// ranges: `port` 0...65535, `rotate_mb` 1...1048576, `keep` 1...100, at most 16 `sizes` within
+/// 1...256, `latency_slo_ms` within (0, 60000], `timeout_s` within (0, 3600]; and a node serves at
+/// most `EdgeService.maxStreams` streams, the shared ones and its own.
 public struct ServiceConfig: Sendable, Equatable {
     /// Address to listen on.
     public var host = "127.0.0.1"
@@ -93,142 +99,79 @@ public struct ServiceConfig: Sendable, Equatable {
         return config
     }
 
-    /// Parses and checks `yaml`, collecting every problem.
+    /// Parses and checks `yaml`, collecting every problem: the file is decoded (`YAMLDecoder`) into
+    /// typed sections, each on its own, so that there is one problem per section, stream or node.
     public static func check(yaml: String, file: String) -> (ServiceConfig, [ConfigError]) {
         var config = ServiceConfig()
         config.file = file
-        var problems: [ConfigError] = []
-        /// Runs one section's checks; its first problem is kept and the next section is checked.
-        func section(_ body: () throws(ConfigError) -> Void) {
-            do throws(ConfigError) { try body() } catch { problems.append(error) }
-        }
-        let root: Any?
+        let root: Node?
         do {
-            root = try Yams.load(yaml: yaml)
+            root = try Yams.compose(yaml: yaml)
         } catch {
             let text = "\(error)".split(separator: "\n").first.map(String.init) ?? "\(error)"
             return (config, [ConfigError(file: file, key: nil, "not valid YAML: \(text)")])
         }
-        guard let root else { return (config, []) }
-        let top: Fields
-        do throws(ConfigError) { top = try Fields(root, at: nil, file: file) } catch { return (config, [error]) }
-        section { () throws(ConfigError) in
-            try top.only(["server", "models", "output", "batching", "sources", "device", "streams", "nodes"])
+        guard let root, root.null == nil else { return (config, []) }
+        let document: Document
+        do {
+            document = try YAMLDecoder().decode(Document.self, from: root)
+        } catch {
+            return (config, [ConfigError(file: file, ConfigIssue(error))])
         }
-        section { () throws(ConfigError) in
-            guard let server = try top.table("server") else { return }
-            try server.only(["host", "port", "token_file"])
-            config.tokenFile = try server.string("token_file")
-            config.host = try server.string("host") ?? config.host
-            if let port = try server.int("port") {
-                guard (0...65535).contains(port) else { throw server.error("port", "must be within 0...65535") }
-                config.port = port
-            }
-        }
-        section { () throws(ConfigError) in
-            guard let models = try top.table("models") else { return }
-            try models.only(["repository"])
-            config.repository = try models.string("repository")
-            if let repo = config.repository, !isDirectory(repo) {
-                config.repository = nil
-                throw models.error("repository", "no such folder: \(repo)")
-            }
-        }
-        section { () throws(ConfigError) in
-            guard let output = try top.table("output") else { return }
-            try output.only(["events", "rotate_mb", "keep"])
-            config.eventsFolder = try output.string("events") ?? config.eventsFolder
-            if let mb = try output.int("rotate_mb") {
-                guard mb >= 1 else { throw output.error("rotate_mb", "must be at least 1") }
-                config.rotateBytes = mb << 20
-            }
-            if let keep = try output.int("keep") {
-                guard (1...100).contains(keep) else { throw output.error("keep", "must be within 1...100") }
-                config.keep = keep
-            }
-        }
-        section { () throws(ConfigError) in
-            guard let batching = try top.table("batching") else { return }
-            try batching.only(["policy", "sizes", "latency_slo_ms"])
-            if let name = try batching.string("policy") {
-                guard let policy = BatchPolicy(rawValue: name) else {
-                    let all = BatchPolicy.allCases.map(\.rawValue).joined(separator: ", ")
-                    throw batching.error("policy", "unknown policy '\(name)': use one of \(all)")
-                }
-                config.policy = policy
-            }
-            if let sizes = try batching.ints("sizes") {
-                guard !sizes.isEmpty, sizes.allSatisfy({ (1...256).contains($0) }) else {
-                    throw batching.error("sizes", "give sizes within 1...256")
-                }
-                config.sizes = Array(Set(sizes)).sorted()
-            }
-            if let ms = try batching.double("latency_slo_ms") {
-                guard ms > 0 else { throw batching.error("latency_slo_ms", "must be positive") }
-                config.latencySLO = ms / 1000
-            }
-        }
-        section { () throws(ConfigError) in
-            guard let sources = try top.table("sources") else { return }
-            try sources.only(["timeout_s"])
-            if let t = try sources.double("timeout_s") {
-                guard t > 0 else { throw sources.error("timeout_s", "must be positive") }
-                config.sourceTimeout = t
-            }
-        }
-        section { () throws(ConfigError) in config.device = try top.string("device") ?? config.device }
-
-        // Streams, shared and per node: each entry checked on its own; ids unique across the file.
-        var seen: Set<String> = []
-        func streams(_ list: Any?, at key: String) -> [StreamSpec] {
-            guard let list, !(list is NSNull) else { return [] }
-            guard let entries = list as? [Any] else {
-                problems.append(ConfigError(file: file, key: key, "must be a list of streams"))
-                return []
-            }
-            var out: [StreamSpec] = []
-            for (i, entry) in entries.enumerated() {
-                section { () throws(ConfigError) in
-                    let at = "\(key)[\(i)]"
-                    let spec = try StreamSpec.parse(entry, at: at, file: file, repository: config.repository)
-                    guard let id = spec.id else { throw ConfigError(file: file, key: at + ".id", "missing") }
-                    guard seen.insert(id).inserted else {
-                        throw ConfigError(file: file, key: at + ".id", "duplicate id '\(id)'")
-                    }
-                    out.append(spec)
-                }
-            }
-            return out
-        }
-        config.streams = streams(top.values["streams"], at: "streams")
-        section { () throws(ConfigError) in
-            guard let nodes = try top.table("nodes") else { return }
-            for name in nodes.values.keys.sorted() {
-                section { () throws(ConfigError) in
-                    guard isValidNodeName(name) else {
-                        throw nodes.error(name, "'\(name)' is not a Kubernetes node name (lower-case DNS name)")
-                    }
-                    guard let node = try nodes.table(name) else {
-                        config.nodes[name] = []
-                        return
-                    }
-                    try node.only(["streams"])
-                    config.nodes[name] = streams(node.values["streams"], at: node.key("streams"))
-                }
-            }
-        }
+        var issues = document.issues
+        config.apply(document)
+        issues += config.streamCountIssues()
+        var problems = issues.map { ConfigError(file: file, $0) }
         // Every model named must have a version to serve (its sidecar read; nothing compiled).
-        let models = Set((config.streams + config.nodes.values.joined()).map(\.modelPath)).sorted()
+        let models = Set(config.allStreams.map(\.modelPath)).sorted()
         for model in models {
-            section { () throws(ConfigError) in
-                do throws(RepositoryError) {
-                    _ = try ModelRepository.resolveModelArgument(model)
-                } catch {
-                    throw ConfigError(file: file, key: "models", "\(error)")
-                }
+            do throws(RepositoryError) {
+                _ = try ModelRepository.resolveModelArgument(model)
+            } catch {
+                problems.append(ConfigError(file: file, key: "models", "\(error)"))
             }
         }
         return (config, problems)
+    }
+
+    /// Takes what `document` gives; what it does not keeps its default.
+    private mutating func apply(_ document: Document) {
+        if let server = document.server {
+            host = server.host ?? host
+            port = server.port ?? port
+            tokenFile = server.tokenFile
+        }
+        repository = document.models?.repository
+        if let output = document.output {
+            eventsFolder = output.events ?? eventsFolder
+            rotateBytes = output.rotateMB.map { $0 << 20 } ?? rotateBytes
+            keep = output.keep ?? keep
+        }
+        if let batching = document.batching {
+            policy = batching.policy ?? policy
+            sizes = batching.sizes ?? sizes
+            latencySLO = batching.latencySLO?.inSeconds ?? latencySLO
+        }
+        sourceTimeout = document.sources?.timeout?.inSeconds ?? sourceTimeout
+        device = document.device ?? device
+        streams = document.streams
+        nodes = document.nodes
+    }
+
+    /// A node serves at most `EdgeService.maxStreams`: the shared streams and its own together.
+    private func streamCountIssues() -> [ConfigIssue] {
+        let limit = EdgeService.maxStreams
+        if streams.count > limit {
+            return [ConfigIssue(key: "streams", "\(streams.count) streams: a node serves at most \(limit)")]
+        }
+        return nodes.keys.sorted().compactMap { name in
+            let own = nodes[name]!.count
+            guard streams.count + own > limit else { return nil }
+            return ConfigIssue(
+                key: "nodes.\(name).streams",
+                "node \(name) would serve \(streams.count + own) streams (\(streams.count) shared, \(own) its own): "
+                    + "a node serves at most \(limit)")
+        }
     }
 
     /// This config as node `name` serves it: the shared streams and the node's own. A node the file
@@ -256,170 +199,4 @@ public struct ServiceConfig: Sendable, Equatable {
             return alnum(b.first!) && alnum(b.last!) && b.allSatisfy { alnum($0) || $0 == 0x2D }
         }
     }
-}
-
-/// One stream as a config entry or a `POST /api/v1/streams` body gives it.
-public struct StreamSpec: Sendable, Equatable {
-    /// Its name (`[A-Za-z0-9_-]{1,64}`); nil in a request body: one is made up.
-    public var id: String?
-    /// A file path or an `rtsp://`, `http://`, `udp://`... URL.
-    public var source: String
-    /// The model as given (a path `run --model` takes, or a name in the repository).
-    public var model: String
-    /// The model folder or file it resolves to.
-    public var modelPath: String
-    /// Replay a file from its start at its end (a camera simulated from a file).
-    public var loop = false
-    /// Pace a file at its native frame rate.
-    public var realtime = false
-
-    /// The keys an entry may have.
-    static let keys = ["id", "source", "model", "loop", "realtime"]
-
-    /// Checks an entry (parsed YAML or JSON) found at `key` of `file`.
-    static func parse(_ value: Any, at key: String?, file: String, repository: String?) throws(ConfigError)
-        -> StreamSpec
-    {
-        let fields = try Fields(value, at: key, file: file)
-        try fields.only(keys)
-        let id = try fields.string("id")
-        if let id, !isValidID(id) {
-            throw fields.error("id", "'\(id)' is not a valid id: use 1 to 64 of A-Z a-z 0-9 _ -")
-        }
-        guard let source = try fields.string("source"), !source.isEmpty else { throw fields.error("source", "missing") }
-        if !source.contains("://") || source.hasPrefix("file:") {
-            let path = source.hasPrefix("file:") ? String(source.dropFirst(5)) : source
-            guard FileManager.default.fileExists(atPath: path) else {
-                throw fields.error("source", "no such file: \(path)")
-            }
-            guard FileManager.default.isReadableFile(atPath: path), !isDirectory(path) else {
-                throw fields.error("source", "not a readable file: \(path)")
-            }
-        }
-        guard let model = try fields.string("model"), !model.isEmpty else { throw fields.error("model", "missing") }
-        let modelPath: String
-        if let repository, !model.contains("/"), isDirectory(repository + "/" + model) {
-            modelPath = repository + "/" + model
-        } else if FileManager.default.fileExists(atPath: model) {
-            modelPath = model
-        } else {
-            let where_ = repository.map { " nor a model in \($0)" } ?? ""
-            throw fields.error("model", "no such model: '\(model)' is not a path\(where_)")
-        }
-        return StreamSpec(
-            id: id, source: source, model: model, modelPath: modelPath, loop: try fields.bool("loop") ?? false,
-            realtime: try fields.bool("realtime") ?? false)
-    }
-
-    /// `[A-Za-z0-9_-]{1,64}`.
-    public static func isValidID(_ id: String) -> Bool {
-        (1...64).contains(id.utf8.count)
-            && id.utf8.allSatisfy { c in
-                (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x5F
-                    || c == 0x2D
-            }
-    }
-}
-
-/// A config (or request body) that cannot be used: one line naming the file and the key.
-public struct ConfigError: Error, CustomStringConvertible, Sendable, Equatable {
-    /// The file (or `request body`).
-    public let file: String
-    /// The key, dotted (`streams[1].id`); nil for the whole file.
-    public let key: String?
-    /// What is wrong.
-    public let message: String
-
-    init(file: String, key: String?, _ message: String) {
-        self.file = file
-        self.key = key
-        self.message = message
-    }
-
-    /// `file: key: message`.
-    public var description: String { [file, key, message].compactMap { $0 }.joined(separator: ": ") }
-}
-
-/// A mapping of parsed YAML or JSON, read key by key with the types checked.
-struct Fields {
-    let values: [String: Any]
-    let path: String?
-    let file: String
-
-    init(_ value: Any, at path: String?, file: String) throws(ConfigError) {
-        guard let values = value as? [String: Any] else {
-            throw ConfigError(file: file, key: path, "must be a mapping of keys to values")
-        }
-        self.values = values
-        self.path = path
-        self.file = file
-    }
-
-    func key(_ name: String) -> String { path.map { "\($0).\(name)" } ?? name }
-
-    func error(_ name: String, _ message: String) -> ConfigError {
-        ConfigError(file: file, key: key(name), message)
-    }
-
-    /// Refuses keys outside `allowed`.
-    func only(_ allowed: [String]) throws(ConfigError) {
-        if let unknown = values.keys.sorted().first(where: { !allowed.contains($0) }) {
-            throw ConfigError(
-                file: file, key: key(unknown), "unknown key (known: \(allowed.joined(separator: ", ")))")
-        }
-    }
-
-    func table(_ name: String) throws(ConfigError) -> Fields? {
-        guard let v = values[name], !(v is NSNull) else { return nil }
-        return try Fields(v, at: key(name), file: file)
-    }
-
-    func string(_ name: String) throws(ConfigError) -> String? {
-        guard let v = values[name], !(v is NSNull) else { return nil }
-        guard type(of: v) == String.self, let s = v as? String else { throw error(name, "must be a string") }
-        return s
-    }
-
-    func int(_ name: String) throws(ConfigError) -> Int? {
-        guard let v = values[name], !(v is NSNull) else { return nil }
-        guard let i = Self.integer(v) else { throw error(name, "must be an integer") }
-        return i
-    }
-
-    func double(_ name: String) throws(ConfigError) -> Double? {
-        guard let v = values[name], !(v is NSNull) else { return nil }
-        if let i = Self.integer(v) { return Double(i) }
-        guard type(of: v) == Double.self, let d = v as? Double, d.isFinite else {
-            throw error(name, "must be a number")
-        }
-        return d
-    }
-
-    func bool(_ name: String) throws(ConfigError) -> Bool? {
-        guard let v = values[name], !(v is NSNull) else { return nil }
-        guard type(of: v) == Bool.self, let b = v as? Bool else { throw error(name, "must be true or false") }
-        return b
-    }
-
-    func ints(_ name: String) throws(ConfigError) -> [Int]? {
-        guard let v = values[name], !(v is NSNull) else { return nil }
-        guard let list = v as? [Any] else { throw error(name, "must be a list of integers") }
-        var out: [Int] = []
-        for item in list {
-            guard let i = Self.integer(item) else { throw error(name, "must be a list of integers") }
-            out.append(i)
-        }
-        return out
-    }
-
-    /// Values come from Yams (JSON bodies are parsed as the YAML they are), as Swift's own types.
-    private static func integer(_ v: Any) -> Int? {
-        guard type(of: v) == Int.self else { return nil }
-        return v as? Int
-    }
-}
-
-func isDirectory(_ path: String) -> Bool {
-    var dir: ObjCBool = false
-    return FileManager.default.fileExists(atPath: path, isDirectory: &dir) && dir.boolValue
 }

@@ -183,4 +183,147 @@ struct ServiceConfigTests {
         let both = try runBatchline(["serve", "--check-config", good.path, "--config", good.path], timeout: 30)
         #expect(both.status != 0 && both.stderr.contains("give either --config FILE"))
     }
+
+    @Test(
+        "Limits, types and unknown keys at any depth are refused with the dotted key",
+        arguments: [
+            ("output: { rotate_mb: 8796093022208 }", "bad.yaml: output.rotate_mb: must be within 1...1048576"),
+            ("output: { keep: 0 }", "bad.yaml: output.keep: must be within 1...100"),
+            ("output: { keep: 2.5 }", "bad.yaml: output.keep: must be an integer"),
+            ("sources: { timeout_s: 1e13 }", "bad.yaml: sources.timeout_s: must be more than 0 and at most 3600"),
+            ("sources: { timeout_s: 0 }", "bad.yaml: sources.timeout_s: must be more than 0 and at most 3600"),
+            ("sources: { timeout_s: .nan }", "bad.yaml: sources.timeout_s: must be a finite number"),
+            ("sources: { timeout_s: five }", "bad.yaml: sources.timeout_s: must be a number"),
+            (
+                "batching: { latency_slo_ms: 60001 }",
+                "bad.yaml: batching.latency_slo_ms: must be more than 0 and at most 60000"
+            ),
+            ("batching: { sizes: [] }", "bad.yaml: batching.sizes: give sizes within 1...256"),
+            ("batching: { sizes: [1, two] }", "bad.yaml: batching.sizes: must be a list of integers"),
+            (
+                "batching: { sizes: [\((1...17).map(String.init).joined(separator: ", "))] }",
+                "bad.yaml: batching.sizes: give at most 16 sizes, not 17"
+            ),
+            ("server: 8080", "bad.yaml: server: must be a mapping of keys to values"),
+            ("server: { host: 80 }", "bad.yaml: server.host: must be a string"),
+            ("server: { port: '80' }", "bad.yaml: server.port: must be an integer"),
+            ("server: { port: 80, port: 81 }", "bad.yaml: not valid YAML: Parser: expected all keys to be unique"),
+            ("server: { port: 80, tls: true }", "bad.yaml: server.tls: unknown key (known: host, port, token_file)"),
+            ("device: [CPU]", "bad.yaml: device: must be a string"),
+            ("streams:\n  - { source: \(video), model: pedestrian-ssdlite }", "bad.yaml: streams[0].id: missing"),
+            ("nodes: { edge-01: { cameras: [] } }", "bad.yaml: nodes.edge-01.cameras: unknown key (known: streams)"),
+            ("nodes: { edge-01: [] }", "bad.yaml: nodes.edge-01: must be a mapping of keys to values"),
+            (
+                "nodes:\n  edge-01:\n    streams:\n"
+                    + "      - { id: a, source: \"rtsp://h/x\", model: ppocr-cls, fps: 5 }",
+                "bad.yaml: nodes.edge-01.streams[0].fps: unknown key (known: id, source, model, loop, realtime)"
+            ),
+            (
+                "nodes:\n  edge-01:\n    streams:\n"
+                    + "      - { id: a, source: \"rtsp://h/x\", model: ppocr-cls, loop: 1 }",
+                "bad.yaml: nodes.edge-01.streams[0].loop: must be true or false"
+            ),
+        ])
+    func limitsAndTypes(_ body: String, _ expected: String) {
+        let (_, problems) = ServiceConfig.check(yaml: Self.config(body), file: "bad.yaml")
+        #expect(problems.count == 1 && problems.first?.description.hasPrefix(expected) == true, "\(problems)")
+    }
+
+    /// `count` entries of a `streams` list, ids `prefix-0`..., on cameras (nothing to read).
+    static func cameras(_ count: Int, _ prefix: String, indent: String = "  ") -> String {
+        (0..<count).map { "\(indent)- { id: \(prefix)-\($0), source: \"rtsp://h/\($0)\", model: ppocr-cls }" }
+            .joined(separator: "\n")
+    }
+
+    @Test("A node serves at most 64 streams: 65 shared are refused, and so is a node whose part makes 65")
+    func streamLimit() {
+        let full = Self.config("streams:\n" + Self.cameras(64, "cam"))
+        let (config, none) = ServiceConfig.check(yaml: full, file: "fleet.yaml")
+        #expect(none.isEmpty && config.streams.count == 64, "\(none)")
+
+        let (_, shared) = ServiceConfig.check(
+            yaml: Self.config("streams:\n" + Self.cameras(65, "cam")), file: "fleet.yaml")
+        #expect(shared.map(\.description) == ["fleet.yaml: streams: 65 streams: a node serves at most 64"])
+
+        let fleet = Self.config(
+            "streams:\n" + Self.cameras(60, "cam") + "\nnodes:\n  edge-01:\n    streams:\n"
+                + Self.cameras(5, "gate", indent: "      ") + "\n  edge-02:\n    streams:\n"
+                + Self.cameras(4, "dock", indent: "      "))
+        let (_, node) = ServiceConfig.check(yaml: fleet, file: "fleet.yaml")
+        #expect(
+            node.map(\.description) == [
+                "fleet.yaml: nodes.edge-01.streams: node edge-01 would serve 65 streams (60 shared, 5 its own): "
+                    + "a node serves at most 64"
+            ])
+    }
+
+    @Test("Values decode into their types: bytes from MiB, seconds from ms, sizes sorted and distinct")
+    func typedValues() throws {
+        let config = try ServiceConfig.parse(
+            yaml: Self.config(
+                """
+                server: { host: "10.0.0.1", port: 0, token_file: ~ }
+                output: { events: /tmp/ev, rotate_mb: 16, keep: 7 }
+                batching: { policy: aimd, sizes: [8, 2, 2], latency_slo_ms: 250 }
+                sources: { timeout_s: 2.5 }
+                device: GPU
+                nodes:
+                """), file: "ok.yaml")
+        #expect(config.host == "10.0.0.1" && config.port == 0 && config.tokenFile == nil)
+        #expect(config.eventsFolder == "/tmp/ev" && config.rotateBytes == 16 << 20 && config.keep == 7)
+        #expect(config.policy == .aimd && config.sizes == [2, 8] && config.latencySLO == 0.25)
+        #expect(config.sourceTimeout == 2.5 && config.device == "GPU" && config.nodes.isEmpty)
+        #expect(ServiceConfig.check(yaml: "", file: "empty.yaml").1.isEmpty)
+        #expect(ServiceConfig.check(yaml: "# nothing\n", file: "empty.yaml").1.isEmpty)
+        #expect(
+            ServiceConfig.check(yaml: "[1, 2]", file: "list.yaml").1.map(\.description) == [
+                "list.yaml: must be a mapping of keys to values"
+            ])
+    }
+
+    @Test("Problems come in the file's order; a stream finds its model in a repository the file names further down")
+    func fileOrder() {
+        let yaml = """
+            batching: { policy: fastest }
+            streams:
+              - { id: a, source: "rtsp://h/x", model: ppocr-cls }
+            server: { port: 70000 }
+            models: { repository: \(TestAssets.root.path)/models }
+            colour: red
+            """
+        let (config, problems) = ServiceConfig.check(yaml: yaml, file: "late.yaml")
+        #expect(
+            problems.map(\.description) == [
+                "late.yaml: batching.policy: unknown policy 'fastest': use one of fixed, realtime, slo, aimd",
+                "late.yaml: server.port: must be within 0...65535",
+                "late.yaml: colour: unknown key (known: server, models, output, batching, sources, device, streams, "
+                    + "nodes)",
+            ])
+        #expect(config.streams.map(\.modelPath) == ["\(TestAssets.root.path)/models/ppocr-cls"])
+    }
+
+    @Test("A stream entry decodes from JSON as from YAML, with the same checks")
+    func streamFromJSON() throws {
+        let repository = TestAssets.root.path + "/models"
+        func decode(_ json: String) throws -> StreamSpec {
+            try JSONDecoder().decode(StreamSpec.self, from: Data(json.utf8), configuration: repository)
+        }
+        let spec = try decode(#"{"source": "rtsp://h/x", "model": "ppocr-cls", "loop": true}"#)
+        #expect(spec.id == nil && spec.modelPath == repository + "/ppocr-cls" && spec.loop && !spec.realtime)
+        for (json, expected) in [
+            (#"{"source": "rtsp://h/x", "model": "ppocr-cls", "fps": 5}"#, "fps: unknown key"),
+            (#"{"id": "a/b", "source": "rtsp://h/x", "model": "ppocr-cls"}"#, "id: 'a/b' is not a valid id"),
+            (#"{"id": 5, "source": "rtsp://h/x", "model": "ppocr-cls"}"#, "id: must be a string"),
+            (#"{"model": "ppocr-cls"}"#, "source: missing"),
+            (#"{"source": "rtsp://h/x", "model": "ppocr-cls", "loop": "yes"}"#, "loop: must be true or false"),
+            (#"{"source": "/nonexistent.mp4", "model": "ppocr-cls"}"#, "source: no such file"),
+        ] {
+            do {
+                _ = try decode(json)
+                Issue.record("\(json): taken")
+            } catch {
+                #expect("\(error)".hasPrefix(expected), "\(json): \(error)")
+            }
+        }
+    }
 }

@@ -1,0 +1,239 @@
+import Batching
+import Foundation
+
+// The YAML of `batchline serve --config` as typed values: one `Decodable` type per section, each
+// checking its keys, its values' types and their ranges; and the document, which decodes every
+// section on its own so that a problem in one does not hide the next.
+
+extension ServiceConfig {
+    /// `server: { host, port, token_file }`.
+    struct ServerSection: Decodable, Equatable {
+        var host: String?
+        var port: Int?
+        var tokenFile: String?
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case host, port, tokenFile = "token_file"
+        }
+
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.mapping(CodingKeys.self)
+            host = try c.string(.host)
+            port = try c.int(.port, in: 0...65535)
+            tokenFile = try c.string(.tokenFile)
+        }
+    }
+
+    /// `models: { repository }`: a folder that exists.
+    struct ModelsSection: Decodable, Equatable {
+        var repository: String?
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case repository
+        }
+
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.mapping(CodingKeys.self)
+            repository = try c.string(.repository)
+            if let repository, !isDirectory(repository) {
+                throw c.issue(.repository, "no such folder: \(repository)")
+            }
+        }
+    }
+
+    /// `output: { events, rotate_mb, keep }`.
+    struct OutputSection: Decodable, Equatable {
+        /// The largest `rotate_mb`: 1 TiB (its bytes fit an `Int` with room to spare).
+        static let maxRotateMB = 1 << 20
+
+        var events: String?
+        var rotateMB: Int?
+        var keep: Int?
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case events, rotateMB = "rotate_mb", keep
+        }
+
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.mapping(CodingKeys.self)
+            events = try c.string(.events)
+            if events?.isEmpty == true { throw c.issue(.events, "must name a folder") }
+            rotateMB = try c.int(.rotateMB, in: 1...Self.maxRotateMB)
+            keep = try c.int(.keep, in: 1...100)
+        }
+    }
+
+    /// `batching: { policy, sizes, latency_slo_ms }`.
+    struct BatchingSection: Decodable, Equatable {
+        /// What one batch size may be (as `run --batch` and `PUT /api/v1/batching` take it).
+        static let sizeRange = 1...256
+        /// The most sizes the batch size manager is given to choose from.
+        static let maxSizes = 16
+        /// The largest latency target, in milliseconds (as `PUT /api/v1/batching` takes it).
+        static let maxLatencySLOMilliseconds = 60_000
+
+        var policy: BatchPolicy?
+        /// Distinct, ascending.
+        var sizes: [Int]?
+        var latencySLO: Duration?
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case policy, sizes, latencySLO = "latency_slo_ms"
+        }
+
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.mapping(CodingKeys.self)
+            if let name = try c.string(.policy) {
+                guard let policy = BatchPolicy(rawValue: name) else {
+                    let all = BatchPolicy.allCases.map(\.rawValue).joined(separator: ", ")
+                    throw c.issue(.policy, "unknown policy '\(name.prefix(80))': use one of \(all)")
+                }
+                self.policy = policy
+            }
+            if let sizes = try c.ints(.sizes) {
+                guard !sizes.isEmpty, sizes.allSatisfy({ Self.sizeRange.contains($0) }) else {
+                    throw c.issue(.sizes, "give sizes within \(Self.sizeRange)")
+                }
+                guard sizes.count <= Self.maxSizes else {
+                    throw c.issue(.sizes, "give at most \(Self.maxSizes) sizes, not \(sizes.count)")
+                }
+                self.sizes = Array(Set(sizes)).sorted()
+            }
+            latencySLO = try c.duration(.latencySLO, atMost: Self.maxLatencySLOMilliseconds, Duration.milliseconds)
+        }
+    }
+
+    /// `sources: { timeout_s }`.
+    struct SourcesSection: Decodable, Equatable {
+        /// The longest silence allowed a live source, in seconds: an hour.
+        static let maxTimeoutSeconds = 3600
+
+        var timeout: Duration?
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case timeout = "timeout_s"
+        }
+
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.mapping(CodingKeys.self)
+            timeout = try c.duration(.timeout, atMost: Self.maxTimeoutSeconds, Duration.seconds)
+        }
+    }
+
+    /// `nodes.<name>: { streams }`.
+    enum NodeKeys: String, CodingKey, CaseIterable {
+        case streams
+    }
+
+    /// The sections of a config file (in the order that an unknown key is told they are known).
+    enum Section: String, CaseIterable {
+        case server, models, output, batching, sources, device, streams, nodes
+    }
+
+    /// A whole config file: every section that decoded, and one issue for each section, stream or
+    /// node that did not, in the file's order. Thrown only for a document that is not a mapping.
+    struct Document: Decodable {
+        var server: ServerSection?
+        var models: ModelsSection?
+        var output: OutputSection?
+        var batching: BatchingSection?
+        var sources: SourcesSection?
+        var device: String?
+        var streams: [StreamSpec] = []
+        var nodes: [String: [StreamSpec]] = [:]
+        var issues: [ConfigIssue] = []
+
+        init(from decoder: any Decoder) throws {
+            let order = try decoder.givenKeys()
+            let top = try decoder.container(keyedBy: AnyCodingKey.self)
+            var issues: [ConfigIssue] = []
+            /// Runs one part's decoding; its problem is kept and the next part is decoded.
+            func part(_ body: () throws -> Void) {
+                do { try body() } catch { issues.append(ConfigIssue(error)) }
+            }
+            // The repository first: streams may name a model in it, wherever the section is.
+            var modelsIssue: ConfigIssue?
+            do {
+                models = try top.decodeIfPresent(ModelsSection.self, forKey: AnyCodingKey("models"))
+            } catch {
+                modelsIssue = ConfigIssue(error)
+            }
+            let repository = models?.repository
+            var ids: Set<String> = []
+            for name in order {
+                let key = AnyCodingKey(name)
+                guard let section = Section(rawValue: name) else {
+                    issues.append(.unknownKey(name, at: top.codingPath, known: Section.allCases.map(\.rawValue)))
+                    continue
+                }
+                switch section {
+                case .server: part { server = try top.decodeIfPresent(ServerSection.self, forKey: key) }
+                case .models: if let modelsIssue { issues.append(modelsIssue) }
+                case .output: part { output = try top.decodeIfPresent(OutputSection.self, forKey: key) }
+                case .batching: part { batching = try top.decodeIfPresent(BatchingSection.self, forKey: key) }
+                case .sources: part { sources = try top.decodeIfPresent(SourcesSection.self, forKey: key) }
+                case .device: part { device = try top.string(key) }
+                case .streams:
+                    streams = Self.streams(top, key, repository: repository, ids: &ids, issues: &issues)
+                case .nodes:
+                    part {
+                        guard top.has(key) else { return }
+                        let nodes = try top.superDecoder(forKey: key)
+                        for name in try nodes.givenKeys() {
+                            part {
+                                self.nodes[name] = try Self.node(
+                                    name, in: nodes, repository: repository, ids: &ids, issues: &issues)
+                            }
+                        }
+                    }
+                }
+            }
+            self.issues = issues
+        }
+
+        /// Node `name`'s own streams (none when it names none), or the problem of its name or keys.
+        static func node(
+            _ name: String, in nodes: any Decoder, repository: String?, ids: inout Set<String>,
+            issues: inout [ConfigIssue]
+        ) throws -> [StreamSpec] {
+            let key = AnyCodingKey(name)
+            let all = try nodes.container(keyedBy: AnyCodingKey.self)
+            guard isValidNodeName(name) else {
+                throw all.issue(key, "'\(name.prefix(80))' is not a Kubernetes node name (lower-case DNS name)")
+            }
+            guard all.has(key) else { return [] }
+            let node = try all.superDecoder(forKey: key).mapping(NodeKeys.self)
+            return streams(node, .streams, repository: repository, ids: &ids, issues: &issues)
+        }
+
+        /// The list of streams at `key`, each entry checked on its own (one issue each); ids unique
+        /// across the file (`ids`: those seen so far).
+        static func streams<Key>(
+            _ container: KeyedDecodingContainer<Key>, _ key: Key, repository: String?, ids: inout Set<String>,
+            issues: inout [ConfigIssue]
+        ) -> [StreamSpec] {
+            guard container.has(key) else { return [] }
+            guard var list = try? container.nestedUnkeyedContainer(forKey: key) else {
+                issues.append(container.issue(key, "must be a list of streams"))
+                return []
+            }
+            var out: [StreamSpec] = []
+            while !list.isAtEnd {
+                let at = container.codingPath + [key, AnyCodingKey(intValue: list.currentIndex)]
+                // `superDecoder` moves on to the next entry, whether this one decodes or not.
+                guard let entry = try? list.superDecoder() else { break }
+                do {
+                    let spec = try StreamSpec(from: entry, configuration: repository)
+                    guard let id = spec.id else { throw ConfigIssue(at: at + [AnyCodingKey("id")], "missing") }
+                    guard ids.insert(id).inserted else {
+                        throw ConfigIssue(at: at + [AnyCodingKey("id")], "duplicate id '\(id)'")
+                    }
+                    out.append(spec)
+                } catch {
+                    issues.append(ConfigIssue(error))
+                }
+            }
+            return out
+        }
+    }
+}

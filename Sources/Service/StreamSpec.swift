@@ -1,0 +1,72 @@
+import Foundation
+
+/// One stream as a config entry or a `POST /api/v1/streams` body gives it.
+///
+/// Decoded from either (YAML with `YAMLDecoder`, JSON with `JSONDecoder`), with the model repository
+/// as the decoding configuration, and checked as untrusted input on the way: no unknown key, a valid
+/// id if one is given, a source that is a URL or a readable file, a model that resolves.
+public struct StreamSpec: Sendable, Equatable {
+    /// Its name (`[A-Za-z0-9_-]{1,64}`); nil in a request body: one is made up.
+    public var id: String?
+    /// A file path or an `rtsp://`, `http://`, `udp://`... URL.
+    public var source: String
+    /// The model as given (a path `run --model` takes, or a name in the repository).
+    public var model: String
+    /// The model folder or file it resolves to.
+    public var modelPath: String
+    /// Replay a file from its start at its end (a camera simulated from a file).
+    public var loop = false
+    /// Pace a file at its native frame rate.
+    public var realtime = false
+
+    /// `[A-Za-z0-9_-]{1,64}`.
+    public static func isValidID(_ id: String) -> Bool {
+        (1...64).contains(id.utf8.count)
+            && id.utf8.allSatisfy { c in
+                (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x5F
+                    || c == 0x2D
+            }
+    }
+}
+
+extension StreamSpec: DecodableWithConfiguration {
+    /// The model repository in which a model given by its name is looked up; nil: none.
+    public typealias DecodingConfiguration = String?
+
+    /// The keys an entry may have.
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case id, source, model, loop, realtime
+    }
+
+    /// Reads and checks an entry; a problem is thrown as one line naming its key.
+    public init(from decoder: any Decoder, configuration repository: String?) throws {
+        let fields = try decoder.mapping(CodingKeys.self)
+        let id = try fields.string(.id)
+        if let id, !Self.isValidID(id) {
+            throw fields.issue(.id, "'\(id.prefix(80))' is not a valid id: use 1 to 64 of A-Z a-z 0-9 _ -")
+        }
+        guard let source = try fields.string(.source), !source.isEmpty else { throw fields.issue(.source, "missing") }
+        if !source.contains("://") || source.hasPrefix("file:") {
+            let path = source.hasPrefix("file:") ? String(source.dropFirst(5)) : source
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw fields.issue(.source, "no such file: \(path)")
+            }
+            guard FileManager.default.isReadableFile(atPath: path), !isDirectory(path) else {
+                throw fields.issue(.source, "not a readable file: \(path)")
+            }
+        }
+        guard let model = try fields.string(.model), !model.isEmpty else { throw fields.issue(.model, "missing") }
+        let modelPath: String
+        if let repository, !model.contains("/"), isDirectory(repository + "/" + model) {
+            modelPath = repository + "/" + model
+        } else if FileManager.default.fileExists(atPath: model) {
+            modelPath = model
+        } else {
+            let where_ = repository.map { " nor a model in \($0)" } ?? ""
+            throw fields.issue(.model, "no such model: '\(model)' is not a path\(where_)")
+        }
+        self.init(
+            id: id, source: source, model: model, modelPath: modelPath, loop: try fields.bool(.loop) ?? false,
+            realtime: try fields.bool(.realtime) ?? false)
+    }
+}

@@ -20,7 +20,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "batchline", targets: ["batchline"]),
-        .library(name: "Pipeline", targets: ["Pipeline"]),
+        .library(name: "Runtime", targets: ["Runtime"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -69,20 +69,44 @@ let package = Package(
             name: "Vision",
             swiftSettings: swiftSettings
         ),
+        // Inference engine: the seam every backend plugs into (an engine runs batches, a loader makes
+        // engines), with OpenVINO's engine behind it in OpenVINO/. Another backend is a folder here.
+        .target(
+            name: "InferenceEngine", dependencies: ["Core", "InferenceBackend", "Vision"], swiftSettings: swiftSettings
+        ),
         // Model registry: a versioned model repository on disk, validated as untrusted input.
         .target(name: "ModelRegistry", dependencies: ["Vision"], swiftSettings: swiftSettings),
-        // Runtime: a stream's life (connecting, running, reconnecting, ended, failed), pure values.
-        .target(name: "Runtime", swiftSettings: swiftSettings),
-        // Batching: the batch size controller and its cost model, pure values.
+        // Model serving: the swap protocol (a value state machine), the model manager that loads,
+        // stages and switches versions, and the repository watcher.
+        .target(
+            name: "ModelServing",
+            dependencies: [
+                "Core", "InferenceEngine", "ModelRegistry", "Monitoring", "Vision",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Batching: the batch size controller and its cost model, pure values; the simulator.
         .target(name: "Batching", swiftSettings: swiftSettings),
         // Monitoring: CPU, memory, cgroup, NVIDIA GPUs (NVML via dlopen).
         .target(name: "Monitoring", dependencies: ["Core"], swiftSettings: swiftSettings),
-        // Pipeline: decode -> pre-process -> infer -> post-process, events and stats.
+        // Runtime: streams (state machine, reconnects), the stages, the batcher, the pipeline that
+        // joins them, and its outputs (events, stats, annotated video).
         .target(
-            name: "Pipeline",
+            name: "Runtime",
             dependencies: [
-                "Core", "VideoIO", "InferenceBackend", "Vision", "Monitoring", "Batching", "ModelRegistry", "Runtime",
+                "Core", "VideoIO", "InferenceBackend", "InferenceEngine", "Vision", "Monitoring", "Batching",
+                "ModelRegistry", "ModelServing",
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Tools beside the runtime: the profiler and its plots, the quantizer.
+        .target(
+            name: "Tools",
+            dependencies: [
+                "Core", "Runtime", "InferenceBackend", "InferenceEngine", "Vision", "Monitoring", "Batching",
+                "ModelRegistry", "VideoIO",
             ],
             resources: [.copy("Resources/quantize.py")],
             swiftSettings: swiftSettings
@@ -91,8 +115,8 @@ let package = Package(
         .target(
             name: "Service",
             dependencies: [
-                "Core", "Pipeline", "Runtime", "Monitoring", "Batching", "ModelRegistry", "Vision", "InferenceBackend",
-                "VideoIO",
+                "Core", "Runtime", "ModelServing", "InferenceEngine", "Monitoring", "Batching", "ModelRegistry",
+                "Vision", "InferenceBackend", "VideoIO",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -112,7 +136,7 @@ let package = Package(
         .executableTarget(
             name: "batchline",
             dependencies: [
-                "Core", "Pipeline", "Batching", "ModelRegistry", "Vision", "Service",
+                "Core", "Runtime", "ModelServing", "Tools", "Batching", "ModelRegistry", "Vision", "Service",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -125,27 +149,37 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(name: "VisionTests", dependencies: ["Vision", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
-            name: "PipelineTests",
-            dependencies: ["Core", "Pipeline", "VideoIO", "Vision", "Monitoring", "Batching", "TestSupport"],
+            name: "RuntimeTests",
+            dependencies: [
+                "Core", "Runtime", "ModelServing", "InferenceEngine", "Tools", "VideoIO", "Vision", "Monitoring",
+                "Batching", "TestSupport",
+            ],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "ModelServingTests", dependencies: ["ModelServing"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ModelRegistryTests", dependencies: ["ModelRegistry", "Vision", "TestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(name: "BatchingTests", dependencies: ["Batching"], swiftSettings: swiftSettings),
         .testTarget(name: "MonitoringTests", dependencies: ["Core", "Monitoring"], swiftSettings: swiftSettings),
-        .testTarget(name: "RuntimeTests", dependencies: ["Runtime"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ServiceTests",
             dependencies: [
-                "Service", "Pipeline", "Batching", "TestSupport", .product(name: "Logging", package: "swift-log"),
+                "Service", "Runtime", "ModelServing", "Batching", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "Yams", package: "Yams"),
             ], swiftSettings: swiftSettings),
         .testTarget(
             name: "CLITests", dependencies: ["TestSupport", "batchline", "VideoIO"], swiftSettings: swiftSettings),
-        // Paths to the bundled assets and small helpers shared by the tests.
+        // The tests' shared fixtures: paths to the bundled assets, temporary repositories, serve
+        // processes, real peers (Python scripts), and the scripted engine that isolates scheduling.
         .target(
-            name: "TestSupport", dependencies: ["Core", "Monitoring"], path: "Tests/TestSupport", swiftSettings: swiftSettings),
+            name: "TestSupport", dependencies: ["Core", "Monitoring", "InferenceEngine", "InferenceBackend", "Vision"],
+            path: "Tests/TestSupport",
+            exclude: [
+                "dashboard_check.py", "live_http_camera.py", "opencv_frames.py",
+                "rtsp_camera.py", "triton_client_check.py",
+            ], swiftSettings: swiftSettings),
     ]
 )

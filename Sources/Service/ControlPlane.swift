@@ -4,7 +4,7 @@ import Hummingbird
 import Logging
 import Monitoring
 import NIOCore
-import Pipeline
+import Runtime
 import VideoIO
 import Vision
 import Yams

@@ -6,7 +6,7 @@ import Logging
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
-import Pipeline
+import Runtime
 import ServiceLifecycle
 import UnixSignals
 
@@ -50,7 +50,8 @@ public struct ControlSocket: Sendable {
                 try fm.createDirectory(
                     atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             } catch {
-                throw PipelineError("\(folder): cannot create the control socket's folder: \(error.localizedDescription)")
+                throw PipelineError(
+                    "\(folder): cannot create the control socket's folder: \(error.localizedDescription)")
             }
         }
         let a = try? fm.attributesOfItem(atPath: folder)

@@ -4,8 +4,9 @@ import Foundation
 import InferenceBackend
 import Logging
 import ModelRegistry
+import ModelServing
 import Monitoring
-import Pipeline
+import Runtime
 import Synchronization
 import Vision
 

@@ -2,9 +2,9 @@ import Batching
 import Foundation
 import Hummingbird
 import Logging
+import ModelServing
 import Monitoring
 import NIOCore
-import Pipeline
 import Runtime
 import ServiceLifecycle
 import Synchronization

@@ -1,8 +1,9 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import ModelServing
 import NIOCore
-import Pipeline
+import Runtime
 import Vision
 
 /// The Open Inference Protocol (KServe v2) as NVIDIA's `tritonclient` speaks it: server and model

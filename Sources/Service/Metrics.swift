@@ -1,6 +1,6 @@
 import Foundation
+import ModelServing
 import Monitoring
-import Pipeline
 import Prometheus
 import Runtime
 import Synchronization

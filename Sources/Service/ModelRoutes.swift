@@ -1,7 +1,8 @@
 import Foundation
 import Hummingbird
 import ModelRegistry
-import Pipeline
+import ModelServing
+import Runtime
 import Vision
 
 /// What the model routes need of whoever serves models: a node (`serve`, every model it serves)
@@ -111,7 +112,11 @@ enum ModelRoutes {
                 version = v
             case .failure(let response): return response
             }
-            if let entry = control.modelEntries().first(where: { $0.name == name }), !entry.versions.contains(version) {
+            // A repository's versions are known: one it does not hold is not found (without one, the
+            // model's own loader says).
+            if let entry = control.modelEntries().first(where: { $0.name == name }), !entry.version_details.isEmpty,
+                !entry.versions.contains(version)
+            {
                 let known = entry.versions.map(String.init).joined(separator: ", ")
                 return ControlPlane.error(.notFound, "\(name) has no such version \(version) (it has \(known))")
             }

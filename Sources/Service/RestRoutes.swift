@@ -4,7 +4,7 @@ import Hummingbird
 import ModelRegistry
 import Monitoring
 import NIOCore
-import Pipeline
+import Runtime
 import Vision
 
 /// Batchline's own routes beside the streams: models and their swaps, batching, the system.

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
-import Pipeline
+import Runtime
 
 /// `batchline`: real-time video analytics on edge machines.
 @main

@@ -1,10 +1,10 @@
 import ArgumentParser
 import Foundation
 import ModelRegistry
-import Pipeline
+import Runtime
 import Service
+import Tools
 import Vision
-
 
 extension Batchline {
     /// `batchline models`: the versions of a repository model, and swaps in a running `batchline run`.
@@ -51,7 +51,9 @@ extension Batchline {
                         }
                         token = text.trimmingCharacters(in: .whitespacesAndNewlines)
                     }
-                    guard URL(string: server)?.scheme != nil else { throw fail(PipelineError("--server \(server): not a URL")) }
+                    guard URL(string: server)?.scheme != nil else {
+                        throw fail(PipelineError("--server \(server): not a URL"))
+                    }
                     client = ControlClient(server: server, token: token)
                 } else {
                     client = ControlClient(socket: socket)
@@ -77,7 +79,8 @@ extension Batchline {
                 let entries = (try? JSONDecoder().decode([ModelEntry].self, from: reply.body)) ?? []
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys]
-                guard let entry = entries.first(where: { $0.name == name }), let json = try? encoder.encode(entry) else {
+                guard let entry = entries.first(where: { $0.name == name }), let json = try? encoder.encode(entry)
+                else {
                     throw fail(PipelineError("\(name): the \(server == nil ? "run" : "service") does not serve it"))
                 }
                 print(String(decoding: json, as: UTF8.self))
@@ -225,4 +228,3 @@ extension Batchline {
         }
     }
 }
-

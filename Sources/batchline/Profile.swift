@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
-import Pipeline
+import Runtime
+import Tools
 
 extension Batchline {
     /// `batchline profile`: the paper's per-stage measurements, on this machine.

@@ -2,7 +2,8 @@ import ArgumentParser
 import Batching
 import Foundation
 import Logging
-import Pipeline
+import ModelServing
+import Runtime
 import Service
 
 extension PipelineMode: ExpressibleByArgument {}

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
-import Pipeline
+import ModelServing
+import Runtime
 import Service
 import TestSupport
 import Testing
@@ -53,7 +54,8 @@ struct ControlSocketTests {
         #expect(activation.isCancelled == false)
         loadHeld.signal()
         let swapped = try await activation.value
-        #expect(swapped.status == 200 && String(decoding: swapped.body, as: UTF8.self).contains("\"outcome\":\"swapped\""))
+        #expect(
+            swapped.status == 200 && String(decoding: swapped.body, as: UTF8.self).contains("\"outcome\":\"swapped\""))
         // A second run cannot take a live socket.
         await #expect {
             _ = try await ControlSocket.prepare(path: path, derived: false)

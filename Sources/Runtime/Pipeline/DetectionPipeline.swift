@@ -1,0 +1,446 @@
+import Batching
+import Core
+import Foundation
+import InferenceBackend
+import InferenceEngine
+import Logging
+import ModelRegistry
+import ModelServing
+import Monitoring
+import Synchronization
+import VideoIO
+import Vision
+
+/// What a finished run reports.
+public struct RunReport: Sendable {
+    /// The summary (`--stats`).
+    public var stats: RunStats
+    /// Why a source ended early, when one did: every frame before it was processed and written.
+    public var sourceError: VideoError?
+}
+
+/// Decode -> pre-process -> (batched) inference -> post-process for one model, with events, stats
+/// and annotated video: the runtime `batchline run` and each model of `batchline serve` run on.
+///
+/// In `sequential` mode one thread does everything, a frame at a time. In `pipelined` and `batched`
+/// modes the stages run on their own threads (`StagedRuntime`), and streams may join and leave
+/// while it runs (`attach`, `StreamHandle.stop`): `run` is a service whose file streams end, and
+/// with `keepOpen` it serves until `stop`.
+public final class DetectionPipeline: Sendable {
+    /// What to run.
+    public let options: PipelineOptions
+    let logger: Logger
+    let batchSize: Mutex<Int>
+    /// An engine given at `init`, taken (once) by the run, so that nothing else keeps it alive.
+    let injected: Mutex<Handoff<(any InferenceEngine)?>>
+    let injectedLoader: ModelManager.Loader?
+    private let manager = Mutex<ModelManager?>(nil)
+    /// Raised by `stop`: every source of the run stops reading (each attached stream has a child of it).
+    let stopSignal = StopSignal()
+    /// Requests the inference stage keeps in flight now (the controller may change it).
+    let inFlight = Mutex(1)
+    /// The staged runtime while it runs (streams attach to it).
+    private let runtime = Mutex<StagedRuntime?>(nil)
+    /// Numbers for streams attached later (the initial sources are 0..<n).
+    private let nextStream: Mutex<Int>
+
+    /// Creates a pipeline; nothing is opened until `run`. With `engine`, batches run on it instead of
+    /// the model named by the options (a scripted engine isolates scheduling from the model), as
+    /// version 1; `loader` then loads the versions a swap asks for.
+    public init(
+        options: PipelineOptions, engine: (any InferenceEngine)? = nil, loader: ModelManager.Loader? = nil,
+        logger: Logger = Logger(label: "batchline.pipeline")
+    ) {
+        self.options = options
+        self.logger = logger
+        batchSize = Mutex(options.batchSize)
+        nextStream = Mutex(options.sources.count)
+        injected = Mutex(Handoff(engine))
+        injectedLoader = loader
+    }
+
+    /// The model as the inference protocol describes it (a service's pipelines), once loaded.
+    public var modelDescription: ModelDescription? { described.withLock { $0 } }
+    let described = Mutex<ModelDescription?>(nil)
+    /// What the model did (inputs, batches, requests, durations).
+    public let counters = InferenceCounters()
+    /// The batch size manager while it runs (nil with a fixed batch size).
+    let batcher = Mutex<BatchManager?>(nil)
+
+    /// How the pipeline batches now.
+    public struct BatchingStatus: Sendable, Encodable {
+        public var policy: String
+        public var sizes: [Int]
+        public var batchSize: Int
+        public var requestsInFlight: Int
+        public var streams: Int
+        public var decisionCount: Int
+        /// The latest decisions, oldest first, with their reasons.
+        public var decisions: [BatchDecision]
+        /// Milliseconds per batch of each stage, by batch size, as measured (the profiler's table).
+        public var costsMs: [String: [String: Double]]
+        /// The p99 latency target, seconds.
+        public var latencySLO: Double
+
+        enum CodingKeys: String, CodingKey {
+            case policy, sizes, streams, decisions
+            case costsMs = "stage_ms_per_batch"
+            case latencySLO = "latency_slo_s"
+            case batchSize = "batch_size"
+            case requestsInFlight = "requests_in_flight"
+            case decisionCount = "decision_count"
+        }
+    }
+
+    /// How the pipeline batches now (the last `keep` decisions).
+    public func batching(keep: Int = 20) -> BatchingStatus {
+        let manager = batcher.withLock { $0 }
+        var costs: [String: [String: Double]] = [:]
+        for (size, stages) in manager?.costs ?? [:] {
+            costs[String(size)] = Dictionary(uniqueKeysWithValues: stages.map { ($0.key.rawValue, $0.value * 1000) })
+        }
+        return BatchingStatus(
+            policy: (manager?.policy ?? options.batchPolicy).rawValue,
+            sizes: options.batchPolicy == .fixed ? [currentBatchSize] : options.batchSizes, batchSize: currentBatchSize,
+            requestsInFlight: inFlight.withLock { $0 }, streams: manager?.streams ?? 0,
+            decisionCount: manager?.decisionCount ?? 0, decisions: Array((manager?.decisions ?? []).suffix(keep)),
+            costsMs: costs, latencySLO: latencySLO.withLock { $0 })
+    }
+
+    private let latencySLO = Mutex(0.5)
+
+    /// Changes how batches are sized while running: a policy the manager follows, or `fixed` at
+    /// `size` (one of the sizes compiled at the start, so that no change stalls a stream), and the
+    /// latency target.
+    public func reconfigure(policy: BatchPolicy, size: Int?, latencySLO slo: Double?) throws(PipelineError) {
+        guard let manager = batcher.withLock({ $0 }) else {
+            throw PipelineError("this pipeline's batch size is fixed at start (--batch N): nothing to steer")
+        }
+        if let slo, !(slo > 0 && slo <= 60) { throw PipelineError("the latency SLO must be within (0, 60] seconds") }
+        if policy == .fixed {
+            guard let size, options.batchSizes.contains(size) else {
+                throw PipelineError(
+                    "a fixed batch size must be one of \(options.batchSizes.map(String.init).joined(separator: ", "))")
+            }
+            batchSize.withLock { $0 = size }
+        }
+        manager.reconfigure(policy: policy, latencySLO: slo)
+        if let slo { latencySLO.withLock { $0 = slo } }
+    }
+
+    /// Runs `inputs` (each one frame laid out as the model takes it: `bytesPerInput` bytes) through
+    /// the batcher with the streams' frames, and returns each one's raw outputs by role. Throws
+    /// `notReady` when the pipeline is not running, `busy` when too many requests wait, and
+    /// `failed` when no answer came within `timeout` seconds.
+    public func infer(_ inputs: [[UInt8]], timeout: Double = 30) async throws -> [[String: FloatTensor]] {
+        guard let runtime = runtime.withLock({ $0 }) else {
+            throw PipelineError(.notReady, "the pipeline for \(options.model) is not running")
+        }
+        let tickets = inputs.map { _ in InferenceTicket() }
+        for (bytes, ticket) in zip(inputs, tickets) {
+            let now = Clock.now
+            let frame = ReadyFrame(
+                source: SourceFrame(
+                    stream: -1, frame: VideoFrame(index: 0, pts: 0, width: 0, height: 0, pixels: []), decodeSeconds: 0,
+                    arrival: now),
+                input: bytes, preprocessSeconds: 0, ticket: ticket)
+            guard runtime.submit(frame) else {
+                counters.request(succeeded: false)
+                for t in tickets { t.fail(PipelineError(.busy, "too many inference requests waiting")) }
+                throw PipelineError(.busy, "too many inference requests waiting; try again")
+            }
+        }
+        // Never left hanging: past the time-out each ticket fails (a ticket answered first ignores it).
+        let watchdog = Task.detached {
+            try await Task.sleep(for: .seconds(timeout))
+            for t in tickets { t.fail(PipelineError(.failed, "no answer within \(timeout) s")) }
+        }
+        defer { watchdog.cancel() }
+        var outputs: [[String: FloatTensor]] = []
+        for ticket in tickets { outputs.append(try await ticket.outputs()) }
+        return outputs
+    }
+
+    /// The model manager of the run, once the model is ready (nil before and after).
+    public var models: ModelManager? { manager.withLock { $0 } }
+
+    /// Set to the model manager once the model is ready, to nil when the run ended before.
+    private let modelsReady = Completion<ModelManager?>()
+
+    /// Waits until the model is ready and returns its manager (resumed by the run when it is); nil
+    /// when the run ended first or the waiting task is cancelled.
+    public func waitForModels() async -> ModelManager? { (await modelsReady.wait()) ?? nil }
+
+    /// Where a run takes model commands (`--control`, or with a repository model folder the path
+    /// derived from it, which `batchline models` finds by itself), and whether it was derived (its
+    /// folder is then made private); nil for a service or a model outside a repository.
+    public static func controlSocket(for options: PipelineOptions) -> (path: String, derived: Bool)? {
+        if let path = options.controlPath { return (path, false) }
+        guard !options.keepOpen, (try? ModelRepository.modelFolder(options.model)) != nil else { return nil }
+        return (ModelRepository.controlSocketPath(modelFolder: options.model), true)
+    }
+
+    /// Ends the run early and cleanly: sources stop reading, frames already read go through, and the
+    /// events, stats and annotated video are completed as at the end of the sources.
+    public func stop() {
+        stopSignal.raise()
+        runtime.withLock { $0 }?.close()
+    }
+
+    /// Whether the model is loaded and streams can attach.
+    public var isReady: Bool { runtime.withLock { $0 != nil } }
+
+    /// Set to true when streams can attach, to false when the run ended without getting there.
+    private let readiness = Completion<Bool>()
+
+    /// Waits until streams can attach (true) or the run ended first (false); nil when the waiting
+    /// task is cancelled. Resumed by the run itself, never by polling.
+    public func waitUntilReady() async -> Bool? { await readiness.wait() }
+
+    /// Attaches a stream while the pipeline runs (staged modes): it is opened and read on its own
+    /// thread (a camera that is not up yet is retried until it answers, for as long as it is
+    /// attached), shares the batcher with the others, and keeps its own order and numbering. Its
+    /// results go to `eventsPath` (one JSON line per frame, carrying the stream's name and the wall
+    /// clock; rotated past `rotateBytes`). `handle.stop()` removes it: frames in flight drain, then
+    /// its events file is closed complete (`handle.isComplete`).
+    public func attach(
+        id: String, source: String, model: String, loop: Bool, realtime: Bool, eventsPath: String?,
+        rotateBytes: Int? = nil, keep: Int = 3
+    ) throws -> StreamHandle {
+        guard let runtime = runtime.withLock({ $0 }) else {
+            throw PipelineError(.notReady, "the pipeline for \(options.model) is not running")
+        }
+        let number = nextStream.withLock { n in
+            defer { n += 1 }
+            return n
+        }
+        let handle = StreamHandle(
+            id: id, number: number, source: source, model: model, loop: loop, realtime: realtime,
+            stop: stopSignal.child())
+        let events = try eventsPath.map { path throws(OutputError) in
+            try EventWriter(path: path, rotateBytes: rotateBytes, keep: keep)
+        }
+        let stop = handle.stopSignal
+        let decoderOptions = DecoderOptions(timeout: options.sourceTimeout, cancelled: { stop.isRaised })
+        let reader = FrameSource(
+            input: source, giveUpAfter: nil, loop: loop, options: decoderOptions, logger: logger, handle: handle,
+            stop: stop)
+        let decode = DecodeSettings(
+            maxFrames: nil, realtime: realtime,
+            shed: options.shed ?? (realtime || source.contains("://") ? .dropOldest : .backlog), join: nil, leave: nil,
+            announce: true, name: id)
+        let started = runtime.attach(
+            Handoff(reader), stream: number, decode: decode,
+            sink: StreamSink(events: events, handle: handle, name: id, source: source), stop: stop)
+        guard started else {
+            try? events?.close()
+            throw PipelineError(.notReady, "the pipeline for \(options.model) is stopping")
+        }
+        return handle
+    }
+
+    /// Whether `stop` was called.
+    var stopRequested: Bool { stopSignal.isRaised }
+
+    /// The batch size the next batch will use.
+    public var currentBatchSize: Int { batchSize.withLock { $0 } }
+
+    /// Changes the batch size while running; it takes effect at the next batch (batched mode only).
+    public func setBatchSize(_ size: Int) throws(PipelineError) {
+        guard (1...PipelineOptions.maxBatchSize).contains(size) else {
+            throw PipelineError("batch size \(size) is out of range: use 1...\(PipelineOptions.maxBatchSize)")
+        }
+        guard options.mode == .batched else { throw PipelineError("batch size can change in batched mode only") }
+        batchSize.withLock { $0 = size }
+    }
+
+    /// Runs to the end of the sources (or `stop`) on dedicated threads and returns the report.
+    /// Cancelling the task stops the run as `stop` does: what was read is completed, then it returns.
+    public func run() async throws -> RunReport {
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                let thread = Thread {
+                    do {
+                        continuation.resume(returning: try self.runBlocking())
+                    } catch {
+                        continuation.resume(throwing: error)
+                    }
+                }
+                thread.name = "batchline-output"
+                thread.start()
+            }
+        } onCancel: {
+            self.stop()
+        }
+    }
+
+    /// Runs on the calling thread (which must not be on the cooperative pool) and returns the report.
+    public func runBlocking() throws -> RunReport {
+        defer {
+            readiness.complete(false)
+            modelsReady.complete(nil)
+        }
+        try options.validate()
+        let setupStart = Clock.now
+        let core = try InferenceCore()
+        // One request at a time runs fastest with all cores on it (LATENCY); several in flight
+        // share the cores as separate streams (THROUGHPUT).
+        let hint = options.mode == .sequential || options.requests == 1 ? "LATENCY" : "THROUGHPUT"
+        let setup = try prepareModel(core: core, hint: hint)
+        let models = setup.models
+        let (requests, maxRequests) = (setup.requests, setup.maxRequests)
+        let watcher = setup.watch.map { repo in
+            RepositoryWatcher(repository: repo, name: models.name, models: models, interval: options.watchInterval)
+        }
+        manager.withLock { $0 = models }
+        modelsReady.complete(models)
+        defer {
+            models.close()
+            watcher?.stop()
+            manager.withLock { $0 = nil }
+        }
+        logger.info(
+            "model ready",
+            metadata: [
+                "model.tag": "\(setup.tag)", "batch.size": "\(options.batchSize)", "mode": "\(options.mode)",
+                "requests": "\(requests)", "seconds": "\(Clock.now - setupStart)",
+            ])
+
+        let stop = stopSignal
+        let decoderOptions = DecoderOptions(timeout: options.sourceTimeout, cancelled: { stop.isRaised })
+        let decoders = try options.sources.map { source throws(VideoError) in
+            try FrameSource(
+                decoder: VideoDecoder(input: source, options: decoderOptions), giveUpAfter: options.sourceTimeout,
+                loop: options.loop, options: decoderOptions, logger: logger, stop: stop)
+        }
+        let info = decoders.first?.info ?? VideoInfo(width: 0, height: 0, frameRate: 0, frameCount: nil, codec: "")
+        let events = try options.eventsPath.map { path throws(OutputError) in try EventWriter(path: path) }
+        var encoders: [Int: EncoderWorker] = [:]
+        if let path = options.annotatePath {
+            do {
+                for (i, decoder) in decoders.enumerated() {
+                    let out = decoders.count == 1 ? path : Self.numbered(path, i)
+                    let info = decoder.info!
+                    encoders[i] = EncoderWorker(
+                        encoder: try VideoEncoder(
+                            output: out, width: info.width, height: info.height, frameRate: info.frameRate))
+                }
+            } catch {
+                for worker in encoders.values { worker.cancel() }
+                throw error
+            }
+        }
+        let expected = decoders.map { $0.info?.frameCount }
+        let total: Int? =
+            expected.contains(nil)
+            ? nil : expected.map { min($0!, options.maxFrames ?? .max) }.reduce(0, +)
+        let monitor = ResourceMonitor(interval: 0.2)
+        let manager = makeManager(
+            requests: requests, maxRequests: maxRequests, memoryLimit: monitor.machine.cgroupLimitBytes)
+        if let manager { models.whenSwitched { tag in manager.modelChanged(to: tag) } }
+        batcher.withLock { $0 = manager }
+        latencySLO.withLock { $0 = options.latencySLO }
+        defer { batcher.withLock { $0 = nil } }
+        var output = OutputStage(
+            tag: setup.tag, sources: options.sources, events: events, encoders: encoders,
+            progress: ProgressLine(
+                enabled: options.progress && !options.sources.contains { $0.contains("://") }, total: total),
+            manager: manager)
+        output.wallClock = options.keepOpen
+        output.forgetCompleted = options.keepOpen
+        output.counters = counters
+
+        var errors = SourceErrors()
+        monitor.start()
+        let start = Clock.now
+        let queues: [String: RunStats.QueueStats]
+        do {
+            if let engine = setup.sequential.value {
+                queues = try runSequential(decoders, detector: engine, output: &output, errors: errors)
+            } else {
+                let staged = makeRuntime(models: models, input: setup.input, requests: maxRequests, output: output)
+                errors = staged.errors
+                attachSources(decoders, to: staged)
+                runtime.withLock { $0 = staged }
+                readiness.complete(true)
+                // A run ends with its sources; a service when it is stopped.
+                if !options.keepOpen || stopRequested { staged.close() }
+                defer { runtime.withLock { $0 = nil } }
+                queues = try staged.run(output: &output)
+            }
+        } catch {
+            models.close()
+            monitor.stop()
+            output.cancel()
+            output.progress.finish()
+            throw error
+        }
+        // The stream has ended: a swap still waiting for a batch boundary is abandoned, and says so in the stats.
+        models.close()
+        monitor.stop()
+        output.progress.finish()
+        try output.finish()
+        try events?.close()
+
+        let failed = errors.all
+        var stats = output.stats(
+            options: options, requests: requests, seconds: Clock.now - start, info: info, queues: queues,
+            sourceErrors: failed.mapValues(\.message), resources: monitor.summary, machine: monitor.machine,
+            deviceInfo: Self.deviceInfo(core, options.device))
+        stats.modelSwaps = models.records
+        if let statsPath = options.statsPath {
+            try writeJSON(stats, to: statsPath)
+        }
+        return RunReport(stats: stats, sourceError: failed.sorted { $0.key < $1.key }.first?.value)
+    }
+
+    /// `out.mp4` -> `out-1.mp4` for stream 1.
+    static func numbered(_ path: String, _ index: Int) -> String {
+        let url = URL(fileURLWithPath: path)
+        let ext = url.pathExtension
+        let base = url.deletingPathExtension().path
+        return ext.isEmpty ? "\(base)-\(index)" : "\(base)-\(index).\(ext)"
+    }
+
+    // MARK: Pipelined and batched (3b, 3c)
+
+    private func makeRuntime(models: ModelManager, input: ModelSpec.InputSpec, requests: Int, output: OutputStage)
+        -> StagedRuntime
+    {
+        let manager = output.manager
+        let opts = options
+        return StagedRuntime(
+            settings: .init(
+                decodedCapacity: Self.decodedCapacity(options), readyCapacity: Self.readyCapacity(options),
+                workers: options.preprocessWorkers, requests: requests, input: input,
+                recordErrors: !options.keepOpen),
+            models: models, manager: manager, drops: output.drops,
+            inFlight: { [self] in self.inFlight.withLock { $0 } },
+            batchSize: { [self] in self.currentBatchSize },
+            timeout: { manager?.batchTimeout ?? opts.batchTimeout })
+    }
+
+    /// The sources given at the start, as streams 0..<n.
+    private func attachSources(_ decoders: [FrameSource], to staged: StagedRuntime) {
+        for (stream, decoder) in decoders.enumerated() {
+            let window = options.schedule[stream]
+            let decode = DecodeSettings(
+                maxFrames: options.maxFrames, realtime: options.realtime, shed: options.effectiveShed,
+                join: window?.join, leave: window?.leave, announce: false)
+            staged.attach(
+                Handoff(decoder), stream: stream, decode: decode, sink: StreamSink(source: options.sources[stream]),
+                stop: stopSignal)
+        }
+    }
+
+    /// Decoded frames waiting for pre-processing, all sources together (a service's streams come
+    /// and go: room for 4 of them at least).
+    static func decodedCapacity(_ options: PipelineOptions) -> Int {
+        max(options.queueCapacity, 4 * (options.keepOpen ? max(4, options.expectedStreams) : options.sources.count))
+    }
+
+    /// Pre-processed frames waiting for inference, and the reorder window.
+    static func readyCapacity(_ options: PipelineOptions) -> Int {
+        max(options.queueCapacity, 2 * options.preprocessWorkers)
+    }
+}

@@ -1,0 +1,210 @@
+import Core
+import Foundation
+import Monitoring
+import Synchronization
+import VideoIO
+import Vision
+
+/// How a stream is doing, as the control plane shows it.
+public struct StreamInfo: Sendable, Codable, Equatable {
+    /// The stream's name (`[A-Za-z0-9_-]{1,64}`).
+    public var id: String
+    /// The file or URL it reads.
+    public var source: String
+    /// The model it runs on, as given.
+    public var model: String
+    /// Where it is in its life.
+    public var state: StreamPhase
+    /// Frames written (processed), since it was added.
+    public var frames: Int
+    /// Frames out per second, over its last few seconds (0 when nothing came out for 2 s).
+    public var fps: Double
+    /// Lag from decode to output over its recent frames, milliseconds.
+    public var lagMs: Lag
+    /// Frames shed (written as gaps).
+    public var dropped: Int
+    /// Times a live source came back after dropping.
+    public var reconnects: Int
+    /// The last error, kept after recovery.
+    public var lastError: String?
+    /// Whether a file replays from its start at its end.
+    public var loop: Bool
+    /// Whether a file is paced at its native rate.
+    public var realtime: Bool
+
+    /// p50 and p99 in milliseconds.
+    public struct Lag: Sendable, Codable, Equatable {
+        public var p50: Double
+        public var p99: Double
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, source, model, state, frames, fps, dropped, reconnects, loop, realtime
+        case lagMs = "lag_ms"
+        case lastError = "last_error"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(source, forKey: .source)
+        try c.encode(model, forKey: .model)
+        try c.encode(state, forKey: .state)
+        try c.encode(frames, forKey: .frames)
+        try c.encode((fps * 100).rounded() / 100, forKey: .fps)
+        try c.encode(lagMs, forKey: .lagMs)
+        try c.encode(dropped, forKey: .dropped)
+        try c.encode(reconnects, forKey: .reconnects)
+        // Always present, null when there was none: clients need not guess the key.
+        try c.encode(lastError, forKey: .lastError)
+        try c.encode(loop, forKey: .loop)
+        try c.encode(realtime, forKey: .realtime)
+    }
+}
+
+/// A stream attached to a running pipeline: what it reads, how it is doing, and how to stop it.
+///
+/// Written by the stream's decoding thread (its phase, reconnects, errors) and by the output thread
+/// (frames, lag, drops); read by anyone. Bounded: it keeps the last 512 lags and 128 output times.
+public final class StreamHandle: Sendable {
+    /// The stream's name.
+    public let id: String
+    /// Its number inside the pipeline (the `stream` of `run`'s events).
+    public let number: Int
+    /// The file or URL.
+    public let source: String
+    /// The model, as given.
+    public let model: String
+    /// Replays a file at its end.
+    public let loop: Bool
+    /// Paces a file at its native rate.
+    public let realtime: Bool
+
+    private struct Live: Sendable {
+        var phase = StreamPhase.connecting
+        var reconnects = 0
+        var lastError: String?
+        var frames = 0
+        var dropped = 0
+        var lags = Ring<Double>(capacity: 512)
+        var outputs = Ring<Double>(capacity: 128)
+        var complete = false
+    }
+
+    private let live = Mutex(Live())
+    /// Raised by `stop` (or with the pipeline's own stop): the stream's reads and waits end.
+    public let stopSignal: StopSignal
+    /// Set when every frame it read is out and its events are closed.
+    private let completion = Completion<Bool>()
+    private let lagObserver = Mutex<(@Sendable (Double) -> Void)?>(nil)
+    /// The latest frame written and what was found in it (one frame held per stream), for a snapshot.
+    private let latestFrame = Mutex<(frame: VideoFrame, detections: [Detection])?>(nil)
+
+    /// The latest frame written, with its detections (nil before the first).
+    public var latest: (frame: VideoFrame, detections: [Detection])? { latestFrame.withLock { $0 } }
+
+    func wrote(_ frame: VideoFrame, _ detections: [Detection]) { latestFrame.withLock { $0 = (frame, detections) } }
+
+    /// `observer` hears every frame's lag in seconds from now on (a metrics histogram, say); it
+    /// runs on the output thread and must be quick.
+    public func observeLag(_ observer: @escaping @Sendable (Double) -> Void) {
+        lagObserver.withLock { $0 = observer }
+    }
+
+    /// A handle for a stream about to be attached.
+    /// `stop` is the signal its reads and waits end on (a child of the pipeline's, so that stopping
+    /// the pipeline stops it too).
+    public init(
+        id: String, number: Int, source: String, model: String, loop: Bool = false, realtime: Bool = false,
+        stop: StopSignal = StopSignal()
+    ) {
+        stopSignal = stop
+        self.id = id
+        self.number = number
+        self.source = source
+        self.model = model
+        self.loop = loop
+        self.realtime = realtime
+    }
+
+    /// Asks the stream to stop reading; frames already read still go through.
+    public func stop() { stopSignal.raise() }
+
+    /// Whether `stop` was called (or the pipeline stopped).
+    public var stopRequested: Bool { stopSignal.isRaised }
+
+    /// Whether every frame it read has been written and its events file closed.
+    public var isComplete: Bool { live.withLock { $0.complete } }
+
+    /// Waits until the stream is complete (resumed by the output stage when it is) or `timeout`
+    /// passes; true when complete.
+    public func waitUntilComplete(timeout: Duration) async -> Bool {
+        await completion.wait(timeout: timeout) ?? false
+    }
+
+    /// The stream as the control plane shows it.
+    public var info: StreamInfo {
+        let now = Clock.now
+        return live.withLock { s in
+            let lags = s.lags.elements.sorted()
+            let times = s.outputs.elements
+            var fps = 0.0
+            if times.count >= 2, let last = times.last, let first = times.first, now - last < 2, last > first {
+                fps = Double(times.count - 1) / (last - first)
+            }
+            return StreamInfo(
+                id: id, source: source, model: model, state: s.phase, frames: s.frames, fps: fps,
+                lagMs: .init(p50: Self.percentile(lags, 0.5) * 1000, p99: Self.percentile(lags, 0.99) * 1000),
+                dropped: s.dropped, reconnects: s.reconnects, lastError: s.lastError, loop: loop, realtime: realtime)
+        }
+    }
+
+    // MARK: Written by the pipeline
+
+    /// The source's state machine moved.
+    func update(phase: StreamPhase, reconnects: Int, lastError: String?) {
+        live.withLock { s in
+            // A stream failed by its output stays failed, whatever its source does.
+            guard s.phase != .failed || phase == .failed else { return }
+            s.phase = phase
+            s.reconnects = reconnects
+            s.lastError = lastError
+        }
+    }
+
+    /// A frame of this stream was written, `lag` seconds after it was decoded.
+    func wrote(lag: Double, at time: Double) {
+        live.withLock { s in
+            s.frames += 1
+            s.lags.append(lag)
+            s.outputs.append(time)
+        }
+        lagObserver.withLock { $0 }?(lag)
+    }
+
+    /// The stream failed for good (its events file cannot be written, the pipeline stopped).
+    func failed(_ reason: String) {
+        live.withLock { s in
+            s.phase = .failed
+            s.lastError = reason
+        }
+    }
+
+    /// A frame of this stream was shed.
+    func shed() { live.withLock { $0.dropped += 1 } }
+
+    /// Every frame it read is out and its events are closed.
+    func completed() {
+        live.withLock { s in
+            s.complete = true
+            if s.phase != .failed { s.phase = .ended }
+        }
+        completion.complete(true)
+    }
+
+    private static func percentile(_ sorted: [Double], _ p: Double) -> Double {
+        guard !sorted.isEmpty else { return 0 }
+        let rank = min(sorted.count - 1, max(0, Int((p * Double(sorted.count)).rounded(.up)) - 1))
+        return (sorted[rank] * 1_000_000).rounded() / 1_000_000
+    }
+}

@@ -28,6 +28,12 @@ public protocol InferenceEngine: AnyObject {
 }
 
 extension InferenceEngine {
+    /// The model's name: the tag before its `@`.
+    public var modelName: String { String(tag.split(separator: "@", maxSplits: 1).first ?? "") }
+
+    /// The model's version: the tag after its `@` (empty without one).
+    public var modelVersion: String { tag.split(separator: "@", maxSplits: 1).dropFirst().first.map(String.init) ?? "" }
+
     /// The roles are the names.
     public var outputNames: [String: String] { [:] }
 

@@ -11,86 +11,6 @@ import Vision
     import Glibc
 #endif
 
-/// One swap (or attempt), as logged and kept in the stats.
-public struct SwapRecord: Sendable, Codable, Equatable {
-    /// Its number in the run (1, 2, ...).
-    public var id = 0
-    /// Version serving when it was asked for.
-    public var from: Int
-    /// Version asked for.
-    public var to: Int
-    /// `request`, `watch`, `rollback` or `auto-rollback`.
-    public var trigger: String
-    /// Seconds into the run when it was asked for.
-    public var requestedAt: Double
-    /// Reading and checking the model (against its sidecar).
-    public var loadSeconds: Double?
-    /// Compiling it for the batch sizes in use and making its requests.
-    public var compileSeconds: Double?
-    /// One inference per batch size, outputs checked.
-    public var warmupSeconds: Double?
-    /// Seconds into the run of the switch point (nil: never switched).
-    public var switchedAt: Double?
-    /// Seconds frames waited with no inference running at the switch point.
-    public var pauseSeconds: Double?
-    /// How it ended (so far).
-    public var outcome: SwapOutcome
-    /// Why it was rejected, refused or rolled back, with the library's own message.
-    public var reason: String?
-
-    /// Request to switch point.
-    public var totalSeconds: Double? { switchedAt.map { $0 - requestedAt } }
-
-    enum CodingKeys: String, CodingKey {
-        case id, from, to, trigger, outcome, reason
-        case requestedAt = "requested_at_s"
-        case loadSeconds = "load_s"
-        case compileSeconds = "compile_s"
-        case warmupSeconds = "warmup_s"
-        case switchedAt = "switched_at_s"
-        case pauseSeconds = "pause_s"
-    }
-}
-
-/// A swap that did not happen, and why.
-public struct ModelSwapError: Error, CustomStringConvertible, Sendable {
-    /// What kind of failure.
-    public enum Code: String, Sendable {
-        /// Refused before loading (busy, memory, the version serving, swaps unavailable).
-        case refused
-        /// Loading, compiling, validating or warming up the new version failed.
-        case failed
-    }
-
-    /// The kind.
-    public let code: Code
-    /// One line.
-    public let message: String
-    public init(_ message: String, code: Code = .failed) {
-        self.message = message
-        self.code = code
-    }
-    public var description: String { message }
-}
-
-/// How a model swap ended (its `outcome` in the stats and the control replies).
-public enum SwapOutcome: String, Sendable, Codable, Equatable, CustomStringConvertible {
-    /// Loaded, compiled and warmed up; waiting for a batch boundary to take over.
-    case staged
-    /// It took over.
-    case swapped
-    /// It failed to load, compile, validate or warm up: the serving version never stopped.
-    case rejected
-    /// Refused before loading (busy, memory, the version serving).
-    case refused
-    /// It took over, failed at run time, and the previous version serves again.
-    case rolledBack = "rolled-back"
-    /// The run ended before its switch.
-    case abandoned
-
-    public var description: String { rawValue }
-}
-
 /// Serves one model and swaps versions of it into the running pipeline (the paper's model manager).
 ///
 /// A swap loads, compiles (for every batch size in use) and warms up the new version on the thread
@@ -102,7 +22,7 @@ public final class ModelManager: Sendable {
     /// Loads a version (reads and checks the model; compiling is the manager's).
     public typealias Loader = @Sendable (Int) throws -> any InferenceEngine
 
-    private struct State {
+    struct State {
         var swap: SwapProtocol
         var engines: [Int: Handoff<any InferenceEngine>]
         /// The latest swaps (at most `keep`), oldest first.
@@ -138,25 +58,25 @@ public final class ModelManager: Sendable {
         }
     }
 
-    private let state: Mutex<State>
+    let state: Mutex<State>
     /// Signalled whenever a swap moves (staged, switched, rolled back, probation over, closed):
     /// `activate` awaits it instead of polling.
-    private let changes = ChangeSignal()
-    private let loader: Loader?
+    let changes = ChangeSignal()
+    let loader: Loader?
     /// Called on the inference thread at each switch point with the new version's tag.
-    private let onSwitch = Mutex<(@Sendable (String) -> Void)?>(nil)
+    let onSwitch = Mutex<(@Sendable (String) -> Void)?>(nil)
     /// Batch sizes to compile for, and requests per size.
-    private let sizes: [Int]
-    private let requests: Int
-    private let memoryLimit: Int?
+    let sizes: [Int]
+    let requests: Int
+    let memoryLimit: Int?
     /// The memory the first version took: what a second one is expected to need.
-    private let versionBytes: Int?
+    let versionBytes: Int?
     /// The input every version must take (the frames in the queues were pre-processed for it).
-    private let input: ModelSpec.InputSpec
-    private let origin: Double
-    private let logger: Logger
+    let input: ModelSpec.InputSpec
+    let origin: Double
+    let logger: Logger
     /// Why swaps are impossible, when they are.
-    private let unavailable: String?
+    let unavailable: String?
     /// The model's name, for messages.
     public let name: String
 
@@ -367,7 +287,7 @@ public final class ModelManager: Sendable {
     }
 
     /// Reads, compiles and warms up `version`; checks it against the serving version's input.
-    private func prepare(_ version: Int, loader: Loader, record: SwapRecord) throws(ModelSwapError) -> (
+    func prepare(_ version: Int, loader: Loader, record: SwapRecord) throws(ModelSwapError) -> (
         any InferenceEngine, SwapRecord
     ) {
         var record = record
@@ -415,124 +335,4 @@ public final class ModelManager: Sendable {
         let mib = { (b: Int) in String(format: "%.0f MiB", Double(b) / 1_048_576) }
         return "a second version needs about \(mib(need)) with \(mib(rss)) in use; the limit is \(mib(limit))"
     }
-
-    // MARK: The inference thread
-
-    /// The engine for the next batch, whose first frame was taken at `waitingSince`. A switch point
-    /// records the pause: how long frames waited with no inference running (none when batches of the
-    /// old version are still in flight).
-    package func engineForBatch(inFlight: Int, waitingSince: Double) -> (id: Int, engine: any InferenceEngine) {
-        let now = Clock.now
-        let (id, engine, swapped, changed) = state.withLock { s in
-            let (chosen, swapped) = s.swap.engineForBatch(now: now)
-            // Any change of the serving engine (a swap, a rollback, a reload) is news to the batch
-            // size manager.
-            let changed = chosen.id != s.lastServed
-            s.lastServed = chosen.id
-            if swapped {
-                let pause = inFlight > 0 ? 0 : max(0, now - max(s.lastEnd ?? now, waitingSince))
-                s.update(s.open) { r in
-                    r.switchedAt = now - origin
-                    r.pauseSeconds = pause
-                    r.outcome = .swapped
-                }
-            }
-            s.swap.began(chosen.id)
-            return (chosen.id, s.engines[chosen.id]!.value, swapped, changed)
-        }
-        if swapped {
-            changes.signal()
-            logger.notice("model version switched", metadata: ["model.tag": "\(engine.tag)"])
-        }
-        if changed { onSwitch.withLock { $0 }?(engine.tag) }
-        return (id, engine)
-    }
-
-    /// A batch on `id` finished; returns engines retired and drained now: drop their requests, then
-    /// call `returnFreedMemory`.
-    package func finished(_ id: Int) -> [Int] {
-        let now = Clock.now
-        defer { changes.signal() }
-        return state.withLock { s in
-            s.swap.finished(id, now: now)
-            s.lastEnd = now
-            if !s.swap.busy { s.open = nil }
-            let free = s.swap.releasable()
-            for f in free { s.engines[f] = nil }
-            return free
-        }
-    }
-
-    /// A batch on `id` failed with `error`: the engine to run it again on (after an automatic
-    /// rollback), or the error again when there is nothing to fall back on.
-    package func failed(_ id: Int, error: any Error) throws -> (id: Int, engine: any InferenceEngine) {
-        defer { changes.signal() }
-        let action = state.withLock { s in
-            let failing = s.swap.current
-            let action = s.swap.failed(id)
-            // Rolled back only when what serves changed (a failure of the old version's last batches
-            // changes nothing).
-            if s.swap.current.id != failing.id, case .retry = action {
-                s.update(s.open) { r in
-                    r.outcome = .rolledBack
-                    r.reason = "\(error)"
-                }
-                s.refused.insert(failing.version)
-                s.open = nil
-            }
-            if case .reload(let previous) = action, s.refused.contains(previous) || s.closed {
-                return SwapProtocol.FailureAction.fail
-            }
-            return action
-        }
-        switch action {
-        case .fail:
-            throw error
-        case .retry(let engine):
-            logger.error(
-                "a batch failed: running it again", metadata: ["on.version": "\(engine.version)", "error": "\(error)"])
-            return state.withLock { s in (engine.id, s.engines[engine.id]!.value) }
-        case .reload(let version):
-            // Nothing else resident: load the previous version here (the stream waits; no frame is lost).
-            guard let loader else { throw error }
-            logger.error(
-                "model version failed at run time: reloading the previous one",
-                metadata: ["version": "\(version)", "error": "\(error)"])
-            let from = state.withLock { $0.swap.current.version }
-            var record = SwapRecord(
-                from: from, to: version, trigger: "auto-rollback", requestedAt: Clock.now - origin, outcome: .swapped,
-                reason: "\(error)")
-            let (engine, prepared): (any InferenceEngine, SwapRecord)
-            do {
-                (engine, prepared) = try prepare(version, loader: loader, record: record)
-            } catch {
-                state.withLock { $0.swap.reloadFailed() }
-                throw ModelSwapError(
-                    "\(error.message) (while reloading version \(version) after: \(record.reason ?? ""))")
-            }
-            record = prepared
-            record.switchedAt = Clock.now - origin
-            let handoff = Handoff(engine)
-            let id = state.withLock { s in
-                s.refused.insert(from)
-                let e = s.swap.reloaded(version)
-                s.engines[e.id] = handoff
-                _ = s.add(record)
-                return e.id
-            }
-            return (id, handoff.value)
-        }
-    }
-
-    /// Freed model memory goes back to the system now rather than staying in the allocator's arenas,
-    /// so that memory after a swap returns to its level before it.
-    package static func returnFreedMemory() {
-        _ = trim?(0)
-    }
-
-    /// glibc's `malloc_trim` (declared in malloc.h, which the Glibc module leaves out).
-    private static let trim: (@convention(c) (Int) -> Int32)? = {
-        guard let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, "malloc_trim") else { return nil }
-        return unsafeBitCast(symbol, to: (@convention(c) (Int) -> Int32).self)
-    }()
 }

@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
+import NIOPosix
 import Runtime
 import ServiceLifecycle
 import UnixSignals
@@ -195,6 +196,11 @@ public struct ControlClient: Sendable {
         let where_ = socket ?? server ?? ""
         let url: String
         if let socket {
+            // A socket left by a run that died refuses at once; the HTTP client would retry it until
+            // the deadline.
+            guard await Self.isListening(socket: socket) else {
+                throw PipelineError("\(socket): no batchline run is listening")
+            }
             guard let host = socket.addingPercentEncoding(withAllowedCharacters: .alphanumerics) else {
                 throw PipelineError("\(socket): not a usable socket path")
             }
@@ -223,13 +229,16 @@ public struct ControlClient: Sendable {
         }
     }
 
-    /// Whether a run answers on `socket`: only a refused connection, or no file, says that nobody does.
+    /// Whether a run listens on `socket`: only a refused connection, or no file, says that nobody
+    /// does (a connection is opened and closed at once; nothing is sent).
     static func isListening(socket: String) async -> Bool {
         do {
-            _ = try await ControlClient(socket: socket).send(.GET, "/api/v1/models", timeout: .seconds(5))
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connect(unixDomainSocketPath: socket).get()
+            try? await channel.close()
             return true
         } catch {
-            return !error.message.contains("no batchline run is listening")
+            return !refused(error)
         }
     }
 

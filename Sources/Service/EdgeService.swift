@@ -47,12 +47,12 @@ public final class EdgeService: Sendable {
     /// A node takes at most this many streams (each has a decoding thread).
     public static let maxStreams = 64
 
-    private struct Entry: Sendable {
+    struct Entry: Sendable {
         var spec: StreamSpec
         var handle: StreamHandle
     }
 
-    private struct Host: Sendable {
+    struct Host: Sendable {
         var pipeline: DetectionPipeline
         var finished: RunOutcome
     }
@@ -60,7 +60,7 @@ public final class EdgeService: Sendable {
     /// How a pipeline's run ended, set when it did.
     typealias RunOutcome = Completion<Result<RunReport, any Error>>
 
-    private struct State: Sendable {
+    struct State: Sendable {
         var streams: [String: Entry] = [:]
         /// In the order they were added, for listing.
         var order: [String] = []
@@ -70,10 +70,10 @@ public final class EdgeService: Sendable {
     }
 
     public let config: ServiceConfig
-    private let state = Mutex(State())
-    private let loading = Mutex<[String: Task<DetectionPipeline, any Error>]>([:])
-    private let logger: Logger
-    private let ready = Atomic<Bool>(false)
+    let state = Mutex(State())
+    let loading = Mutex<[String: Task<DetectionPipeline, any Error>]>([:])
+    let logger: Logger
+    let ready = Atomic<Bool>(false)
 
     /// A node serves at most this many models at once (each holds its compiled versions and threads).
     public static let maxModels = 8
@@ -228,129 +228,7 @@ public final class EdgeService: Sendable {
         logger.notice("service stopped", metadata: ["streams": "\(handles.count)", "complete": "\(complete)"])
     }
 
-    // MARK: Models (the inference protocol's view)
-
-    /// Every pipeline serving, one per model.
-    public var servedModels: [DetectionPipeline] {
-        state.withLock { s in s.hosts.keys.sorted().compactMap { s.hosts[$0]?.pipeline } }
-    }
-
-    /// The pipeline serving the model called `name` (its repository name, or its sidecar's).
-    public func servedPipeline(named name: String) -> DetectionPipeline? {
-        servedModels.first { $0.modelDescription?.name == name }
-    }
-
-    /// One entry of the repository index.
-    public struct IndexEntry: Sendable, Codable, Equatable {
-        public var name: String
-        public var version: String?
-        public var state: String
-        public var reason: String?
-    }
-
-    /// The repository's models, and which are loaded (`READY`).
-    public func repositoryIndex() -> [IndexEntry] {
-        var entries: [IndexEntry] = []
-        var seen: Set<String> = []
-        if let root = config.repository, let repo = try? ModelRepository(root: root) {
-            for name in repo.models() {
-                seen.insert(name)
-                let latest = (try? repo.latest(of: name))??.version
-                let served = servedPipeline(named: name)
-                entries.append(
-                    IndexEntry(
-                        name: name, version: (served?.models?.status.version ?? latest).map(String.init),
-                        state: served != nil ? "READY" : "UNAVAILABLE", reason: served != nil ? nil : "unloaded"))
-            }
-        }
-        for p in servedModels {
-            guard let d = p.modelDescription, !seen.contains(d.name) else { continue }
-            entries.append(IndexEntry(name: d.name, version: String(d.version), state: "READY", reason: nil))
-        }
-        return entries
-    }
-
-    /// Loads `name` from the repository (served at its latest version), or, when it serves
-    /// already, swaps the latest version in: the on-the-fly swap, with its validation and
-    /// rollback; a refusal or failure says why, with the library's own message.
-    public func load(model name: String) async throws(ServiceError) {
-        guard ModelRepository.isValidName(name) else {
-            throw ServiceError(.invalid, "invalid model name '\(name.prefix(80))' (use A-Z a-z 0-9 . _ -, 1-64)")
-        }
-        guard let root = config.repository else { throw ServiceError(.invalid, "no models.repository is configured") }
-        let repo: ModelRepository
-        let latest: Int
-        do {
-            repo = try ModelRepository(root: root)
-            guard let v = try repo.latest(of: name)?.version else {
-                throw ServiceError(.invalid, "\(root)/\(name): no complete version to load")
-            }
-            latest = v
-        } catch let e as ServiceError {
-            throw e
-        } catch {
-            throw Self.mapped(error, model: name)
-        }
-        if let served = servedPipeline(named: name), let models = served.models {
-            guard models.status.version != latest else { return }
-            // The version loads on the blocking executor; this resumes when the stream switched.
-            do {
-                _ = try await models.activate(latest, trigger: "repository-load")
-            } catch {
-                throw ServiceError(error.code == .refused ? .conflict : .invalid, "\(name): \(error.message)")
-            }
-            return
-        }
-        guard !isStopping else { throw ServiceError(.unavailable, "the service is stopping") }
-        do {
-            _ = try await pipeline(for: repo.root + "/" + name)
-        } catch let e as ServiceError {
-            throw e
-        } catch {
-            throw Self.mapped(error, model: name)
-        }
-    }
-
-    /// Unloads `name`: its pipeline stops and its versions are freed. Refused while streams use it.
-    public func unload(model name: String) async throws(ServiceError) {
-        guard let pipeline = servedPipeline(named: name) else {
-            throw ServiceError(.notFound, "no model '\(name.prefix(80))' is loaded")
-        }
-        let (key, users) = state.withLock { s -> (String?, [String]) in
-            let key = s.hosts.first { $0.value.pipeline === pipeline }?.key
-            let users = s.order.filter { id in
-                guard let e = s.streams[id] else { return false }
-                return e.spec.modelPath == key && !e.handle.isComplete
-            }
-            return (key, users)
-        }
-        guard users.isEmpty else {
-            throw ServiceError(.conflict, "\(name) serves streams \(users.joined(separator: ", ")): remove them first")
-        }
-        pipeline.stop()
-        let host = state.withLock { s in key.flatMap { s.hosts[$0] } }
-        _ = await host?.finished.wait(timeout: .seconds(10))
-        state.withLock { s in
-            if let key { s.hosts[key] = nil }
-        }
-        logger.notice("model unloaded", metadata: ["model": "\(name)"])
-    }
-
     // MARK: Helpers
-
-    /// A model that cannot be served: the request's fault (400) when the model or its sidecar is
-    /// wrong, else the node's (500). Told apart by the errors' codes, not their messages.
-    static func mapped(_ error: any Error, model: String) -> ServiceError {
-        let invalid: Bool
-        switch error {
-        case let e as RepositoryError: invalid = e.code != .incomplete
-        case is ModelSpecError: invalid = true
-        case let e as InferenceError: invalid = e.kind == .load || e.kind == .shape
-        case let e as PipelineError: invalid = e.code == .invalidOptions
-        default: invalid = false
-        }
-        return ServiceError(invalid ? .invalid : .failed, "\(model): \(error)")
-    }
 
     /// Takes `id` (or makes one up, `stream-N`) in one step, so that two requests cannot take the same.
     private func reserve(_ id: String?) throws(ServiceError) -> String {
@@ -378,83 +256,4 @@ public final class EdgeService: Sendable {
         state.withLock { s in s.order.removeAll { $0 == id } }
     }
 
-    /// The running pipeline for `model`, started (and awaited until ready) if there is none.
-    private func pipeline(for model: String) async throws -> DetectionPipeline {
-        // One lock decides between "serving", "loading" and "to load", so that no model loads twice.
-        enum Found {
-            case serving(DetectionPipeline)
-            case loading(Task<DetectionPipeline, any Error>)
-            case refused(ServiceError)
-        }
-        let found: Found = loading.withLock { tasks in
-            let (host, count) = state.withLock { ($0.hosts[model], $0.hosts.count) }
-            if let host { return .serving(host.pipeline) }
-            if let running = tasks[model] { return .loading(running) }
-            if count + tasks.count >= Self.maxModels {
-                return .refused(ServiceError(.conflict, "this node serves \(Self.maxModels) models already"))
-            }
-            let task = Task { try await self.startPipeline(model) }
-            tasks[model] = task
-            return .loading(task)
-        }
-        let task: Task<DetectionPipeline, any Error>
-        switch found {
-        case .serving(let pipeline): return pipeline
-        case .refused(let refusal): throw refusal
-        case .loading(let t): task = t
-        }
-        defer { _ = loading.withLock { $0.removeValue(forKey: model) } }
-        return try await task.value
-    }
-
-    private func startPipeline(_ model: String) async throws -> DetectionPipeline {
-        var options = PipelineOptions(sources: [], model: model)
-        options.keepOpen = true
-        options.mode = .batched
-        options.batchPolicy = config.policy
-        options.batchSizes = config.sizes
-        options.batchSize = config.policy == .fixed ? config.sizes[0] : 1
-        options.latencySLO = config.latencySLO
-        options.device = config.device
-        options.sourceTimeout = config.sourceTimeout
-        options.expectedStreams = config.streams.filter { $0.modelPath == model }.count
-        let pipeline = DetectionPipeline(options: options, logger: logger)
-        let outcome = RunOutcome()
-        let started = Clock.now
-        // The run goes on its own threads until `stop`; its end is kept for `shutdown`.
-        Task.detached {
-            do {
-                outcome.complete(.success(try await pipeline.run()))
-            } catch {
-                outcome.complete(.failure(error))
-            }
-        }
-        do {
-            // Resumed by the run when streams can attach, or when it ended first.
-            switch await pipeline.waitUntilReady() {
-            case true?: break
-            case false?:
-                if case .failure(let error)? = await outcome.wait() { throw Self.mapped(error, model: model) }
-                throw ServiceError(.failed, "\(model): the pipeline ended at once")
-            case nil: throw CancellationError()
-            }
-        } catch {
-            // Cancelled (the service stops while the model loads) or failed: the run must not go on.
-            pipeline.stop()
-            throw error
-        }
-        let refused = state.withLock { s in
-            if s.stopping || s.hosts[model] != nil { return true }
-            s.hosts[model] = Host(pipeline: pipeline, finished: outcome)
-            return false
-        }
-        if refused {
-            pipeline.stop()
-            throw ServiceError(.unavailable, "the service is stopping")
-        }
-        logger.notice(
-            "model loaded",
-            metadata: ["model": "\(model)", "seconds": "\(String(format: "%.2f", Clock.now - started))"])
-        return pipeline
-    }
 }

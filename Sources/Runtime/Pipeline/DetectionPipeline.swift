@@ -34,21 +34,25 @@ public final class DetectionPipeline: Sendable {
     /// An engine given at `init`, taken (once) by the run, so that nothing else keeps it alive.
     let injected: Mutex<Handoff<(any InferenceEngine)?>>
     let injectedLoader: ModelManager.Loader?
+    /// Loads the models this pipeline serves (nil: OpenVINO's, made when the run starts).
+    let backend: (any EngineLoader)?
     private let manager = Mutex<ModelManager?>(nil)
     /// Raised by `stop`: every source of the run stops reading (each attached stream has a child of it).
     let stopSignal = StopSignal()
     /// Requests the inference stage keeps in flight now (the controller may change it).
     let inFlight = Mutex(1)
     /// The staged runtime while it runs (streams attach to it).
-    private let runtime = Mutex<StagedRuntime?>(nil)
+    let runtime = Mutex<StagedRuntime?>(nil)
     /// Numbers for streams attached later (the initial sources are 0..<n).
     private let nextStream: Mutex<Int>
 
     /// Creates a pipeline; nothing is opened until `run`. With `engine`, batches run on it instead of
     /// the model named by the options (a scripted engine isolates scheduling from the model), as
-    /// version 1; `loader` then loads the versions a swap asks for.
+    /// version 1; `loader` then loads the versions a swap asks for. `backend` loads the models the
+    /// options name (default: OpenVINO); another backend is another `EngineLoader`.
     public init(
         options: PipelineOptions, engine: (any InferenceEngine)? = nil, loader: ModelManager.Loader? = nil,
+        backend: (any EngineLoader)? = nil,
         logger: Logger = Logger(label: "batchline.pipeline")
     ) {
         self.options = options
@@ -57,6 +61,7 @@ public final class DetectionPipeline: Sendable {
         nextStream = Mutex(options.sources.count)
         injected = Mutex(Handoff(engine))
         injectedLoader = loader
+        self.backend = backend
     }
 
     /// The model as the inference protocol describes it (a service's pipelines), once loaded.
@@ -66,100 +71,8 @@ public final class DetectionPipeline: Sendable {
     public let counters = InferenceCounters()
     /// The batch size manager while it runs (nil with a fixed batch size).
     let batcher = Mutex<BatchManager?>(nil)
-
-    /// How the pipeline batches now.
-    public struct BatchingStatus: Sendable, Encodable {
-        public var policy: String
-        public var sizes: [Int]
-        public var batchSize: Int
-        public var requestsInFlight: Int
-        public var streams: Int
-        public var decisionCount: Int
-        /// The latest decisions, oldest first, with their reasons.
-        public var decisions: [BatchDecision]
-        /// Milliseconds per batch of each stage, by batch size, as measured (the profiler's table).
-        public var costsMs: [String: [String: Double]]
-        /// The p99 latency target, seconds.
-        public var latencySLO: Double
-
-        enum CodingKeys: String, CodingKey {
-            case policy, sizes, streams, decisions
-            case costsMs = "stage_ms_per_batch"
-            case latencySLO = "latency_slo_s"
-            case batchSize = "batch_size"
-            case requestsInFlight = "requests_in_flight"
-            case decisionCount = "decision_count"
-        }
-    }
-
-    /// How the pipeline batches now (the last `keep` decisions).
-    public func batching(keep: Int = 20) -> BatchingStatus {
-        let manager = batcher.withLock { $0 }
-        var costs: [String: [String: Double]] = [:]
-        for (size, stages) in manager?.costs ?? [:] {
-            costs[String(size)] = Dictionary(uniqueKeysWithValues: stages.map { ($0.key.rawValue, $0.value * 1000) })
-        }
-        return BatchingStatus(
-            policy: (manager?.policy ?? options.batchPolicy).rawValue,
-            sizes: options.batchPolicy == .fixed ? [currentBatchSize] : options.batchSizes, batchSize: currentBatchSize,
-            requestsInFlight: inFlight.withLock { $0 }, streams: manager?.streams ?? 0,
-            decisionCount: manager?.decisionCount ?? 0, decisions: Array((manager?.decisions ?? []).suffix(keep)),
-            costsMs: costs, latencySLO: latencySLO.withLock { $0 })
-    }
-
-    private let latencySLO = Mutex(0.5)
-
-    /// Changes how batches are sized while running: a policy the manager follows, or `fixed` at
-    /// `size` (one of the sizes compiled at the start, so that no change stalls a stream), and the
-    /// latency target.
-    public func reconfigure(policy: BatchPolicy, size: Int?, latencySLO slo: Double?) throws(PipelineError) {
-        guard let manager = batcher.withLock({ $0 }) else {
-            throw PipelineError("this pipeline's batch size is fixed at start (--batch N): nothing to steer")
-        }
-        if let slo, !(slo > 0 && slo <= 60) { throw PipelineError("the latency SLO must be within (0, 60] seconds") }
-        if policy == .fixed {
-            guard let size, options.batchSizes.contains(size) else {
-                throw PipelineError(
-                    "a fixed batch size must be one of \(options.batchSizes.map(String.init).joined(separator: ", "))")
-            }
-            batchSize.withLock { $0 = size }
-        }
-        manager.reconfigure(policy: policy, latencySLO: slo)
-        if let slo { latencySLO.withLock { $0 = slo } }
-    }
-
-    /// Runs `inputs` (each one frame laid out as the model takes it: `bytesPerInput` bytes) through
-    /// the batcher with the streams' frames, and returns each one's raw outputs by role. Throws
-    /// `notReady` when the pipeline is not running, `busy` when too many requests wait, and
-    /// `failed` when no answer came within `timeout` seconds.
-    public func infer(_ inputs: [[UInt8]], timeout: Double = 30) async throws -> [[String: FloatTensor]] {
-        guard let runtime = runtime.withLock({ $0 }) else {
-            throw PipelineError(.notReady, "the pipeline for \(options.model) is not running")
-        }
-        let tickets = inputs.map { _ in InferenceTicket() }
-        for (bytes, ticket) in zip(inputs, tickets) {
-            let now = Clock.now
-            let frame = ReadyFrame(
-                source: SourceFrame(
-                    stream: -1, frame: VideoFrame(index: 0, pts: 0, width: 0, height: 0, pixels: []), decodeSeconds: 0,
-                    arrival: now),
-                input: bytes, preprocessSeconds: 0, ticket: ticket)
-            guard runtime.submit(frame) else {
-                counters.request(succeeded: false)
-                for t in tickets { t.fail(PipelineError(.busy, "too many inference requests waiting")) }
-                throw PipelineError(.busy, "too many inference requests waiting; try again")
-            }
-        }
-        // Never left hanging: past the time-out each ticket fails (a ticket answered first ignores it).
-        let watchdog = Task.detached {
-            try await Task.sleep(for: .seconds(timeout))
-            for t in tickets { t.fail(PipelineError(.failed, "no answer within \(timeout) s")) }
-        }
-        defer { watchdog.cancel() }
-        var outputs: [[String: FloatTensor]] = []
-        for ticket in tickets { outputs.append(try await ticket.outputs()) }
-        return outputs
-    }
+    /// The p99 latency target now, seconds (the batching API may change it).
+    let latencySLO = Mutex(0.5)
 
     /// The model manager of the run, once the model is ready (nil before and after).
     public var models: ModelManager? { manager.withLock { $0 } }
@@ -282,11 +195,11 @@ public final class DetectionPipeline: Sendable {
         }
         try options.validate()
         let setupStart = Clock.now
-        let core = try InferenceCore()
+        let backend = try self.backend ?? OpenVINOLoader()
         // One request at a time runs fastest with all cores on it (LATENCY); several in flight
         // share the cores as separate streams (THROUGHPUT).
-        let hint = options.mode == .sequential || options.requests == 1 ? "LATENCY" : "THROUGHPUT"
-        let setup = try prepareModel(core: core, hint: hint)
+        let hint: PerformanceHint = options.mode == .sequential || options.requests == 1 ? .latency : .throughput
+        let setup = try prepareModel(backend: backend, hint: hint)
         let models = setup.models
         let (requests, maxRequests) = (setup.requests, setup.maxRequests)
         let watcher = setup.watch.map { repo in
@@ -386,7 +299,7 @@ public final class DetectionPipeline: Sendable {
         var stats = output.stats(
             options: options, requests: requests, seconds: Clock.now - start, info: info, queues: queues,
             sourceErrors: failed.mapValues(\.message), resources: monitor.summary, machine: monitor.machine,
-            deviceInfo: Self.deviceInfo(core, options.device))
+            deviceInfo: backend.deviceInfo(options.device))
         stats.modelSwaps = models.records
         if let statsPath = options.statsPath {
             try writeJSON(stats, to: statsPath)

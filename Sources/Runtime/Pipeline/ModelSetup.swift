@@ -26,9 +26,9 @@ extension DetectionPipeline {
         var watch: ModelRepository?
     }
 
-    func prepareModel(core: InferenceCore, hint: String) throws -> ModelSetup {
+    func prepareModel(backend: any EngineLoader, hint: PerformanceHint) throws -> ModelSetup {
         let rssBefore = ResourceMonitor.residentBytes()
-        let served = try serve(core: core, hint: hint)
+        let served = try serve(backend: backend, hint: hint)
         let detector = served.engine
         let requests =
             options.mode == .sequential ? 1 : try options.requests ?? detector.suggestedSlots(batch: options.batchSize)
@@ -74,26 +74,23 @@ extension DetectionPipeline {
         var watch: ModelRepository?
     }
 
-    func serve(core: InferenceCore, hint: String) throws -> Served {
-        let config = ["PERFORMANCE_HINT": hint]
+    func serve(backend: any EngineLoader, hint: PerformanceHint) throws -> Served {
         let device = options.device
         if let engine = injected.withLock({ $0.take() }) {
             return Served(engine: engine, version: 1, name: engine.tag, loader: injectedLoader)
         }
         guard let (repository, name) = try ModelRepository.modelFolder(options.model) else {
             if options.modelVersion != nil { throw ModelRepository.pinnedNeedsFolder(options.model) }
-            let engine = try OpenVINOEngine(path: options.model, core: core, device: device, config: config)
-            return Served(engine: engine, version: Int(engine.spec.version) ?? 1, name: engine.spec.name, loader: nil)
+            let engine = try backend.load(path: options.model, name: nil, version: nil, device: device, hint: hint)
+            return Served(engine: engine, version: Int(engine.modelVersion) ?? 1, name: engine.modelName, loader: nil)
         }
         let policy: VersionPolicy = options.modelVersion.map { .pinned($0) } ?? .latest
         let chosen = try repository.resolve(name, policy: policy)
-        let engine = try OpenVINOEngine(
-            path: chosen.directory, core: core, device: device, config: config, name: name,
-            version: String(chosen.version))
+        let engine = try backend.load(
+            path: chosen.directory, name: name, version: String(chosen.version), device: device, hint: hint)
         let loader: ModelManager.Loader = { version in
             let v = try repository.version(name, version)
-            return try OpenVINOEngine(
-                path: v.directory, core: core, device: device, config: config, name: name, version: String(version))
+            return try backend.load(path: v.directory, name: name, version: String(version), device: device, hint: hint)
         }
         let watch = options.watch ?? (policy == .latest)
         return Served(
@@ -129,12 +126,4 @@ extension DetectionPipeline {
     }
 
     /// The device's name and a few properties, as OpenVINO reports them.
-    static func deviceInfo(_ core: InferenceCore, _ device: String) -> [String: String] {
-        var info: [String: String] = ["device": device]
-        for key in ["FULL_DEVICE_NAME", "OPTIMIZATION_CAPABILITIES", "DEVICE_TYPE"] {
-            if let value = try? core.property(key, device: device), !value.isEmpty { info[key] = value }
-        }
-        info["OPENVINO_VERSION"] = InferenceCore.version
-        return info
-    }
 }

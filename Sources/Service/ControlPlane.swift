@@ -204,29 +204,18 @@ public enum ControlPlane {
         "'\(id.prefix(80))' is not a valid id: use 1 to 64 of A-Z a-z 0-9 _ -"
     }
 
-    /// A body read as a JSON object with only `keys`, or the response refusing it.
-    enum BodyObject {
-        case success([String: Any])
-        case failure(Response)
-    }
-
-    static func jsonObject(_ request: Request, keys: [String]) async -> BodyObject {
+    /// A request body (at most `maxBody` bytes, 413 past that) decoded as `T`, or the refusal: 400
+    /// with one line naming the key path for a body that is not a `T` (see `RequestDecoding`).
+    static func decodeBody<T: Decodable>(_ request: Request, as type: T.Type) async -> Result<T, BodyRefusal> {
         var request = request
         let body: ByteBuffer
         do {
             body = try await request.collectBody(upTo: maxBody)
         } catch {
-            return .failure(Self.error(.contentTooLarge, "request body over \(maxBody) bytes"))
+            return .failure(BodyRefusal(.contentTooLarge, "request body over \(maxBody) bytes"))
         }
-        let text = String(buffer: body)
-        guard let object = JSONValue.parse(text) as? [String: Any] else {
-            return .failure(Self.error(.badRequest, "the body must be a JSON object"))
-        }
-        if let unknown = object.keys.sorted().first(where: { !keys.contains($0) }) {
-            return .failure(
-                Self.error(.badRequest, "\(unknown): unknown key (known: \(keys.joined(separator: ", ")))"))
-        }
-        return .success(object)
+        return RequestDecoding.decode(
+            T.self, from: Data(body.readableBytesView), notAnObject: "the body must be a JSON object")
     }
 
     static func status(_ code: ServiceError.Code) -> HTTPResponse.Status {

@@ -196,13 +196,12 @@ enum InferenceProtocol {
         } catch is NIOTooManyBytesError {
             return ControlPlane.error(.contentTooLarge, "request body over \(maxInferBody) bytes")
         }
-        let headerLength = request.headers[HTTPField.Name("Inference-Header-Content-Length")!].flatMap { Int($0) }
         let parsed: Parsed
         do {
-            parsed = try parse(Array(body.readableBytesView), headerLength: headerLength, model: d)
-        } catch let e as Refusal {
+            parsed = try parse(body, headerLength: request.headers[headerLengthField], model: d)
+        } catch {
             pipeline.counters.request(succeeded: false)
-            return ControlPlane.error(.badRequest, e.message)
+            return ControlPlane.error(.badRequest, error.message)
         }
         let results: [[String: FloatTensor]]
         do {
@@ -213,144 +212,6 @@ enum InferenceProtocol {
             return ControlPlane.error(status, e.message)
         }
         return reply(results, parsed: parsed, model: d, version: pipeline.models?.status.version ?? d.version)
-    }
-
-    struct Parsed {
-        var id: String?
-        var frames: [[UInt8]]
-        /// Outputs asked for, by name, and whether each comes as binary; nil: all, as `binaryAll`.
-        var outputs: [(name: String, binary: Bool)]?
-        var binaryAll: Bool
-    }
-
-    /// Reads a request: the JSON header (all of the body, or its first `headerLength` bytes, the
-    /// rest being the binary tensors in input order), checked against the model's input.
-    static func parse(_ bytes: [UInt8], headerLength: Int?, model d: ModelDescription) throws -> Parsed {
-        let jsonEnd = headerLength ?? bytes.count
-        guard jsonEnd >= 0, jsonEnd <= bytes.count else {
-            throw Refusal("Inference-Header-Content-Length \(jsonEnd) is past the body's \(bytes.count) bytes")
-        }
-        guard let header = try? JSONSerialization.jsonObject(with: Data(bytes[0..<jsonEnd])) as? [String: Any] else {
-            throw Refusal("the request header is not a JSON object")
-        }
-        if let unknown = header.keys.sorted().first(where: { !["id", "inputs", "outputs", "parameters"].contains($0) })
-        {
-            throw Refusal("unknown field '\(unknown)'")
-        }
-        guard let inputs = header["inputs"] as? [[String: Any]], !inputs.isEmpty else {
-            throw Refusal("'inputs' must be a non-empty list of tensors")
-        }
-        guard inputs.count == 1 else {
-            throw Refusal("the model takes one input, \(d.input.name); got \(inputs.count)")
-        }
-        let input = inputs[0]
-        guard let inputName = input["name"] as? String, inputName == d.input.name else {
-            throw Refusal("unknown input '\(input["name"] ?? "")': the model's input is \(d.input.name)")
-        }
-        guard let datatype = input["datatype"] as? String, datatype == d.input.datatype else {
-            throw Refusal("input \(inputName) is \(d.input.datatype), not \(input["datatype"] ?? "missing")")
-        }
-        guard let shape = (input["shape"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.intValue }),
-            shape.count == d.input.shape.count
-        else { throw Refusal("input \(inputName) needs a shape like \(d.input.shape)") }
-        let n = shape[0]
-        guard (1...maxBatch).contains(n), Array(shape.dropFirst()) == Array(d.input.shape.dropFirst()) else {
-            throw Refusal(
-                "input \(inputName) has shape \(shape); the model takes [N,\(d.input.shape.dropFirst().map(String.init).joined(separator: ","))] with N in 1...\(maxBatch)"
-            )
-        }
-        let expected = n * d.bytesPerInput
-        var data: [UInt8]
-        let parameters = input["parameters"] as? [String: Any] ?? [:]
-        if let size = (parameters["binary_data_size"] as? NSNumber)?.intValue {
-            guard size == expected else {
-                throw Refusal(
-                    "input \(inputName): binary_data_size \(size), but shape \(shape) needs \(expected) bytes")
-            }
-            guard bytes.count - jsonEnd == size else {
-                throw Refusal("input \(inputName): \(bytes.count - jsonEnd) binary bytes after the header, not \(size)")
-            }
-            data = Array(bytes[jsonEnd...])
-        } else {
-            guard headerLength == nil || bytes.count == jsonEnd else {
-                throw Refusal("binary bytes after the header, but no input says binary_data_size")
-            }
-            guard let values = input["data"] as? [Any] else { throw Refusal("input \(inputName) has no data") }
-            data = []
-            data.reserveCapacity(expected)
-            func flatten(_ v: Any) throws {
-                if let list = v as? [Any] {
-                    for x in list { try flatten(x) }
-                } else if let x = v as? NSNumber, x.doubleValue == x.doubleValue.rounded(),
-                    (0...255).contains(x.intValue)
-                {
-                    data.append(UInt8(x.intValue))
-                } else {
-                    throw Refusal("input \(inputName): UINT8 data holds integers 0...255 only")
-                }
-            }
-            try flatten(values)
-            guard data.count == expected else {
-                throw Refusal("input \(inputName): \(data.count) values, but shape \(shape) needs \(expected)")
-            }
-        }
-        var frames: [[UInt8]] = []
-        for k in 0..<n { frames.append(Array(data[(k * d.bytesPerInput)..<((k + 1) * d.bytesPerInput)])) }
-        let binaryAll = ((header["parameters"] as? [String: Any])?["binary_data_output"] as? Bool) ?? false
-        var outputs: [(name: String, binary: Bool)]?
-        if let asked = header["outputs"] as? [[String: Any]], !asked.isEmpty {
-            outputs = []
-            for o in asked {
-                guard let oname = o["name"] as? String, d.outputs.contains(where: { $0.name == oname }) else {
-                    let known = d.outputs.map(\.name).joined(separator: ", ")
-                    throw Refusal("unknown output '\(o["name"] ?? "")' (the model's: \(known))")
-                }
-                let binary = ((o["parameters"] as? [String: Any])?["binary_data"] as? Bool) ?? binaryAll
-                outputs!.append((oname, binary))
-            }
-        }
-        return Parsed(id: header["id"] as? String, frames: frames, outputs: outputs, binaryAll: binaryAll)
-    }
-
-    /// The response: JSON, with binary tensors after it where asked for.
-    static func reply(_ results: [[String: FloatTensor]], parsed: Parsed, model d: ModelDescription, version: Int)
-        -> Response
-    {
-        let wanted = parsed.outputs ?? d.outputs.map { ($0.name, parsed.binaryAll) }
-        var outputs: [[String: Any]] = []
-        var blobs: [UInt8] = []
-        for (name, binary) in wanted {
-            let tensor = d.outputs.first { $0.name == name }!
-            var values: [Float] = []
-            var shape: [Int] = []
-            for r in results {
-                let t = r[tensor.role ?? name] ?? FloatTensor(shape: [1], values: [])
-                values += t.values
-                shape = Array(t.shape.dropFirst())
-            }
-            var entry: [String: Any] = ["name": name, "datatype": "FP32", "shape": [results.count] + shape]
-            if binary {
-                let start = blobs.count
-                for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { blobs.append(contentsOf: $0) } }
-                entry["parameters"] = ["binary_data_size": blobs.count - start]
-            } else {
-                entry["data"] = values.map { Double($0) }
-            }
-            outputs.append(entry)
-        }
-        var header: [String: Any] = ["model_name": d.name, "model_version": String(version), "outputs": outputs]
-        if let id = parsed.id { header["id"] = id }
-        let json = (try? JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])) ?? Data("{}".utf8)
-        var buffer = ByteBuffer(bytes: json)
-        var headers: HTTPFields = [:]
-        if blobs.isEmpty {
-            headers[.contentType] = "application/json"
-        } else {
-            buffer.writeBytes(blobs)
-            headers[.contentType] = "application/octet-stream"
-            headers[HTTPField.Name("Inference-Header-Content-Length")!] = String(json.count)
-        }
-        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: buffer))
     }
 }
 

@@ -85,9 +85,19 @@ struct VersionDetail: Codable, Sendable {
     }
 }
 
-/// The body of `POST /api/v1/models/{name}/activate`.
+/// `POST /api/v1/models/{name}/activate`'s body: `{"version": N}`.
 struct ActivateRequest: Decodable {
-    var version: Int
+    var version: Int?
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case version
+    }
+
+    init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        version = try c.strict(Int.self, forKey: .version)
+    }
 }
 
 /// The model routes, on `serve`'s HTTP server and on a `run`'s control socket alike:
@@ -103,14 +113,13 @@ enum ModelRoutes {
         }
         router.post("/api/v1/models/:name/activate") { request, context in
             let name = context.parameters.get("name") ?? ""
-            let version: Int
-            switch await ControlPlane.jsonObject(request, keys: ["version"]) {
-            case .success(let body):
-                guard let v = body["version"] as? Int, v >= 0 else {
-                    return ControlPlane.error(.badRequest, "version: give the version number to serve")
-                }
-                version = v
-            case .failure(let response): return response
+            let body: ActivateRequest
+            switch await ControlPlane.decodeBody(request, as: ActivateRequest.self) {
+            case .success(let b): body = b
+            case .failure(let refusal): return refusal.response
+            }
+            guard let version = body.version, version >= 0 else {
+                return ControlPlane.error(.badRequest, "version: give the version number to serve")
             }
             // A repository's versions are known: one it does not hold is not found (without one, the
             // model's own loader says).

@@ -32,6 +32,32 @@ enum RestRoutes {
         var streams: Int
     }
 
+    /// `PUT /api/v1/batching`'s body: `{"policy", "batch_size", "latency_slo_ms", "model"}`, the
+    /// policy required (checked by the route, with the policies in its refusal), the others optional.
+    struct BatchingChange: Decodable {
+        var policy: String?
+        var batchSize: Int?
+        var latencySLOms: Double?
+        /// The model to change; nil: every model served.
+        var model: String?
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case policy
+            case batchSize = "batch_size"
+            case latencySLOms = "latency_slo_ms"
+            case model
+        }
+
+        init(from decoder: any Decoder) throws {
+            try decoder.rejectUnknownKeys(CodingKeys.self)
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            policy = try c.strict(String.self, forKey: .policy)
+            batchSize = try c.strict(Int.self, forKey: .batchSize)
+            latencySLOms = try c.strict(Double.self, forKey: .latencySLOms)
+            model = try c.strict(String.self, forKey: .model)
+        }
+    }
+
     static func add(to router: Router<BasicRequestContext>, service: EdgeService, sampler: ResourceMonitor?) {
         ModelRoutes.add(to: router, control: service, trigger: "http")
         router.get("/api/v1/batching") { _, _ in
@@ -41,33 +67,22 @@ enum RestRoutes {
                 })
         }
         router.put("/api/v1/batching") { request, _ in
-            let body: [String: Any]
-            switch await ControlPlane.jsonObject(request, keys: ["policy", "batch_size", "latency_slo_ms", "model"]) {
-            case .success(let b): body = b
-            case .failure(let response): return response
+            let change: BatchingChange
+            switch await ControlPlane.decodeBody(request, as: BatchingChange.self) {
+            case .success(let c): change = c
+            case .failure(let refusal): return refusal.response
             }
-            guard let name = body["policy"] as? String, let policy = BatchPolicy(rawValue: name) else {
+            guard let name = change.policy, let policy = BatchPolicy(rawValue: name) else {
                 let all = BatchPolicy.allCases.map(\.rawValue).joined(separator: ", ")
                 return ControlPlane.error(.badRequest, "policy: give one of \(all)")
             }
-            let size =
-                body["batch_size"] as? Int
-                ?? (body["batch_size"] as? Double).flatMap { $0 == $0.rounded() && abs($0) < 1e9 ? Int($0) : nil }
-            if body["batch_size"] != nil && size == nil {
-                return ControlPlane.error(.badRequest, "batch_size: an integer")
-            }
+            let size = change.batchSize
             if let size, !(1...256).contains(size) { return ControlPlane.error(.badRequest, "batch_size: 1...256") }
-            if body["model"] != nil && !(body["model"] is String) {
-                return ControlPlane.error(.badRequest, "model: a model's name")
-            }
-            let ms = body["latency_slo_ms"] as? Double ?? (body["latency_slo_ms"] as? Int).map(Double.init)
-            if body["latency_slo_ms"] != nil && ms == nil {
-                return ControlPlane.error(.badRequest, "latency_slo_ms: a number")
-            }
+            let ms = change.latencySLOms
             if let ms, !(1...60_000).contains(ms) {
                 return ControlPlane.error(.badRequest, "latency_slo_ms: 1...60000")
             }
-            let model = body["model"] as? String
+            let model = change.model
             let targets = service.servedModels.filter { p in model == nil || p.modelDescription?.name == model }
             guard !targets.isEmpty else { return ControlPlane.error(.notFound, "no model '\(model ?? "")' is loaded") }
             for p in targets {

@@ -2,6 +2,8 @@ import Foundation
 import TestSupport
 import Testing
 
+@testable import Service
+
 @Suite("Control routes and authentication", .serialized)
 struct ControlRoutesTests {
     @Test(
@@ -64,6 +66,30 @@ struct ControlRoutesTests {
             let reply = try await serve.request("PUT", "/api/v1/batching", body: Data(bad.utf8), authorization: bearer)
             #expect(reply.status == 400, "\(bad): \(reply.status) \(reply.error ?? "")")
         }
+        // Typed bodies: each refusal one line naming the key.
+        let typed: [(path: String, body: String, error: String)] = [
+            ("/api/v1/batching", #"{"policy":"fixed","sizez":2}"#, "unknown key 'sizez'"),
+            ("/api/v1/batching", #"{"policy":"fixed","batch_size":2.5}"#, "batch_size: expected an integer"),
+            ("/api/v1/batching", #"{"policy":7}"#, "policy: expected a string"),
+            ("/api/v1/batching", #"{"policy":"fixed","model":null}"#, "model: expected a string, not null"),
+            ("/api/v1/batching", #"{"policy":"slo","latency_slo_ms":"fast"}"#, "latency_slo_ms: expected a number"),
+            ("/api/v1/batching", #"{"batch_size":2}"#, "policy: give one of"),
+            ("/api/v1/batching", "[]", "the body must be a JSON object"),
+            ("/api/v1/models/pedestrian-ssdlite/activate", #"{"version":1.5}"#, "version: expected an integer"),
+            ("/api/v1/models/pedestrian-ssdlite/activate", #"{"version":1,"force":true}"#, "unknown key 'force'"),
+            ("/api/v1/models/pedestrian-ssdlite/activate", "{}", "version: give the version number to serve"),
+        ]
+        for r in typed {
+            let method = r.path.hasSuffix("activate") ? "POST" : "PUT"
+            let reply = try await serve.request(method, r.path, body: Data(r.body.utf8), authorization: bearer)
+            #expect(reply.status == 400, "\(r.body): \(reply.status)")
+            #expect(reply.error?.hasPrefix(r.error) == true, "\(r.body): \(reply.error ?? "no error")")
+        }
+        // An integral JSON number is an integer (2.0) and a number (300).
+        let integral = try await serve.request(
+            "PUT", "/api/v1/batching", body: Data(#"{"policy":"fixed","batch_size":2.0,"latency_slo_ms":300}"#.utf8),
+            authorization: bearer)
+        #expect(integral.status == 200, "\(integral.error ?? "")")
         let back = try await serve.request(
             "PUT", "/api/v1/batching", body: Data(#"{"policy":"realtime","latency_slo_ms":300}"#.utf8),
             authorization: bearer)
@@ -114,5 +140,40 @@ struct ControlRoutesTests {
         let (status, _) = serve.stop()
         #expect(status == 0)
         #expect(!serve.stderr.contains(token), "the token appears in the log")
+    }
+
+    @Test("Batching and activate bodies decode into typed values: unknown keys, nulls, 2.5 for an integer refused")
+    func typedBodies() throws {
+        func change(_ json: String) -> Result<RestRoutes.BatchingChange, BodyRefusal> {
+            RequestDecoding.decode(RestRoutes.BatchingChange.self, from: Data(json.utf8), notAnObject: "not an object")
+        }
+        let full = try change(#"{"policy":"slo","batch_size":4,"latency_slo_ms":250,"model":"m"}"#).get()
+        #expect(full.policy == "slo" && full.batchSize == 4 && full.latencySLOms == 250 && full.model == "m")
+        let partial = try change(#"{"policy":"realtime","latency_slo_ms":12.5}"#).get()
+        #expect(partial.batchSize == nil && partial.latencySLOms == 12.5 && partial.model == nil)
+        for (json, message) in [
+            (
+                #"{"policy":"fixed","sizez":2}"#,
+                "unknown key 'sizez' (known: policy, batch_size, latency_slo_ms, model)"
+            ),
+            (#"{"policy":"fixed","batch_size":2.5}"#, "batch_size: expected an integer"),
+            (#"{"policy":"fixed","batch_size":true}"#, "batch_size: expected an integer"),
+            (#"{"policy":"fixed","batch_size":1e30}"#, "batch_size: expected an integer"),
+            (#"{"policy":["fixed"]}"#, "policy: expected a string"),
+            (#"{"policy":null}"#, "policy: expected a string, not null"),
+            (#"{"policy":"slo","latency_slo_ms":false}"#, "latency_slo_ms: expected a number"),
+            ("[1]", "not an object"),
+            ("{", "not an object"),
+        ] {
+            switch change(json) {
+            case .success: Issue.record("\(json) decoded")
+            case .failure(let refusal):
+                #expect(
+                    refusal.message == message && "\(refusal.status)".hasPrefix("400"), "\(json): \(refusal.message)")
+            }
+        }
+        let activate = RequestDecoding.decode(
+            ActivateRequest.self, from: Data(#"{"version":3}"#.utf8), notAnObject: "")
+        #expect(try activate.get().version == 3)
     }
 }

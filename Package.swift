@@ -111,12 +111,26 @@ let package = Package(
             resources: [.copy("Resources/quantize.py")],
             swiftSettings: swiftSettings
         ),
-        // Service: `batchline serve`, its YAML config, the HTTP control plane and one lifecycle.
+        // The edge node: its YAML configuration (typed, checked as untrusted input), the stream
+        // registry and the model hosts (a pipeline per model), its lifecycle. No HTTP here.
         .target(
-            name: "Service",
+            name: "EdgeNode",
             dependencies: [
                 "Core", "Runtime", "ModelServing", "InferenceEngine", "Monitoring", "Batching", "ModelRegistry",
                 "Vision", "InferenceBackend", "VideoIO",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The server (Hummingbird only): the control routes, the Open Inference Protocol, /metrics,
+        // the event feed, the dashboard, a run's control socket, the control client, and the
+        // ServiceGroup lifecycles of `serve` and `run`. The one place errors become HTTP statuses.
+        .target(
+            name: "Server",
+            dependencies: [
+                "Core", "EdgeNode", "Runtime", "ModelServing", "InferenceEngine", "Monitoring", "Batching",
+                "ModelRegistry", "Vision", "InferenceBackend", "VideoIO",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -137,7 +151,7 @@ let package = Package(
         .executableTarget(
             name: "batchline",
             dependencies: [
-                "Core", "Runtime", "ModelServing", "Tools", "Batching", "ModelRegistry", "Vision", "Service",
+                "Core", "Runtime", "ModelServing", "Tools", "Batching", "ModelRegistry", "Vision", "EdgeNode", "Server",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -157,6 +171,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .testTarget(
+            name: "EdgeNodeTests", dependencies: ["EdgeNode", "Batching", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "ModelServingTests", dependencies: ["ModelServing"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ModelRegistryTests", dependencies: ["ModelRegistry", "Vision", "TestSupport"],
@@ -164,9 +180,9 @@ let package = Package(
         .testTarget(name: "BatchingTests", dependencies: ["Batching"], swiftSettings: swiftSettings),
         .testTarget(name: "MonitoringTests", dependencies: ["Core", "Monitoring"], swiftSettings: swiftSettings),
         .testTarget(
-            name: "ServiceTests",
+            name: "ServerTests",
             dependencies: [
-                "Service", "Runtime", "ModelServing", "Batching", "TestSupport",
+                "Server", "EdgeNode", "Runtime", "ModelServing", "Batching", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "Yams", package: "Yams"),

@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import ModelRegistry
 import Runtime
-import Service
+import Server
 import Tools
 import Vision
 

@@ -4,7 +4,7 @@ import Foundation
 import Logging
 import ModelServing
 import Runtime
-import Service
+import Server
 
 extension PipelineMode: ExpressibleByArgument {}
 

@@ -1,7 +1,8 @@
 import ArgumentParser
+import EdgeNode
 import Foundation
 import Logging
-import Service
+import Server
 
 extension Batchline {
     /// `batchline serve`: the long-running service of an edge node.
@@ -75,7 +76,7 @@ extension Batchline {
             let logger = Logger(label: "batchline.serve")
             let streams = settings.streams.count
             do {
-                try await Service.Serve.run(config: settings, logger: logger) { address in
+                try await Server.Serve.run(config: settings, logger: logger) { address in
                     let line =
                         "batchline serve: listening on \(address) (\(streams) configured streams); the dashboard is at \(address)/\n"
                     FileHandle.standardOutput.write(Data(line.utf8))

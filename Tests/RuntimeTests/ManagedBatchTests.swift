@@ -1,5 +1,6 @@
 import Batching
 import Foundation
+import Runtime
 import TestSupport
 import Testing
 import Tools

@@ -1,6 +1,7 @@
 import Foundation
 import InferenceEngine
 import Monitoring
+import Runtime
 import TestSupport
 import Testing
 import Tools

@@ -1,6 +1,7 @@
 import Core
 import Foundation
 import Monitoring
+import Runtime
 import TestSupport
 import Testing
 import VideoIO

@@ -1,8 +1,10 @@
 import Batching
+import EdgeNode
 import Foundation
-import Service
 import TestSupport
 import Testing
+
+@testable import EdgeNode
 
 @Suite("Service config")
 struct ServiceConfigTests {

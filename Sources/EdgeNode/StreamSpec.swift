@@ -70,3 +70,23 @@ extension StreamSpec: DecodableWithConfiguration {
             realtime: try fields.bool(.realtime) ?? false)
     }
 }
+
+extension StreamSpec {
+    /// A request body (`POST /api/v1/streams`) as a stream entry: JSON decoded (`JSONDecoder`) into a `StreamSpec`, checked as
+    /// a config entry is.
+    public static func fromJSON(_ text: String, repository: String?) throws(ConfigError) -> StreamSpec {
+        let file = "request body"
+        do {
+            return try JSONDecoder().decode(StreamSpec.self, from: Data(text.utf8), configuration: repository)
+        } catch DecodingError.dataCorrupted(let context) where context.codingPath.isEmpty {
+            throw ConfigError(file: file, key: nil, "not JSON")
+        } catch {
+            let issue = ConfigIssue(error)
+            // A problem of the whole body: it is not an object.
+            guard issue.key != nil else {
+                throw ConfigError(file: file, key: nil, "must be a JSON object like a config stream entry")
+            }
+            throw ConfigError(file: file, issue)
+        }
+    }
+}

@@ -1,5 +1,6 @@
+import EdgeNode
 import Foundation
-import Service
+import Server
 import TestSupport
 import Testing
 import Yams

@@ -9,7 +9,8 @@ public struct ConfigError: Error, CustomStringConvertible, Sendable, Equatable {
     /// What is wrong.
     public let message: String
 
-    init(file: String, key: String?, _ message: String) {
+    /// A problem of `key` (nil: the file as a whole) in `file`.
+    public init(file: String, key: String?, _ message: String) {
         self.file = file
         self.key = key
         self.message = message

@@ -1,4 +1,5 @@
 import Core
+import EdgeNode
 import Foundation
 import Hummingbird
 import Logging
@@ -44,11 +45,11 @@ public enum ControlPlane {
         }?.methods
     }
 
-    /// The dashboard, one page with no outside dependency (`Sources/Service/Resources/dashboard.html`).
+    /// The dashboard, one page with no outside dependency (`Sources/Server/Resources/dashboard.html`).
     public static let dashboardPage: String? = Bundle.module.url(forResource: "dashboard", withExtension: "html")
         .flatMap { try? String(contentsOf: $0, encoding: .utf8) }
 
-    /// The OpenAPI 3.1 document of the `/api/v1` routes (`Sources/Service/Resources/openapi.yaml`).
+    /// The OpenAPI 3.1 document of the `/api/v1` routes (`Sources/Server/Resources/openapi.yaml`).
     public static let openAPIDocument: String? = Bundle.module.url(forResource: "openapi", withExtension: "yaml")
         .flatMap { try? String(contentsOf: $0, encoding: .utf8) }
 
@@ -182,22 +183,9 @@ public enum ControlPlane {
             inner: router(service, metrics: metrics, sampler: sampler, feed: feed).buildResponder(), token: token)
     }
 
-    /// A request body as a stream entry: JSON decoded (`JSONDecoder`) into a `StreamSpec`, checked as
-    /// a config entry is.
+    /// A request body as a stream entry, checked as a config entry is.
     static func parseStream(_ text: String, repository: String?) throws(ConfigError) -> StreamSpec {
-        let file = "request body"
-        do {
-            return try JSONDecoder().decode(StreamSpec.self, from: Data(text.utf8), configuration: repository)
-        } catch DecodingError.dataCorrupted(let context) where context.codingPath.isEmpty {
-            throw ConfigError(file: file, key: nil, "not JSON")
-        } catch {
-            let issue = ConfigIssue(error)
-            // A problem of the whole body: it is not an object.
-            guard issue.key != nil else {
-                throw ConfigError(file: file, key: nil, "must be a JSON object like a config stream entry")
-            }
-            throw ConfigError(file: file, issue)
-        }
+        try StreamSpec.fromJSON(text, repository: repository)
     }
 
     static func badID(_ id: String) -> String {

@@ -7,18 +7,18 @@ import Yams
 
 /// A coding key that is any string (or index): what a mapping's keys are read with before they are
 /// checked against a type's own `CodingKeys`, and the names of `nodes`.
-struct AnyCodingKey: CodingKey, Hashable {
-    let stringValue: String
-    let intValue: Int?
+package struct AnyCodingKey: CodingKey, Hashable {
+    package let stringValue: String
+    package let intValue: Int?
 
-    init(_ string: String) {
+    package init(_ string: String) {
         stringValue = string
         intValue = nil
     }
 
-    init(stringValue: String) { self.init(stringValue) }
+    package init(stringValue: String) { self.init(stringValue) }
 
-    init(intValue: Int) {
+    package init(intValue: Int) {
         stringValue = String(intValue)
         self.intValue = intValue
     }

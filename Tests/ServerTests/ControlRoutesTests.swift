@@ -2,7 +2,7 @@ import Foundation
 import TestSupport
 import Testing
 
-@testable import Service
+@testable import Server
 
 @Suite("Control routes and authentication", .serialized)
 struct ControlRoutesTests {

@@ -1,7 +1,8 @@
+import EdgeNode
 import Foundation
 import Logging
 import NIOCore
-import Service
+import Server
 import Synchronization
 import TestSupport
 import Testing

@@ -1,4 +1,5 @@
 import Batching
+import EdgeNode
 import Foundation
 import Hummingbird
 import ModelRegistry

@@ -2,7 +2,7 @@ import Foundation
 import TestSupport
 import Testing
 
-@testable import Service
+@testable import Server
 
 @Suite("Open Inference Protocol", .serialized)
 struct InferenceProtocolTests {

@@ -1,3 +1,4 @@
+import EdgeNode
 import Foundation
 import ModelServing
 import Monitoring

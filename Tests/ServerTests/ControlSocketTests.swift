@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import ModelServing
 import Runtime
-import Service
+import Server
 import TestSupport
 import Testing
 

@@ -1,5 +1,5 @@
 import Foundation
-import Service
+import Server
 import TestSupport
 import Testing
 import Yams

@@ -55,7 +55,7 @@ let package = Package(
         // Inference backend: OpenVINO behind a safe Swift API.
         .target(
             name: "InferenceBackend",
-            dependencies: ["COpenVINO"],
+            dependencies: ["COpenVINO", "Core"],
             swiftSettings: swiftSettings,
             linkerSettings: [
                 .unsafeFlags([
@@ -65,17 +65,14 @@ let package = Package(
             ]
         ),
         // Vision: model sidecars, pre-processing, output decoders, drawing.
-        .target(
-            name: "Vision",
-            swiftSettings: swiftSettings
-        ),
+        .target(name: "Vision", dependencies: ["Core"], swiftSettings: swiftSettings),
         // Inference engine: the seam every backend plugs into (an engine runs batches, a loader makes
         // engines), with OpenVINO's engine behind it in OpenVINO/. Another backend is a folder here.
         .target(
             name: "InferenceEngine", dependencies: ["Core", "InferenceBackend", "Vision"], swiftSettings: swiftSettings
         ),
         // Model registry: a versioned model repository on disk, validated as untrusted input.
-        .target(name: "ModelRegistry", dependencies: ["Vision"], swiftSettings: swiftSettings),
+        .target(name: "ModelRegistry", dependencies: ["Core", "Vision"], swiftSettings: swiftSettings),
         // Model serving: the swap protocol (a value state machine), the model manager that loads,
         // stages and switches versions, and the repository watcher.
         .target(

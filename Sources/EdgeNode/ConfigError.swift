@@ -1,3 +1,4 @@
+import Core
 import Foundation
 
 /// A config (or request body) that cannot be used: one line naming the file and the key.
@@ -111,4 +112,9 @@ struct ConfigIssue: Error, Equatable, CustomStringConvertible {
 func isDirectory(_ path: String) -> Bool {
     var dir: ObjCBool = false
     return FileManager.default.fileExists(atPath: path, isDirectory: &dir) && dir.boolValue
+}
+
+extension ConfigError: CodedError {
+    /// A configuration (or a request shaped like one) that is wrong.
+    public var errorCode: ErrorCode { .invalid }
 }

@@ -124,14 +124,8 @@ extension EdgeService {
     /// A model that cannot be served: the request's fault (400) when the model or its sidecar is
     /// wrong, else the node's (500). Told apart by the errors' codes, not their messages.
     static func mapped(_ error: any Error, model: String) -> ServiceError {
-        let invalid: Bool
-        switch error {
-        case let e as RepositoryError: invalid = e.code != .incomplete
-        case is ModelSpecError: invalid = true
-        case let e as InferenceError: invalid = e.kind == .load || e.kind == .shape
-        case let e as PipelineError: invalid = e.code == .invalidOptions
-        default: invalid = false
-        }
+        let code = ErrorCode.of(error)
+        let invalid = code == .invalid || code == .notFound
         return ServiceError(invalid ? .invalid : .failed, "\(model): \(error)")
     }
 

@@ -257,3 +257,16 @@ public final class EdgeService: Sendable {
     }
 
 }
+
+extension ServiceError: CodedError {
+    /// The code in the shared vocabulary.
+    public var errorCode: ErrorCode {
+        switch code {
+        case .invalid: .invalid
+        case .notFound: .notFound
+        case .conflict: .conflict
+        case .unavailable: .unavailable
+        case .failed: .failed
+        }
+    }
+}

@@ -1,4 +1,5 @@
 @preconcurrency internal import COpenVINO
+import Core
 
 /// An error from the inference backend, naming the model or device and carrying OpenVINO's own message.
 public struct InferenceError: Error, CustomStringConvertible, Sendable, Equatable {
@@ -64,4 +65,9 @@ extension StringProtocol {
         while let c = s.last, set.contains(c) { s = s.dropLast() }
         return String(s)
     }
+}
+
+extension InferenceError: CodedError {
+    /// A model that cannot be read or does not fit is invalid input; anything else failed here.
+    public var errorCode: ErrorCode { kind == .load || kind == .shape ? .invalid : .failed }
 }

@@ -1,3 +1,4 @@
+import Core
 import Foundation
 import Vision
 
@@ -287,4 +288,15 @@ public struct ModelRepository: Sendable {
         RepositoryError(path: path, message: "a pinned version needs a repository model folder (REPO/<name>)")
     }
 
+}
+
+extension RepositoryError: CodedError {
+    /// Not there, being copied (not now), or refused.
+    public var errorCode: ErrorCode {
+        switch code {
+        case .notFound: .notFound
+        case .incomplete: .unavailable
+        case .invalid: .invalid
+        }
+    }
 }

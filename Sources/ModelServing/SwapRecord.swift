@@ -1,3 +1,5 @@
+import Core
+
 // What a swap did, how it ended and why: the records the stats, the API and the CLI show.
 
 /// One swap (or attempt), as logged and kept in the stats.
@@ -78,4 +80,9 @@ public enum SwapOutcome: String, Sendable, Codable, Equatable, CustomStringConve
     case abandoned
 
     public var description: String { rawValue }
+}
+
+extension ModelSwapError: CodedError {
+    /// Refused in the present state (a conflict), or the version itself is bad (invalid).
+    public var errorCode: ErrorCode { code == .refused ? .conflict : .invalid }
 }

@@ -156,8 +156,8 @@ public enum ControlPlane {
                 var response = json(info, status: .created)
                 response.headers[.location] = "/api/v1/streams/\(info.id)"
                 return response
-            } catch let e as ServiceError {
-                return error(status(e.code), e.message)
+            } catch let e {
+                return error(e)
             }
         }
         router.delete("/api/v1/streams/:id") { _, context in
@@ -166,8 +166,8 @@ public enum ControlPlane {
             do {
                 try await service.remove(id)
                 return Response(status: .noContent)
-            } catch let e as ServiceError {
-                return error(status(e.code), e.message)
+            } catch let e {
+                return error(e)
             }
         }
         return router
@@ -206,14 +206,20 @@ public enum ControlPlane {
             T.self, from: Data(body.readableBytesView), notAnObject: "the body must be a JSON object")
     }
 
-    static func status(_ code: ServiceError.Code) -> HTTPResponse.Status {
-        switch code {
+    /// The HTTP status of `error`, from its code: the one mapping from error codes to statuses.
+    static func status(of error: any Error) -> HTTPResponse.Status {
+        switch ErrorCode.of(error) {
         case .invalid: .badRequest
         case .notFound: .notFound
         case .conflict: .conflict
         case .unavailable: .serviceUnavailable
-        case .failed: .internalServerError
+        default: .internalServerError
         }
+    }
+
+    /// `error` answered with its status and its one-line message.
+    static func error(_ error: any Error) -> Response {
+        self.error(status(of: error), (error as? ServiceError)?.message ?? "\(error)")
     }
 
     static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
@@ -287,48 +293,5 @@ struct JSONErrors<Inner: HTTPResponder<BasicRequestContext>>: HTTPResponder {
         } catch {
             return ControlPlane.error(.internalServerError, "\(error)")
         }
-    }
-}
-
-/// JSON read with its types kept apart (a boolean is not a number, an integer not a float), as
-/// Swift's own values: what `Fields` checks, alike for config files and request bodies.
-enum JSONValue: Decodable {
-    case null, bool(Bool), int(Int), double(Double), string(String), array([JSONValue]), object([String: JSONValue])
-
-    init(from decoder: any Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if c.decodeNil() {
-            self = .null
-        } else if let b = try? c.decode(Bool.self) {
-            self = .bool(b)
-        } else if let i = try? c.decode(Int.self) {
-            self = .int(i)
-        } else if let d = try? c.decode(Double.self) {
-            self = .double(d)
-        } else if let s = try? c.decode(String.self) {
-            self = .string(s)
-        } else if let a = try? c.decode([JSONValue].self) {
-            self = .array(a)
-        } else {
-            self = .object(try c.decode([String: JSONValue].self))
-        }
-    }
-
-    /// As `Any`: `NSNull`, `Bool`, `Int`, `Double`, `String`, `[Any]`, `[String: Any]`.
-    var any: Any {
-        switch self {
-        case .null: NSNull()
-        case .bool(let b): b
-        case .int(let i): i
-        case .double(let d): d
-        case .string(let s): s
-        case .array(let a): a.map(\.any)
-        case .object(let o): o.mapValues(\.any)
-        }
-    }
-
-    /// `text` parsed, or nil when it is not JSON.
-    static func parse(_ text: String) -> Any? {
-        (try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)))?.any
     }
 }

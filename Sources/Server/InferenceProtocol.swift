@@ -54,8 +54,8 @@ enum InferenceProtocol {
             do {
                 try await service.load(model: name)
                 return Response(status: .ok)
-            } catch let e as ServiceError {
-                return ControlPlane.error(ControlPlane.status(e.code), e.message)
+            } catch {
+                return ControlPlane.error(error)
             }
         }
         router.post("/v2/repository/models/:model/unload") { _, context in
@@ -63,8 +63,8 @@ enum InferenceProtocol {
             do {
                 try await service.unload(model: name)
                 return Response(status: .ok)
-            } catch let e as ServiceError {
-                return ControlPlane.error(ControlPlane.status(e.code), e.message)
+            } catch {
+                return ControlPlane.error(error)
             }
         }
     }
@@ -207,10 +207,8 @@ enum InferenceProtocol {
         let results: [[String: FloatTensor]]
         do {
             results = try await pipeline.infer(parsed.frames)
-        } catch let e as PipelineError {
-            let status: HTTPResponse.Status =
-                e.code == .busy || e.code == .notReady ? .serviceUnavailable : .internalServerError
-            return ControlPlane.error(status, e.message)
+        } catch {
+            return ControlPlane.error(error)
         }
         return reply(results, parsed: parsed, model: d, version: pipeline.models?.status.version ?? d.version)
     }

@@ -128,7 +128,8 @@ enum ModelRoutes {
                 !entry.versions.contains(version)
             {
                 let known = entry.versions.map(String.init).joined(separator: ", ")
-                return ControlPlane.error(.notFound, "\(name) has no such version \(version) (it has \(known))")
+                return ControlPlane.error(
+                    .notFound, "\(name) has no version \(version) (no such version in the repository; it has \(known))")
             }
             return await swap(control, name) { models throws(ModelSwapError) in
                 try await models.activate(version, trigger: trigger)
@@ -152,7 +153,7 @@ enum ModelRoutes {
         do {
             return ControlPlane.json(try await body(models))
         } catch {
-            return ControlPlane.error(error.code == .refused ? .conflict : .badRequest, error.message)
+            return ControlPlane.error(ControlPlane.status(of: error), error.message)
         }
     }
 }

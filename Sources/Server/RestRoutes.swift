@@ -90,7 +90,7 @@ enum RestRoutes {
                 do {
                     try p.reconfigure(policy: policy, size: size, latencySLO: ms.map { $0 / 1000 })
                 } catch {
-                    return ControlPlane.error(.badRequest, "\(error)")
+                    return ControlPlane.error(error)
                 }
             }
             return ControlPlane.json(

@@ -1,3 +1,4 @@
+import Core
 import Foundation
 
 /// The sidecar (`model.json`) beside a model file: what the model is and how to feed and read it.
@@ -292,4 +293,9 @@ public struct ModelSpecError: Error, CustomStringConvertible, Sendable, Equatabl
 
     /// `path: message`.
     public var description: String { "\(path): \(message)" }
+}
+
+extension ModelSpecError: CodedError {
+    /// A sidecar that is wrong is the model's fault: invalid input.
+    public var errorCode: ErrorCode { .invalid }
 }

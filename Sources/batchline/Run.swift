@@ -22,6 +22,9 @@ extension Batchline {
         @Option(name: .long, help: "Video file or http://, udp://, rtsp:// URL; repeat for several streams.")
         var source: [String]
 
+        @Flag(name: .long, help: "Replay the files from their start when they end (until Ctrl-C or --max-frames).")
+        var loop = false
+
         @Option(
             name: .long,
             help: """
@@ -150,6 +153,7 @@ extension Batchline {
             options.annotatePath = annotate
             options.maxFrames = maxFrames
             options.realtime = realtime
+            options.loop = loop
             options.sourceTimeout = timeout
             options.device = device
             options.progress = true

@@ -13,12 +13,9 @@ import Testing
 struct QuantizeTests {
     /// A repository holding the bundled detector as version 1.
     static func repository(_ label: String) throws -> (root: URL, model: String) {
-        let root = TestAssets.temporaryDirectory(label)
-        let model = root.appendingPathComponent("pedestrian-ssdlite")
-        try FileManager.default.createDirectory(at: model, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(
-            at: URL(fileURLWithPath: TestAssets.detector), to: model.appendingPathComponent("1"))
-        return (root, model.path)
+        let repo = TemporaryRepository(name: "pedestrian-ssdlite")
+        try repo.add(1, from: TestAssets.detector)
+        return (repo.root, repo.folder)
     }
 
     /// `GET /api/v1/models` of a `batchline serve` on `root`'s repository: the model's entry.
@@ -41,23 +38,28 @@ struct QuantizeTests {
         return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
     }
 
-    @Test("An INT8 version made from vtest frames passes the gate (F1 >= 0.97 against FP32 on held-back frames)")
+    // Whether an INT8 version of this detector passes the gate depends on the CPU's kernels (F1
+    // 0.98 with AVX-512 bf16, 0.91 on an AVX2-only EPYC): its figures are a benchmark
+    // (bench/quantize.sh). The gate's flow is tested on an FP16 version, which passes on any CPU,
+    // and on a broken INT8 one, which fails on any.
+    @Test("An FP16 version judged on vtest frames passes the gate (F1 >= 0.97 against FP32 on held-back frames)")
     func passesTheGate() async throws {
         let (root, model) = try Self.repository("quantize")
         defer { try? FileManager.default.removeItem(at: root) }
         let result = try runBatchline(
-            ["models", "quantize", model, "--calibration", TestAssets.video, "--frames", "300"], timeout: 600)
+            ["models", "quantize", model, "--precision", "fp16", "--calibration", TestAssets.video, "--frames", "300"],
+            timeout: 600)
         print("quantize:", result.stdout.trimmingCharacters(in: .newlines))
         #expect(result.status == 0, "\(result.stderr.suffix(2000))")
-        #expect(result.stdout.hasPrefix("version 2 (int8, from 1): F1 "))
+        #expect(result.stdout.hasPrefix("version 2 (fp16, from 1): F1 "))
         let folder = model + "/2"
         #expect(FileManager.default.fileExists(atPath: folder + "/model.xml"))
         #expect(FileManager.default.fileExists(atPath: folder + "/model.bin"))
         let spec = try Self.sidecar(folder)
-        #expect(spec["precision"] as? String == "int8" && spec["file"] as? String == "model.xml")
+        #expect(spec["precision"] as? String == "fp16" && spec["file"] as? String == "model.xml")
         let derived = try #require(spec["derived"] as? [String: Any])
-        #expect(derived["from"] as? Int == 1 && derived["calibrationFrames"] as? Int == 200)
-        #expect((derived["method"] as? String)?.hasPrefix("nncf 3.4.0 post-training quantization, int8") == true)
+        #expect(derived["from"] as? Int == 1)
+        #expect((derived["method"] as? String)?.hasPrefix("openvino 2026.4.1 fp16 weights") == true, "\(derived)")
         let gate = try #require(derived["gate"] as? [String: Any])
         let f1 = try #require(gate["score"] as? Double)
         #expect(gate["metric"] as? String == "f1" && gate["frames"] as? Int == 100 && gate["passed"] as? Bool == true)
@@ -69,7 +71,7 @@ struct QuantizeTests {
         #expect(entries == ["1", "2"])
         let list = try runBatchline(["models", "list", model])
         #expect(list.status == 0)
-        #expect(list.stdout.contains("2\tpedestrian-ssdlite@2\tint8\t"), "\(list.stdout)")
+        #expect(list.stdout.contains("2\tpedestrian-ssdlite@2\tfp16\t"), "\(list.stdout)")
         #expect(list.stdout.contains("\tfrom version 1: F1 "))
 
         // The service serves it (the latest) and its models API shows the figures.
@@ -77,7 +79,7 @@ struct QuantizeTests {
         #expect(entry["version"] as? Int == 2, "\(entry)")
         let details = try #require(entry["version_details"] as? [[String: Any]])
         #expect(details.count == 2 && details[0]["precision"] == nil)
-        #expect(details[1]["precision"] as? String == "int8" && details[1]["derived_from"] as? Int == 1)
+        #expect(details[1]["precision"] as? String == "fp16" && details[1]["derived_from"] as? Int == 1)
         let served = try #require(details[1]["gate"] as? [String: Any])
         #expect(
             served["metric"] as? String == "f1" && served["passed"] as? Bool == true && served["score"] as? Double == f1
@@ -133,19 +135,19 @@ struct QuantizeTests {
         #expect(((refused["gate"] as? [String: Any])?["summary"] as? String)?.hasPrefix("F1 0.") == true)
     }
 
-    @Test("A running real-time stream swaps to the INT8 version as quantize lets it in: no frame lost or duplicated")
+    @Test("A running real-time stream swaps to the version quantize lets in: no frame lost or duplicated")
     func swapIntoRunningStream() throws {
         let (root, model) = try Self.repository("quantize-swap")
         defer { try? FileManager.default.removeItem(at: root) }
         let events = root.appendingPathComponent("events.jsonl").path
         let stats = root.appendingPathComponent("stats.json").path
-        let frames = 700
         let run = Process()
         run.executableURL = TestAssets.executable
         // backlog: frames the quantiser's load would make a camera shed are kept, so that every
-        // frame's fate is the swap's alone.
+        // frame's fate is the swap's alone. The clip replays until the test stops the run, so the run
+        // outlasts the quantiser however slow the machine.
         run.arguments = [
-            "run", "--source", TestAssets.video, "--model", model, "--realtime", "--max-frames", String(frames),
+            "run", "--source", TestAssets.video, "--model", model, "--realtime", "--loop",
             "--shed", "backlog", "--events", events, "--stats", stats,
             "--control", root.appendingPathComponent("control.sock").path,
         ]
@@ -156,11 +158,17 @@ struct QuantizeTests {
         defer { if run.isRunning { kill(run.processIdentifier, SIGKILL) } }
         Thread.sleep(forTimeInterval: 3)
         let quantize = try runBatchline(
-            ["models", "quantize", model, "--calibration", TestAssets.video, "--frames", "300"], timeout: 600)
+            ["models", "quantize", model, "--precision", "fp16", "--calibration", TestAssets.video, "--frames", "150"],
+            timeout: 600)
         #expect(quantize.status == 0, "\(quantize.stderr.suffix(2000))")
-        let deadline = Date().addingTimeInterval(150)
-        while run.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.2) }
-        #expect(!run.isRunning)
+        // The watcher picks the new version up; once events come from it, the run is stopped.
+        let deadline = Date().addingTimeInterval(300)
+        while run.isRunning && Date() < deadline {
+            let text = (try? String(contentsOfFile: events, encoding: .utf8)) ?? ""
+            if text.contains("\"model\":\"pedestrian-ssdlite@2\"") { break }
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        kill(run.processIdentifier, SIGINT)
         run.waitUntilExit()
         #expect(run.terminationStatus == 0)
 
@@ -172,11 +180,11 @@ struct QuantizeTests {
             seen.append(try #require(object["frame"] as? Int))
             tags.append(try #require(object["model"] as? String))
         }
-        #expect(seen == Array(0..<frames), "frames lost or duplicated: \(seen.count) events")
+        #expect(!seen.isEmpty && seen == Array(0..<seen.count), "frames lost or duplicated: \(seen.count) events")
         // Version 1, then version 2 to the end: one switch, no going back.
         let switchAt = try #require(tags.firstIndex(of: "pedestrian-ssdlite@2"), "never swapped")
         #expect(tags[..<switchAt].allSatisfy { $0 == "pedestrian-ssdlite@1" } && switchAt > 0)
         #expect(tags[switchAt...].allSatisfy { $0 == "pedestrian-ssdlite@2" })
-        print("swap: frame \(switchAt) of \(frames) onwards on the INT8 version")
+        print("swap: frame \(switchAt) of \(seen.count) onwards on the new version")
     }
 }

@@ -71,7 +71,7 @@ func readEvents(_ path: String) throws -> [EventLine] {
 
 @Suite("Detections on vtest.avi", .serialized)
 struct AccuracyTests {
-    @Test("Whole video: every frame once, in order, exact pts, and F1 >= 0.99 against the OpenCV-decoded reference")
+    @Test("Whole video: every frame once, in order, exact pts, and F1 >= 0.98 against the OpenCV-decoded reference")
     func matchesReference() async throws {
         let dir = TestAssets.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -95,7 +95,9 @@ struct AccuracyTests {
         print(
             "F1 against the full-frame OpenVINO reference: \(String(format: "%.4f", score.f1)) (tp \(score.tp), fp \(score.fp), fn \(score.fn))"
         )
-        #expect(score.f1 >= 0.99)
+        // The reference was made on a CPU that runs the model in bf16 (F1 0.99+ there); an AVX2-only
+        // CPU runs it in f32 (F1 0.988 on 2026-12-02). The wrong resize stays below 0.97 on both.
+        #expect(score.f1 >= 0.98)
         #expect(score.tp > 2000, "the reference has ~3000 people; matching few of them would be a broken test")
 
         let stats =

@@ -10,30 +10,7 @@ import TestSupport
 import Testing
 import Tools
 
-/// A repository in a temporary folder: `REPO/<name>/<version>/`, copied from real model folders.
-struct TemporaryRepository {
-    let root: URL
-    let name: String
-    var folder: String { root.appendingPathComponent(name).path }
-
-    init(name: String) {
-        root = TestAssets.temporaryDirectory("batchline-repo")
-        self.name = name
-        try? FileManager.default.createDirectory(
-            at: root.appendingPathComponent(name), withIntermediateDirectories: true)
-    }
-
-    /// Copies `source` (a model version folder) in as `version`; `edit` may change the copy.
-    @discardableResult
-    func add(_ version: Int, from source: String, edit: (URL) throws -> Void = { _ in }) throws -> URL {
-        let target = root.appendingPathComponent(name).appendingPathComponent(String(version))
-        try FileManager.default.copyItem(at: URL(fileURLWithPath: source), to: target)
-        try edit(target)
-        return target
-    }
-
-    func remove() { try? FileManager.default.removeItem(at: root) }
-
+extension TemporaryRepository {
     /// vtest.avi paced at 10 fps for `frames` frames (nil: the clip replayed until the test that
     /// stops the run itself once it is done), serving `version` of `model`, with a control socket and
     /// events in `dir`. Backlog: a slow machine delays frames instead of shedding them, so that every

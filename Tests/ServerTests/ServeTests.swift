@@ -271,13 +271,23 @@ struct CameraTests {
     func runGivesUp() throws {
         let camera = try RTSPCamera(file: TestAssets.video)
         let url = camera.url
+        let dir = TestAssets.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let events = dir.appendingPathComponent("events.jsonl").path
+        // The camera dies once frames flow (however long the model takes to load), for good.
         let killer = Thread {
-            Thread.sleep(forTimeInterval: 4)
+            let deadline = Date().addingTimeInterval(60)
+            while Date() < deadline {
+                let text = (try? String(contentsOfFile: events, encoding: .utf8)) ?? ""
+                if text.split(separator: "\n").count >= 5 { break }
+                Thread.sleep(forTimeInterval: 0.1)
+            }
             camera.kill()
         }
         killer.start()
         let result = try runBatchline(
-            ["run", "--source", url, "--model", TestAssets.detector, "--timeout", "3"], timeout: 90)
+            ["run", "--source", url, "--model", TestAssets.detector, "--timeout", "3", "--events", events],
+            timeout: 120)
         #expect(result.status == 1, "status \(result.status): \(result.stderr)")
         let last = result.stderr.split(separator: "\n").last.map(String.init) ?? ""
         #expect(last.hasPrefix("batchline: error: \(url): camera lost: no frames for"), "\(last)")

@@ -1,3 +1,4 @@
+import Core
 import Foundation
 import Vision
 
@@ -155,4 +156,9 @@ public struct OutputError: Error, CustomStringConvertible, Sendable {
         self.path = path
         self.message = message
     }
+}
+
+extension OutputError: CodedError {
+    /// Our own file could not be written.
+    public var errorCode: ErrorCode { .failed }
 }

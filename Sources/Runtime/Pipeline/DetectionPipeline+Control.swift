@@ -41,7 +41,7 @@ extension DetectionPipeline {
 
     /// How the pipeline batches now (the last `keep` decisions).
     public func batching(keep: Int = 20) -> BatchingStatus {
-        let manager = batcher.withLock { $0 }
+        let manager = batcher
         var costs: [String: [String: Double]] = [:]
         for (size, stages) in manager?.costs ?? [:] {
             costs[String(size)] = Dictionary(uniqueKeysWithValues: stages.map { ($0.key.rawValue, $0.value * 1000) })
@@ -49,16 +49,16 @@ extension DetectionPipeline {
         return BatchingStatus(
             policy: (manager?.policy ?? options.batchPolicy).rawValue,
             sizes: options.batchPolicy == .fixed ? [currentBatchSize] : options.batchSizes, batchSize: currentBatchSize,
-            requestsInFlight: inFlight.withLock { $0 }, streams: manager?.streams ?? 0,
+            requestsInFlight: settings.withLock { $0.requests }, streams: manager?.streams ?? 0,
             decisionCount: manager?.decisionCount ?? 0, decisions: Array((manager?.decisions ?? []).suffix(keep)),
-            costsMs: costs, latencySLO: latencySLO.withLock { $0 })
+            costsMs: costs, latencySLO: settings.withLock { $0.latencySLO })
     }
 
     /// Changes how batches are sized while running: a policy the manager follows, or `fixed` at
     /// `size` (one of the sizes compiled at the start, so that no change stalls a stream), and the
     /// latency target.
     public func reconfigure(policy: BatchPolicy, size: Int?, latencySLO slo: Double?) throws(PipelineError) {
-        guard let manager = batcher.withLock({ $0 }) else {
+        guard let manager = batcher else {
             throw PipelineError("this pipeline's batch size is fixed at start (--batch N): nothing to steer")
         }
         if let slo, !(slo > 0 && slo <= 60) { throw PipelineError("the latency SLO must be within (0, 60] seconds") }
@@ -67,10 +67,10 @@ extension DetectionPipeline {
                 throw PipelineError(
                     "a fixed batch size must be one of \(options.batchSizes.map(String.init).joined(separator: ", "))")
             }
-            batchSize.withLock { $0 = size }
+            settings.withLock { $0.batchSize = size }
         }
         manager.reconfigure(policy: policy, latencySLO: slo)
-        if let slo { latencySLO.withLock { $0 = slo } }
+        if let slo { settings.withLock { $0.latencySLO = slo } }
     }
 
     /// Runs `inputs` (each one frame laid out as the model takes it: `bytesPerInput` bytes) through
@@ -78,7 +78,7 @@ extension DetectionPipeline {
     /// `notReady` when the pipeline is not running, `busy` when too many requests wait, and
     /// `failed` when no answer came within `timeout` seconds.
     public func infer(_ inputs: [[UInt8]], timeout: Double = 30) async throws -> [[String: FloatTensor]] {
-        guard let runtime = runtime.withLock({ $0 }) else {
+        guard let runtime else {
             throw PipelineError(.notReady, "the pipeline for \(options.model) is not running")
         }
         let tickets = inputs.map { _ in InferenceTicket() }

@@ -30,19 +30,18 @@ public final class DetectionPipeline: Sendable {
     /// What to run.
     public let options: PipelineOptions
     let logger: Logger
-    let batchSize: Mutex<Int>
+    /// What may change while it runs, behind one lock: the batch size, the requests in flight and
+    /// the latency target (the batch size manager and the batching API change them).
+    let settings: Mutex<RuntimeSettings>
     /// An engine given at `init`, taken (once) by the run, so that nothing else keeps it alive.
     let injected: Mutex<Handoff<(any InferenceEngine)?>>
     let injectedLoader: ModelManager.Loader?
     /// Loads the models this pipeline serves (nil: OpenVINO's, made when the run starts).
     let backend: (any EngineLoader)?
-    private let manager = Mutex<ModelManager?>(nil)
+    /// Where the run is in its life, one value behind one lock (`Phase`).
+    let phase = Mutex(Phase.idle)
     /// Raised by `stop`: every source of the run stops reading (each attached stream has a child of it).
     let stopSignal = StopSignal()
-    /// Requests the inference stage keeps in flight now (the controller may change it).
-    let inFlight = Mutex(1)
-    /// The staged runtime while it runs (streams attach to it).
-    let runtime = Mutex<StagedRuntime?>(nil)
     /// Numbers for streams attached later (the initial sources are 0..<n).
     private let nextStream: Mutex<Int>
 
@@ -57,7 +56,7 @@ public final class DetectionPipeline: Sendable {
     ) {
         self.options = options
         self.logger = logger
-        batchSize = Mutex(options.batchSize)
+        settings = Mutex(RuntimeSettings(batchSize: options.batchSize, requests: 1, latencySLO: options.latencySLO))
         nextStream = Mutex(options.sources.count)
         injected = Mutex(Handoff(engine))
         injectedLoader = loader
@@ -69,13 +68,14 @@ public final class DetectionPipeline: Sendable {
     let described = Mutex<ModelDescription?>(nil)
     /// What the model did (inputs, batches, requests, durations).
     public let counters = InferenceCounters()
-    /// The batch size manager while it runs (nil with a fixed batch size).
-    let batcher = Mutex<BatchManager?>(nil)
-    /// The p99 latency target now, seconds (the batching API may change it).
-    let latencySLO = Mutex(0.5)
+    /// The batch size manager while it runs (nil with a fixed batch size, and before and after).
+    var batcher: BatchManager? { phase.withLock { $0.serving?.batcher } }
+
+    /// The staged runtime while streams can attach to it (nil before, after, and in sequential mode).
+    var runtime: StagedRuntime? { phase.withLock { $0.serving?.runtime } }
 
     /// The model manager of the run, once the model is ready (nil before and after).
-    public var models: ModelManager? { manager.withLock { $0 } }
+    public var models: ModelManager? { phase.withLock { $0.serving?.models } }
 
     /// Set to the model manager once the model is ready, to nil when the run ended before.
     private let modelsReady = Completion<ModelManager?>()
@@ -97,11 +97,11 @@ public final class DetectionPipeline: Sendable {
     /// events, stats and annotated video are completed as at the end of the sources.
     public func stop() {
         stopSignal.raise()
-        runtime.withLock { $0 }?.close()
+        runtime?.close()
     }
 
     /// Whether the model is loaded and streams can attach.
-    public var isReady: Bool { runtime.withLock { $0 != nil } }
+    public var isReady: Bool { runtime != nil }
 
     /// Set to true when streams can attach, to false when the run ended without getting there.
     private let readiness = Completion<Bool>()
@@ -120,7 +120,7 @@ public final class DetectionPipeline: Sendable {
         id: String, source: String, model: String, loop: Bool, realtime: Bool, eventsPath: String?,
         rotateBytes: Int? = nil, keep: Int = 3
     ) throws -> StreamHandle {
-        guard let runtime = runtime.withLock({ $0 }) else {
+        guard let runtime else {
             throw PipelineError(.notReady, "the pipeline for \(options.model) is not running")
         }
         let number = nextStream.withLock { n in
@@ -156,7 +156,7 @@ public final class DetectionPipeline: Sendable {
     var stopRequested: Bool { stopSignal.isRaised }
 
     /// The batch size the next batch will use.
-    public var currentBatchSize: Int { batchSize.withLock { $0 } }
+    public var currentBatchSize: Int { settings.withLock { $0.batchSize } }
 
     /// Changes the batch size while running; it takes effect at the next batch (batched mode only).
     public func setBatchSize(_ size: Int) throws(PipelineError) {
@@ -164,7 +164,7 @@ public final class DetectionPipeline: Sendable {
             throw PipelineError("batch size \(size) is out of range: use 1...\(PipelineOptions.maxBatchSize)")
         }
         guard options.mode == .batched else { throw PipelineError("batch size can change in batched mode only") }
-        batchSize.withLock { $0 = size }
+        settings.withLock { $0.batchSize = size }
     }
 
     /// Runs to the end of the sources (or `stop`) on dedicated threads and returns the report.
@@ -205,12 +205,12 @@ public final class DetectionPipeline: Sendable {
         let watcher = setup.watch.map { repo in
             RepositoryWatcher(repository: repo, name: models.name, models: models, interval: options.watchInterval)
         }
-        manager.withLock { $0 = models }
+        phase.withLock { $0 = .serving(Phase.Serving(models: models)) }
         modelsReady.complete(models)
         defer {
             models.close()
             watcher?.stop()
-            manager.withLock { $0 = nil }
+            phase.withLock { $0 = .ended }
         }
         logger.info(
             "model ready",
@@ -251,9 +251,9 @@ public final class DetectionPipeline: Sendable {
         let manager = makeManager(
             requests: requests, maxRequests: maxRequests, memoryLimit: monitor.machine.cgroupLimitBytes)
         if let manager { models.whenSwitched { tag in manager.modelChanged(to: tag) } }
-        batcher.withLock { $0 = manager }
-        latencySLO.withLock { $0 = options.latencySLO }
-        defer { batcher.withLock { $0 = nil } }
+        phase.withLock { $0.update { $0.batcher = manager } }
+        settings.withLock { $0.latencySLO = options.latencySLO }
+        defer { phase.withLock { $0.update { $0.batcher = nil } } }
         var output = OutputStage(
             tag: setup.tag, sources: options.sources, events: events, encoders: encoders,
             progress: ProgressLine(
@@ -274,11 +274,11 @@ public final class DetectionPipeline: Sendable {
                 let staged = makeRuntime(models: models, input: setup.input, requests: maxRequests, output: output)
                 errors = staged.errors
                 attachSources(decoders, to: staged)
-                runtime.withLock { $0 = staged }
+                phase.withLock { $0.update { $0.runtime = staged } }
                 readiness.complete(true)
                 // A run ends with its sources; a service when it is stopped.
                 if !options.keepOpen || stopRequested { staged.close() }
-                defer { runtime.withLock { $0 = nil } }
+                defer { phase.withLock { $0.update { $0.runtime = nil } } }
                 queues = try staged.run(output: &output)
             }
         } catch {
@@ -328,7 +328,7 @@ public final class DetectionPipeline: Sendable {
                 workers: options.preprocessWorkers, requests: requests, input: input,
                 recordErrors: !options.keepOpen),
             models: models, manager: manager, drops: output.drops,
-            inFlight: { [self] in self.inFlight.withLock { $0 } },
+            inFlight: { [self] in self.settings.withLock { $0.requests } },
             batchSize: { [self] in self.currentBatchSize },
             timeout: { manager?.batchTimeout ?? opts.batchTimeout })
     }
@@ -355,5 +355,48 @@ public final class DetectionPipeline: Sendable {
     /// Pre-processed frames waiting for inference, and the reorder window.
     static func readyCapacity(_ options: PipelineOptions) -> Int {
         max(options.queueCapacity, 2 * options.preprocessWorkers)
+    }
+}
+
+/// What a running pipeline lets change, gathered in one value (GStreamer's `Settings` apart from
+/// its `State`): the batch size the next batch uses, the inference requests kept in flight, and the
+/// p99 latency target, seconds.
+struct RuntimeSettings: Sendable, Equatable {
+    var batchSize: Int
+    var requests: Int
+    var latencySLO: Double
+}
+
+extension DetectionPipeline {
+    /// A run's life: nothing loaded, then serving (the model manager, and once streams can attach
+    /// the staged runtime and the batch size manager), then ended. One value, so that no mix of
+    /// "model ready but no manager" can be seen.
+    enum Phase: Sendable {
+        /// Not started, or loading the model.
+        case idle
+        /// The model is ready.
+        case serving(Serving)
+        /// The run is over.
+        case ended
+
+        /// What a serving pipeline holds.
+        struct Serving: Sendable {
+            var models: ModelManager
+            var runtime: StagedRuntime?
+            var batcher: BatchManager?
+        }
+
+        /// What it serves, while it does.
+        var serving: Serving? {
+            if case .serving(let s) = self { return s }
+            return nil
+        }
+
+        /// Changes what a serving pipeline holds; nothing otherwise.
+        mutating func update(_ change: (inout Serving) -> Void) {
+            guard case .serving(var s) = self else { return }
+            change(&s)
+            self = .serving(s)
+        }
     }
 }

@@ -37,7 +37,7 @@ extension DetectionPipeline {
         let maxRequests =
             options.requests == nil && options.batchPolicy == .realtime && options.mode == .batched
             ? min(8, 2 * requests) : requests
-        inFlight.withLock { $0 = requests }
+        settings.withLock { $0.requests = requests }
         // Compile for the batch size now, so a model that cannot take it fails before any decoding; with a
         // managed batch size, for every size it may choose, so that no change stalls a live stream.
         let sizes = options.batchPolicy == .fixed ? [options.batchSize] : options.batchSizes
@@ -113,15 +113,17 @@ extension DetectionPipeline {
         let controller = BatchController(config: config, initial: options.batchSize, requests: requests)
         // Streams that join later (`--schedule`, or added to a service) are counted as they join.
         let initialStreams = options.sources.indices.filter { (options.schedule[$0]?.join ?? 0) <= 0 }.count
-        batchSize.withLock { $0 = controller.batch }
+        settings.withLock { $0.batchSize = controller.batch }
         return BatchManager(
             controller: controller, interval: options.decisionInterval, streams: initialStreams, logger: logger,
             memoryLimit: memoryLimit, batchTimeout: options.batchTimeout,
             queueCapacity: Self.decodedCapacity(options) + Self.readyCapacity(options),
             maxInFlight: max(requests, maxRequests),
             apply: { [self] size, requests in
-                self.batchSize.withLock { $0 = size }
-                if let requests { self.inFlight.withLock { $0 = requests } }
+                self.settings.withLock { s in
+                    s.batchSize = size
+                    if let requests { s.requests = requests }
+                }
             })
     }
 

@@ -1,4 +1,5 @@
 import Batching
+import Core
 import VideoIO
 
 /// How frames move through the stages (the paper's Figure 3).
@@ -183,4 +184,16 @@ public struct PipelineError: Error, CustomStringConvertible, Sendable {
 /// users as typed errors with the libraries' messages), warnings with `verbose`.
 public func configureNativeLogging(verbose: Bool) {
     setFFmpegLogging(verbose: verbose)
+}
+
+extension PipelineError: CodedError {
+    /// The code in the shared vocabulary: bad options are the caller's, a busy or stopped pipeline
+    /// is "not now".
+    public var errorCode: ErrorCode {
+        switch code {
+        case .invalidOptions: .invalid
+        case .notReady, .busy: .unavailable
+        case .failed: .failed
+        }
+    }
 }

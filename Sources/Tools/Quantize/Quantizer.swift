@@ -263,10 +263,12 @@ public enum Quantizer {
             throw PipelineError("quantization failed (\(python) quantize.py exited \(process.terminationStatus))")
         }
         let last = String(decoding: data, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
-        guard let object = try? JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any],
-            let method = object["method"] as? String
-        else { throw PipelineError("quantize.py reported nothing it made") }
-        return method
+        /// The script's last line: what it made.
+        struct Made: Decodable { var method: String }
+        guard let made = try? JSONDecoder().decode(Made.self, from: Data(last.utf8)) else {
+            throw PipelineError("quantize.py reported nothing it made")
+        }
+        return made.method
     }
 
     static func write(_ spec: ModelSpec, to folder: String) throws {

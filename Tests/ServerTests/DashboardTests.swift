@@ -35,7 +35,7 @@ struct DashboardTests {
         #expect(page.status == 200 && String(decoding: page.data, as: UTF8.self).contains("<title>Batchline</title>"))
         let result = try runProcess(
             URL(fileURLWithPath: TestAssets.venvPython),
-            [TestAssets.helper("dashboard_check.py"), serve.address, video, events.path, "60"], timeout: 400)
+            [TestAssets.helper("dashboard_check.py"), serve.address, video, events.path, "20"], timeout: 400)
         print(result.stdout)
         #expect(result.status == 0, "dashboard checks failed:\n\(result.stdout)\n\(result.stderr.suffix(3000))")
         #expect(result.stdout.contains("all checks passed"))

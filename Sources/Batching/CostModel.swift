@@ -90,12 +90,17 @@ public struct CostModel: Sendable, Equatable {
     /// The bottleneck's name for people: stages within 5% of the slowest are named together
     /// (`preprocess and inference`), since noise alone decides between them.
     public func bottleneckLabel(batch: Int, parallelism: [Stage: Double] = [:]) -> String? {
+        bottleneckStages(batch: batch, parallelism: parallelism)?.map(\.rawValue).joined(separator: " and ")
+    }
+
+    /// The stages `bottleneckLabel` names: the slowest, with those within 5% of it, in stage order.
+    public func bottleneckStages(batch: Int, parallelism: [Stage: Double] = [:]) -> [Stage]? {
         guard let worst = bottleneck(batch: batch, parallelism: parallelism) else { return nil }
         let close = stages.filter { stage in
             guard let t = predict(stage: stage, batch: batch) else { return false }
             return t / max(parallelism[stage] ?? 1, 1) >= worst.seconds * 0.95
         }
-        return close.count > 1 ? close.map(\.rawValue).joined(separator: " and ") : worst.stage.rawValue
+        return close.count > 1 ? close : [worst.stage]
     }
 
     /// Seconds a frame spends in the stages at `batch` (their sum, each taken once); nil if unknown.

@@ -265,7 +265,7 @@ struct ModelSwapTests {
         #expect(try await models.activate(2).outcome == .swapped)
         let report = try await task.value
         let decisions = report.stats.batchDecisions
-        let change = try #require(decisions.firstIndex { $0.reason.hasPrefix("model changed to scripted@2") })
+        let change = try #require(decisions.firstIndex { $0.why == .modelChanged(tag: "scripted@2") })
         let after = decisions[(change + 1)...]
         // Version 2's fixed cost per batch makes larger batches pay; version 1's did not.
         #expect((after.last?.to ?? 0) >= 4, "\(decisions.map(\.reason))")

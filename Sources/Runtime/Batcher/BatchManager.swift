@@ -188,25 +188,28 @@ final class BatchManager: Sendable {
     }
 
     /// Stream `id` joined the batcher: the load changes, and the decisions say so.
-    func streamJoined(_ id: String) { streamsChanged(by: 1, note: "stream \(id) joined") }
+    func streamJoined(_ id: String) { streamsChanged(id, joined: true) }
 
     /// Stream `id` left the batcher (removed, ended, or gone).
-    func streamLeft(_ id: String) { streamsChanged(by: -1, note: "stream \(id) left") }
+    func streamLeft(_ id: String) { streamsChanged(id, joined: false) }
 
-    private func streamsChanged(by delta: Int, note: String) {
+    private func streamsChanged(_ id: String, joined: Bool) {
         let now = Clock.now
         let count = state.withLock { s in
-            s.streams = max(0, s.streams + delta)
+            s.streams = max(0, s.streams + (joined ? 1 : -1))
             let b = s.controller.batch
+            let why: DecisionReason =
+                joined ? .streamJoined(stream: id, streams: s.streams) : .streamLeft(stream: id, streams: s.streams)
             s.decisions.append(
                 BatchDecision(
-                    time: now - origin, from: b, to: b, reason: "\(note): \(s.streams) streams",
+                    time: now - origin, from: b, to: b, why: why,
                     arrivalRate: arrivals.rate(now: now) ?? 0, overloaded: s.controller.overloaded,
                     requests: s.controller.config.maxRequests > 1 ? s.controller.requests : nil))
             return s.streams
         }
         logger.notice(
-            "batch size manager: \(note)", metadata: ["streams": "\(count)", "batch.size": "\(currentBatch)"])
+            "batch size manager: stream \(id) \(joined ? "joined" : "left")",
+            metadata: ["streams": "\(count)", "batch.size": "\(currentBatch)"])
     }
 
     private var currentBatch: Int { state.withLock { $0.controller.batch } }
@@ -222,7 +225,7 @@ final class BatchManager: Sendable {
             let b = s.controller.batch
             s.decisions.append(
                 BatchDecision(
-                    time: now - origin, from: b, to: b, reason: "model changed to \(tag): stage costs measured again",
+                    time: now - origin, from: b, to: b, why: .modelChanged(tag: tag),
                     arrivalRate: arrivals.rate(now: now) ?? 0, overloaded: s.controller.overloaded,
                     requests: s.controller.config.maxRequests > 1 ? s.controller.requests : nil))
         }

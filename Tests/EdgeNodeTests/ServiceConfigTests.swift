@@ -11,8 +11,8 @@ struct ServiceConfigTests {
     @Test("The bundled config reads as documented")
     func bundled() throws {
         let cwd = FileManager.default.currentDirectoryPath
-        FileManager.default.changeCurrentDirectoryPath(TestAssets.root.path)
-        defer { FileManager.default.changeCurrentDirectoryPath(cwd) }
+        _ = FileManager.default.changeCurrentDirectoryPath(TestAssets.root.path)
+        defer { _ = FileManager.default.changeCurrentDirectoryPath(cwd) }
         let config = try ServiceConfig.load(path: "config/serve.yaml")
         #expect(config.host == "127.0.0.1" && config.port == 8080)
         #expect(config.repository == "models" && config.eventsFolder == "out/events")

@@ -208,8 +208,8 @@ struct DeploymentTests {
     func configChecks(_ overlay: String) throws {
         let pod = try Self.pod(overlay)
         let cwd = FileManager.default.currentDirectoryPath
-        FileManager.default.changeCurrentDirectoryPath(TestAssets.root.path)
-        defer { FileManager.default.changeCurrentDirectoryPath(cwd) }
+        _ = FileManager.default.changeCurrentDirectoryPath(TestAssets.root.path)
+        defer { _ = FileManager.default.changeCurrentDirectoryPath(cwd) }
         // Paths are the image's (relative ones from /opt/batchline, laid out as this checkout is).
         let yaml = pod.config.replacingOccurrences(
             of: "/var/lib/batchline/models", with: TestAssets.root.appendingPathComponent("models").path)

@@ -67,7 +67,7 @@ extension DetectionPipeline {
                 throw PipelineError(
                     "a fixed batch size must be one of \(options.batchSizes.map(String.init).joined(separator: ", "))")
             }
-            batchSize.withLock { $0 = size }
+            use(batchSize: size)
         }
         manager.reconfigure(policy: policy, latencySLO: slo)
         if let slo { latencySLO.withLock { $0 = slo } }

@@ -1,5 +1,6 @@
 import Batching
 import Foundation
+import ModelServing
 import Runtime
 
 extension RunStats {

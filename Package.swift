@@ -28,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
@@ -80,6 +81,7 @@ let package = Package(
             dependencies: [
                 "Core", "InferenceEngine", "ModelRegistry", "Monitoring", "Vision",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -95,6 +97,7 @@ let package = Package(
                 "Core", "VideoIO", "InferenceBackend", "InferenceEngine", "Vision", "Monitoring", "Batching",
                 "ModelRegistry", "ModelServing",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -103,7 +106,7 @@ let package = Package(
             name: "Tools",
             dependencies: [
                 "Core", "Runtime", "InferenceBackend", "InferenceEngine", "Vision", "Monitoring", "Batching",
-                "ModelRegistry", "VideoIO",
+                "ModelRegistry", "ModelServing", "VideoIO",
             ],
             resources: [.copy("Resources/quantize.py")],
             swiftSettings: swiftSettings
@@ -117,6 +120,7 @@ let package = Package(
                 "Vision", "InferenceBackend", "VideoIO",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -131,6 +135,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -151,6 +156,7 @@ let package = Package(
                 "Core", "Runtime", "ModelServing", "Tools", "Batching", "ModelRegistry", "Vision", "EdgeNode", "Server",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -165,6 +171,8 @@ let package = Package(
             dependencies: [
                 "Core", "Runtime", "ModelServing", "InferenceEngine", "Tools", "VideoIO", "Vision", "Monitoring",
                 "Batching", "TestSupport",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings
         ),

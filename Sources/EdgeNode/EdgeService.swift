@@ -1,5 +1,6 @@
 import Batching
 import Core
+import CoreMetrics
 import Foundation
 import InferenceBackend
 import Logging
@@ -74,13 +75,21 @@ public final class EdgeService: Sendable {
     let loading = Mutex<[String: Task<DetectionPipeline, any Error>]>([:])
     let logger: Logger
     let ready = Atomic<Bool>(false)
+    /// Makes the series of the node's models and streams.
+    let metrics: any MetricsFactory
 
     /// A node serves at most this many models at once (each holds its compiled versions and threads).
     public static let maxModels = 8
 
-    public init(config: ServiceConfig, logger: Logger = Logger(label: "batchline.service")) {
+    /// A node serving `config`; its models and streams count what they do through `metrics` (the
+    /// process's bootstrapped factory unless given).
+    public init(
+        config: ServiceConfig, logger: Logger = Logger(label: "batchline.service"),
+        metrics: any MetricsFactory = MetricsSystem.factory
+    ) {
         self.config = config
         self.logger = logger
+        self.metrics = metrics
     }
 
     /// Whether every configured stream's model is loaded, none has failed, and the service is not
@@ -181,8 +190,8 @@ public final class EdgeService: Sendable {
     }
 
     /// Removes a stream: it stops reading, its frames in flight drain, and its events file is closed
-    /// complete before this returns. If that takes longer than `timeout` seconds the stream stays
-    /// listed (stopping; its id taken) and this throws `unavailable`: ask again.
+    /// complete before this returns, and its series go. If that takes longer than `timeout` seconds the
+    /// stream stays listed (stopping; its id taken) and this throws `unavailable`: ask again.
     public func remove(_ id: String, timeout: Duration = .seconds(10)) async throws(ServiceError) {
         guard let entry = state.withLock({ $0.streams[id] }) else {
             throw ServiceError(.notFound, "no stream '\(id)'")
@@ -193,6 +202,8 @@ public final class EdgeService: Sendable {
         }
         let removed = state.withLock { s in
             guard s.streams[id]?.handle === entry.handle else { return false }
+            // Before the id is free again: a stream added under it makes series of the same name.
+            entry.handle.destroyMetrics()
             s.streams[id] = nil
             s.order.removeAll { $0 == id }
             return true

@@ -1,4 +1,5 @@
 import Core
+import CoreMetrics
 import Foundation
 import InferenceEngine
 import Logging
@@ -37,12 +38,15 @@ public final class ModelManager: Sendable {
         var closed = false
         /// The engine the last batch started on: a batch on another one is a change of version.
         var lastServed = 0
+        /// `batchline_model_swaps_total` by outcome: a record's outcome is counted when it gets it.
+        let swaps: [SwapOutcome: Counter]
 
         /// Records kept; older ones are dropped (a long run may swap thousands of times).
         static let keep = 500
 
         mutating func add(_ record: SwapRecord) -> Int {
             var r = record
+            swaps[r.outcome]?.increment()
             r.id = nextRecord
             nextRecord += 1
             records.append(r)
@@ -54,7 +58,9 @@ public final class ModelManager: Sendable {
 
         mutating func update(_ id: Int?, _ change: (inout SwapRecord) -> Void) {
             guard let id, let i = records.lastIndex(where: { $0.id == id }) else { return }
+            let before = records[i].outcome
             change(&records[i])
+            if records[i].outcome != before { swaps[records[i].outcome]?.increment() }
         }
     }
 
@@ -82,15 +88,22 @@ public final class ModelManager: Sendable {
 
     /// Serves `engine` (version `version`). `loader` loads other versions; nil when the model is not
     /// in a repository. `versionBytes` is the memory the first version took, to check that a second
-    /// one fits `memoryLimit` during a swap.
+    /// one fits `memoryLimit` during a swap. Swaps are counted by outcome through `metrics`.
     public init(
         engine: any InferenceEngine, version: Int, name: String, loader: Loader?, sizes: [Int], requests: Int,
         memoryLimit: Int? = nil, versionBytes: Int? = nil, unavailable: String? = nil,
-        probationBatches: Int = 10, probationSeconds: Double = 1, logger: Logger = Logger(label: "batchline.models")
+        probationBatches: Int = 10, probationSeconds: Double = 1, logger: Logger = Logger(label: "batchline.models"),
+        metrics: any MetricsFactory = MetricsSystem.factory
     ) {
         let swap = SwapProtocol(
             serving: version, probationBatches: probationBatches, probationSeconds: probationSeconds)
-        state = Mutex(State(swap: swap, engines: [0: Handoff(engine)]))
+        let swaps = Dictionary(
+            uniqueKeysWithValues: SwapOutcome.allCases.map { outcome in
+                let dimensions = [("model", name), ("outcome", outcome.rawValue)]
+                let counter = Counter(label: "batchline_model_swaps_total", dimensions: dimensions, factory: metrics)
+                return (outcome, counter)
+            })
+        state = Mutex(State(swap: swap, engines: [0: Handoff(engine)], swaps: swaps))
         input = engine.input
         self.versionBytes = versionBytes
         self.loader = loader

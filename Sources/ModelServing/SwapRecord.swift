@@ -65,7 +65,7 @@ public struct ModelSwapError: Error, CustomStringConvertible, Sendable {
 }
 
 /// How a model swap ended (its `outcome` in the stats and the control replies).
-public enum SwapOutcome: String, Sendable, Codable, Equatable, CustomStringConvertible {
+public enum SwapOutcome: String, Sendable, Codable, Equatable, CaseIterable, CustomStringConvertible {
     /// Loaded, compiled and warmed up; waiting for a batch boundary to take over.
     case staged
     /// It took over.

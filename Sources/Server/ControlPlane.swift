@@ -92,7 +92,7 @@ public enum ControlPlane {
         router.get("/metrics") { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: ResponseBody(byteBuffer: ByteBuffer(string: exporter.render(service))))
+                body: ResponseBody(byteBuffer: ByteBuffer(string: exporter.render(sampler: sampler))))
         }
         InferenceProtocol.add(to: router, service: service)
         router.get("/v2/health/ready") { _, _ in

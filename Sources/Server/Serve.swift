@@ -13,17 +13,19 @@ import UnixSignals
 /// finish, every events file is flushed and closed, and the process exits 0.
 public enum Serve {
     /// Runs `config` until SIGTERM or SIGINT. `onListening` hears the address once the server is up
-    /// (with port 0, the one chosen).
+    /// (with port 0, the one chosen). The node's series go to `metrics`' registry (made through its
+    /// factory, which the executable also bootstraps `MetricsSystem` with), and `GET /metrics` renders it.
     public static func run(
-        config: ServiceConfig, logger: Logger, onListening: @escaping @Sendable (String) -> Void = { _ in }
+        config: ServiceConfig, logger: Logger, metrics: MetricsExporter = MetricsExporter(),
+        onListening: @escaping @Sendable (String) -> Void = { _ in }
     ) async throws {
-        let service = EdgeService(config: config, logger: logger)
+        let service = EdgeService(config: config, logger: logger, metrics: metrics.factory)
         let sampler = SamplerService()
         let feed = EventFeed(service: service, logger: logger, sampler: sampler.monitor)
         let host = config.host
         let app = Application(
             responder: ControlPlane.responder(
-                service, metrics: MetricsExporter(sampler: sampler.monitor), sampler: sampler.monitor, feed: feed,
+                service, metrics: metrics, sampler: sampler.monitor, feed: feed,
                 token: try config.tokenFile.map { try Token.load(path: $0, logger: logger) }),
             configuration: .init(address: .hostname(host, port: config.port), serverName: "batchline"),
             onServerRunning: { channel in

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CoreMetrics
 import EdgeNode
 import Foundation
 import Logging
@@ -75,8 +76,12 @@ extension Batchline {
             }
             let logger = Logger(label: "batchline.serve")
             let streams = settings.streams.count
+            // The Prometheus backend, once in the process: the node's series and any other library's go
+            // to the registry that GET /metrics renders.
+            let metrics = MetricsExporter()
+            MetricsSystem.bootstrap(metrics.factory)
             do {
-                try await Server.Serve.run(config: settings, logger: logger) { address in
+                try await Server.Serve.run(config: settings, logger: logger, metrics: metrics) { address in
                     let line =
                         "batchline serve: listening on \(address) (\(streams) configured streams); the dashboard is at \(address)/\n"
                     FileHandle.standardOutput.write(Data(line.utf8))

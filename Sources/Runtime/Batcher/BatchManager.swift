@@ -1,5 +1,6 @@
 import Batching
 import Core
+import CoreMetrics
 import Foundation
 import Logging
 import Monitoring
@@ -90,7 +91,7 @@ final class BatchManager: Sendable {
         var lastDecision = -Double.infinity
         var lags: [Double] = []
         /// The most recent decisions (a service decides for months).
-        var decisions = Ring<BatchDecision>(capacity: BatchManager.keptDecisions)
+        var decisions = Ring<BatchDecision>(capacity: BatchManager.keptDecisions) { didSet { decided?.increment() } }
         var lastChange = -Double.infinity
         var written = 0
         /// The model version whose costs are being learned (after a change); nil: any.
@@ -101,6 +102,8 @@ final class BatchManager: Sendable {
         var rss: Int?
         /// Streams feeding the batcher now.
         var streams: Int
+        /// Counts each decision as it is recorded (`batchline_batch_decisions_total`).
+        var decided: Counter?
     }
 
     /// Seconds after a change during which measurements are not trusted, unless enough batches of
@@ -122,14 +125,14 @@ final class BatchManager: Sendable {
 
     init(
         controller: BatchController, interval: Double, streams: Int, logger: Logger, memoryLimit: Int?,
-        batchTimeout: Double, queueCapacity: Int, maxInFlight: Int,
+        batchTimeout: Double, queueCapacity: Int, maxInFlight: Int, decided: Counter? = nil,
         apply: @escaping @Sendable (_ batch: Int, _ requests: Int?) -> Void
     ) {
         settleBatches = maxInFlight + 1
         self.queueCapacity = queueCapacity
         minimumTimeout = batchTimeout
         flush = Mutex(batchTimeout)
-        state = Mutex(State(controller: controller, streams: streams))
+        state = Mutex(State(controller: controller, streams: streams, decided: decided))
         self.interval = interval
         self.apply = apply
         self.logger = logger

@@ -67,7 +67,7 @@ extension DetectionPipeline {
                 throw PipelineError(
                     "a fixed batch size must be one of \(options.batchSizes.map(String.init).joined(separator: ", "))")
             }
-            settings.withLock { $0.batchSize = size }
+            use(batchSize: size)
         }
         manager.reconfigure(policy: policy, latencySLO: slo)
         if let slo { settings.withLock { $0.latencySLO = slo } }

@@ -1,5 +1,6 @@
 import Batching
 import Core
+import CoreMetrics
 import Foundation
 import InferenceBackend
 import InferenceEngine
@@ -44,17 +45,24 @@ public final class DetectionPipeline: Sendable {
     let stopSignal = StopSignal()
     /// Numbers for streams attached later (the initial sources are 0..<n).
     private let nextStream: Mutex<Int>
+    /// Makes the pipeline's series (its model's, its streams').
+    let metricsFactory: any MetricsFactory
+    /// The model's batching series, once it is known.
+    let batchingMetrics = Mutex<BatchingMetrics?>(nil)
 
     /// Creates a pipeline; nothing is opened until `run`. With `engine`, batches run on it instead of
     /// the model named by the options (a scripted engine isolates scheduling from the model), as
     /// version 1; `loader` then loads the versions a swap asks for. `backend` loads the models the
-    /// options name (default: OpenVINO); another backend is another `EngineLoader`.
+    /// options name (default: OpenVINO); another backend is another `EngineLoader`. Its metrics (the
+    /// model's, by `model`; its streams', by `stream`) are made through `metrics`.
     public init(
         options: PipelineOptions, engine: (any InferenceEngine)? = nil, loader: ModelManager.Loader? = nil,
         backend: (any EngineLoader)? = nil,
-        logger: Logger = Logger(label: "batchline.pipeline")
+        logger: Logger = Logger(label: "batchline.pipeline"), metrics: any MetricsFactory = MetricsSystem.factory
     ) {
         self.options = options
+        metricsFactory = metrics
+        counters = InferenceCounters(metrics: metrics)
         self.logger = logger
         settings = Mutex(RuntimeSettings(batchSize: options.batchSize, requests: 1, latencySLO: options.latencySLO))
         nextStream = Mutex(options.sources.count)
@@ -67,7 +75,7 @@ public final class DetectionPipeline: Sendable {
     public var modelDescription: ModelDescription? { described.withLock { $0 } }
     let described = Mutex<ModelDescription?>(nil)
     /// What the model did (inputs, batches, requests, durations).
-    public let counters = InferenceCounters()
+    public let counters: InferenceCounters
     /// The batch size manager while it runs (nil with a fixed batch size, and before and after).
     var batcher: BatchManager? { phase.withLock { $0.serving?.batcher } }
 
@@ -127,12 +135,12 @@ public final class DetectionPipeline: Sendable {
             defer { n += 1 }
             return n
         }
-        let handle = StreamHandle(
-            id: id, number: number, source: source, model: model, loop: loop, realtime: realtime,
-            stop: stopSignal.child())
         let events = try eventsPath.map { path throws(OutputError) in
             try EventWriter(path: path, rotateBytes: rotateBytes, keep: keep)
         }
+        let handle = StreamHandle(
+            id: id, number: number, source: source, model: model, loop: loop, realtime: realtime,
+            stop: stopSignal.child(), metrics: metricsFactory)
         let stop = handle.stopSignal
         let decoderOptions = DecoderOptions(timeout: options.sourceTimeout, cancelled: { stop.isRaised })
         let reader = FrameSource(
@@ -147,6 +155,7 @@ public final class DetectionPipeline: Sendable {
             sink: StreamSink(events: events, handle: handle, name: id, source: source), stop: stop)
         guard started else {
             try? events?.close()
+            handle.destroyMetrics()
             throw PipelineError(.notReady, "the pipeline for \(options.model) is stopping")
         }
         return handle
@@ -164,7 +173,7 @@ public final class DetectionPipeline: Sendable {
             throw PipelineError("batch size \(size) is out of range: use 1...\(PipelineOptions.maxBatchSize)")
         }
         guard options.mode == .batched else { throw PipelineError("batch size can change in batched mode only") }
-        settings.withLock { $0.batchSize = size }
+        use(batchSize: size)
     }
 
     /// Runs to the end of the sources (or `stop`) on dedicated threads and returns the report.

@@ -30,6 +30,7 @@ extension DetectionPipeline {
         let rssBefore = ResourceMonitor.residentBytes()
         let served = try serve(backend: backend, hint: hint)
         let detector = served.engine
+        makeMetrics(model: served.name, version: served.version)
         let requests =
             options.mode == .sequential ? 1 : try options.requests ?? detector.suggestedSlots(batch: options.batchSize)
         // With a managed batch size and no --requests, the controller may also try more requests in
@@ -37,7 +38,7 @@ extension DetectionPipeline {
         let maxRequests =
             options.requests == nil && options.batchPolicy == .realtime && options.mode == .batched
             ? min(8, 2 * requests) : requests
-        settings.withLock { $0.requests = requests }
+        use(requests: requests)
         // Compile for the batch size now, so a model that cannot take it fails before any decoding; with a
         // managed batch size, for every size it may choose, so that no change stalls a live stream.
         let sizes = options.batchPolicy == .fixed ? [options.batchSize] : options.batchSizes
@@ -58,7 +59,8 @@ extension DetectionPipeline {
             requests: maxRequests, memoryLimit: options.memoryLimit ?? ResourceMonitor.cgroupMemoryLimit(),
             versionBytes: max(0, ResourceMonitor.residentBytes() - rssBefore),
             unavailable: options.mode == .sequential ? "swaps need --mode pipelined or batched" : nil,
-            probationBatches: options.probationBatches, probationSeconds: options.probationSeconds, logger: logger)
+            probationBatches: options.probationBatches, probationSeconds: options.probationSeconds, logger: logger,
+            metrics: metricsFactory)
         return ModelSetup(
             models: models, requests: requests, maxRequests: maxRequests, tag: detector.tag, input: detector.input,
             sequential: Handoff(options.mode == .sequential ? detector : nil), watch: served.watch)
@@ -113,17 +115,15 @@ extension DetectionPipeline {
         let controller = BatchController(config: config, initial: options.batchSize, requests: requests)
         // Streams that join later (`--schedule`, or added to a service) are counted as they join.
         let initialStreams = options.sources.indices.filter { (options.schedule[$0]?.join ?? 0) <= 0 }.count
-        settings.withLock { $0.batchSize = controller.batch }
+        use(batchSize: controller.batch)
         return BatchManager(
             controller: controller, interval: options.decisionInterval, streams: initialStreams, logger: logger,
             memoryLimit: memoryLimit, batchTimeout: options.batchTimeout,
             queueCapacity: Self.decodedCapacity(options) + Self.readyCapacity(options),
-            maxInFlight: max(requests, maxRequests),
+            maxInFlight: max(requests, maxRequests), decided: batchingMetrics.withLock { $0?.decisions },
             apply: { [self] size, requests in
-                self.settings.withLock { s in
-                    s.batchSize = size
-                    if let requests { s.requests = requests }
-                }
+                self.use(batchSize: size)
+                if let requests { self.use(requests: requests) }
             })
     }
 

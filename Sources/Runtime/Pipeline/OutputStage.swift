@@ -121,13 +121,14 @@ struct OutputStage {
         var decodeSum = 0.0
         var lags: [Double] = []
         var queued = 0.0
+        var answered = 0
         for (i, item) in batch.frames.enumerated() {
             let s = item.source
             queued += max(0, batch.started - s.arrival)
             if let ticket = item.ticket {
                 // A request, not a stream's frame: its raw outputs go back as they are.
                 ticket.complete(batch.outputs.mapValues { $0.slice(i) })
-                counters?.request(succeeded: true)
+                answered += 1
                 lags.append(Clock.now - s.arrival)
                 continue
             }
@@ -174,7 +175,8 @@ struct OutputStage {
         batchPre.add(preSum)
         batchPost.add(postSum)
         counters?.batch(
-            size: batch.slotBatch, frames: batch.frames.count, inferSeconds: batch.inferSeconds, queueSeconds: queued)
+            size: batch.slotBatch, frames: batch.frames.count, requests: answered, inferSeconds: batch.inferSeconds,
+            queueSeconds: queued, tag: batch.model)
         progress.update(frames: frames)
         if let manager {
             // Only full batches teach the cost model: a padded partial batch says little about its size.

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import InferenceEngine
 import Monitoring
@@ -69,25 +70,69 @@ public struct InferenceCounts: Sendable, Codable, Equatable {
     }
 }
 
-/// The counts, shared between the output thread that adds to them and whoever reads them.
+/// The counts, shared between the output thread that adds to them and whoever reads them; each
+/// event is also counted in the model's metrics (swift-metrics, by `model` and `version`: Triton's
+/// `nv_inference_*`), made once per version as it first serves.
 public final class InferenceCounters: Sendable {
     private let counts = Mutex(InferenceCounts())
+    private let factory: any MetricsFactory
+    private struct Series {
+        /// The model's name (its `model` dimension), once known.
+        var model: String?
+        /// The version serving last (its series take the refused requests).
+        var current = ""
+        var versions: [String: InferenceMetrics] = [:]
+    }
 
-    public init() {}
+    private let series = Mutex(Series())
+
+    /// Counts whose metrics are made through `metrics`.
+    public init(metrics: any MetricsFactory = MetricsSystem.factory) { factory = metrics }
 
     /// A snapshot.
     public var value: InferenceCounts { counts.withLock { $0 } }
 
-    func batch(size: Int, frames: Int, inferSeconds: Double, queueSeconds: Double) {
+    /// The model is `model`, serving `version`: its series are made now (at 0).
+    func serving(model: String, version: Int) {
+        series.withLock { s in
+            s.model = model
+            s.current = String(version)
+        }
+        _ = metrics(tag: nil)
+    }
+
+    /// The series of the version that ran a batch tagged `tag` (`name@version`), made when it first
+    /// serves; nil for a model not named yet (or nil `tag`: the version serving).
+    private func metrics(tag: String?) -> InferenceMetrics? {
+        series.withLock { s in
+            guard let model = s.model else { return nil }
+            if let tag, let at = tag.lastIndex(of: "@") { s.current = String(tag[tag.index(after: at)...]) }
+            if let made = s.versions[s.current] { return made }
+            let made = InferenceMetrics(model: model, version: s.current, factory: factory)
+            s.versions[s.current] = made
+            return made
+        }
+    }
+
+    /// A batch of `frames` inputs (`requests` of them inference requests, now answered) ran at
+    /// `size` on the version tagged `tag`.
+    func batch(size: Int, frames: Int, requests: Int = 0, inferSeconds: Double, queueSeconds: Double, tag: String) {
         counts.withLock { c in
             c.inferenceCount += frames
             c.executionCount += 1
+            c.requestSuccess += requests
             c.queueMicros += queueSeconds * 1e6
             c.computeMicros += inferSeconds * 1e6 * Double(frames)
             c.batches[size, default: .init()].count += 1
             c.batches[size, default: .init()].computeMicros += inferSeconds * 1e6
             c.lastInference = Date().timeIntervalSince1970
         }
+        guard let m = metrics(tag: tag) else { return }
+        m.inferences.increment(by: frames)
+        m.executions.increment()
+        if requests > 0 { m.successes.increment(by: requests) }
+        m.queueMicros.increment(by: queueSeconds * 1e6)
+        m.computeMicros.increment(by: inferSeconds * 1e6 * Double(frames))
     }
 
     /// A request was answered, or refused.
@@ -95,6 +140,33 @@ public final class InferenceCounters: Sendable {
         counts.withLock { c in
             if succeeded { c.requestSuccess += 1 } else { c.requestFailure += 1 }
         }
+        guard let m = metrics(tag: nil) else { return }
+        (succeeded ? m.successes : m.failures).increment()
+    }
+}
+
+/// One model version's Triton series (by `model` and `version`).
+struct InferenceMetrics: Sendable {
+    /// `nv_inference_request_success`, `nv_inference_request_failure`.
+    let successes: Counter
+    let failures: Counter
+    /// `nv_inference_count`: inputs inferred.
+    let inferences: Counter
+    /// `nv_inference_exec_count`: batches run.
+    let executions: Counter
+    /// `nv_inference_queue_duration_us`, `nv_inference_compute_infer_duration_us`: microseconds.
+    let queueMicros: FloatingPointCounter
+    let computeMicros: FloatingPointCounter
+
+    init(model: String, version: String, factory: any MetricsFactory) {
+        let d = [("model", model), ("version", version)]
+        successes = Counter(label: "nv_inference_request_success", dimensions: d, factory: factory)
+        failures = Counter(label: "nv_inference_request_failure", dimensions: d, factory: factory)
+        inferences = Counter(label: "nv_inference_count", dimensions: d, factory: factory)
+        executions = Counter(label: "nv_inference_exec_count", dimensions: d, factory: factory)
+        queueMicros = FloatingPointCounter(label: "nv_inference_queue_duration_us", dimensions: d, factory: factory)
+        computeMicros = FloatingPointCounter(
+            label: "nv_inference_compute_infer_duration_us", dimensions: d, factory: factory)
     }
 }
 

@@ -1,4 +1,5 @@
 import Core
+import CoreMetrics
 import Foundation
 import Monitoring
 import Synchronization
@@ -66,6 +67,8 @@ public struct StreamInfo: Sendable, Codable, Equatable {
 ///
 /// Written by the stream's decoding thread (its phase, reconnects, errors) and by the output thread
 /// (frames, lag, drops); read by anyone. Bounded: it keeps the last 512 lags and 128 output times.
+/// Its metrics (swift-metrics, by `stream`) are counted here as things happen, and destroyed with
+/// `destroyMetrics` when the stream is removed.
 public final class StreamHandle: Sendable {
     /// The stream's name.
     public let id: String
@@ -96,7 +99,7 @@ public final class StreamHandle: Sendable {
     public let stopSignal: StopSignal
     /// Set when every frame it read is out and its events are closed.
     private let completion = Completion<Bool>()
-    private let lagObserver = Mutex<(@Sendable (Double) -> Void)?>(nil)
+    private let metrics: StreamMetrics
     /// The latest frame written and what was found in it (one frame held per stream), for a snapshot.
     private let latestFrame = Mutex<(frame: VideoFrame, detections: [Detection])?>(nil)
 
@@ -105,20 +108,15 @@ public final class StreamHandle: Sendable {
 
     func wrote(_ frame: VideoFrame, _ detections: [Detection]) { latestFrame.withLock { $0 = (frame, detections) } }
 
-    /// `observer` hears every frame's lag in seconds from now on (a metrics histogram, say); it
-    /// runs on the output thread and must be quick.
-    public func observeLag(_ observer: @escaping @Sendable (Double) -> Void) {
-        lagObserver.withLock { $0 = observer }
-    }
-
     /// A handle for a stream about to be attached.
     /// `stop` is the signal its reads and waits end on (a child of the pipeline's, so that stopping
-    /// the pipeline stops it too).
+    /// the pipeline stops it too); its series are made through `metrics`.
     public init(
         id: String, number: Int, source: String, model: String, loop: Bool = false, realtime: Bool = false,
-        stop: StopSignal = StopSignal()
+        stop: StopSignal = StopSignal(), metrics: any MetricsFactory = MetricsSystem.factory
     ) {
         stopSignal = stop
+        self.metrics = StreamMetrics(stream: id, factory: metrics)
         self.id = id
         self.number = number
         self.source = source
@@ -129,6 +127,9 @@ public final class StreamHandle: Sendable {
 
     /// Asks the stream to stop reading; frames already read still go through.
     public func stop() { stopSignal.raise() }
+
+    /// The stream was removed: its series go (nothing grows with uptime as cameras come and go).
+    public func destroyMetrics() { metrics.destroy() }
 
     /// Whether `stop` was called (or the pipeline stopped).
     public var stopRequested: Bool { stopSignal.isRaised }
@@ -163,13 +164,17 @@ public final class StreamHandle: Sendable {
 
     /// The source's state machine moved.
     func update(phase: StreamPhase, reconnects: Int, lastError: String?) {
-        live.withLock { s in
+        let came = live.withLock { s in
             // A stream failed by its output stays failed, whatever its source does.
-            guard s.phase != .failed || phase == .failed else { return }
+            guard s.phase != .failed || phase == .failed else { return 0 }
+            let came = max(0, reconnects - s.reconnects)
             s.phase = phase
             s.reconnects = reconnects
             s.lastError = lastError
+            metrics.up.record(phase == .running ? 1 : 0)
+            return came
         }
+        if came > 0 { metrics.reconnects.increment(by: came) }
     }
 
     /// A frame of this stream was written, `lag` seconds after it was decoded.
@@ -179,7 +184,8 @@ public final class StreamHandle: Sendable {
             s.lags.append(lag)
             s.outputs.append(time)
         }
-        lagObserver.withLock { $0 }?(lag)
+        metrics.frames.increment()
+        metrics.lag.recordSeconds(lag)
     }
 
     /// The stream failed for good (its events file cannot be written, the pipeline stopped).
@@ -187,17 +193,22 @@ public final class StreamHandle: Sendable {
         live.withLock { s in
             s.phase = .failed
             s.lastError = reason
+            metrics.up.record(0)
         }
     }
 
     /// A frame of this stream was shed.
-    func shed() { live.withLock { $0.dropped += 1 } }
+    func shed() {
+        live.withLock { $0.dropped += 1 }
+        metrics.dropped.increment()
+    }
 
     /// Every frame it read is out and its events are closed.
     func completed() {
         live.withLock { s in
             s.complete = true
             if s.phase != .failed { s.phase = .ended }
+            metrics.up.record(0)
         }
         completion.complete(true)
     }

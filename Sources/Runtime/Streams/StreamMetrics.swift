@@ -1,0 +1,38 @@
+import CoreMetrics
+
+/// A stream's series (by `stream`), made once with its handle and counted where things happen: frames
+/// written and shed by the output stage, reconnects and `up` as its source's state moves, and each
+/// frame's lag. `destroy` drops them when the stream is removed, so that nothing grows with uptime
+/// as cameras come and go.
+struct StreamMetrics: Sendable {
+    /// Frames written (`batchline_frames_total`).
+    let frames: Counter
+    /// Frames shed, written as gaps (`batchline_frames_dropped_total`).
+    let dropped: Counter
+    /// Times a live source came back (`batchline_stream_reconnects_total`).
+    let reconnects: Counter
+    /// 1 while frames come, 0 otherwise (`batchline_stream_up`).
+    let up: Gauge
+    /// Seconds from a frame's decoding to its event (`batchline_stream_lag_seconds`).
+    let lag: CoreMetrics.Timer
+
+    /// The series of stream `id`, made through `factory`.
+    init(stream id: String, factory: any MetricsFactory) {
+        let dimensions = [("stream", id)]
+        frames = Counter(label: "batchline_frames_total", dimensions: dimensions, factory: factory)
+        dropped = Counter(label: "batchline_frames_dropped_total", dimensions: dimensions, factory: factory)
+        reconnects = Counter(label: "batchline_stream_reconnects_total", dimensions: dimensions, factory: factory)
+        up = Gauge(label: "batchline_stream_up", dimensions: dimensions, factory: factory)
+        lag = CoreMetrics.Timer(label: "batchline_stream_lag_seconds", dimensions: dimensions, factory: factory)
+        up.record(0)
+    }
+
+    /// The stream is gone: its series go too.
+    func destroy() {
+        frames.destroy()
+        dropped.destroy()
+        reconnects.destroy()
+        up.destroy()
+        lag.destroy()
+    }
+}

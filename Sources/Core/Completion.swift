@@ -79,20 +79,28 @@ public final class Completion<Value: Sendable>: Sendable {
 /// await it if the state is not what you wait for; every `signal()` completes the one handed out.
 /// An async condition variable, so that waiting for a swap or a drain never polls.
 public final class ChangeSignal: Sendable {
-    private let current = Mutex(Completion<Bool>())
+    /// Made by the first `next()` after a signal, so that signalling with nobody waiting (once per
+    /// batch on the inference thread) allocates nothing.
+    private let current = Mutex<Completion<Bool>?>(nil)
 
     /// Nothing changed yet.
     public init() {}
 
     /// Completed at the next `signal()`.
-    public func next() -> Completion<Bool> { current.withLock { $0 } }
+    public func next() -> Completion<Bool> {
+        current.withLock { c in
+            if let c { return c }
+            let made = Completion<Bool>()
+            c = made
+            return made
+        }
+    }
 
     /// Something changed: wakes whoever waits on `next()`.
     public func signal() {
-        let old = current.withLock { c in
-            defer { c = Completion() }
+        current.withLock { c in
+            defer { c = nil }
             return c
-        }
-        old.complete(true)
+        }?.complete(true)
     }
 }

@@ -144,8 +144,10 @@ struct ProfilerTests {
             #expect(row.postprocessSeconds > 0 && row.throughput > 0 && row.cpuPercent > 0 && row.peakRSSBytes > 0)
             #expect(abs(row.realtimeSeconds - Double(row.batch) / 10) < 1e-9)
             #expect(row.meetsRealtime == (row.bottleneckSeconds <= row.realtimeSeconds))
-            // Throughput against the bottleneck's pace: timing is a benchmark (bench/throughput.sh), not a test.
-            #expect(row.throughput.isFinite && row.bottleneckSeconds > 0, "row \(row)")
+            // Throughput against the bottleneck's pace is a benchmark (bench/throughput.sh); here the
+            // bottleneck is one of the stages, and the slowest of them as the profiler overlaps them.
+            #expect(["decode", "preprocess", "inference", "postprocess"].contains(row.bottleneck), "row \(row)")
+            #expect(row.bottleneckSeconds >= row.decodeSeconds && row.bottleneckSeconds >= row.postprocessSeconds)
         }
         let dir = TestAssets.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -91,7 +91,7 @@ final class BatchManager: Sendable {
         var lastDecision = -Double.infinity
         var lags: [Double] = []
         /// The most recent decisions (a service decides for months).
-        var decisions = Ring<BatchDecision>(capacity: BatchManager.keptDecisions) { didSet { decided?.increment() } }
+        private(set) var decisions = Ring<BatchDecision>(capacity: BatchManager.keptDecisions)
         var lastChange = -Double.infinity
         var written = 0
         /// The model version whose costs are being learned (after a change); nil: any.
@@ -104,6 +104,12 @@ final class BatchManager: Sendable {
         var streams: Int
         /// Counts each decision as it is recorded (`batchline_batch_decisions_total`).
         var decided: Counter?
+
+        /// Keeps `decision` (the oldest kept goes when full) and counts it.
+        mutating func record(_ decision: BatchDecision) {
+            decisions.append(decision)
+            decided?.increment()
+        }
     }
 
     /// Seconds after a change during which measurements are not trusted, unless enough batches of
@@ -203,7 +209,7 @@ final class BatchManager: Sendable {
             let b = s.controller.batch
             let why: DecisionReason =
                 joined ? .streamJoined(stream: id, streams: s.streams) : .streamLeft(stream: id, streams: s.streams)
-            s.decisions.append(
+            s.record(
                 BatchDecision(
                     time: now - origin, from: b, to: b, why: why,
                     arrivalRate: arrivals.rate(now: now) ?? 0, overloaded: s.controller.overloaded,
@@ -226,7 +232,7 @@ final class BatchManager: Sendable {
             s.batchesSinceChange = 0
             s.model = tag
             let b = s.controller.batch
-            s.decisions.append(
+            s.record(
                 BatchDecision(
                     time: now - origin, from: b, to: b, why: .modelChanged(tag: tag),
                     arrivalRate: arrivals.rate(now: now) ?? 0, overloaded: s.controller.overloaded,
@@ -277,7 +283,7 @@ final class BatchManager: Sendable {
                 memoryHeadroom: memoryLimit.map { max(0, $0 - rss) }, memoryInUse: rss, streams: s.streams,
                 queueCapacity: queueCapacity)
             guard let d = s.controller.decide(load) else { return nil }
-            s.decisions.append(d)
+            s.record(d)
             s.lags.removeAll()
             if d.to != d.from {
                 s.lastChange = now

@@ -188,6 +188,7 @@ let package = Package(
             name: "ServerTests",
             dependencies: [
                 "Server", "EdgeNode", "Runtime", "ModelServing", "Batching", "TestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "Yams", package: "Yams"),

@@ -169,7 +169,7 @@ extension EdgeService {
         options.device = config.device
         options.sourceTimeout = config.sourceTimeout
         options.expectedStreams = config.streams.filter { $0.modelPath == model }.count
-        let pipeline = DetectionPipeline(options: options, logger: logger, metrics: metrics)
+        let pipeline = DetectionPipeline(options: options, logger: logger, metrics: metrics, events: events)
         let outcome = RunOutcome()
         let started = Clock.now
         // The run goes on its own threads until `stop`; its end is kept for `shutdown`.

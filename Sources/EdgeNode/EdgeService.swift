@@ -77,6 +77,9 @@ public final class EdgeService: Sendable {
     let ready = Atomic<Bool>(false)
     /// Makes the series of the node's models and streams.
     let metrics: any MetricsFactory
+    /// What happens on the node, told as it happens: stream changes, batch size decisions, swaps
+    /// (the event feed listens here).
+    public let events = EventHub<NodeEvent>()
 
     /// A node serves at most this many models at once (each holds its compiled versions and threads).
     public static let maxModels = 8
@@ -208,7 +211,14 @@ public final class EdgeService: Sendable {
             s.order.removeAll { $0 == id }
             return true
         }
-        if removed { logger.notice("stream removed", metadata: ["stream": "\(id)"]) }
+        if removed {
+            events.publish(
+                .stream(
+                    StreamChange(
+                        stream: id, from: entry.handle.info.state.rawValue, to: "removed", lastError: nil, reconnects: 0
+                    )))
+            logger.notice("stream removed", metadata: ["stream": "\(id)"])
+        }
     }
 
     /// The first step of stopping, at once: no more streams, readiness goes, every source stops

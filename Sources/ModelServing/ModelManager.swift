@@ -40,6 +40,8 @@ public final class ModelManager: Sendable {
         var lastServed = 0
         /// `batchline_model_swaps_total` by outcome: a record's outcome is counted when it gets it.
         let swaps: [SwapOutcome: Counter]
+        /// Told each swap once it ended (any outcome but `staged`): the node's event feed.
+        let told: (@Sendable (SwapRecord) -> Void)?
 
         /// Records kept; older ones are dropped (a long run may swap thousands of times).
         static let keep = 500
@@ -50,6 +52,7 @@ public final class ModelManager: Sendable {
             r.id = nextRecord
             nextRecord += 1
             records.append(r)
+            if r.outcome != .staged { told?(r) }
             if records.count > Self.keep { records.removeFirst(records.count - Self.keep) }
             return r.id
         }
@@ -60,7 +63,10 @@ public final class ModelManager: Sendable {
             guard let id, let i = records.lastIndex(where: { $0.id == id }) else { return }
             let before = records[i].outcome
             change(&records[i])
-            if records[i].outcome != before { swaps[records[i].outcome]?.increment() }
+            if records[i].outcome != before {
+                swaps[records[i].outcome]?.increment()
+                if records[i].outcome != .staged { told?(records[i]) }
+            }
         }
     }
 
@@ -93,7 +99,7 @@ public final class ModelManager: Sendable {
         engine: any InferenceEngine, version: Int, name: String, loader: Loader?, sizes: [Int], requests: Int,
         memoryLimit: Int? = nil, versionBytes: Int? = nil, unavailable: String? = nil,
         probationBatches: Int = 10, probationSeconds: Double = 1, logger: Logger = Logger(label: "batchline.models"),
-        metrics: any MetricsFactory = MetricsSystem.factory
+        metrics: any MetricsFactory = MetricsSystem.factory, told: (@Sendable (SwapRecord) -> Void)? = nil
     ) {
         let swap = SwapProtocol(
             serving: version, probationBatches: probationBatches, probationSeconds: probationSeconds)
@@ -103,7 +109,7 @@ public final class ModelManager: Sendable {
                 let counter = Counter(label: "batchline_model_swaps_total", dimensions: dimensions, factory: metrics)
                 return (outcome, counter)
             })
-        state = Mutex(State(swap: swap, engines: [0: Handoff(engine)], swaps: swaps))
+        state = Mutex(State(swap: swap, engines: [0: Handoff(engine)], swaps: swaps, told: told))
         input = engine.input
         self.versionBytes = versionBytes
         self.loader = loader

@@ -1,4 +1,5 @@
 import Batching
+import Core
 import EdgeNode
 import Foundation
 import Hummingbird
@@ -15,8 +16,10 @@ import Synchronization
 /// batch size decisions (`event: decision`), model swaps (`event: swap`), and once a second every
 /// stream's figures (`event: figures`).
 ///
-/// The feed is made once a second from the service's own records, on its own task: it never touches
-/// a pipeline's threads. Each client has a bounded buffer (`clientBuffer` events); a client that
+/// The node tells its events where they happen (`EdgeService.events`: a stream's state changed where
+/// its source or output moved it, a decision where the batch size manager recorded it, a swap where
+/// it ended); the feed relays them on its own task, and samples the figures once a second: it never
+/// touches a pipeline's threads. Each client has a bounded buffer (`clientBuffer` events); a client that
 /// lets it fill (stopped reading) is dropped, so a slow client never slows anything but itself.
 /// At most `maxClients` at once.
 public final class EventFeed: Service, Sendable {
@@ -29,12 +32,6 @@ public final class EventFeed: Service, Sendable {
 
     private struct Client {
         var continuation: AsyncStream<ByteBuffer>.Continuation
-    }
-
-    private struct Seen {
-        var states: [String: StreamPhase] = [:]
-        var decisions: [String: Int] = [:]
-        var swaps: [String: Int] = [:]
     }
 
     private let service: EdgeService
@@ -74,8 +71,8 @@ public final class EventFeed: Service, Sendable {
         continuation.yield(ByteBuffer(string: ": batchline event feed\nretry: 2000\n\n"))
         // Where every stream stands now (`from` absent), so a client that joins late misses no state.
         for s in service.streams {
-            let now = StateChange(
-                stream: s.id, from: nil, to: s.state.rawValue, last_error: s.lastError, reconnects: s.reconnects)
+            let now = StreamChange(
+                stream: s.id, from: nil, to: s.state.rawValue, lastError: s.lastError, reconnects: s.reconnects)
             if let message = Self.message("stream", now) { continuation.yield(message) }
         }
         return stream
@@ -103,14 +100,6 @@ public final class EventFeed: Service, Sendable {
                 logger.notice("event feed: a client stopped reading and was dropped", metadata: ["client": "\(id)"])
             }
         }
-    }
-
-    struct StateChange: Encodable {
-        var stream: String
-        var from: String?
-        var to: String
-        var last_error: String?
-        var reconnects: Int
     }
 
     struct Decision: Encodable {
@@ -149,53 +138,46 @@ public final class EventFeed: Service, Sendable {
         var system: SystemFigures?
     }
 
-    /// Once a second until graceful shutdown: what changed, and the figures.
+    /// Until graceful shutdown: what the node tells, as it is told, and the figures once a second.
     public func run() async throws {
-        var seen = Seen()
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            tick(&seen)
-            try? await Task.sleep(for: .seconds(1))
+        guard let told = service.events.subscribe() else {
+            logger.error("event feed: the node's event hub takes no more listeners; only figures are sent")
+            try await figuresEverySecond()
+            return
+        }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { [self] in
+                for await event in told { self.tell(event) }
+            }
+            group.addTask { [self] in try? await self.figuresEverySecond() }
+            await group.next()
+            group.cancelAll()
         }
         for client in clients.withLock({ Array($0.values) }) { client.continuation.finish() }
     }
 
-    private func tick(_ seen: inout Seen) {
+    /// One event of the node, to every client.
+    func tell(_ event: NodeEvent) {
+        switch event {
+        case .stream(let change):
+            publish("stream", change)
+        case .decision(let model, let decision):
+            publish("decision", Decision(model: model, decision: decision))
+        case .swap(let model, let record):
+            publish("swap", Swap(model: model, swap: record))
+        }
+    }
+
+    /// The figures, once a second, until cancelled or graceful shutdown.
+    private func figuresEverySecond() async throws {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            figures()
+            try await Task.sleep(for: .seconds(1))
+        }
+    }
+
+    private func figures() {
         let streams = service.streams
-        var present: Set<String> = []
-        for s in streams {
-            present.insert(s.id)
-            let before = seen.states[s.id]
-            if before != s.state {
-                publish(
-                    "stream",
-                    StateChange(
-                        stream: s.id, from: before?.rawValue, to: s.state.rawValue, last_error: s.lastError,
-                        reconnects: s.reconnects))
-                seen.states[s.id] = s.state
-            }
-        }
-        for gone in seen.states.keys where !present.contains(gone) {
-            publish(
-                "stream",
-                StateChange(
-                    stream: gone, from: seen.states[gone]?.rawValue, to: "removed", last_error: nil, reconnects: 0))
-            seen.states[gone] = nil
-        }
-        for p in service.servedModels {
-            guard let name = p.modelDescription?.name else { continue }
-            let b = p.batching(keep: 50)
-            let new = b.decisionCount - (seen.decisions[name] ?? 0)
-            if new > 0 {
-                for d in b.decisions.suffix(min(new, 50)) { publish("decision", Decision(model: name, decision: d)) }
-            }
-            seen.decisions[name] = b.decisionCount
-            // A swap is told once it ended (swapped, rejected, refused, rolled back, abandoned).
-            let last = seen.swaps[name] ?? 0
-            let records = p.models?.records ?? []
-            let done = records.filter { $0.id > last && $0.outcome != .staged }
-            for r in done { publish("swap", Swap(model: name, swap: r)) }
-            if let newest = done.map(\.id).max() { seen.swaps[name] = newest }
-        }
         let models = service.servedModels.compactMap { p -> ModelFigures? in
             guard let d = p.modelDescription else { return nil }
             let b = p.batching(keep: 0)

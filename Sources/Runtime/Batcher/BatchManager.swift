@@ -104,11 +104,14 @@ final class BatchManager: Sendable {
         var streams: Int
         /// Counts each decision as it is recorded (`batchline_batch_decisions_total`).
         var decided: Counter?
+        /// Told each decision as it is recorded (the node's event feed).
+        var told: (@Sendable (BatchDecision) -> Void)?
 
-        /// Keeps `decision` (the oldest kept goes when full) and counts it.
+        /// Keeps `decision` (the oldest kept goes when full), counts it and tells it.
         mutating func record(_ decision: BatchDecision) {
             decisions.append(decision)
             decided?.increment()
+            told?(decision)
         }
     }
 
@@ -132,13 +135,14 @@ final class BatchManager: Sendable {
     init(
         controller: BatchController, interval: Double, streams: Int, logger: Logger, memoryLimit: Int?,
         batchTimeout: Double, queueCapacity: Int, maxInFlight: Int, decided: Counter? = nil,
+        told: (@Sendable (BatchDecision) -> Void)? = nil,
         apply: @escaping @Sendable (_ batch: Int, _ requests: Int?) -> Void
     ) {
         settleBatches = maxInFlight + 1
         self.queueCapacity = queueCapacity
         minimumTimeout = batchTimeout
         flush = Mutex(batchTimeout)
-        state = Mutex(State(controller: controller, streams: streams, decided: decided))
+        state = Mutex(State(controller: controller, streams: streams, decided: decided, told: told))
         self.interval = interval
         self.apply = apply
         self.logger = logger

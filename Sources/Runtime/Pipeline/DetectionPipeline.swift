@@ -49,18 +49,23 @@ public final class DetectionPipeline: Sendable {
     let metricsFactory: any MetricsFactory
     /// The model's batching series, once it is known.
     let batchingMetrics = Mutex<BatchingMetrics?>(nil)
+    /// Where stream changes, batch size decisions and swaps are told as they happen (nil: nowhere).
+    let nodeEvents: EventHub<NodeEvent>?
 
     /// Creates a pipeline; nothing is opened until `run`. With `engine`, batches run on it instead of
     /// the model named by the options (a scripted engine isolates scheduling from the model), as
     /// version 1; `loader` then loads the versions a swap asks for. `backend` loads the models the
     /// options name (default: OpenVINO); another backend is another `EngineLoader`. Its metrics (the
-    /// model's, by `model`; its streams', by `stream`) are made through `metrics`.
+    /// model's, by `model`; its streams', by `stream`) are made through `metrics`; what happens to
+    /// its streams, batch sizes and versions is told to `events`.
     public init(
         options: PipelineOptions, engine: (any InferenceEngine)? = nil, loader: ModelManager.Loader? = nil,
         backend: (any EngineLoader)? = nil,
-        logger: Logger = Logger(label: "batchline.pipeline"), metrics: any MetricsFactory = MetricsSystem.factory
+        logger: Logger = Logger(label: "batchline.pipeline"), metrics: any MetricsFactory = MetricsSystem.factory,
+        events: EventHub<NodeEvent>? = nil
     ) {
         self.options = options
+        nodeEvents = events
         metricsFactory = metrics
         counters = InferenceCounters(metrics: metrics)
         self.logger = logger
@@ -140,7 +145,8 @@ public final class DetectionPipeline: Sendable {
         }
         let handle = StreamHandle(
             id: id, number: number, source: source, model: model, loop: loop, realtime: realtime,
-            stop: stopSignal.child(), metrics: metricsFactory)
+            stop: stopSignal.child(), metrics: metricsFactory,
+            tell: nodeEvents.map { hub in { @Sendable change in hub.publish(.stream(change)) } })
         let stop = handle.stopSignal
         let decoderOptions = DecoderOptions(timeout: options.sourceTimeout, cancelled: { stop.isRaised })
         let reader = FrameSource(
@@ -158,6 +164,7 @@ public final class DetectionPipeline: Sendable {
             handle.destroyMetrics()
             throw PipelineError(.notReady, "the pipeline for \(options.model) is stopping")
         }
+        handle.announce()
         return handle
     }
 
@@ -258,7 +265,8 @@ public final class DetectionPipeline: Sendable {
             ? nil : expected.map { min($0!, options.maxFrames ?? .max) }.reduce(0, +)
         let monitor = ResourceMonitor(interval: 0.2)
         let manager = makeManager(
-            requests: requests, maxRequests: maxRequests, memoryLimit: monitor.machine.cgroupLimitBytes)
+            model: models.name, requests: requests, maxRequests: maxRequests,
+            memoryLimit: monitor.machine.cgroupLimitBytes)
         if let manager { models.whenSwitched { tag in manager.modelChanged(to: tag) } }
         phase.withLock { $0.update { $0.batcher = manager } }
         settings.withLock { $0.latencySLO = options.latencySLO }

@@ -60,7 +60,7 @@ extension DetectionPipeline {
             versionBytes: max(0, ResourceMonitor.residentBytes() - rssBefore),
             unavailable: options.mode == .sequential ? "swaps need --mode pipelined or batched" : nil,
             probationBatches: options.probationBatches, probationSeconds: options.probationSeconds, logger: logger,
-            metrics: metricsFactory)
+            metrics: metricsFactory, told: swapTeller(model: served.name))
         return ModelSetup(
             models: models, requests: requests, maxRequests: maxRequests, tag: detector.tag, input: detector.input,
             sequential: Handoff(options.mode == .sequential ? detector : nil), watch: served.watch)
@@ -99,8 +99,20 @@ extension DetectionPipeline {
             engine: engine, version: chosen.version, name: name, loader: loader, watch: watch ? repository : nil)
     }
 
-    /// The batch size manager, when the policy lets the batch size move.
-    func makeManager(requests: Int, maxRequests: Int, memoryLimit: Int?) -> BatchManager? {
+    /// Tells the node's events each swap of `model` that ended.
+    func swapTeller(model: String) -> (@Sendable (SwapRecord) -> Void)? {
+        guard let hub = nodeEvents else { return nil }
+        return { record in hub.publish(.swap(model: model, record)) }
+    }
+
+    /// Tells the node's events each decision of `model`'s batch size manager.
+    func decisionTeller(model: String) -> (@Sendable (BatchDecision) -> Void)? {
+        guard let hub = nodeEvents else { return nil }
+        return { decision in hub.publish(.decision(model: model, decision)) }
+    }
+
+    /// The batch size manager of `model`, when the policy lets the batch size move.
+    func makeManager(model: String, requests: Int, maxRequests: Int, memoryLimit: Int?) -> BatchManager? {
         guard options.batchPolicy != .fixed else { return nil }
         var config = BatchController.Config()
         config.policy = options.batchPolicy
@@ -121,6 +133,7 @@ extension DetectionPipeline {
             memoryLimit: memoryLimit, batchTimeout: options.batchTimeout,
             queueCapacity: Self.decodedCapacity(options) + Self.readyCapacity(options),
             maxInFlight: max(requests, maxRequests), decided: batchingMetrics.withLock { $0?.decisions },
+            told: decisionTeller(model: model),
             apply: { [self] size, requests in
                 self.use(batchSize: size)
                 if let requests { self.use(requests: requests) }

@@ -95,6 +95,8 @@ public final class StreamHandle: Sendable {
     }
 
     private let live = Mutex(Live())
+    /// Told each change of state, after it happened (the node's event feed).
+    private let tell: (@Sendable (StreamChange) -> Void)?
     /// Raised by `stop` (or with the pipeline's own stop): the stream's reads and waits end.
     public let stopSignal: StopSignal
     /// Set when every frame it read is out and its events are closed.
@@ -113,8 +115,10 @@ public final class StreamHandle: Sendable {
     /// the pipeline stops it too); its series are made through `metrics`.
     public init(
         id: String, number: Int, source: String, model: String, loop: Bool = false, realtime: Bool = false,
-        stop: StopSignal = StopSignal(), metrics: any MetricsFactory = MetricsSystem.factory
+        stop: StopSignal = StopSignal(), metrics: any MetricsFactory = MetricsSystem.factory,
+        tell: (@Sendable (StreamChange) -> Void)? = nil
     ) {
+        self.tell = tell
         stopSignal = stop
         self.metrics = StreamMetrics(stream: id, factory: metrics)
         self.id = id
@@ -164,17 +168,46 @@ public final class StreamHandle: Sendable {
 
     /// The source's state machine moved.
     func update(phase: StreamPhase, reconnects: Int, lastError: String?) {
-        let came = live.withLock { s in
+        let (came, change) = live.withLock { s -> (Int, StreamChange?) in
             // A stream failed by its output stays failed, whatever its source does.
-            guard s.phase != .failed || phase == .failed else { return 0 }
+            guard s.phase != .failed || phase == .failed else { return (0, nil) }
             let came = max(0, reconnects - s.reconnects)
-            s.phase = phase
+            let left = move(&s, to: phase)
             s.reconnects = reconnects
             s.lastError = lastError
             metrics.up.record(phase == .running ? 1 : 0)
-            return came
+            return (
+                came,
+                left.map {
+                    StreamChange(
+                        stream: id, from: $0.rawValue, to: phase.rawValue, lastError: lastError, reconnects: reconnects)
+                }
+            )
         }
         if came > 0 { metrics.reconnects.increment(by: came) }
+        if let change { tell?(change) }
+    }
+
+    /// Moves `s` to `phase`; the phase it left when that is a change.
+    private func move(_ s: inout Live, to phase: StreamPhase) -> StreamPhase? {
+        let before = s.phase
+        s.phase = phase
+        return before == phase ? nil : before
+    }
+
+    private func told(_ s: Live, from: StreamPhase?) -> StreamChange? {
+        from.map {
+            StreamChange(
+                stream: id, from: $0.rawValue, to: s.phase.rawValue, lastError: s.lastError, reconnects: s.reconnects)
+        }
+    }
+
+    /// Tells that the stream is there, in its first state (a stream just attached).
+    func announce() {
+        let now = live.withLock { s in
+            StreamChange(stream: id, from: nil, to: s.phase.rawValue, lastError: s.lastError, reconnects: s.reconnects)
+        }
+        tell?(now)
     }
 
     /// A frame of this stream was written, `lag` seconds after it was decoded.
@@ -190,11 +223,13 @@ public final class StreamHandle: Sendable {
 
     /// The stream failed for good (its events file cannot be written, the pipeline stopped).
     func failed(_ reason: String) {
-        live.withLock { s in
-            s.phase = .failed
+        let change = live.withLock { s in
+            let from = move(&s, to: .failed)
             s.lastError = reason
             metrics.up.record(0)
+            return told(s, from: from)
         }
+        if let change { tell?(change) }
     }
 
     /// A frame of this stream was shed.
@@ -205,11 +240,13 @@ public final class StreamHandle: Sendable {
 
     /// Every frame it read is out and its events are closed.
     func completed() {
-        live.withLock { s in
+        let change = live.withLock { s in
             s.complete = true
-            if s.phase != .failed { s.phase = .ended }
+            let from = s.phase != .failed ? move(&s, to: .ended) : nil
             metrics.up.record(0)
+            return told(s, from: from)
         }
+        if let change { tell?(change) }
         completion.complete(true)
     }
 

@@ -1,0 +1,159 @@
+import Batching
+import Core
+import EdgeNode
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import Runtime
+import Synchronization
+import TestSupport
+import Testing
+
+@testable import Server
+
+/// The routes and their errors, in process (HummingbirdTesting's router framework) on a real node:
+/// the real detector serving a real video. No server process, no port.
+@Suite("Routes in process", .serialized)
+struct RoutesInProcessTests {
+    /// A node with one looping real-time stream, started; its events folder under `dir`.
+    static func startedNode(_ dir: URL) async throws -> EdgeService {
+        let yaml = """
+            models: { repository: \(TestAssets.root.appendingPathComponent("models").path) }
+            output: { events: \(dir.path) }
+            batching: { policy: realtime, sizes: [1, 2, 4] }
+            sources: { timeout_s: 3 }
+            streams:
+              - { id: yard, source: \(TestAssets.video), model: pedestrian-ssdlite, loop: true, realtime: true }
+            """
+        let config = try ServiceConfig.parse(yaml: yaml, file: "in-process.yaml")
+        let service = EdgeService(config: config, logger: Logger(label: "test"))
+        return service
+    }
+
+    static func json(_ response: TestResponse) -> [String: Any]? {
+        try? JSONSerialization.jsonObject(with: Data(String(buffer: response.body).utf8)) as? [String: Any]
+    }
+
+    @Test(
+        "Every route's errors in process: 404 unknown, 405 with Allow, 400 naming the key, 409 duplicate, 413 too large, 401 without the token; each one line of JSON"
+    )
+    func errors() async throws {
+        let dir = TestAssets.temporaryDirectory("routes")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let service = try await Self.startedNode(dir)
+        try await service.start()
+        let token = "0123456789abcdef0123456789abcdef"
+        let app = Application(responder: ControlPlane.responder(service, token: token))
+        let video = TestAssets.video
+        try await app.test(.router) { client in
+            #expect(try await client.execute(uri: "/v2/health/live", method: .get).status == .ok)
+            #expect(try await client.execute(uri: "/v2/health/ready", method: .get).status == .ok)
+            let auth: HTTPFields = [.authorization: "Bearer \(token)"]
+            let cases:
+                [(method: HTTPRequest.Method, uri: String, body: String?, auth: Bool, status: Int, error: String)] = [
+                    (.get, "/api/v1/streams/nobody", nil, false, 404, "no stream 'nobody'"),
+                    (.delete, "/api/v1/streams/nobody", nil, true, 404, "no stream 'nobody'"),
+                    (.get, "/api/v1/streams/bad.id", nil, false, 400, "bad.id"),
+                    (.patch, "/api/v1/streams", "{}", true, 405, "PATCH"),
+                    (.post, "/api/v1/streams", "not json", true, 400, "JSON"),
+                    (
+                        .post, "/api/v1/streams",
+                        #"{"id":"a","source":"\#(video)","model":"pedestrian-ssdlite","fps":5}"#, true, 400, "fps"
+                    ),
+                    (.post, "/api/v1/streams", #"{"id":"a","model":"pedestrian-ssdlite"}"#, true, 400, "source"),
+                    (
+                        .post, "/api/v1/streams", #"{"id":"a","source":"/nowhere.mp4","model":"pedestrian-ssdlite"}"#,
+                        true, 400, "/nowhere.mp4"
+                    ),
+                    (
+                        .post, "/api/v1/streams", #"{"id":"yard","source":"\#(video)","model":"pedestrian-ssdlite"}"#,
+                        true, 409, "yard"
+                    ),
+                    (
+                        .post, "/api/v1/streams", #"{"id":"a","source":"\#(video)","model":"pedestrian-ssdlite"}"#,
+                        false, 401, "token"
+                    ),
+                    (.put, "/api/v1/batching", #"{"policy":"fixed","batch_size":3}"#, true, 400, "one of 1, 2, 4"),
+                    (.post, "/api/v1/models/nothing/activate", #"{"version":1}"#, true, 404, "nothing"),
+                ]
+            for c in cases {
+                let reply = try await client.execute(
+                    uri: c.uri, method: c.method, headers: c.auth ? auth : [:],
+                    body: c.body.map { ByteBuffer(string: $0) })
+                let error = Self.json(reply)?["error"] as? String ?? ""
+                #expect(Int(reply.status.code) == c.status, "\(c.method) \(c.uri): \(reply.status) \(error)")
+                #expect(error.contains(c.error) && !error.contains("\n"), "\(c.method) \(c.uri): '\(error)'")
+                if c.status == 405 { #expect(reply.headers[.allow] == "GET, POST") }
+            }
+            let huge = ByteBuffer(repeating: UInt8(ascii: " "), count: ControlPlane.maxBody + 1)
+            let tooLarge = try await client.execute(uri: "/api/v1/streams", method: .post, headers: auth, body: huge)
+            #expect(tooLarge.status == .contentTooLarge, "\(tooLarge.status)")
+            // Nothing was added or lost meanwhile.
+            let streams = try await client.execute(uri: "/api/v1/streams", method: .get)
+            let ids =
+                (try? JSONSerialization.jsonObject(with: Data(String(buffer: streams.body).utf8)) as? [[String: Any]])?
+                .compactMap { $0["id"] as? String }
+            #expect(ids == ["yard"])
+        }
+        await service.shutdown()
+    }
+
+    @Test(
+        "The node tells each change where it happens: a stream added over the API goes connecting -> running -> ended -> removed, each change once, in order; every batch size decision told once"
+    )
+    func toldEvents() async throws {
+        let dir = TestAssets.temporaryDirectory("told")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let service = try await Self.startedNode(dir)
+        let told = try #require(service.events.subscribe())
+        let collected = Mutex<[NodeEvent]>([])
+        let collector = Task {
+            for await event in told { collected.withLock { $0.append(event) } }
+        }
+        try await service.start()
+        let app = Application(responder: ControlPlane.responder(service))
+        try await app.test(.router) { client in
+            let body = #"{"id":"porch","source":"\#(TestAssets.video)","model":"pedestrian-ssdlite"}"#
+            let added = try await client.execute(
+                uri: "/api/v1/streams", method: .post, body: ByteBuffer(string: body))
+            #expect(added.status == .created, "\(String(buffer: added.body))")
+            // The file is read to its end (not paced): the stream ends by itself.
+            let handle = try #require(service.handle("porch"))
+            #expect(await handle.waitUntilComplete(timeout: .seconds(300)))
+            let removed = try await client.execute(uri: "/api/v1/streams/porch", method: .delete)
+            #expect(removed.status == .noContent)
+        }
+        // What the batch size manager recorded so far (it may decide once more while stopping).
+        let recorded = service.servedModels.first?.batching(keep: 2000).decisions ?? []
+        await service.shutdown()
+        service.events.finish()
+        await collector.value
+
+        let events = collected.withLock { $0 }
+        let porch = events.compactMap { e -> StreamChange? in
+            if case .stream(let c) = e, c.stream == "porch" { return c }
+            return nil
+        }
+        #expect(porch.map(\.to) == ["connecting", "running", "ended", "removed"], "\(porch)")
+        #expect(porch.first?.from == nil)
+        // A chain: each change starts where the one before ended.
+        for (before, after) in zip(porch, porch.dropFirst()) { #expect(after.from == before.to, "\(porch)") }
+        let yard = events.compactMap { e -> StreamChange? in
+            if case .stream(let c) = e, c.stream == "yard" { return c }
+            return nil
+        }
+        #expect(yard.map(\.to).prefix(2) == ["connecting", "running"], "\(yard)")
+        let toldDecisions = events.compactMap { e -> BatchDecision? in
+            if case .decision(_, let d) = e { return d }
+            return nil
+        }
+        #expect(!recorded.isEmpty)
+        #expect(
+            Array(toldDecisions.prefix(recorded.count)) == recorded,
+            "told \(toldDecisions.count), recorded \(recorded.count)")
+        #expect(toldDecisions.count <= recorded.count + 1)
+        #expect(service.events.dropped == 0)
+    }
+}

@@ -41,7 +41,7 @@ public enum Serve {
                 .init(service: sampler, serviceName: "resource-sampler"),
                 .init(service: feed, serviceName: "event-feed"),
                 .init(
-                    service: PipelinesService(service: service), successTerminationBehavior: .gracefullyShutdownGroup,
+                    service: PipelinesService(service: service, logger: logger), successTerminationBehavior: .gracefullyShutdownGroup,
                     failureTerminationBehavior: .cancelGroup, serviceName: "pipelines"),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
@@ -55,6 +55,7 @@ public enum Serve {
 /// at graceful shutdown, drains and closes everything.
 struct PipelinesService: Service {
     let service: EdgeService
+    let logger: Logger
 
     func run() async throws {
         // The stop begins the moment graceful shutdown does, even while the models still load.
@@ -63,9 +64,12 @@ struct PipelinesService: Service {
             do {
                 try await service.start()
             } catch {
+                // Stopped while starting (a signal): not a failure. Asked before `shutdown`, which
+                // marks the service stopping whatever the reason.
+                let requested = service.isStopping
                 await service.shutdown()
-                // Stopped while starting: not a failure.
-                if service.isStopping { return }
+                if requested { return }
+                logger.error("the service could not start: \(error)")
                 throw error
             }
             // Returns at graceful shutdown (or throws when the group is cancelled: drain all the same).

@@ -168,6 +168,7 @@ extension EdgeService {
         options.latencySLO = config.latencySLO
         options.device = config.device
         options.sourceTimeout = config.sourceTimeout
+        options.eventsFlushInterval = config.eventsFlush
         options.expectedStreams = config.streams.filter { $0.modelPath == model }.count
         let pipeline = DetectionPipeline(options: options, logger: logger, metrics: metrics, events: events)
         let outcome = RunOutcome()

@@ -102,6 +102,17 @@ public final class EdgeService: Sendable {
             && state.withLock { s in !s.stopping && s.hosts.values.allSatisfy { $0.finished.value == nil } }
     }
 
+    /// Why the node is not ready, or nil when it is: models loading or failed, stopping, or a
+    /// stream whose events file cannot be written (a full disk: its lines are held, then lost).
+    public var notReadyReason: String? {
+        if isStopping { return "not ready: stopping" }
+        guard isReady else { return "not ready: models are loading" }
+        let failing = streams.filter { $0.eventsError != nil }
+        guard let first = failing.first else { return nil }
+        return
+            "not ready: events of \(failing.map(\.id).joined(separator: ", ")) cannot be written: \(first.eventsError!)"
+    }
+
     /// Whether `beginShutdown` was called.
     public var isStopping: Bool { state.withLock { $0.stopping } }
 

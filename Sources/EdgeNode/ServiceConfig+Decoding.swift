@@ -41,17 +41,20 @@ extension ServiceConfig {
         }
     }
 
-    /// `output: { events, rotate_mb, keep }`.
+    /// `output: { events, rotate_mb, keep, flush_s }`.
     struct OutputSection: Decodable, Equatable {
         /// The largest `rotate_mb`: 1 TiB (its bytes fit an `Int` with room to spare).
         static let maxRotateMB = 1 << 20
+        /// The longest time between flushes of the events files, in seconds.
+        static let maxFlushSeconds = 60
 
         var events: String?
         var rotateMB: Int?
         var keep: Int?
+        var flush: Duration?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
-            case events, rotateMB = "rotate_mb", keep
+            case events, rotateMB = "rotate_mb", keep, flush = "flush_s"
         }
 
         init(from decoder: any Decoder) throws {
@@ -60,6 +63,7 @@ extension ServiceConfig {
             if events?.isEmpty == true { throw c.issue(.events, "must name a folder") }
             rotateMB = try c.int(.rotateMB, in: 1...Self.maxRotateMB)
             keep = try c.int(.keep, in: 1...100)
+            flush = try c.duration(.flush, atMost: Self.maxFlushSeconds, Duration.seconds)
         }
     }
 

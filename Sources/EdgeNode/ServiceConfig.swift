@@ -11,7 +11,7 @@ import Yams
 /// ```yaml
 /// server:   { host: 127.0.0.1, port: 8080 }
 /// models:   { repository: models }          # streams may name a model by its repository name
-/// output:   { events: out/events, rotate_mb: 64, keep: 3 }
+/// output:   { events: out/events, rotate_mb: 64, keep: 3, flush_s: 1 }
 /// batching: { policy: realtime, sizes: [1, 2, 4, 8, 16] }
 /// sources:  { timeout_s: 5 }                # a live source silent this long is reconnected
 /// streams:                                  # served by every node that reads this file
@@ -45,6 +45,8 @@ public struct ServiceConfig: Sendable, Equatable {
     public var rotateBytes = 64 << 20
     /// Rotated files kept per stream.
     public var keep = 3
+    /// Seconds between flushes of the events files: what a SIGKILL can take (`output.flush_s`).
+    public var eventsFlush = 1.0
     /// How the batch size is chosen.
     public var policy: BatchPolicy = .realtime
     /// Sizes the batch size manager may choose.
@@ -146,6 +148,7 @@ public struct ServiceConfig: Sendable, Equatable {
             eventsFolder = output.events ?? eventsFolder
             rotateBytes = output.rotateMB.map { $0 << 20 } ?? rotateBytes
             keep = output.keep ?? keep
+            eventsFlush = output.flush?.inSeconds ?? eventsFlush
         }
         if let batching = document.batching {
             policy = batching.policy ?? policy

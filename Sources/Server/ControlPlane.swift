@@ -96,7 +96,8 @@ public enum ControlPlane {
         }
         InferenceProtocol.add(to: router, service: service)
         router.get("/v2/health/ready") { _, _ in
-            service.isReady ? json(["ready": true]) : error(.serviceUnavailable, "not ready: models are loading")
+            guard let reason = service.notReadyReason else { return json(["ready": true]) }
+            return error(.serviceUnavailable, reason)
         }
         router.get("/api/v1/streams") { _, _ in json(service.streams) }
         router.get("/api/v1/streams/:id/snapshot.jpg") { _, context in

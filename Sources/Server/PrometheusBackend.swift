@@ -32,6 +32,8 @@ public struct PrometheusBackend: MetricsFactory {
         "nv_gpu_memory_used_bytes": "GPU memory used, bytes, from NVML (Triton's name).",
         "batchline_frames_total": "Frames of the stream written.",
         "batchline_frames_dropped_total": "Frames of the stream shed.",
+        "batchline_events_lost_total": "Event lines of the stream lost to a disk that refused them.",
+        "batchline_events_write_failing": "1 while the stream's events file cannot be written (a full disk).",
         "batchline_stream_reconnects_total": "Times the stream's live source came back after dropping.",
         "batchline_stream_up": "1 while the stream runs, 0 otherwise.",
         "batchline_stream_lag_seconds": "Seconds from a frame's decoding to its event.",

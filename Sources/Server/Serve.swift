@@ -41,7 +41,8 @@ public enum Serve {
                 .init(service: sampler, serviceName: "resource-sampler"),
                 .init(service: feed, serviceName: "event-feed"),
                 .init(
-                    service: PipelinesService(service: service, logger: logger), successTerminationBehavior: .gracefullyShutdownGroup,
+                    service: PipelinesService(service: service, logger: logger),
+                    successTerminationBehavior: .gracefullyShutdownGroup,
                     failureTerminationBehavior: .cancelGroup, serviceName: "pipelines"),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],

@@ -141,7 +141,8 @@ public final class DetectionPipeline: Sendable {
             return n
         }
         let events = try eventsPath.map { path throws(OutputError) in
-            try EventWriter(path: path, rotateBytes: rotateBytes, keep: keep)
+            // A file already there (a restart, or the id added again) is kept, rotated, not truncated.
+            try EventWriter(path: path, rotateBytes: rotateBytes, keep: keep, start: .rotate)
         }
         let handle = StreamHandle(
             id: id, number: number, source: source, model: model, loop: loop, realtime: realtime,
@@ -277,6 +278,8 @@ public final class DetectionPipeline: Sendable {
                 enabled: options.progress && !options.sources.contains { $0.contains("://") }, total: total),
             manager: manager)
         output.wallClock = options.keepOpen
+        output.flushInterval = options.eventsFlushInterval
+        output.logger = logger
         output.forgetCompleted = options.keepOpen
         output.counters = counters
 

@@ -1,6 +1,7 @@
 import Batching
 import Core
 import Foundation
+import Logging
 import Monitoring
 import VideoIO
 import Vision
@@ -58,9 +59,11 @@ struct OutputStage {
         /// Frames its source numbered in all, once it ended.
         var final: Int?
         var complete = false
-        /// Its own events file failed (a full disk): it is not written again, the stream is failed,
-        /// and the others go on.
+        /// Its own events file failed for good (it cannot be rotated or was closed): it is not
+        /// written again, the stream is failed, and the others go on.
         var writeFailed = false
+        /// What its handle was last told of its events file: why it refuses, lines lost.
+        var told: (error: String?, lost: Int) = (nil, 0)
     }
 
     /// The version that produced the last batch (gap events name it).
@@ -86,6 +89,10 @@ struct OutputStage {
     private var streams: [Int: StreamOut] = [:]
     private var timeline = Timeline()
     private var lastFlush = Clock.now
+    /// Seconds between flushes of the events files: what a SIGKILL can take.
+    var flushInterval = 1.0
+    /// Where an events file that starts or stops failing is told.
+    var logger: Logger?
     /// The run's start, for the timeline.
     private let origin = Clock.now
     /// Sheds and gaps; the controller, when the batch size is managed.
@@ -151,7 +158,7 @@ struct OutputStage {
                 detections: found)
             result.name = sink.name
             if wallClock { result.time = Date().timeIntervalSince1970 }
-            try write(result, stream: s.stream)
+            let kept = try write(result, stream: s.stream)
             if let encoder = encoders[s.stream] {
                 let t1 = Clock.now
                 var pixels = s.frame.pixels
@@ -164,7 +171,8 @@ struct OutputStage {
             let now = Clock.now
             let lag = now - s.arrival
             streams[s.stream]!.lag.add(lag)
-            sink.handle?.wrote(lag: lag, at: now)
+            // Counted as written only when its line was (a refused line is counted as lost instead).
+            if kept { sink.handle?.wrote(lag: lag, at: now) }
             sink.handle?.wrote(s.frame, found)
             lags.append(lag)
             timeline.frame(at: now - origin, lag: lag)
@@ -194,22 +202,50 @@ struct OutputStage {
         }
     }
 
-    /// Writes an event to the stream's own file, or the run's. A stream's own file that fails fails
-    /// that stream alone (its handle says why); the run's file failing fails the run.
-    private mutating func write(_ result: FrameResult, stream: Int) throws {
+    /// Writes an event to the stream's own file, or the run's; whether its line was kept (written,
+    /// or held while the disk refuses). A stream's own file that refuses holds its lines and says so
+    /// on the handle until the disk takes them again; one that fails for good fails that stream
+    /// alone. The run's file failing fails the run.
+    @discardableResult
+    private mutating func write(_ result: FrameResult, stream: Int) throws -> Bool {
         let sink = streams[stream]!.sink
         guard let own = sink.events else {
-            try events?.write(result)
-            return
+            if let events {
+                try events.write(result)
+                if let failure = events.failure { throw OutputError(path: events.path, message: failure) }
+            }
+            return true
         }
-        guard !streams[stream]!.writeFailed else { return }
+        guard !streams[stream]!.writeFailed else { return false }
         do {
-            try own.write(result)
+            let kept = try own.write(result) == .kept
+            report(stream)
+            return kept
         } catch {
             streams[stream]!.writeFailed = true
             try? own.close()
             sink.handle?.failed("\(error)")
+            return false
         }
+    }
+
+    /// Tells the stream's handle (and the log, once each way) when its events file starts or stops
+    /// refusing, and how many lines were lost.
+    private mutating func report(_ stream: Int) {
+        guard let out = streams[stream], let own = out.sink.events else { return }
+        let now = (error: own.failure, lost: own.lost)
+        guard now.error != out.told.error || now.lost != out.told.lost else { return }
+        let name = out.sink.name ?? String(stream)
+        if let error = now.error, out.told.error == nil {
+            logger?.error(
+                "events file refuses writes: lines are held, then lost and counted, until it takes them again",
+                metadata: ["stream": "\(name)", "file": "\(own.path)", "error": "\(error)"])
+        } else if now.error == nil, out.told.error != nil {
+            logger?.notice(
+                "events file writes again", metadata: ["stream": "\(name)", "lost": "\(now.lost)"])
+        }
+        streams[stream]!.told = now
+        out.sink.handle?.events(error: now.error, lost: now.lost)
     }
 
     /// The pipeline failed: every stream's file is closed as it is and its handle says so.
@@ -224,10 +260,13 @@ struct OutputStage {
 
     private mutating func flushEverySecond() {
         let now = Clock.now
-        guard now - lastFlush >= 1 else { return }
+        guard now - lastFlush >= flushInterval else { return }
         lastFlush = now
         events?.flush()
-        for out in streams.values where !out.writeFailed { out.sink.events?.flush() }
+        for (stream, out) in streams where !out.writeFailed {
+            out.sink.events?.flush()
+            report(stream)
+        }
     }
 
     /// Between batches: streams that joined are taken on, streams that ended are completed, and,
@@ -257,6 +296,7 @@ struct OutputStage {
                 } catch {
                     state.sink.handle?.failed("\(error)")
                 }
+                report(stream)
             }
             state.sink.handle?.completed()
             if forgetCompleted {

@@ -91,6 +91,8 @@ public struct PipelineOptions: Sendable {
     /// Serve until stopped, with streams attached while running (`batchline serve`), rather than
     /// end with the sources; `sources` may then be empty.
     public var keepOpen = false
+    /// Seconds between flushes of the events files (what a SIGKILL can take; 0: after every batch).
+    public var eventsFlushInterval = 1.0
     /// With `keepOpen`: how many streams are expected, to size the shared queue.
     public var expectedStreams = 0
 

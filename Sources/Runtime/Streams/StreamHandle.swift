@@ -7,7 +7,7 @@ import VideoIO
 import Vision
 
 /// How a stream is doing, as the control plane shows it.
-public struct StreamInfo: Sendable, Codable, Equatable {
+public struct StreamInfo: Sendable, Encodable, Equatable {
     /// The stream's name (`[A-Za-z0-9_-]{1,64}`).
     public var id: String
     /// The file or URL it reads.
@@ -32,6 +32,10 @@ public struct StreamInfo: Sendable, Codable, Equatable {
     public var loop: Bool
     /// Whether a file is paced at its native rate.
     public var realtime: Bool
+    /// Why its events file cannot be written now (a full disk), while that lasts; null otherwise.
+    public var eventsError: String? = nil
+    /// Event lines lost (the disk refused for longer than the held lines could wait), since it was added.
+    public var eventsLost = 0
 
     /// p50 and p99 in milliseconds.
     public struct Lag: Sendable, Codable, Equatable {
@@ -43,6 +47,8 @@ public struct StreamInfo: Sendable, Codable, Equatable {
         case id, source, model, state, frames, fps, dropped, reconnects, loop, realtime
         case lagMs = "lag_ms"
         case lastError = "last_error"
+        case eventsError = "events_error"
+        case eventsLost = "events_lost"
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -60,6 +66,8 @@ public struct StreamInfo: Sendable, Codable, Equatable {
         try c.encode(lastError, forKey: .lastError)
         try c.encode(loop, forKey: .loop)
         try c.encode(realtime, forKey: .realtime)
+        try c.encode(eventsError, forKey: .eventsError)
+        try c.encode(eventsLost, forKey: .eventsLost)
     }
 }
 
@@ -92,6 +100,8 @@ public final class StreamHandle: Sendable {
         var lags = Ring<Double>(capacity: 512)
         var outputs = Ring<Double>(capacity: 128)
         var complete = false
+        var eventsError: String?
+        var eventsLost = 0
     }
 
     private let live = Mutex(Live())
@@ -160,7 +170,8 @@ public final class StreamHandle: Sendable {
             return StreamInfo(
                 id: id, source: source, model: model, state: s.phase, frames: s.frames, fps: fps,
                 lagMs: .init(p50: Self.percentile(lags, 0.5) * 1000, p99: Self.percentile(lags, 0.99) * 1000),
-                dropped: s.dropped, reconnects: s.reconnects, lastError: s.lastError, loop: loop, realtime: realtime)
+                dropped: s.dropped, reconnects: s.reconnects, lastError: s.lastError, loop: loop, realtime: realtime,
+                eventsError: s.eventsError, eventsLost: s.eventsLost)
         }
     }
 
@@ -231,6 +242,22 @@ public final class StreamHandle: Sendable {
         }
         if let change { tell?(change) }
     }
+
+    /// Its events file fails (`error`), or writes again (nil); `lost` lines were lost in all.
+    func events(error: String?, lost: Int) {
+        let came = live.withLock { s in
+            defer {
+                s.eventsError = error
+                s.eventsLost = lost
+            }
+            return lost - s.eventsLost
+        }
+        if came > 0 { metrics.eventsLost.increment(by: came) }
+        metrics.eventsFailing.record(error == nil ? 0 : 1)
+    }
+
+    /// Why its events file cannot be written now, if it cannot.
+    public var eventsError: String? { live.withLock { $0.eventsError } }
 
     /// A frame of this stream was shed.
     func shed() {

@@ -13,6 +13,10 @@ struct StreamMetrics: Sendable {
     let reconnects: Counter
     /// 1 while frames come, 0 otherwise (`batchline_stream_up`).
     let up: Gauge
+    /// Event lines lost to a disk that refused (`batchline_events_lost_total`).
+    let eventsLost: Counter
+    /// 1 while its events file cannot be written (`batchline_events_write_failing`).
+    let eventsFailing: Gauge
     /// Seconds from a frame's decoding to its event (`batchline_stream_lag_seconds`).
     let lag: CoreMetrics.Timer
 
@@ -24,7 +28,10 @@ struct StreamMetrics: Sendable {
         reconnects = Counter(label: "batchline_stream_reconnects_total", dimensions: dimensions, factory: factory)
         up = Gauge(label: "batchline_stream_up", dimensions: dimensions, factory: factory)
         lag = CoreMetrics.Timer(label: "batchline_stream_lag_seconds", dimensions: dimensions, factory: factory)
+        eventsLost = Counter(label: "batchline_events_lost_total", dimensions: dimensions, factory: factory)
+        eventsFailing = Gauge(label: "batchline_events_write_failing", dimensions: dimensions, factory: factory)
         up.record(0)
+        eventsFailing.record(0)
     }
 
     /// The stream is gone: its series go too.
@@ -34,5 +41,7 @@ struct StreamMetrics: Sendable {
         reconnects.destroy()
         up.destroy()
         lag.destroy()
+        eventsLost.destroy()
+        eventsFailing.destroy()
     }
 }

@@ -1,0 +1,68 @@
+import Core
+import Foundation
+import Vision
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The result for one frame, as an event line reports it.
+public struct FrameResult: Sendable {
+    /// Which source (0 for the first `--source`).
+    public var stream: Int
+    /// Frame index in its stream.
+    public var frame: Int
+    /// Presentation time in seconds.
+    public var pts: Double
+    /// `name@version` of the model that produced it.
+    public var model: String
+    /// Size of the batch it was inferred in.
+    public var batch: Int
+    /// What was found.
+    public var detections: [Detection]
+    /// Why the frame was not processed (shed under overload); nil for a processed frame.
+    public var dropped: String? = nil
+    /// The stream's name, written as `stream` in place of its number (a service's streams).
+    public var name: String? = nil
+    /// Wall-clock time of the result, seconds since 1970 (a service's events carry it).
+    public var time: Double? = nil
+
+    /// The event line, without its newline:
+    /// `{"stream":0,"frame":i,"pts":s,"model":"m@v","batch":B,"detections":[{"label":..,"score":..,"box":[..]}]}`.
+    public var jsonLine: String {
+        var head = "{\"stream\":\(name.map(quoted) ?? String(stream)),\"frame\":\(frame),\"pts\":\(fixed(pts, 6)),"
+        if let time { head += "\"time\":\(fixed(time, 3))," }
+        head += "\"model\":\(quoted(model)),"
+        if let dropped { return head + "\"dropped\":\(quoted(dropped))}" }
+        var s = head + "\"batch\":\(batch),\"detections\":["
+        for (i, d) in detections.enumerated() {
+            if i > 0 { s += "," }
+            s += "{\"label\":\(quoted(d.label)),\"score\":\(fixed(Double(d.score), 4)),\"box\":["
+            s += d.box.map { fixed($0, 1) }.joined(separator: ",") + "]}"
+        }
+        return s + "]}"
+    }
+}
+
+private func fixed(_ v: Double, _ digits: Int) -> String {
+    let s = String(format: "%.\(digits)f", v)
+    // Trim trailing zeros to keep lines short; keep at least one digit after the point.
+    guard s.contains(".") else { return s }
+    var t = Substring(s)
+    while t.hasSuffix("0") && !t.hasSuffix(".0") { t = t.dropLast() }
+    return String(t)
+}
+
+private func quoted(_ text: String) -> String {
+    var s = "\""
+    for ch in text.unicodeScalars {
+        switch ch {
+        case "\"": s += "\\\""
+        case "\\": s += "\\\\"
+        case "\n": s += "\\n"
+        case _ where ch.value < 0x20: s += String(format: "\\u%04x", ch.value)
+        default: s.unicodeScalars.append(ch)
+        }
+    }
+    return s + "\""
+}

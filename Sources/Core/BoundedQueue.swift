@@ -39,50 +39,6 @@ public final class BoundedQueue<Element: Sendable>: @unchecked Sendable {
         return true
     }
 
-    /// Appends `element` without ever blocking: when the queue is full, the oldest element makes room
-    /// and is returned (drop-oldest, for live sources, where a late frame is worth less than a new one).
-    public func pushEvictingOldest(_ element: Element) -> (accepted: Bool, evicted: Element?) {
-        var evicted: Element?
-        let accepted = pushEvicting(element, prefer: { _ in true }, allow: { _ in true }) { evicted = $0 }
-        return (accepted, evicted)
-    }
-
-    /// Appends `element`; when the queue is full, the oldest element `prefer` accepts makes room,
-    /// else the oldest `allow` accepts, else it waits for room as `push` does. `evicted` hears the
-    /// element removed while the lock is still held (so that its record is in before any consumer
-    /// can see what followed it). Returns false if the queue was closed.
-    @discardableResult
-    public func pushEvicting(
-        _ element: Element, prefer: (Element) -> Bool, allow: (Element) -> Bool, evicted: (Element) -> Void
-    ) -> Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        while !closed && count == capacity {
-            if let old = removeFirstLocked(where: prefer) ?? removeFirstLocked(where: allow) {
-                evicted(old)
-                break
-            }
-            condition.wait()
-        }
-        guard !closed else { return false }
-        items[(head + count) % capacity] = element
-        count += 1
-        highWater = max(highWater, count)
-        condition.broadcast()
-        return true
-    }
-
-    /// Removes the oldest element matching `match`, closing the gap (the queue is small).
-    private func removeFirstLocked(where match: (Element) -> Bool) -> Element? {
-        guard let k = (0..<count).first(where: { match(items[(head + $0) % capacity]!) }) else { return nil }
-        let element = items[(head + k) % capacity]
-        for i in k..<(count - 1) { items[(head + i) % capacity] = items[(head + i + 1) % capacity] }
-        items[(head + count - 1) % capacity] = nil
-        count -= 1
-        condition.broadcast()
-        return element
-    }
-
     /// Removes the oldest element, blocking while the queue is empty; nil once closed and drained.
     public func pop() -> Element? { popNumbered()?.element }
 

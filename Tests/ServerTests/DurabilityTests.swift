@@ -17,9 +17,10 @@ struct DurabilityTests {
     static func frames(_ path: String) throws -> [Int] {
         let text = try String(contentsOfFile: path, encoding: .utf8)
         #expect(text.hasSuffix("\n"), "\(path) ends in a split line")
-        return try text.split(separator: "\n").map { line in
+        return try text.split(separator: "\n").flatMap { line in
             let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
-            return try #require(object?["frame"] as? Int, "not an event line: \(line.prefix(80))")
+            let frame = try #require(object?["frame"] as? Int, "not an event line: \(line.prefix(80))")
+            return Array(frame...(object?["through"] as? Int ?? frame))
         }
     }
 

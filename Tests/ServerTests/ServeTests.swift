@@ -21,10 +21,12 @@ struct EventsFile {
             guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
                 let frame = object["frame"] as? Int
             else { throw ServeProcessError(message: "\(path): not an event line: \(line.prefix(80))") }
-            frames.append(frame)
+            // A shed line may stand for a run of frames (`through`: the last of them).
+            let last = object["through"] as? Int ?? frame
+            frames += Array(frame...max(frame, last))
             streams.insert(object["stream"] as? String ?? "?")
-            if object["dropped"] != nil { dropped += 1 }
-            if let t = object["time"] as? Double { times.append(t) }
+            if object["dropped"] != nil { dropped += last - frame + 1 }
+            if let t = object["time"] as? Double { times += Array(repeating: t, count: last - frame + 1) }
         }
     }
 

@@ -22,6 +22,9 @@ public struct FrameResult: Sendable {
     public var detections: [Detection]
     /// Why the frame was not processed (shed under overload); nil for a processed frame.
     public var dropped: String? = nil
+    /// A shed frame's line may stand for the frames after it too, shed for the same reason: the
+    /// last of them (`"through"`); nil for one frame.
+    public var through: Int? = nil
     /// The stream's name, written as `stream` in place of its number (a service's streams).
     public var name: String? = nil
     /// Wall-clock time of the result, seconds since 1970 (a service's events carry it).
@@ -33,7 +36,9 @@ public struct FrameResult: Sendable {
         var head = "{\"stream\":\(name.map(quoted) ?? String(stream)),\"frame\":\(frame),\"pts\":\(fixed(pts, 6)),"
         if let time { head += "\"time\":\(fixed(time, 3))," }
         head += "\"model\":\(quoted(model)),"
-        if let dropped { return head + "\"dropped\":\(quoted(dropped))}" }
+        if let dropped {
+            return head + "\"dropped\":\(quoted(dropped))" + (through.map { ",\"through\":\($0)}" } ?? "}")
+        }
         var s = head + "\"batch\":\(batch),\"detections\":["
         for (i, d) in detections.enumerated() {
             if i > 0 { s += "," }

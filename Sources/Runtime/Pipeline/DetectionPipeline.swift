@@ -157,6 +157,8 @@ public final class DetectionPipeline: Sendable {
             maxFrames: nil, realtime: realtime,
             shed: options.shed ?? (realtime || source.contains("://") ? .dropOldest : .backlog), join: nil, leave: nil,
             announce: true, name: id)
+        // Told before its source can move it (`connecting` first, then whatever it becomes).
+        handle.announce()
         let started = runtime.attach(
             Handoff(reader), stream: number, decode: decode,
             sink: StreamSink(events: events, handle: handle, name: id, source: source), stop: stop)
@@ -165,7 +167,6 @@ public final class DetectionPipeline: Sendable {
             handle.destroyMetrics()
             throw PipelineError(.notReady, "the pipeline for \(options.model) is stopping")
         }
-        handle.announce()
         return handle
     }
 
@@ -281,6 +282,7 @@ public final class DetectionPipeline: Sendable {
         output.flushInterval = options.eventsFlushInterval
         output.logger = logger
         output.forgetCompleted = options.keepOpen
+        output.compactDrops = options.keepOpen
         output.counters = counters
 
         var errors = SourceErrors()
@@ -344,7 +346,8 @@ public final class DetectionPipeline: Sendable {
         let opts = options
         return StagedRuntime(
             settings: .init(
-                decodedCapacity: Self.decodedCapacity(options), readyCapacity: Self.readyCapacity(options),
+                decodedCapacity: Self.decodedCapacity(options), laneCapacity: Self.laneCapacity(options),
+                readyCapacity: Self.readyCapacity(options),
                 workers: options.preprocessWorkers, requests: requests, input: input,
                 recordErrors: !options.keepOpen),
             models: models, manager: manager, drops: output.drops,
@@ -370,6 +373,12 @@ public final class DetectionPipeline: Sendable {
     /// and go: room for 4 of them at least).
     static func decodedCapacity(_ options: PipelineOptions) -> Int {
         max(options.queueCapacity, 4 * (options.keepOpen ? max(4, options.expectedStreams) : options.sources.count))
+    }
+
+    /// Decoded frames one stream may have waiting: its share of `decodedCapacity` (4 at least).
+    static func laneCapacity(_ options: PipelineOptions) -> Int {
+        let streams = options.keepOpen ? max(1, options.expectedStreams) : max(1, options.sources.count)
+        return max(4, decodedCapacity(options) / streams)
     }
 
     /// Pre-processed frames waiting for inference, and the reorder window.

@@ -13,8 +13,6 @@ struct SourceFrame: Sendable {
     var decodeSeconds: Double
     /// When decoding finished (`Clock.now`): the start of the frame's lag.
     var arrival: Double
-    /// Its stream sheds frames when the queue is full (drop-oldest): other streams may evict it.
-    var sheddable = false
 }
 
 /// A frame pre-processed into the model's input layout.
@@ -77,6 +75,9 @@ struct OutputStage {
     var wallClock = false
     /// A stream's record is dropped once it is complete (a service's streams come and go for months).
     var forgetCompleted = false
+    /// Frames shed one after another for the same reason share one line (`"through"`: the last of
+    /// them), so that a stream that sheds most of what it offers writes little (a service's).
+    var compactDrops = false
     private var decode = StageStats()
     private var preprocess = StageStats()
     private var infer = StageStats()
@@ -308,34 +309,56 @@ struct OutputStage {
 
     /// Writes the frames shed from `stream`'s next one on, as long as they follow each other.
     private mutating func writeShedRun(stream: Int) throws {
-        for drop in drops.takeRun(stream: stream, from: streams[stream]!.next) { try writeDrop(drop, stream: stream) }
+        try writeDrops(drops.takeRun(stream: stream, from: streams[stream]!.next), stream: stream)
     }
 
     /// Writes the frames of `stream` shed before `limit` (all that are left for nil) as gap events.
     mutating func writeGap(stream: Int, below limit: Int?) throws {
-        for drop in drops.take(stream: stream, below: limit) {
+        let taken = drops.take(stream: stream, below: limit)
+        for (k, drop) in taken.enumerated() {
             precondition(
-                drop.index == streams[stream]!.next,
-                "stream \(stream): frame \(streams[stream]!.next) lost without a drop record")
-            try writeDrop(drop, stream: stream)
+                drop.index == streams[stream]!.next + k,
+                "stream \(stream): frame \(streams[stream]!.next + k) lost without a drop record")
         }
+        try writeDrops(taken, stream: stream)
         if let limit {
             precondition(streams[stream]!.next == limit, "stream \(stream): frames missing before \(limit)")
         }
     }
 
-    private mutating func writeDrop(_ drop: DropLog.Drop, stream: Int) throws {
+    /// Writes `list` (consecutive frames of `stream`, from its next one): a line each, or with
+    /// `compactDrops` one line per run of frames shed for the same reason (`"through"`: its last).
+    private mutating func writeDrops(_ list: [DropLog.Drop], stream: Int) throws {
+        var i = 0
+        while i < list.count {
+            var j = i
+            while compactDrops, j + 1 < list.count, list[j + 1].index == list[j].index + 1,
+                list[j + 1].reason == list[i].reason
+            {
+                j += 1
+            }
+            try writeDrop(list[i], through: list[j].index, stream: stream)
+            i = j + 1
+        }
+    }
+
+    /// Writes frames `drop.index...last` of `stream`, shed, as one gap event.
+    private mutating func writeDrop(_ drop: DropLog.Drop, through last: Int, stream: Int) throws {
         let sink = streams[stream]!.sink
         var result = FrameResult(
             stream: stream, frame: drop.index, pts: drop.pts, model: tag, batch: 0, detections: [],
             dropped: drop.reason)
         result.name = sink.name
+        result.through = last > drop.index ? last : nil
         if wallClock { result.time = Date().timeIntervalSince1970 }
         try write(result, stream: stream)
-        streams[stream]!.next += 1
-        streams[stream]!.dropped += 1
-        sink.handle?.shed()
-        timeline.dropped(at: Clock.now - origin)
+        let count = last - drop.index + 1
+        streams[stream]!.next += count
+        streams[stream]!.dropped += count
+        for _ in 0..<count {
+            sink.handle?.shed()
+            timeline.dropped(at: Clock.now - origin)
+        }
     }
 
     /// After the last batch: frames shed at the very end, then the annotated videos completed.

@@ -22,15 +22,15 @@ struct DecodeSettings: Sendable {
     var name: String? = nil
 }
 
-/// One stream's decoding thread: reads frames from its source and puts them in the queue all
-/// streams share (the stream muxer), as `shed` says when the queue is full: `backlog` waits for
-/// room, `drop-oldest` evicts the oldest frame there (recorded as a gap of its stream), `skip` drops
-/// 1 in k frames as the batch size manager asks.
+/// One stream's decoding thread: reads frames from its source and puts them in its lane of the
+/// queue all streams share (the stream muxer, a `FairQueue`: streams take turns), as `shed` says
+/// when its lane is full: `backlog` waits for room, `drop-oldest` evicts its own oldest frame there
+/// (recorded as a gap of its stream), `skip` drops 1 in k frames as the batch size manager asks.
 enum DecodeStage {
     /// Reads until the source ends, fails, `maxFrames` is reached, the stream leaves or is stopped,
     /// or the queue is closed. Returns the error that ended it early, if one did.
     static func run(
-        _ source: FrameSource, stream: Int, settings: DecodeSettings, into queue: BoundedQueue<SourceFrame>,
+        _ source: FrameSource, stream: Int, settings: DecodeSettings, into queue: FairQueue<SourceFrame>,
         drops: DropLog, manager: BatchManager?, runStart: Double, stop: StopSignal
     ) -> VideoError? {
         var count = 0
@@ -57,23 +57,21 @@ enum DecodeStage {
             guard let frame else { return nil }
             let spent = (live ? threadCPUSeconds() : Clock.now) - t0
             pacer.wait(for: frame.pts, unless: stop)
-            var item = SourceFrame(stream: stream, frame: frame, decodeSeconds: spent, arrival: Clock.now)
-            item.sheddable = settings.shed == .dropOldest
+            let item = SourceFrame(stream: stream, frame: frame, decodeSeconds: spent, arrival: Clock.now)
             manager?.arrivals.arrived(at: item.arrival)
             count += 1
+            // Real-time streams (paced files, cameras) take their turns first; each stream waits or
+            // sheds in its own lane only (`FairQueue`): a fast one never takes a slow one's share.
+            let urgent = settings.realtime || live
             switch settings.shed {
             case .backlog:
-                guard queue.push(item) else { return nil }
+                guard queue.push(item, urgent: urgent) else { return nil }
             case .dropOldest:
-                // A full queue sheds this stream's own oldest frame, else another shedding stream's;
-                // a stream that must not shed (backlog) never loses a frame to it: then this waits.
-                // The drop is recorded under the queue's lock, before anything after it can come out.
-                let accepted = queue.pushEvicting(
-                    item, prefer: { $0.stream == stream }, allow: { $0.sheddable },
-                    evicted: { old in
-                        drops.record(
-                            stream: old.stream, index: old.frame.index, pts: old.frame.pts, reason: "drop-oldest")
-                    })
+                // A full lane sheds this stream's own oldest frame. The drop is recorded under the
+                // queue's lock, before anything after it can come out.
+                let accepted = queue.pushEvictingOldest(item, urgent: urgent) { old in
+                    drops.record(stream: old.stream, index: old.frame.index, pts: old.frame.pts, reason: "drop-oldest")
+                }
                 guard accepted else { return nil }
             case .skip:
                 let k = manager?.skipEvery ?? 0
@@ -81,7 +79,7 @@ enum DecodeStage {
                     drops.record(stream: stream, index: frame.index, pts: frame.pts, reason: "skip")
                     continue
                 }
-                guard queue.push(item) else { return nil }
+                guard queue.push(item, urgent: urgent) else { return nil }
             }
             source.delivered()
         }

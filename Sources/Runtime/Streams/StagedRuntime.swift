@@ -57,6 +57,8 @@ final class StreamDirectory: Sendable {
 final class StagedRuntime: Sendable {
     struct Settings: Sendable {
         var decodedCapacity: Int
+        /// Decoded frames one stream may have waiting (its lane of the fair queue).
+        var laneCapacity: Int
         var readyCapacity: Int
         var workers: Int
         var requests: Int
@@ -66,7 +68,7 @@ final class StagedRuntime: Sendable {
         var recordErrors = true
     }
 
-    let decoded: BoundedQueue<SourceFrame>
+    let decoded: FairQueue<SourceFrame>
     let ready: ReorderBuffer<ReadyFrame>
     let inferred: BoundedQueue<InferredBatch>
     let directory = StreamDirectory()
@@ -90,7 +92,8 @@ final class StagedRuntime: Sendable {
         timeout: @escaping @Sendable () -> Double
     ) {
         self.settings = settings
-        decoded = BoundedQueue(capacity: settings.decodedCapacity)
+        decoded = FairQueue(
+            capacity: settings.decodedCapacity, laneCapacity: settings.laneCapacity, lane: { $0.stream })
         ready = ReorderBuffer(capacity: settings.readyCapacity)
         inferred = BoundedQueue(capacity: settings.requests + 1)
         self.models = models

@@ -77,6 +77,14 @@ struct StreamStateTests {
         var loop = StreamStateMachine(settings: .init(live: false, loop: true), time: 0)
         _ = loop.handle(.opened, at: 0)
         #expect(loop.handle(.ended, at: 3) == .reopen(after: 0) && loop.phase == .running)
+        // Out of file descriptors at the loop point: retried like a camera, never failed for good.
+        #expect(loop.handle(.reopenFailed("Too many open files"), at: 3, random: 0.5) == .reopen(after: 0.5))
+        #expect(loop.phase == .reconnecting && loop.lastError == "Too many open files")
+        #expect(loop.handle(.reopenFailed("Too many open files"), at: 4, random: 0.5) == .reopen(after: 1))
+        #expect(loop.handle(.opened, at: 5) == .none && loop.phase == .running && loop.reconnects == 1)
+        // A file that is not looped and cannot be opened again fails.
+        var once = StreamStateMachine(settings: .init(live: false), time: 0)
+        #expect(once.handle(.reopenFailed("gone"), at: 0) == .finish && once.phase == .failed)
 
         var missing = StreamStateMachine(settings: .init(live: false, loop: true), time: 0)
         #expect(missing.handle(.failed("no such file"), at: 0) == .finish)

@@ -177,7 +177,7 @@ final class FrameSource {
                 return false
             case .reopen(let wait):
                 let looping = machine.phase == .running
-                if !looping {
+                if !looping || machine.attempts > 0 {
                     logger.warning(
                         "source dropped, reconnecting",
                         metadata: [
@@ -203,8 +203,8 @@ final class FrameSource {
                             metadata: ["source": "\(input)", "reconnects": "\(machine.reconnects + 1)"])
                     }
                 } catch {
-                    // A looping file that can no longer be opened fails (the machine says so).
-                    event = .failed(error.message)
+                    // Retried with back-off, a camera's or a looping file's (the machine says so).
+                    event = .reopenFailed(error.message)
                 }
             }
         }

@@ -55,6 +55,10 @@ public struct StreamStateMachine: Sendable {
         case ended
         /// The source could not be opened or read, or went silent; the reason.
         case failed(String)
+        /// Opening it again (a reconnect, or a looping file at its end) failed; the reason. A
+        /// looping file is then retried like a camera (out of file descriptors, a file being
+        /// replaced): it never fails for good at its loop point.
+        case reopenFailed(String)
         /// The stream is to stop (removed, or the service ends).
         case stop
     }
@@ -134,6 +138,11 @@ public struct StreamStateMachine: Sendable {
         case .failed(let reason):
             lastError = reason
             if settings.live { return drop(reason, at: time, random: random) }
+            phase = .failed
+            return .finish
+        case .reopenFailed(let reason):
+            lastError = reason
+            if settings.live || settings.loop { return drop(reason, at: time, random: random) }
             phase = .failed
             return .finish
         }

@@ -57,8 +57,16 @@ public enum ControlPlane {
     public static func router(
         _ service: EdgeService, metrics: MetricsExporter? = nil, sampler: ResourceMonitor? = nil,
         feed: EventFeed? = nil
-    ) -> Router<BasicRequestContext> {
-        let router = Router(context: BasicRequestContext.self)
+    ) -> Router<ControlContext> {
+        router(service, metrics: metrics, sampler: sampler, feed: feed, guards: RequestGuards(config: service.config))
+    }
+
+    /// The routes, on `service`, bounded by `guards`.
+    static func router(
+        _ service: EdgeService, metrics: MetricsExporter?, sampler: ResourceMonitor?, feed: EventFeed?,
+        guards: RequestGuards
+    ) -> Router<ControlContext> {
+        let router = Router(context: ControlContext.self)
         router.get("/v2/health/live") { _, _ in json(["live": true]) }
         router.get("/") { _, _ in
             guard let page = dashboardPage else { return error(.internalServerError, "the dashboard is missing") }
@@ -79,13 +87,15 @@ public enum ControlPlane {
                 status: .ok, headers: [.contentType: "application/yaml"],
                 body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
         }
-        router.get("/api/v1/events") { _, _ in
-            guard let stream = feed?.subscribe() else {
-                return error(.serviceUnavailable, "the event feed takes \(EventFeed.maxClients) clients at most")
+        router.get("/api/v1/events") { _, context in
+            guard let body = await feed?.body(on: context.channel) else {
+                var full = error(
+                    ServiceError(.unavailable, "the event feed takes \(EventFeed.maxClients) clients at most"))
+                full.headers[.retryAfter] = "2"
+                return full
             }
             return Response(
-                status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
-                body: ResponseBody(asyncSequence: stream))
+                status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
         }
         RestRoutes.add(to: router, service: service, sampler: sampler)
         let exporter = metrics ?? MetricsExporter()
@@ -94,7 +104,7 @@ public enum ControlPlane {
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: ResponseBody(byteBuffer: ByteBuffer(string: exporter.render(sampler: sampler))))
         }
-        InferenceProtocol.add(to: router, service: service)
+        InferenceProtocol.add(to: router, service: service, admission: guards.inferRequests)
         router.get("/v2/health/ready") { _, _ in
             service.isReady ? json(["ready": true]) : error(.serviceUnavailable, "not ready: models are loading")
         }
@@ -109,20 +119,9 @@ public enum ControlPlane {
                 notYet.headers[.retryAfter] = "1"
                 return notYet
             }
-            // Drawn and encoded only when asked, on the blocking executor (never the cooperative pool).
-            do {
-                let bytes = try await BlockingExecutor.shared.run { () throws(VideoError) in
-                    var pixels = latest.frame.pixels
-                    let (width, height) = (latest.frame.width, latest.frame.height)
-                    Annotator().draw(latest.detections, on: &pixels, width: width, height: height)
-                    return try JPEGEncoder.encode(rgb: pixels, width: width, height: height)
-                }
-                return Response(
-                    status: .ok, headers: [.contentType: "image/jpeg", .cacheControl: "no-store"],
-                    body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
-            } catch let failure {
-                return error(.internalServerError, "\(failure)")
-            }
+            // Drawn and encoded only when asked, on the blocking executor (never the cooperative pool),
+            // `server.max_snapshots` at once.
+            return await guards.snapshots.run { await snapshot(latest) }
         }
         router.get("/api/v1/streams/:id") { _, context in
             let id = context.parameters.get("id") ?? ""
@@ -174,13 +173,40 @@ public enum ControlPlane {
     }
 
     /// The control plane's responder: the routes, with any error (an unknown path, a method not
-    /// allowed, a failure) answered as JSON.
+    /// allowed, a failure) answered as JSON, and requests naming another host refused.
     public static func responder(
         _ service: EdgeService, metrics: MetricsExporter? = nil, sampler: ResourceMonitor? = nil,
         feed: EventFeed? = nil, token: String? = nil
-    ) -> some HTTPResponder<BasicRequestContext> {
+    ) -> some HTTPResponder<ControlContext> {
+        responder(
+            service, metrics: metrics, sampler: sampler, feed: feed, token: token,
+            guards: RequestGuards(config: service.config))
+    }
+
+    static func responder(
+        _ service: EdgeService, metrics: MetricsExporter?, sampler: ResourceMonitor?, feed: EventFeed?,
+        token: String?, guards: RequestGuards
+    ) -> some HTTPResponder<ControlContext> {
         JSONErrors(
-            inner: router(service, metrics: metrics, sampler: sampler, feed: feed).buildResponder(), token: token)
+            inner: router(service, metrics: metrics, sampler: sampler, feed: feed, guards: guards).buildResponder(),
+            token: token, hosts: guards.hosts)
+    }
+
+    /// The latest frame with its detections drawn, as JPEG.
+    static func snapshot(_ latest: (frame: VideoFrame, detections: [Detection])) async -> Response {
+        do {
+            let bytes = try await BlockingExecutor.shared.run { () throws(VideoError) in
+                var pixels = latest.frame.pixels
+                let (width, height) = (latest.frame.width, latest.frame.height)
+                Annotator().draw(latest.detections, on: &pixels, width: width, height: height)
+                return try JPEGEncoder.encode(rgb: pixels, width: width, height: height)
+            }
+            return Response(
+                status: .ok, headers: [.contentType: "image/jpeg", .cacheControl: "no-store"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+        } catch let failure {
+            return error(.internalServerError, "\(failure)")
+        }
     }
 
     /// A request body as a stream entry, checked as a config entry is.
@@ -236,13 +262,16 @@ public enum ControlPlane {
     }
 }
 
-/// Answers every error as `{"error": "..."}` with its status, and, with a token, refuses every
+/// Answers every error as `{"error": "..."}` with its status; refuses a request whose `Host` is not
+/// a name of this server (421, see `HostCheck`); and, with a token, refuses every
 /// mutating request (POST, PUT, PATCH, DELETE; `infer` and the repository index, which change
 /// nothing, excepted) without `Authorization: Bearer <token>`: 401, the token compared in constant time.
-struct JSONErrors<Inner: HTTPResponder<BasicRequestContext>>: HTTPResponder {
-    typealias Context = BasicRequestContext
+struct JSONErrors<Inner: HTTPResponder<ControlContext>>: HTTPResponder {
+    typealias Context = ControlContext
     let inner: Inner
     let token: String?
+    /// Nil: any `Host` (a Unix socket's server, which no browser reaches).
+    let hosts: HostCheck?
 
     static func readOnly(_ path: String) -> Bool {
         path.hasSuffix("/infer") || path == "/v2/repository/index"
@@ -258,6 +287,7 @@ struct JSONErrors<Inner: HTTPResponder<BasicRequestContext>>: HTTPResponder {
     }
 
     func respond(to request: Request, context: Context) async throws -> Response {
+        if let hosts, !hosts.allows(request.head.authority) { return hosts.refusal(request.head.authority ?? "") }
         if let token, [.post, .put, .patch, .delete].contains(request.method), !Self.readOnly(request.uri.path) {
             let given = request.headers[.authorization] ?? ""
             guard given.hasPrefix("Bearer "), Self.same(String(given.dropFirst(7)), token) else {

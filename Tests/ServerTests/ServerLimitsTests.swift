@@ -1,3 +1,4 @@
+import EdgeNode
 import Foundation
 import Hummingbird
 import TestSupport
@@ -186,6 +187,36 @@ struct ServerLimitsUnitTests {
         release.yield()
         #expect(await first.status == .ok)
         #expect(await admission.run { Response(status: .ok) }.status == .ok)
+    }
+
+    @Test(
+        "server: limits decoded with defaults, taken when given, and refused out of range with one line naming the key")
+    func limitsConfig() {
+        let (defaults, none) = ServiceConfig.check(yaml: "server: { port: 0 }", file: "s.yaml")
+        #expect(none.isEmpty && defaults.serverLimits == ServerLimits())
+        let given = """
+            server: { max_connections: 10, idle_timeout_s: 0.5, feed_write_timeout_s: 3, max_snapshots: 1,
+                      max_infer_requests: 2, allowed_hosts: [a.example, b.example] }
+            """
+        let (config, problems) = ServiceConfig.check(yaml: given, file: "s.yaml")
+        var expected = ServerLimits()
+        (expected.maxConnections, expected.idleTimeout, expected.feedWriteTimeout) = (10, 0.5, 3)
+        (expected.maxSnapshots, expected.maxInferRequests) = (1, 2)
+        expected.allowedHosts = ["a.example", "b.example"]
+        #expect(problems.isEmpty && config.serverLimits == expected, "\(problems)")
+        let bad: [(String, String)] = [
+            ("max_connections: 0", "s.yaml: server.max_connections: must be within 1...65536"),
+            ("idle_timeout_s: 1e13", "s.yaml: server.idle_timeout_s: must be more than 0 and at most 3600"),
+            ("feed_write_timeout_s: 0", "s.yaml: server.feed_write_timeout_s: must be more than 0 and at most 600"),
+            ("max_snapshots: 65", "s.yaml: server.max_snapshots: must be within 1...64"),
+            ("max_infer_requests: -1", "s.yaml: server.max_infer_requests: must be within 1...64"),
+            ("allowed_hosts: localhost", "s.yaml: server.allowed_hosts: must be a list of host names"),
+            ("allowed_hosts: ['']", "s.yaml: server.allowed_hosts: must hold at most 64 names of 1 to 253"),
+        ]
+        for (body, message) in bad {
+            let (_, problems) = ServiceConfig.check(yaml: "server: { \(body) }", file: "s.yaml")
+            #expect(problems.count == 1 && problems.first?.description.hasPrefix(message) == true, "\(problems)")
+        }
     }
 
     @Test("Host names: configured, localhost, IP literals and allowed ones pass; others do not")

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # batchline serve against hostile clients: usage bench/hostile.sh [seconds] (default 180).
 # Two looping real-time cameras (vtest.avi at 10 fps) on the pedestrian detector, serve under an
-# open-file limit of NOFILE=128, while every attacker below runs in a loop for the whole time
-# (Tests/TestSupport/hostile_clients.py). Reports the frames the cameras shed, RSS, peak RSS and
-# threads before and after, and what each attacker got. Writes out/bench/hostile/.
+# open-file limit of NOFILE=128 (soft and hard), first left alone for QUIET=30 seconds (what the
+# cameras shed on their own), then with every attacker below in a loop for [seconds]
+# (Tests/TestSupport/hostile_clients.py). Reports the frames the cameras shed in each phase, RSS,
+# peak RSS and threads, and what each attacker got. Writes out/bench/hostile/.
 # CONFIG=debug uses the debug build. One function per attacker: add one, and list it in ATTACKERS.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -54,12 +55,14 @@ attack_loop() {
 }
 idle_flood() { attack_loop idle-flood idle "$port" 150 20; }
 short_bodies() { attack_loop short-body short-body "$port"; }
-stalled_sse() { attack_loop stalled-sse stalled-sse "$port" 32 60; }
+stalled_sse() { attack_loop stalled-sse stalled-sse "$port" 32 60 "$pid"; }
 snapshot_flood() { attack_loop snapshot-flood snapshots "$port" entrance 500; }
 big_infer() { attack_loop big-infer infer "$port" pedestrian-ssdlite 4 28; }
 foreign_host() { attack_loop foreign-host host "$port" evil.example; }
 ATTACKERS=${ATTACKERS:-"idle_flood short_bodies stalled_sse snapshot_flood big_infer foreign_host"}
 
+measure >"$out/quiet.json"
+sleep "${QUIET:-30}"
 measure >"$out/before.json"
 deadline=$(($(date +%s) + seconds))
 attackers=()
@@ -75,15 +78,15 @@ curl -s -o /dev/null -w "%{http_code}" "$addr/v2/health/live" >"$out/health"
 python3 - "$out" "$seconds" <<'PY' | tee "$out/summary.txt"
 import glob, json, os, sys
 out, seconds = sys.argv[1], sys.argv[2]
-before, after = (json.load(open(f"{out}/{n}.json")) for n in ("before", "after"))
+quiet, before, after = (json.load(open(f"{out}/{n}.json")) for n in ("quiet", "before", "after"))
 print(f"batchline serve, {seconds} s of hostile clients (two real-time cameras, open-file limit {os.environ.get('NOFILE', '128')})")
 print(f"{'':22}{'before':>12}{'after':>12}")
 for k, label in (("rss_mb", "RSS MB"), ("peak_mb", "peak RSS MB"), ("threads", "threads")):
     print(f"{label:22}{before[k]:>12}{after[k]:>12}")
 for s in after["frames"]:
-    frames = after["frames"][s] - before["frames"].get(s, 0)
-    shed = after["shed"][s] - before["shed"].get(s, 0)
-    print(f"{'camera ' + s:22}{frames:>8} frames, {shed} shed, {after['states'][s]}")
+    alone = f"{before['frames'][s] - quiet['frames'][s]} frames, {before['shed'][s] - quiet['shed'][s]} shed"
+    attacked = f"{after['frames'][s] - before['frames'][s]} frames, {after['shed'][s] - before['shed'][s]} shed"
+    print(f"{'camera ' + s:22}alone: {alone}; attacked: {attacked}; {after['states'][s]}")
 print(f"health after: {open(out + '/health').read()}")
 print(f"{'attacker':16}{'rounds':>7}  what it got (summed over rounds)")
 for path in sorted(glob.glob(f"{out}/*.jsonl")):

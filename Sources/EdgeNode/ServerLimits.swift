@@ -3,7 +3,7 @@
 /// when it is reached.
 ///
 /// ```yaml
-/// server: { max_connections: 256, idle_timeout_s: 30, feed_write_timeout_s: 10,
+/// server: { max_connections: 256, idle_timeout_s: 10, feed_write_timeout_s: 10,
 ///           max_snapshots: 4, max_infer_requests: 4, allowed_hosts: [edge-01.example] }
 /// ```
 public struct ServerLimits: Sendable, Equatable {
@@ -13,8 +13,9 @@ public struct ServerLimits: Sendable, Equatable {
     /// models and events files need.
     public var maxConnections = 256
     /// Seconds a connection may stay silent while no request is answered, or while a request's head
-    /// or body is read (`idle_timeout_s`, more than 0 and at most 3600); then it is closed.
-    public var idleTimeout = 30.0
+    /// or body is read (`idle_timeout_s`, more than 0 and at most 3600); then it is closed. Short,
+    /// because past `maxConnections` silent connections are what keeps others waiting.
+    public var idleTimeout = 10.0
     /// Seconds one write of the event feed may wait for a client that does not read
     /// (`feed_write_timeout_s`, more than 0 and at most 600); then the client is dropped, its
     /// connection closed and its slot freed.

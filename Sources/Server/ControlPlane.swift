@@ -21,6 +21,13 @@ import Yams
 /// 400 for a body that is not JSON, misses `source`, has unknown fields, names a file that does not
 /// exist or an id outside `[A-Za-z0-9_-]{1,64}`; 404 for an unknown id; 409 for a duplicate id; 413
 /// for a body over 1 MiB.
+///
+/// Bounded for clients that need no token (`ServerLimits`, the config's `server:` keys): 421 for a
+/// `Host` that is not a name of this server; 503 with `Retry-After` when `max_snapshots` snapshots
+/// or `max_infer_requests` infer requests are under way, or the event feed's 32 slots are taken;
+/// 413 for an `infer` body past what the model's input can need; a connection silent for
+/// `idle_timeout_s` (a request's head or body included) closed; past `max_connections`, new ones
+/// wait in the listen backlog.
 public enum ControlPlane {
     /// The largest request body taken.
     public static let maxBody = 1 << 20

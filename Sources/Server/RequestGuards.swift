@@ -134,11 +134,18 @@ struct HostCheck: Sendable {
 /// The HTTP server's settings that depend on the machine.
 enum ServerSettings {
     /// `configured`, held to a quarter of the process's open-file limit (the rest is for the cameras,
-    /// the models and the events files), saying so when it lowers it.
+    /// the models and the events files), saying so when it lowers it. The soft limit is first raised
+    /// to the hard one (at most 65536), as Go's runtime does: the default soft limit (often 1024) is
+    /// for programs that still use `select`.
     static func connectionLimit(_ configured: Int, logger: Logger) -> Int {
         var limit = rlimit()
-        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < rlim_t(Int32.max) else {
-            return configured
+        let resource = Int32(RLIMIT_NOFILE.rawValue)
+        guard getrlimit(resource, &limit) == 0 else { return configured }
+        let wanted = min(limit.rlim_max, 65536)
+        if limit.rlim_cur < wanted {
+            var raised = limit
+            raised.rlim_cur = wanted
+            if setrlimit(resource, &raised) == 0 { limit = raised }
         }
         let cap = max(8, Int(clamping: limit.rlim_cur) / 4)
         guard configured > cap else { return configured }

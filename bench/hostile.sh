@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# batchline serve against hostile clients: usage bench/hostile.sh [seconds] (default 180).
+# batchline serve against hostile clients: usage bench/hostile.sh [seconds] (default 60).
 # Two looping real-time cameras (vtest.avi at 10 fps) on the pedestrian detector, serve under an
-# open-file limit of NOFILE=128 (soft and hard), first left alone for QUIET=30 seconds (what the
-# cameras shed on their own), then with every attacker below in a loop for [seconds]
-# (Tests/TestSupport/hostile_clients.py). Reports the frames the cameras shed in each phase, RSS,
-# peak RSS and threads, and what each attacker got. Writes out/bench/hostile/.
+# open-file limit of NOFILE=128 (soft and hard). Phases: the cameras alone for [seconds] (what they
+# shed on their own); then each attacker below alone for [seconds], running its attack again and
+# again (Tests/TestSupport/hostile_clients.py); then, with TOGETHER=1, all of them at once. Each
+# phase reports the frames the cameras shed, RSS, peak RSS and threads, what its attackers got,
+# and whether /v2/health/live answers after it. Writes out/bench/hostile/.
 # CONFIG=debug uses the debug build. One function per attacker: add one, and list it in ATTACKERS.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-seconds=${1:-180}
+seconds=${1:-60}
 config=${CONFIG:-release}
 swift build -c "$config" --product batchline --quiet
 out=out/bench/hostile
@@ -47,11 +48,15 @@ print(json.dumps({"rss_mb": kb("VmRSS") // 1024, "peak_mb": kb("VmHWM") // 1024,
 PY
 }
 
-# Each attacker: runs its attack again and again until $deadline, one JSON line a round in $out/NAME.jsonl.
+# Each attacker: runs its attack again and again until $deadline, one JSON line a round in
+# $out/PHASE/NAME.jsonl.
 attack_loop() {
   local name=$1
   shift
-  while (($(date +%s) < deadline)); do $clients "$@" >>"$out/$name.jsonl" 2>>"$out/$name.err" || sleep 1; done
+  mkdir -p "$out/$current"
+  while (($(date +%s) < deadline)); do
+    $clients "$@" >>"$out/$current/$name.jsonl" 2>>"$out/$current/$name.err" || sleep 1
+  done
 }
 idle_flood() { attack_loop idle-flood idle "$port" 150 20; }
 short_bodies() { attack_loop short-body short-body "$port"; }
@@ -61,35 +66,44 @@ big_infer() { attack_loop big-infer infer "$port" pedestrian-ssdlite 4 28; }
 foreign_host() { attack_loop foreign-host host "$port" evil.example; }
 ATTACKERS=${ATTACKERS:-"idle_flood short_bodies stalled_sse snapshot_flood big_infer foreign_host"}
 
-measure >"$out/quiet.json"
-sleep "${QUIET:-30}"
-measure >"$out/before.json"
-deadline=$(($(date +%s) + seconds))
-attackers=()
-for a in $ATTACKERS; do
-  "$a" &
-  attackers+=($!)
-done
-for j in "${attackers[@]}"; do wait "$j" || true; done
-sleep 2
-measure >"$out/after.json"
-curl -s -o /dev/null -w "%{http_code}" "$addr/v2/health/live" >"$out/health"
+# One phase: `attackers` (functions) for $seconds, measured before and after; quiet without any.
+phase() {
+  local name=$1
+  shift
+  current=$name
+  measure >"$out/$name.before.json"
+  deadline=$(($(date +%s) + seconds))
+  local pids=()
+  for a in "$@"; do
+    "$a" &
+    pids+=($!)
+  done
+  if ((${#pids[@]} == 0)); then sleep "$seconds"; fi
+  for j in "${pids[@]}"; do wait "$j" || true; done
+  sleep 2
+  measure >"$out/$name.after.json"
+  curl -s -m 30 -o /dev/null -w "%{http_code}" "$addr/v2/health/live" >"$out/$name.health" || true
+  echo "$name" >>"$out/phases"
+}
+
+phase quiet
+for a in $ATTACKERS; do phase "$a" "$a"; done
+# shellcheck disable=SC2086 # one word per attacker
+if [[ ${TOGETHER:-0} == 1 ]]; then phase together $ATTACKERS; fi
 
 python3 - "$out" "$seconds" <<'PY' | tee "$out/summary.txt"
 import glob, json, os, sys
 out, seconds = sys.argv[1], sys.argv[2]
-quiet, before, after = (json.load(open(f"{out}/{n}.json")) for n in ("quiet", "before", "after"))
-print(f"batchline serve, {seconds} s of hostile clients (two real-time cameras, open-file limit {os.environ.get('NOFILE', '128')})")
-print(f"{'':22}{'before':>12}{'after':>12}")
-for k, label in (("rss_mb", "RSS MB"), ("peak_mb", "peak RSS MB"), ("threads", "threads")):
-    print(f"{label:22}{before[k]:>12}{after[k]:>12}")
-for s in after["frames"]:
-    alone = f"{before['frames'][s] - quiet['frames'][s]} frames, {before['shed'][s] - quiet['shed'][s]} shed"
-    attacked = f"{after['frames'][s] - before['frames'][s]} frames, {after['shed'][s] - before['shed'][s]} shed"
-    print(f"{'camera ' + s:22}alone: {alone}; attacked: {attacked}; {after['states'][s]}")
-print(f"health after: {open(out + '/health').read()}")
-print(f"{'attacker':16}{'rounds':>7}  what it got (summed over rounds)")
-for path in sorted(glob.glob(f"{out}/*.jsonl")):
+print(f"batchline serve: two real-time cameras, open-file limit {os.environ.get('NOFILE', '128')}, {seconds} s a phase")
+print(f"{'phase':16}{'RSS MB':>14}{'peak MB':>14}{'threads':>10}  health  cameras: frames/shed")
+for phase in open(f"{out}/phases").read().split():
+    b, a = (json.load(open(f"{out}/{phase}.{k}.json")) for k in ("before", "after"))
+    cams = ", ".join(f"{s} {a['frames'][s] - b['frames'][s]}/{a['shed'][s] - b['shed'][s]}" + ("" if a["states"][s] == "running" else f" {a['states'][s]}") for s in a["frames"])
+    print(f"{phase:16}{b['rss_mb']:>6} -> {a['rss_mb']:<5}{b['peak_mb']:>6} -> {a['peak_mb']:<5}"
+          f"{b['threads']:>4} -> {a['threads']:<3}  {open(f'{out}/{phase}.health').read():6}  {cams}")
+print()
+print(f"{'attacker':16}{'rounds':>7}  what it got (summed over its rounds)")
+for path in sorted(p for p in glob.glob(f"{out}/*/*.jsonl") if "/events/" not in p):
     rounds = [json.loads(l) for l in open(path) if l.strip()]
     total = {}
     for r in rounds:
@@ -100,8 +114,9 @@ for path in sorted(glob.glob(f"{out}/*.jsonl")):
             elif isinstance(v, (int, float)) and not isinstance(v, bool) and k not in ("health", "status"):
                 total[k] = total.get(k, 0) + v
             else:
-                key = f"{k}={v}"
+                key = f"{k}={str(v)[:60]}"
                 total[key] = total.get(key, 0) + 1
     got = ", ".join(f"{k}: {v}" for k, v in sorted(total.items()))
-    print(f"{os.path.basename(path)[:-6]:16}{len(rounds):>7}  {got}")
+    name = os.path.relpath(path, out)[:-6].replace("/", ":")
+    print(f"{name:16}{len(rounds):>7}  {got}")
 PY

@@ -1,3 +1,4 @@
+import Core
 import EdgeNode
 import Foundation
 import HTTPTypes
@@ -209,8 +210,13 @@ enum InferenceProtocol {
             return tooLarge
         }
         let parsed: Parsed
+        let headerLength = request.headers[headerLengthField]
         do {
-            parsed = try parse(body, headerLength: request.headers[headerLengthField], model: d)
+            // Tens of megabytes of JSON take a while: on the blocking executor, so that the
+            // cooperative pool goes on reading the other connections (whose idle timeout runs).
+            parsed = try await BlockingExecutor.shared.run { () throws(Refusal) in
+                try parse(body, headerLength: headerLength, model: d)
+            }
         } catch {
             pipeline.counters.request(succeeded: false)
             return ControlPlane.error(.badRequest, error.message)

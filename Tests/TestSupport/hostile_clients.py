@@ -86,7 +86,7 @@ def health(port, timeout=5):
 
 def idle(port, n, seconds):
     """N connections that send nothing (half of them half a request head). Health is asked while
-    they are open; then, within `seconds`, how many the server closed."""
+    they are open (for up to `seconds`); then, within `seconds` more, how many the server closed."""
     held, refused = [], 0
     for k in range(n):
         try:
@@ -101,6 +101,7 @@ def idle(port, n, seconds):
     while time.time() < deadline and status != 200:
         status = health(port)
     closed = 0
+    deadline = time.time() + seconds
     while time.time() < deadline:
         closed = sum(is_closed(s) for s in held)
         if closed == len(held):

@@ -133,6 +133,7 @@ let package = Package(
                 "Core", "EdgeNode", "Runtime", "ModelServing", "InferenceEngine", "Monitoring", "Batching",
                 "ModelRegistry", "Vision", "InferenceBackend", "VideoIO",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),

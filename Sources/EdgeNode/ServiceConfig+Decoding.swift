@@ -6,14 +6,18 @@ import Foundation
 // section on its own so that a problem in one does not hide the next.
 
 extension ServiceConfig {
-    /// `server: { host, port, token_file }`.
+    /// `server: { host, port, token_file }` and the limits (`ServerLimits`).
     struct ServerSection: Decodable, Equatable {
         var host: String?
         var port: Int?
         var tokenFile: String?
+        var limits = ServerLimits()
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case host, port, tokenFile = "token_file"
+            case maxConnections = "max_connections", idleTimeout = "idle_timeout_s"
+            case feedWriteTimeout = "feed_write_timeout_s", maxSnapshots = "max_snapshots"
+            case maxInferRequests = "max_infer_requests", allowedHosts = "allowed_hosts"
         }
 
         init(from decoder: any Decoder) throws {
@@ -21,6 +25,19 @@ extension ServiceConfig {
             host = try c.string(.host)
             port = try c.int(.port, in: 0...65535)
             tokenFile = try c.string(.tokenFile)
+            var l = ServerLimits()
+            l.maxConnections = try c.int(.maxConnections, in: 1...65536) ?? l.maxConnections
+            l.idleTimeout = try c.duration(.idleTimeout, atMost: 3600) { .seconds($0) }?.inSeconds ?? l.idleTimeout
+            l.feedWriteTimeout =
+                try c.duration(.feedWriteTimeout, atMost: 600) { .seconds($0) }?.inSeconds ?? l.feedWriteTimeout
+            l.maxSnapshots = try c.int(.maxSnapshots, in: 1...64) ?? l.maxSnapshots
+            l.maxInferRequests = try c.int(.maxInferRequests, in: 1...64) ?? l.maxInferRequests
+            let hosts = try c.optional([StringValue].self, .allowedHosts, else: "must be a list of host names")
+            l.allowedHosts = hosts?.map(\.value) ?? []
+            guard l.allowedHosts.count <= 64, l.allowedHosts.allSatisfy({ (1...253).contains($0.utf8.count) }) else {
+                throw c.issue(.allowedHosts, "must hold at most 64 names of 1 to 253 characters")
+            }
+            limits = l
         }
     }
 

@@ -37,6 +37,8 @@ public struct ServiceConfig: Sendable, Equatable {
     /// A file holding the bearer token that mutating routes need (made, owner-only, if missing);
     /// nil: no token asked.
     public var tokenFile: String?
+    /// The HTTP server's limits (`server.max_connections`, `idle_timeout_s`, ...).
+    public var serverLimits = ServerLimits()
     /// A model repository: streams may name a model there by its name.
     public var repository: String?
     /// Folder for the events files: `<events>/<stream id>.jsonl`.
@@ -142,6 +144,7 @@ public struct ServiceConfig: Sendable, Equatable {
             host = server.host ?? host
             port = server.port ?? port
             tokenFile = server.tokenFile
+            serverLimits = server.limits
         }
         repository = document.models?.repository
         if let output = document.output {

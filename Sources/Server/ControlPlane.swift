@@ -21,6 +21,13 @@ import Yams
 /// 400 for a body that is not JSON, misses `source`, has unknown fields, names a file that does not
 /// exist or an id outside `[A-Za-z0-9_-]{1,64}`; 404 for an unknown id; 409 for a duplicate id; 413
 /// for a body over 1 MiB.
+///
+/// Bounded for clients that need no token (`ServerLimits`, the config's `server:` keys): 421 for a
+/// `Host` that is not a name of this server; 503 with `Retry-After` when `max_snapshots` snapshots
+/// or `max_infer_requests` infer requests are under way, or the event feed's 32 slots are taken;
+/// 413 for an `infer` body past what the model's input can need; a connection silent for
+/// `idle_timeout_s` (a request's head or body included) closed; past `max_connections`, new ones
+/// wait in the listen backlog.
 public enum ControlPlane {
     /// The largest request body taken.
     public static let maxBody = 1 << 20
@@ -57,8 +64,16 @@ public enum ControlPlane {
     public static func router(
         _ service: EdgeService, metrics: MetricsExporter? = nil, sampler: ResourceMonitor? = nil,
         feed: EventFeed? = nil
-    ) -> Router<BasicRequestContext> {
-        let router = Router(context: BasicRequestContext.self)
+    ) -> Router<ControlContext> {
+        router(service, metrics: metrics, sampler: sampler, feed: feed, guards: RequestGuards(config: service.config))
+    }
+
+    /// The routes, on `service`, bounded by `guards`.
+    static func router(
+        _ service: EdgeService, metrics: MetricsExporter?, sampler: ResourceMonitor?, feed: EventFeed?,
+        guards: RequestGuards
+    ) -> Router<ControlContext> {
+        let router = Router(context: ControlContext.self)
         router.get("/v2/health/live") { _, _ in json(["live": true]) }
         router.get("/") { _, _ in
             guard let page = dashboardPage else { return error(.internalServerError, "the dashboard is missing") }
@@ -79,13 +94,15 @@ public enum ControlPlane {
                 status: .ok, headers: [.contentType: "application/yaml"],
                 body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
         }
-        router.get("/api/v1/events") { _, _ in
-            guard let stream = feed?.subscribe() else {
-                return error(.serviceUnavailable, "the event feed takes \(EventFeed.maxClients) clients at most")
+        router.get("/api/v1/events") { _, context in
+            guard let body = await feed?.body(on: context.channel) else {
+                var full = error(
+                    ServiceError(.unavailable, "the event feed takes \(EventFeed.maxClients) clients at most"))
+                full.headers[.retryAfter] = "2"
+                return full
             }
             return Response(
-                status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
-                body: ResponseBody(asyncSequence: stream))
+                status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
         }
         RestRoutes.add(to: router, service: service, sampler: sampler)
         let exporter = metrics ?? MetricsExporter()
@@ -94,7 +111,7 @@ public enum ControlPlane {
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: ResponseBody(byteBuffer: ByteBuffer(string: exporter.render(sampler: sampler))))
         }
-        InferenceProtocol.add(to: router, service: service)
+        InferenceProtocol.add(to: router, service: service, admission: guards.inferRequests)
         router.get("/v2/health/ready") { _, _ in
             guard let reason = service.notReadyReason else { return json(["ready": true]) }
             return error(.serviceUnavailable, reason)
@@ -110,20 +127,9 @@ public enum ControlPlane {
                 notYet.headers[.retryAfter] = "1"
                 return notYet
             }
-            // Drawn and encoded only when asked, on the blocking executor (never the cooperative pool).
-            do {
-                let bytes = try await BlockingExecutor.shared.run { () throws(VideoError) in
-                    var pixels = latest.frame.pixels
-                    let (width, height) = (latest.frame.width, latest.frame.height)
-                    Annotator().draw(latest.detections, on: &pixels, width: width, height: height)
-                    return try JPEGEncoder.encode(rgb: pixels, width: width, height: height)
-                }
-                return Response(
-                    status: .ok, headers: [.contentType: "image/jpeg", .cacheControl: "no-store"],
-                    body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
-            } catch let failure {
-                return error(.internalServerError, "\(failure)")
-            }
+            // Drawn and encoded only when asked, on the blocking executor (never the cooperative pool),
+            // `server.max_snapshots` at once.
+            return await guards.snapshots.run { await snapshot(latest) }
         }
         router.get("/api/v1/streams/:id") { _, context in
             let id = context.parameters.get("id") ?? ""
@@ -175,13 +181,40 @@ public enum ControlPlane {
     }
 
     /// The control plane's responder: the routes, with any error (an unknown path, a method not
-    /// allowed, a failure) answered as JSON.
+    /// allowed, a failure) answered as JSON, and requests naming another host refused.
     public static func responder(
         _ service: EdgeService, metrics: MetricsExporter? = nil, sampler: ResourceMonitor? = nil,
         feed: EventFeed? = nil, token: String? = nil
-    ) -> some HTTPResponder<BasicRequestContext> {
+    ) -> some HTTPResponder<ControlContext> {
+        responder(
+            service, metrics: metrics, sampler: sampler, feed: feed, token: token,
+            guards: RequestGuards(config: service.config))
+    }
+
+    static func responder(
+        _ service: EdgeService, metrics: MetricsExporter?, sampler: ResourceMonitor?, feed: EventFeed?,
+        token: String?, guards: RequestGuards
+    ) -> some HTTPResponder<ControlContext> {
         JSONErrors(
-            inner: router(service, metrics: metrics, sampler: sampler, feed: feed).buildResponder(), token: token)
+            inner: router(service, metrics: metrics, sampler: sampler, feed: feed, guards: guards).buildResponder(),
+            token: token, hosts: guards.hosts)
+    }
+
+    /// The latest frame with its detections drawn, as JPEG.
+    static func snapshot(_ latest: (frame: VideoFrame, detections: [Detection])) async -> Response {
+        do {
+            let bytes = try await BlockingExecutor.shared.run { () throws(VideoError) in
+                var pixels = latest.frame.pixels
+                let (width, height) = (latest.frame.width, latest.frame.height)
+                Annotator().draw(latest.detections, on: &pixels, width: width, height: height)
+                return try JPEGEncoder.encode(rgb: pixels, width: width, height: height)
+            }
+            return Response(
+                status: .ok, headers: [.contentType: "image/jpeg", .cacheControl: "no-store"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+        } catch let failure {
+            return error(.internalServerError, "\(failure)")
+        }
     }
 
     /// A request body as a stream entry, checked as a config entry is.
@@ -237,13 +270,16 @@ public enum ControlPlane {
     }
 }
 
-/// Answers every error as `{"error": "..."}` with its status, and, with a token, refuses every
+/// Answers every error as `{"error": "..."}` with its status; refuses a request whose `Host` is not
+/// a name of this server (421, see `HostCheck`); and, with a token, refuses every
 /// mutating request (POST, PUT, PATCH, DELETE; `infer` and the repository index, which change
 /// nothing, excepted) without `Authorization: Bearer <token>`: 401, the token compared in constant time.
-struct JSONErrors<Inner: HTTPResponder<BasicRequestContext>>: HTTPResponder {
-    typealias Context = BasicRequestContext
+struct JSONErrors<Inner: HTTPResponder<ControlContext>>: HTTPResponder {
+    typealias Context = ControlContext
     let inner: Inner
     let token: String?
+    /// Nil: any `Host` (a Unix socket's server, which no browser reaches).
+    let hosts: HostCheck?
 
     static func readOnly(_ path: String) -> Bool {
         path.hasSuffix("/infer") || path == "/v2/repository/index"
@@ -259,6 +295,7 @@ struct JSONErrors<Inner: HTTPResponder<BasicRequestContext>>: HTTPResponder {
     }
 
     func respond(to request: Request, context: Context) async throws -> Response {
+        if let hosts, !hosts.allows(request.head.authority) { return hosts.refusal(request.head.authority ?? "") }
         if let token, [.post, .put, .patch, .delete].contains(request.method), !Self.readOnly(request.uri.path) {
             let given = request.headers[.authorization] ?? ""
             guard given.hasPrefix("Bearer "), Self.same(String(given.dropFirst(7)), token) else {

@@ -74,11 +74,11 @@ struct ControlSocketService: Service {
     func run() async throws {
         // Resumed by the run when its model is ready; a run that ends first has nothing to steer.
         guard await pipeline.waitForModels() != nil else { return }
-        let router = Router()
+        let router = Router(context: ControlContext.self)
         ModelRoutes.add(to: router, control: RunModels(pipeline: pipeline), trigger: "request")
         let path = socket.path
         let app = Application(
-            responder: JSONErrors(inner: router.buildResponder(), token: nil),
+            responder: JSONErrors(inner: router.buildResponder(), token: nil, hosts: nil),
             configuration: .init(address: .unixDomainSocket(path: path), serverName: "batchline"),
             onServerRunning: { _ in
                 try? FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)

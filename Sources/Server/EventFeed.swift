@@ -21,7 +21,13 @@ import Synchronization
 /// it ended); the feed relays them on its own task, and samples the figures once a second: it never
 /// touches a pipeline's threads. Each client has a bounded buffer (`clientBuffer` events); a client that
 /// lets it fill (stopped reading) is dropped, so a slow client never slows anything but itself.
-/// At most `maxClients` at once.
+/// At most `maxClients` at once; past that, 503.
+///
+/// A client that stops reading fills its TCP buffers first, which can take megabytes before its
+/// buffer here fills. So its connection's buffers are kept small (`socketBuffer` bytes sent ahead
+/// at most, on top of what the client's own receive window takes), and a write that has waited
+/// `writeTimeout` seconds for the client drops it: its connection is closed and its slot freed
+/// (checked once a second).
 public final class EventFeed: Service, Sendable {
     /// Events a client may have waiting, by default.
     public static let defaultClientBuffer = 256
@@ -30,9 +36,26 @@ public final class EventFeed: Service, Sendable {
     /// Clients at once.
     public static let maxClients = 32
 
-    private struct Client {
-        var continuation: AsyncStream<ByteBuffer>.Continuation
+    /// Bytes sent ahead of a client, in the kernel and in NIO each: the socket's send buffer and
+    /// the channel's high water mark.
+    public static let socketBuffer = 16 << 10
+
+    /// One client: its buffer, how to close its connection, since when a write waits for it.
+    private final class Client: Sendable {
+        let continuation: AsyncStream<ByteBuffer>.Continuation
+        let close: @Sendable () -> Void
+        /// When the write under way began (`ContinuousClock` nanoseconds since `origin`); 0: none.
+        let writingSince = Atomic<Int64>(0)
+
+        init(continuation: AsyncStream<ByteBuffer>.Continuation, close: @escaping @Sendable () -> Void) {
+            self.continuation = continuation
+            self.close = close
+        }
     }
+
+    /// Seconds a write may wait for a client before it is dropped.
+    public let writeTimeout: Double
+    private let origin = ContinuousClock.now
 
     private let service: EdgeService
     private let clients = Mutex<[Int: Client]>([:])
@@ -45,8 +68,9 @@ public final class EventFeed: Service, Sendable {
 
     public init(
         service: EdgeService, logger: Logger, clientBuffer: Int = EventFeed.defaultClientBuffer,
-        sampler: ResourceMonitor? = nil
+        sampler: ResourceMonitor? = nil, writeTimeout: Double = ServerLimits().feedWriteTimeout
     ) {
+        self.writeTimeout = writeTimeout
         self.service = service
         self.logger = logger
         self.clientBuffer = clientBuffer
@@ -58,12 +82,37 @@ public final class EventFeed: Service, Sendable {
 
     /// A new client's feed; nil when `maxClients` are connected.
     public func subscribe() -> AsyncStream<ByteBuffer>? {
+        subscribeClient(close: {})?.1
+    }
+
+    /// A response body for a client on `channel`: its feed, written with each write watched (see
+    /// `writeTimeout`), the channel's buffers made small; nil when `maxClients` are connected.
+    func body(on channel: any Channel) async -> ResponseBody? {
+        guard let (client, stream) = subscribeClient(close: { channel.close(promise: nil) }) else { return nil }
+        // Both may fail on a channel that is no socket (a test's): its buffers are then not ours.
+        try? await channel.setOption(ChannelOptions.socketOption(.so_sndbuf), value: Self.socketBuffer).get()
+        try? await channel.setOption(
+            ChannelOptions.writeBufferWaterMark, value: .init(low: Self.socketBuffer / 2, high: Self.socketBuffer)
+        ).get()
+        let origin = origin
+        return ResponseBody { writer in
+            for await message in stream {
+                client.writingSince.store(max(1, Self.nanoseconds(since: origin)), ordering: .relaxed)
+                try await writer.write(message)
+                client.writingSince.store(0, ordering: .relaxed)
+            }
+            try await writer.finish(nil)
+        }
+    }
+
+    private func subscribeClient(close: @escaping @Sendable () -> Void) -> (Client, AsyncStream<ByteBuffer>)? {
         let id = nextID.wrappingAdd(1, ordering: .relaxed).oldValue
         let (stream, continuation) = AsyncStream<ByteBuffer>.makeStream(
             bufferingPolicy: .bufferingOldest(clientBuffer))
+        let client = Client(continuation: continuation, close: close)
         let admitted = clients.withLock { c in
             guard c.count < Self.maxClients else { return false }
-            c[id] = Client(continuation: continuation)
+            c[id] = client
             return true
         }
         guard admitted else { return nil }
@@ -75,7 +124,34 @@ public final class EventFeed: Service, Sendable {
                 stream: s.id, from: nil, to: s.state.rawValue, lastError: s.lastError, reconnects: s.reconnects)
             if let message = Self.message("stream", now) { continuation.yield(message) }
         }
-        return stream
+        return (client, stream)
+    }
+
+    /// Drops clients whose write has waited more than `writeTimeout`: slot freed, connection closed.
+    func dropStalled() {
+        let now = Self.nanoseconds(since: origin)
+        let limit = Int64(writeTimeout * 1e9)
+        let stalled = clients.withLock { c in
+            c.filter { _, client in
+                let since = client.writingSince.load(ordering: .relaxed)
+                return since != 0 && now - since > limit
+            }
+        }
+        for (id, _) in stalled { drop(id, "a write waited \(writeTimeout) s for it") }
+    }
+
+    static func nanoseconds(since origin: ContinuousClock.Instant) -> Int64 {
+        let d = (ContinuousClock.now - origin).components
+        return d.seconds * 1_000_000_000 + d.attoseconds / 1_000_000_000
+    }
+
+    /// Removes client `id` (when still there), ends its feed and closes its connection.
+    private func drop(_ id: Int, _ reason: String) {
+        guard let client = clients.withLock({ $0.removeValue(forKey: id) }) else { return }
+        client.continuation.finish()
+        client.close()
+        dropped.wrappingAdd(1, ordering: .relaxed)
+        logger.notice("event feed: a client stopped reading and was dropped (\(reason))", metadata: ["client": "\(id)"])
     }
 
     /// One Server-Sent Event.
@@ -94,10 +170,7 @@ public final class EventFeed: Service, Sendable {
         let all = clients.withLock { Array($0) }
         for (id, client) in all {
             if case .dropped = client.continuation.yield(message) {
-                client.continuation.finish()
-                _ = clients.withLock { $0.removeValue(forKey: id) }
-                dropped.wrappingAdd(1, ordering: .relaxed)
-                logger.notice("event feed: a client stopped reading and was dropped", metadata: ["client": "\(id)"])
+                drop(id, "its buffer of \(clientBuffer) events is full")
             }
         }
     }
@@ -172,6 +245,7 @@ public final class EventFeed: Service, Sendable {
     private func figuresEverySecond() async throws {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             figures()
+            dropStalled()
             try await Task.sleep(for: .seconds(1))
         }
     }

@@ -37,9 +37,12 @@ extension InferenceProtocol {
             jsonEnd = n
         }
         let perInput = d.input.shape.dropFirst().reduce(1) { $0 * max($1, 1) }
-        let decoded = RequestDecoding.decode(
-            InferRequest.self, from: Data(body.readableBytesView.prefix(jsonEnd)),
-            userInfo: [.maxTensorValues: maxBatch * perInput], notAnObject: "the request header is not a JSON object")
+        // Read in place: no copy of the body, no tree of its JSON.
+        let decoded = body.withUnsafeReadableBytes { raw in
+            decodeRequest(
+                UnsafeRawBufferPointer(rebasing: raw[..<jsonEnd]), maxValues: maxBatch * perInput,
+                notAnObject: "the request header is not a JSON object")
+        }
         let request: InferRequest
         switch decoded {
         case .success(let r): request = r

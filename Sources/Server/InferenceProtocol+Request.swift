@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 
 /// The `infer` request's JSON, as typed values. Only what the Open Inference Protocol defines is
 /// read: the request's keys are checked, a tensor's and an output's extra keys are left alone.
@@ -31,7 +32,8 @@ extension InferenceProtocol {
     /// One input tensor: `{"name", "shape", "datatype", "parameters", "data"}`, `data` a list of
     /// numbers nested as deep as the client likes (or absent, the tensor coming as binary after the
     /// JSON). Its shape is checked here (positive, no more values than the model takes in one
-    /// request: `maxTensorValues` in the decoder's `userInfo`), and its data against the shape.
+    /// request: `maxTensorValues` in the decoder's `userInfo`); its data is read from the body's
+    /// bytes by `decodeRequest` (`TensorScan`), never through the decoder, and checked against the shape.
     struct InferInput: Decodable {
         var name: String
         var shape: [Int]
@@ -63,18 +65,60 @@ extension InferenceProtocol {
             guard !overflow, count <= limit else {
                 throw FieldError(at: at, "\(shape) holds more values than the model takes in one request (\(limit))")
             }
-            guard c.contains(.data) else {
-                data = nil
-                return
-            }
-            let values = try c.superDecoder(forKey: .data)
+            data = nil
+        }
+
+        /// The values of `data` (at `span` of `json`), typed as `datatype` says; nil for a datatype
+        /// that no model takes (refused by the datatype's check).
+        func values(in json: UnsafeRawBufferPointer, at span: Range<Int>, path: String) throws(FieldError)
+            -> TensorData?
+        {
+            let count = shape.reduce(1, *)
             switch datatype {
-            case "UINT8": data = .uint8(try Flattening.values(UInt8.self, from: values, shape: shape, count: count))
-            case "FP32": data = .fp32(try Flattening.values(Float.self, from: values, shape: shape, count: count))
-            case "FP64": data = .fp64(try Flattening.values(Double.self, from: values, shape: shape, count: count))
-            default: data = nil
+            case "UINT8":
+                return .uint8(
+                    try TensorScan.values(UInt8.self, in: json, at: span, shape: shape, count: count, path: path))
+            case "FP32":
+                return .fp32(
+                    try TensorScan.values(Float.self, in: json, at: span, shape: shape, count: count, path: path))
+            case "FP64":
+                return .fp64(
+                    try TensorScan.values(Double.self, in: json, at: span, shape: shape, count: count, path: path))
+            default: return nil
             }
         }
+    }
+
+    /// An `infer` request's JSON (`json`), read in place: everything but the tensors' data decoded
+    /// as `InferRequest`, each input's data parsed from the bytes (`TensorScan`); or the 400 that
+    /// says why not. `maxValues`: the most values one input may hold.
+    static func decodeRequest(_ json: UnsafeRawBufferPointer, maxValues: Int, notAnObject: String) -> Result<
+        InferRequest, BodyRefusal
+    > {
+        guard let (header, spans) = TensorScan.split(json) else {
+            return .failure(BodyRefusal(.badRequest, notAnObject))
+        }
+        var request: InferRequest
+        switch RequestDecoding.decode(
+            InferRequest.self, from: header, userInfo: [.maxTensorValues: maxValues], notAnObject: notAnObject)
+        {
+        case .success(let r): request = r
+        case .failure(let refusal): return .failure(refusal)
+        }
+        for k in request.inputs.indices {
+            guard let span = spans[k] else { continue }
+            do {
+                request.inputs[k].data = try request.inputs[k].values(in: json, at: span, path: "inputs[\(k)].data")
+            } catch {
+                return .failure(BodyRefusal(.badRequest, error.description))
+            }
+        }
+        return .success(request)
+    }
+
+    /// `decodeRequest` on `json`'s bytes.
+    static func decodeRequest(_ json: Data, maxValues: Int, notAnObject: String) -> Result<InferRequest, BodyRefusal> {
+        json.withUnsafeBytes { decodeRequest($0, maxValues: maxValues, notAnObject: notAnObject) }
     }
 
     /// An output asked for: `{"name", "parameters"}` (`binary_data`: true for binary).
@@ -145,77 +189,36 @@ extension CodingUserInfoKey {
     static let maxTensorValues = CodingUserInfoKey(rawValue: "batchline.maxTensorValues")!
 }
 
-/// A number of a tensor's data, and what its datatype allows, as a refusal says it.
-protocol TensorElement: Decodable {
+/// A number of a tensor's data, read from a JSON number, and what its datatype allows, as a
+/// refusal says it.
+protocol TensorElement {
     static var allowed: String { get }
+    /// The value of JSON number `n`; nil when this type cannot hold it.
+    init?(json n: UnsafeRawBufferPointer.SubSequence)
 }
 
 extension UInt8: TensorElement {
     static var allowed: String { "UINT8 data holds integers 0...255 only" }
+    init?(json n: UnsafeRawBufferPointer.SubSequence) {
+        guard let d = JSONReader.double(n) else { return nil }
+        self.init(exactly: d)
+    }
 }
 
 extension Float: TensorElement {
     static var allowed: String { "FP32 data holds numbers within FP32's range only" }
+    init?(json n: UnsafeRawBufferPointer.SubSequence) {
+        guard let d = JSONReader.double(n), d.isFinite, abs(d) <= Double(Float.greatestFiniteMagnitude) else {
+            return nil
+        }
+        self.init(d)
+    }
 }
 
 extension Double: TensorElement {
     static var allowed: String { "FP64 data holds numbers only" }
-}
-
-/// A tensor's `data`, nested lists of numbers, read into one flat array without any `Any` between.
-enum Flattening {
-    /// Lists nested deeper than this are refused.
-    static let maxDepth = 16
-
-    /// The numbers of the list `decoder` holds, in order, however nested: exactly `count` of them
-    /// (the number that `shape` holds), as `E`.
-    static func values<E: TensorElement>(_ type: E.Type, from decoder: any Decoder, shape: [Int], count: Int) throws
-        -> [E]
-    {
-        var values: [E] = []
-        values.reserveCapacity(count)
-        var root = try decoder.unkeyedContainer()
-        var leafDepth: Int?
-        let at = RequestDecoding.path(decoder.codingPath)
-        try flatten(&root, depth: 1, count: count, into: &values, leafDepth: &leafDepth, at: at)
-        guard values.count == count else {
-            throw FieldError(path: at, "\(values.count) values, but shape \(shape) holds \(count)")
-        }
-        return values
-    }
-
-    /// Appends the numbers of `list` (`depth` lists deep) to `values`. `leafDepth`, the depth the
-    /// first number came at, says what to try first at each depth (a number or a list), so that a
-    /// regular tensor's lists cost no failed attempt past the first element of each depth. `at`:
-    /// the data's key path, for the refusal of too many values.
-    static func flatten<E: TensorElement>(
-        _ list: inout any UnkeyedDecodingContainer, depth: Int, count: Int, into values: inout [E],
-        leafDepth: inout Int?, at: String
-    ) throws {
-        guard depth <= maxDepth else {
-            throw FieldError(at: list.codingPath, "lists nested more than \(maxDepth) deep")
-        }
-        while !list.isAtEnd {
-            let index = list.currentIndex
-            if leafDepth != nil && leafDepth != depth, var nested = try? list.nestedUnkeyedContainer() {
-                try flatten(&nested, depth: depth + 1, count: count, into: &values, leafDepth: &leafDepth, at: at)
-                continue
-            }
-            let value: E
-            do {
-                value = try list.decode(E.self)
-            } catch {
-                guard var nested = try? list.nestedUnkeyedContainer() else {
-                    throw FieldError(path: RequestDecoding.path(list.codingPath) + "[\(index)]", E.allowed)
-                }
-                try flatten(&nested, depth: depth + 1, count: count, into: &values, leafDepth: &leafDepth, at: at)
-                continue
-            }
-            guard values.count < count else {
-                throw FieldError(path: at, "more values than the shape holds (\(count))")
-            }
-            values.append(value)
-            leafDepth = depth
-        }
+    init?(json n: UnsafeRawBufferPointer.SubSequence) {
+        guard let d = JSONReader.double(n), d.isFinite else { return nil }
+        self = d
     }
 }

@@ -1,3 +1,4 @@
+import Core
 import EdgeNode
 import Foundation
 import HTTPTypes
@@ -13,12 +14,15 @@ import Vision
 /// batches with the camera frames (the same batcher, the same batch size manager); its outputs are
 /// the model's raw outputs.
 enum InferenceProtocol {
-    /// The largest `infer` body taken (64 frames of 300x300x3 bytes fit with room to spare).
+    /// The largest `infer` body taken whatever the model (64 frames of 300x300x3 bytes fit with room
+    /// to spare); a model's own bound is `maxBody(for:binary:)`, often less.
     static let maxInferBody = 32 << 20
+    /// What an `infer` request's JSON may hold besides its tensor data.
+    static let headerAllowance = 64 << 10
     /// Inputs one request may carry.
     static let maxBatch = 64
 
-    static func add(to router: Router<BasicRequestContext>, service: EdgeService) {
+    static func add(to router: Router<ControlContext>, service: EdgeService, admission: Admission) {
         router.get("/v2") { _, _ in
             ControlPlane.json(
                 ServerMetadata(
@@ -33,7 +37,9 @@ enum InferenceProtocol {
                 try withModel(service, context) { _, _ in Response(status: .ok) }
             }
             router.post(RouterPath(path + "/infer")) { request, context in
-                try await infer(service, request, context)
+                // Read, decoded and run `server.max_infer_requests` at once: the rest are refused
+                // before their body is read.
+                try await admission.run { try await infer(service, request, context) }
             }
             router.get(RouterPath(path + "/stats")) { _, context in
                 try withModel(service, context) { pipeline, d in
@@ -71,7 +77,7 @@ enum InferenceProtocol {
 
     /// Runs `body` with the model the path names (and, when given, checks its version).
     static func withModel(
-        _ service: EdgeService, _ context: BasicRequestContext,
+        _ service: EdgeService, _ context: ControlContext,
         _ body: (DetectionPipeline, ModelDescription) throws -> Response
     ) throws -> Response {
         let name = context.parameters.get("model") ?? ""
@@ -180,7 +186,7 @@ enum InferenceProtocol {
         init(_ message: String) { self.message = message }
     }
 
-    static func infer(_ service: EdgeService, _ request: Request, _ context: BasicRequestContext) async throws
+    static func infer(_ service: EdgeService, _ request: Request, _ context: ControlContext) async throws
         -> Response
     {
         let name = context.parameters.get("model") ?? ""
@@ -190,16 +196,27 @@ enum InferenceProtocol {
         if let v = context.parameters.get("version"), Int(v) != (pipeline.models?.status.version ?? d.version) {
             return ControlPlane.error(.notFound, "model '\(name)' does not serve version \(v.prefix(20))")
         }
+        // No more than the model's input can need: refused on its Content-Length before any of it
+        // is read, or when more comes than it said.
+        let limit = maxBody(for: d, binary: request.headers[headerLengthField] != nil)
+        let tooLarge = ControlPlane.error(
+            .contentTooLarge, "request body over \(limit) bytes, more than \(d.name)'s input can need")
+        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit { return tooLarge }
         var request = request
         let body: ByteBuffer
         do {
-            body = try await request.collectBody(upTo: maxInferBody)
+            body = try await request.collectBody(upTo: limit)
         } catch is NIOTooManyBytesError {
-            return ControlPlane.error(.contentTooLarge, "request body over \(maxInferBody) bytes")
+            return tooLarge
         }
         let parsed: Parsed
+        let headerLength = request.headers[headerLengthField]
         do {
-            parsed = try parse(body, headerLength: request.headers[headerLengthField], model: d)
+            // Tens of megabytes of JSON take a while: on the blocking executor, so that the
+            // cooperative pool goes on reading the other connections (whose idle timeout runs).
+            parsed = try await BlockingExecutor.shared.run { () throws(Refusal) in
+                try parse(body, headerLength: headerLength, model: d)
+            }
         } catch {
             pipeline.counters.request(succeeded: false)
             return ControlPlane.error(.badRequest, error.message)
@@ -211,6 +228,18 @@ enum InferenceProtocol {
             return ControlPlane.error(error)
         }
         return reply(results, parsed: parsed, model: d, version: pipeline.models?.status.version ?? d.version)
+    }
+}
+
+extension InferenceProtocol {
+    /// The most bytes an `infer` body for `d` can need: `maxBatch` inputs as binary tensors after
+    /// the JSON header, or as JSON numbers (at most 6 characters for a byte, `0255, `; 26 for a
+    /// float), plus `headerAllowance`; never more than `maxInferBody`.
+    static func maxBody(for d: ModelDescription, binary: Bool) -> Int {
+        let values = d.input.shape.dropFirst().reduce(1) { $0 * max($1, 1) }
+        let perValue = binary ? d.bytesPerInput / max(values, 1) : (d.input.datatype == "UINT8" ? 6 : 26)
+        let (need, overflow) = (maxBatch * values).multipliedReportingOverflow(by: max(perValue, 1))
+        return overflow ? maxInferBody : min(maxInferBody, need + headerAllowance)
     }
 }
 

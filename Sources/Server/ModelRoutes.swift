@@ -108,7 +108,7 @@ struct ActivateRequest: Decodable {
 ///   the on-the-fly swap, answered when the new version serves (or with the reason it does not).
 enum ModelRoutes {
     /// Adds the routes for `control`; swaps are recorded with `trigger`.
-    static func add(to router: Router<BasicRequestContext>, control: some ModelControl, trigger: String) {
+    static func add(to router: Router<ControlContext>, control: some ModelControl, trigger: String) {
         router.get("/api/v1/models") { _, _ in
             ControlPlane.json(control.modelEntries())
         }

@@ -59,7 +59,7 @@ enum RestRoutes {
         }
     }
 
-    static func add(to router: Router<BasicRequestContext>, service: EdgeService, sampler: ResourceMonitor?) {
+    static func add(to router: Router<ControlContext>, service: EdgeService, sampler: ResourceMonitor?) {
         ModelRoutes.add(to: router, control: service, trigger: "http")
         router.get("/api/v1/batching") { _, _ in
             ControlPlane.json(

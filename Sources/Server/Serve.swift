@@ -1,6 +1,7 @@
 import EdgeNode
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import Monitoring
 import NIOCore
@@ -21,13 +22,21 @@ public enum Serve {
     ) async throws {
         let service = EdgeService(config: config, logger: logger, metrics: metrics.factory)
         let sampler = SamplerService()
-        let feed = EventFeed(service: service, logger: logger, sampler: sampler.monitor)
+        let feed = EventFeed(
+            service: service, logger: logger, sampler: sampler.monitor,
+            writeTimeout: config.serverLimits.feedWriteTimeout)
         let host = config.host
+        let limits = config.serverLimits
+        let token = try config.tokenFile.map { try Token.load(path: $0, logger: logger) }
+        let connections = ServerSettings.connectionLimit(limits.maxConnections, logger: logger)
         let app = Application(
             responder: ControlPlane.responder(
-                service, metrics: metrics, sampler: sampler.monitor, feed: feed,
-                token: try config.tokenFile.map { try Token.load(path: $0, logger: logger) }),
-            configuration: .init(address: .hostname(host, port: config.port), serverName: "batchline"),
+                service, metrics: metrics, sampler: sampler.monitor, feed: feed, token: token,
+                guards: RequestGuards(config: config)),
+            server: .http1(configuration: .init(idleTimeout: .milliseconds(Int64(limits.idleTimeout * 1000)))),
+            configuration: .init(
+                address: .hostname(host, port: config.port), serverName: "batchline",
+                availableConnectionsDelegate: MaximumAvailableConnections(connections, logger: logger)),
             onServerRunning: { channel in
                 onListening("http://\(host):\(channel.localAddress?.port ?? config.port)")
             },
@@ -96,9 +105,16 @@ struct SamplerService: Service {
 /// The bearer token that mutating routes need, from `server.token_file`.
 enum Token {
     /// Reads the token; when the file does not exist, makes a random one and writes it owner-only
-    /// (0600), saying where (never the token itself).
+    /// (0600), saying where (never the token itself). A file that its group or others may read or
+    /// write is refused: whoever reads it may do what the token allows.
     static func load(path: String, logger: Logger) throws -> String {
         if FileManager.default.fileExists(atPath: path) {
+            let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+            if let bits = (attributes?[.posixPermissions] as? NSNumber)?.intValue, bits & 0o077 != 0 {
+                let mode = String(bits & 0o777, radix: 8)
+                throw ConfigError(
+                    file: path, key: nil, "the token file is open to others (mode \(mode)): chmod 600 \(path)")
+            }
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
                 throw ConfigError(file: path, key: nil, "cannot read the token file")
             }

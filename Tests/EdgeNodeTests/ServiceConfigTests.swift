@@ -210,7 +210,7 @@ struct ServiceConfigTests {
             ("server: { host: 80 }", "bad.yaml: server.host: must be a string"),
             ("server: { port: '80' }", "bad.yaml: server.port: must be an integer"),
             ("server: { port: 80, port: 81 }", "bad.yaml: not valid YAML: Parser: expected all keys to be unique"),
-            ("server: { port: 80, tls: true }", "bad.yaml: server.tls: unknown key (known: host, port, token_file)"),
+            ("server: { port: 80, tls: true }", "bad.yaml: server.tls: unknown key (known: host, port, token_file, "),
             ("device: [CPU]", "bad.yaml: device: must be a string"),
             ("streams:\n  - { source: \(video), model: pedestrian-ssdlite }", "bad.yaml: streams[0].id: missing"),
             ("nodes: { edge-01: { cameras: [] } }", "bad.yaml: nodes.edge-01.cameras: unknown key (known: streams)"),

@@ -111,9 +111,7 @@ struct InferenceProtocolTests {
     @Test("infer request JSON: nested data flattened in order at any depth, typed parameters, one-line refusals")
     func requestDecoding() throws {
         func decode(_ json: String, limit: Int = 1000) -> Result<InferenceProtocol.InferRequest, BodyRefusal> {
-            RequestDecoding.decode(
-                InferenceProtocol.InferRequest.self, from: Data(json.utf8), userInfo: [.maxTensorValues: limit],
-                notAnObject: "not an object")
+            InferenceProtocol.decodeRequest(Data(json.utf8), maxValues: limit, notAnObject: "not an object")
         }
         let nested = decode(
             #"""

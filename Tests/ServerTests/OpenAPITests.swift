@@ -27,7 +27,9 @@ struct OpenAPITests {
         let dir = TestAssets.temporaryDirectory("openapi")
         defer { try? FileManager.default.removeItem(at: dir) }
         let tokenFile = dir.appendingPathComponent("token").path
-        try "schemathesis-test-token-0123456789\n".write(toFile: tokenFile, atomically: true, encoding: .utf8)
+        _ = FileManager.default.createFile(
+            atPath: tokenFile, contents: Data("schemathesis-test-token-0123456789\n".utf8),
+            attributes: [.posixPermissions: 0o600])
         let config = ServeTests.config(
             events: dir.appendingPathComponent("events").path,
             streams: """

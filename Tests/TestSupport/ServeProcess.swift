@@ -63,6 +63,9 @@ public final class ServeProcess: @unchecked Sendable {
     /// Whether it still runs.
     public var isRunning: Bool { process.isRunning }
 
+    /// Its process id (for /proc/PID/status: threads, resident and peak memory).
+    public var pid: Int32 { process.processIdentifier }
+
     /// Sends `signal` and waits up to `timeout` seconds for the exit: its status and how long it
     /// took (nil status: it had to be killed). The time-out only guards against a hang: generous,
     /// for a slow, loaded machine.

@@ -119,6 +119,13 @@ extension KeyedDecodingContainer {
         try optional([Int].self, key, else: "must be a list of integers")
     }
 
+    /// A list of at most `limit` strings.
+    func strings(_ key: Key, atMost limit: Int) throws(ConfigIssue) -> [String]? {
+        guard let list = try optional([StringValue].self, key, else: "must be a list of strings") else { return nil }
+        guard list.count <= limit else { throw issue(key, "give at most \(limit) entries, not \(list.count)") }
+        return list.map(\.value)
+    }
+
     /// An integer within `range`.
     func int(_ key: Key, in range: ClosedRange<Int>) throws(ConfigIssue) -> Int? {
         guard let value = try int(key) else { return nil }

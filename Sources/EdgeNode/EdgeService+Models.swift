@@ -96,27 +96,22 @@ extension EdgeService {
         }
     }
 
-    /// Unloads `name`: its pipeline stops and its versions are freed. Refused while streams use it.
+    /// Unloads `name`: its pipelines (one per version pinned, at most) stop and their versions are
+    /// freed. Refused (`conflict`, naming them) while streams use any of them, in whatever state.
     public func unload(model name: String) async throws(ServiceError) {
-        guard let pipeline = servedPipeline(named: name) else {
-            throw ServiceError(.notFound, "no model '\(name.prefix(80))' is loaded")
+        let (hosts, users) = state.withLock { s -> ([(key: String, value: Host)], [String]) in
+            let hosts = s.hosts.filter { $0.value.pipeline.modelDescription?.name == name }.sorted { $0.key < $1.key }
+            let keys = Set(hosts.map(\.key))
+            return (hosts, s.order.filter { s.streams[$0].map { keys.contains($0.spec.modelPath) } ?? false })
         }
-        let (key, users) = state.withLock { s -> (String?, [String]) in
-            let key = s.hosts.first { $0.value.pipeline === pipeline }?.key
-            let users = s.order.filter { id in
-                guard let e = s.streams[id] else { return false }
-                return e.spec.modelPath == key && !e.handle.isComplete
-            }
-            return (key, users)
-        }
+        guard !hosts.isEmpty else { throw ServiceError(.notFound, "no model '\(name.prefix(80))' is loaded") }
         guard users.isEmpty else {
             throw ServiceError(.conflict, "\(name) serves streams \(users.joined(separator: ", ")): remove them first")
         }
-        pipeline.stop()
-        let host = state.withLock { s in key.flatMap { s.hosts[$0] } }
-        _ = await host?.finished.wait(timeout: .seconds(10))
-        state.withLock { s in
-            if let key { s.hosts[key] = nil }
+        for (key, host) in hosts {
+            host.pipeline.stop()
+            _ = await host.finished.wait(timeout: .seconds(10))
+            state.withLock { s in s.hosts[key] = nil }
         }
         logger.notice("model unloaded", metadata: ["model": "\(name)"])
     }
@@ -131,6 +126,8 @@ extension EdgeService {
 
     /// The running pipeline for `model`, started (and awaited until ready) if there is none.
     func pipeline(for model: String) async throws -> DetectionPipeline {
+        // One identity per model, however it is spelled: one pipeline serves every spelling.
+        let model = ModelRepository.canonicalPath(model)
         // One lock decides between "serving", "loading" and "to load", so that no model loads twice.
         enum Found {
             case serving(DetectionPipeline)
@@ -169,7 +166,7 @@ extension EdgeService {
         options.device = config.device
         options.sourceTimeout = config.sourceTimeout
         options.eventsFlushInterval = config.eventsFlush
-        options.expectedStreams = config.streams.filter { $0.modelPath == model }.count
+        options.expectedStreams = config.streams.filter { ModelRepository.canonicalPath($0.modelPath) == model }.count
         let pipeline = DetectionPipeline(options: options, logger: logger, metrics: metrics, events: events)
         let outcome = RunOutcome()
         let started = Clock.now

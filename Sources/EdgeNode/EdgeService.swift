@@ -116,12 +116,20 @@ public final class EdgeService: Sendable {
     /// Whether `beginShutdown` was called.
     public var isStopping: Bool { state.withLock { $0.stopping } }
 
-    /// Loads every configured model and starts the configured streams. Streams over HTTP are
-    /// refused (503) until this is done.
+    /// Checks what the config needs (the events folder written to, the device there), loads every
+    /// configured model and starts the configured streams. Streams over HTTP are refused (503)
+    /// until this is done. A problem is thrown as a `ConfigError`: one line naming file and key.
     public func start() async throws {
-        try FileManager.default.createDirectory(atPath: config.eventsFolder, withIntermediateDirectories: true)
-        for model in Set(config.streams.map(\.modelPath)).sorted() {
-            _ = try await pipeline(for: model)
+        let config = self.config
+        if let problem = await BlockingExecutor.shared.run({ config.environmentProblems(keepFolders: true) }).first {
+            throw problem
+        }
+        for model in Set(config.streams.map { ModelRepository.canonicalPath($0.modelPath) }).sorted() {
+            do {
+                _ = try await pipeline(for: model)
+            } catch let error as ServiceError where error.code == .invalid || error.code == .failed {
+                throw ConfigError(file: config.file, key: config.modelKeys[model] ?? "models", error.message)
+            }
         }
         for spec in config.streams {
             _ = try await add(spec, configured: true)
@@ -141,8 +149,9 @@ public final class EdgeService: Sendable {
     /// Whether a request may have `modelPath` loaded: a model folder of the repository (its name
     /// validated, no way out of it), or a model the node serves already.
     public func mayLoadOverHTTP(_ modelPath: String) -> Bool {
+        let modelPath = ModelRepository.canonicalPath(modelPath)
         if state.withLock({ $0.hosts[modelPath] != nil })
-            || config.streams.contains(where: { $0.modelPath == modelPath })
+            || config.streams.contains(where: { ModelRepository.canonicalPath($0.modelPath) == modelPath })
         {
             return true
         }
@@ -170,6 +179,11 @@ public final class EdgeService: Sendable {
 
     private func add(_ spec: StreamSpec, configured: Bool) async throws(ServiceError) -> StreamInfo {
         var spec = spec
+        // Whoever made the entry (a config, a request body), the node's policy decides what is opened.
+        if let refusal = config.sourcePolicy.refusal(spec.source) {
+            throw ServiceError(.invalid, "source: \(refusal)")
+        }
+        spec.modelPath = ModelRepository.canonicalPath(spec.modelPath)
         let id = try reserve(spec.id)
         spec.id = id
         let pipeline: DetectionPipeline
@@ -198,7 +212,8 @@ public final class EdgeService: Sendable {
         logger.notice(
             "stream added",
             metadata: [
-                "stream": "\(id)", "source": "\(spec.source)", "model": "\(spec.model)", "configured": "\(configured)",
+                "stream": "\(id)", "source": "\(SourcePolicy.redacted(spec.source))", "model": "\(spec.model)",
+                "configured": "\(configured)",
             ])
         return handle.info
     }

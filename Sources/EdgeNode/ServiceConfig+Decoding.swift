@@ -1,4 +1,5 @@
 import Batching
+import Core
 import Foundation
 
 // The YAML of `batchline serve --config` as typed values: one `Decodable` type per section, each
@@ -124,20 +125,60 @@ extension ServiceConfig {
         }
     }
 
-    /// `sources: { timeout_s }`.
+    /// `sources: { timeout_s, allow_protocols, allow_folders }`: how long a live source may stay
+    /// silent, and what sources may be opened besides the defaults (`SourcePolicy`).
     struct SourcesSection: Decodable, Equatable {
         /// The longest silence allowed a live source, in seconds: an hour.
         static let maxTimeoutSeconds = 3600
+        /// The most entries of `allow_protocols` or `allow_folders`.
+        static let maxEntries = 64
 
         var timeout: Duration?
+        /// Protocols allowed besides `SourcePolicy.defaultProtocols`.
+        var allowProtocols: [String] = []
+        /// Folders files may be in besides the config's own folder and the working directory.
+        var allowFolders: [String] = []
+
+        /// No section: the defaults.
+        static let defaults = SourcesSection()
+
+        private init() {}
 
         enum CodingKeys: String, CodingKey, CaseIterable {
-            case timeout = "timeout_s"
+            case timeout = "timeout_s", allowProtocols = "allow_protocols", allowFolders = "allow_folders"
         }
 
         init(from decoder: any Decoder) throws {
             let c = try decoder.mapping(CodingKeys.self)
             timeout = try c.duration(.timeout, atMost: Self.maxTimeoutSeconds, Duration.seconds)
+            allowProtocols = try c.strings(.allowProtocols, atMost: Self.maxEntries) ?? []
+            for name in allowProtocols {
+                guard Self.isProtocolName(name) else {
+                    throw c.issue(.allowProtocols, "'\(name.prefix(40))' is not a protocol name (a-z 0-9 + - ., 1-32)")
+                }
+                guard name != "file" else {
+                    throw c.issue(.allowProtocols, "files are allowed by folder: use sources.allow_folders")
+                }
+            }
+            allowFolders = try c.strings(.allowFolders, atMost: Self.maxEntries) ?? []
+            for folder in allowFolders where !isDirectory(folder) {
+                throw c.issue(.allowFolders, "no such folder: \(folder.prefix(200))")
+            }
+        }
+
+        /// `[a-z][a-z0-9+.-]{0,31}`.
+        static func isProtocolName(_ name: String) -> Bool {
+            let b = Array(name.utf8)
+            guard (1...32).contains(b.count), (0x61...0x7A).contains(b[0]) else { return false }
+            return b.allSatisfy { (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || "+-.".utf8.contains($0) }
+        }
+
+        /// The sources a config with this section allows: files in `configFolder`, the working
+        /// directory and `allow_folders`; the default protocols and `allow_protocols`.
+        func policy(configFolder: String) -> SourcePolicy {
+            SourcePolicy(
+                protocols: SourcePolicy.defaultProtocols + allowProtocols,
+                folders: [configFolder, FileManager.default.currentDirectoryPath] + allowFolders)
         }
     }
 
@@ -163,6 +204,8 @@ extension ServiceConfig {
         var streams: [StreamSpec] = []
         var nodes: [String: [StreamSpec]] = [:]
         var issues: [ConfigIssue] = []
+        /// Each model's first stream (`streams[0].model`), by model path.
+        var modelKeys: [String: String] = [:]
 
         init(from decoder: any Decoder) throws {
             let order = try decoder.givenKeys()
@@ -172,14 +215,24 @@ extension ServiceConfig {
             func part(_ body: () throws -> Void) {
                 do { try body() } catch { issues.append(ConfigIssue(error)) }
             }
-            // The repository first: streams may name a model in it, wherever the section is.
+            // The repository and the sources allowed first: streams name a model in one and a
+            // source the other allows, wherever the sections are.
             var modelsIssue: ConfigIssue?
             do {
                 models = try top.decodeIfPresent(ModelsSection.self, forKey: AnyCodingKey("models"))
             } catch {
                 modelsIssue = ConfigIssue(error)
             }
-            let repository = models?.repository
+            var sourcesIssue: ConfigIssue?
+            do {
+                sources = try top.decodeIfPresent(SourcesSection.self, forKey: AnyCodingKey("sources"))
+            } catch {
+                sourcesIssue = ConfigIssue(error)
+            }
+            let folder = decoder.userInfo[Self.folderKey] as? String ?? FileManager.default.currentDirectoryPath
+            let context = StreamSpec.Context(
+                repository: models?.repository,
+                sources: sourcesIssue == nil ? (sources ?? SourcesSection.defaults).policy(configFolder: folder) : nil)
             var ids: Set<String> = []
             for name in order {
                 let key = AnyCodingKey(name)
@@ -192,10 +245,10 @@ extension ServiceConfig {
                 case .models: if let modelsIssue { issues.append(modelsIssue) }
                 case .output: part { output = try top.decodeIfPresent(OutputSection.self, forKey: key) }
                 case .batching: part { batching = try top.decodeIfPresent(BatchingSection.self, forKey: key) }
-                case .sources: part { sources = try top.decodeIfPresent(SourcesSection.self, forKey: key) }
+                case .sources: if let sourcesIssue { issues.append(sourcesIssue) }
                 case .device: part { device = try top.string(key) }
                 case .streams:
-                    streams = Self.streams(top, key, repository: repository, ids: &ids, issues: &issues)
+                    streams = Self.streams(top, key, context: context, ids: &ids, issues: &issues, models: &modelKeys)
                 case .nodes:
                     part {
                         guard top.has(key) else { return }
@@ -203,7 +256,8 @@ extension ServiceConfig {
                         for name in try nodes.givenKeys() {
                             part {
                                 self.nodes[name] = try Self.node(
-                                    name, in: nodes, repository: repository, ids: &ids, issues: &issues)
+                                    name, in: nodes, context: context, ids: &ids, issues: &issues,
+                                    models: &modelKeys)
                             }
                         }
                     }
@@ -212,10 +266,13 @@ extension ServiceConfig {
             self.issues = issues
         }
 
+        /// Where the decoder's `userInfo` holds the config file's folder (files may be in it).
+        static let folderKey = CodingUserInfoKey(rawValue: "batchline.configFolder")!
+
         /// Node `name`'s own streams (none when it names none), or the problem of its name or keys.
         static func node(
-            _ name: String, in nodes: any Decoder, repository: String?, ids: inout Set<String>,
-            issues: inout [ConfigIssue]
+            _ name: String, in nodes: any Decoder, context: StreamSpec.Context, ids: inout Set<String>,
+            issues: inout [ConfigIssue], models: inout [String: String]
         ) throws -> [StreamSpec] {
             let key = AnyCodingKey(name)
             let all = try nodes.container(keyedBy: AnyCodingKey.self)
@@ -224,14 +281,14 @@ extension ServiceConfig {
             }
             guard all.has(key) else { return [] }
             let node = try all.superDecoder(forKey: key).mapping(NodeKeys.self)
-            return streams(node, .streams, repository: repository, ids: &ids, issues: &issues)
+            return streams(node, .streams, context: context, ids: &ids, issues: &issues, models: &models)
         }
 
         /// The list of streams at `key`, each entry checked on its own (one issue each); ids unique
         /// across the file (`ids`: those seen so far).
         static func streams<Key>(
-            _ container: KeyedDecodingContainer<Key>, _ key: Key, repository: String?, ids: inout Set<String>,
-            issues: inout [ConfigIssue]
+            _ container: KeyedDecodingContainer<Key>, _ key: Key, context: StreamSpec.Context, ids: inout Set<String>,
+            issues: inout [ConfigIssue], models: inout [String: String]
         ) -> [StreamSpec] {
             guard container.has(key) else { return [] }
             guard var list = try? container.nestedUnkeyedContainer(forKey: key) else {
@@ -244,12 +301,15 @@ extension ServiceConfig {
                 // `superDecoder` moves on to the next entry, whether this one decodes or not.
                 guard let entry = try? list.superDecoder() else { break }
                 do {
-                    let spec = try StreamSpec(from: entry, configuration: repository)
+                    let spec = try StreamSpec(from: entry, configuration: context)
                     guard let id = spec.id else { throw ConfigIssue(at: at + [AnyCodingKey("id")], "missing") }
                     guard ids.insert(id).inserted else {
                         throw ConfigIssue(at: at + [AnyCodingKey("id")], "duplicate id '\(id)'")
                     }
                     out.append(spec)
+                    if models[spec.modelPath] == nil {
+                        models[spec.modelPath] = ConfigIssue.dotted(at + [AnyCodingKey("model")])
+                    }
                 } catch {
                     issues.append(ConfigIssue(error))
                 }

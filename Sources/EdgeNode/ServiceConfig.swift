@@ -1,4 +1,5 @@
 import Batching
+import Core
 import Foundation
 import ModelRegistry
 import Yams
@@ -13,7 +14,7 @@ import Yams
 /// models:   { repository: models }          # streams may name a model by its repository name
 /// output:   { events: out/events, rotate_mb: 64, keep: 3, flush_s: 1 }
 /// batching: { policy: realtime, sizes: [1, 2, 4, 8, 16] }
-/// sources:  { timeout_s: 5 }                # a live source silent this long is reconnected
+/// sources:  { timeout_s: 5, allow_protocols: [tcp], allow_folders: [/srv/videos] }   # see `SourcePolicy`
 /// streams:                                  # served by every node that reads this file
 ///   - { id: entrance, source: assets/vtest.avi, model: pedestrian-ssdlite, loop: true, realtime: true }
 /// nodes:                                    # one fleet's file: each node also serves its own part
@@ -27,8 +28,11 @@ import Yams
 /// The file is decoded with `YAMLDecoder` into one typed section each (`ServerSection`,
 /// `OutputSection`, ...: `ServiceConfig+Decoding.swift`), which refuse unknown keys and check their
 /// ranges: `port` 0...65535, `rotate_mb` 1...1048576, `keep` 1...100, at most 16 `sizes` within
-/// 1...256, `latency_slo_ms` within (0, 60000], `timeout_s` within (0, 3600]; and a node serves at
-/// most `EdgeService.maxStreams` streams, the shared ones and its own.
+/// 1...256, `latency_slo_ms` within (0, 60000], `timeout_s` within (0, 3600], at most 64
+/// `allow_protocols` and `allow_folders`; and a node serves at most `EdgeService.maxStreams`
+/// streams, the shared ones and its own. The file is at most `maxFileBytes`, its YAML at most
+/// `maxNodes` nodes once aliases are expanded. What `serve` checks as it starts (the events folder,
+/// the device, the models) is in `ServiceConfig+Start.swift`.
 public struct ServiceConfig: Sendable, Equatable {
     /// Address to listen on.
     public var host = "127.0.0.1"
@@ -59,6 +63,12 @@ public struct ServiceConfig: Sendable, Equatable {
     public var device = "CPU"
     /// Seconds a live source may stay silent before it is reconnected.
     public var sourceTimeout = 5.0
+    /// The sources streams may read: files under the config's folder, the working directory and
+    /// `sources.allow_folders`; the default protocols and `sources.allow_protocols`.
+    public var sourcePolicy = SourcePolicy(folders: [FileManager.default.currentDirectoryPath])
+    /// Each model's first stream, as a dotted key (`streams[0].model`), by model path: where a
+    /// model that cannot be loaded is named.
+    var modelKeys: [String: String] = [:]
     /// The streams to start with: the shared ones, and those of `node` once `selecting(node:)` chose it.
     public var streams: [StreamSpec] = []
     /// Each node's own streams (`nodes.<name>.streams`), by node name.
@@ -78,6 +88,12 @@ public struct ServiceConfig: Sendable, Equatable {
         return config
     }
 
+    /// The largest config file read: 1 MiB (64 streams take a few kilobytes).
+    public static let maxFileBytes = 1 << 20
+    /// The most YAML nodes a config may hold, each alias counted as the nodes it repeats: what
+    /// stops an alias bomb (a few lines whose nested aliases expand to billions of nodes).
+    public static let maxNodes = 100_000
+
     /// Reads and checks `path`, collecting every problem (`serve --check-config`): one per section,
     /// stream or node that is wrong, in the file's order.
     public static func check(path: String) -> (ServiceConfig, [ConfigError]) {
@@ -86,6 +102,13 @@ public struct ServiceConfig: Sendable, Equatable {
         }
         if isDirectory(path) {
             return (ServiceConfig(), [ConfigError(file: path, key: nil, "is a folder, not a file")])
+        }
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        guard size <= maxFileBytes else {
+            return (
+                ServiceConfig(),
+                [ConfigError(file: path, key: nil, "\(size) bytes: a config is at most \(maxFileBytes) bytes")]
+            )
         }
         guard let data = FileManager.default.contents(atPath: path) else {
             return (ServiceConfig(), [ConfigError(file: path, key: nil, "cannot read it (permissions?)")])
@@ -108,6 +131,9 @@ public struct ServiceConfig: Sendable, Equatable {
     public static func check(yaml: String, file: String) -> (ServiceConfig, [ConfigError]) {
         var config = ServiceConfig()
         config.file = file
+        guard yaml.utf8.count <= maxFileBytes else {
+            return (config, [ConfigError(file: file, key: nil, "a config is at most \(maxFileBytes) bytes")])
+        }
         let root: Node?
         do {
             root = try Yams.compose(yaml: yaml)
@@ -116,9 +142,16 @@ public struct ServiceConfig: Sendable, Equatable {
             return (config, [ConfigError(file: file, key: nil, "not valid YAML: \(text)")])
         }
         guard let root, root.null == nil else { return (config, []) }
+        guard Self.nodeCount(root, limit: maxNodes) <= maxNodes else {
+            return (
+                config,
+                [ConfigError(file: file, key: nil, "more than \(maxNodes) YAML nodes once its aliases are expanded")]
+            )
+        }
+        let folder = URL(fileURLWithPath: file).deletingLastPathComponent().path
         let document: Document
         do {
-            document = try YAMLDecoder().decode(Document.self, from: root)
+            document = try YAMLDecoder().decode(Document.self, from: root, userInfo: [Document.folderKey: folder])
         } catch {
             return (config, [ConfigError(file: file, ConfigIssue(error))])
         }
@@ -132,10 +165,30 @@ public struct ServiceConfig: Sendable, Equatable {
             do throws(RepositoryError) {
                 _ = try ModelRepository.resolveModelArgument(model)
             } catch {
-                problems.append(ConfigError(file: file, key: "models", "\(error)"))
+                problems.append(ConfigError(file: file, key: config.modelKeys[model] ?? "models", "\(error)"))
             }
         }
         return (config, problems)
+    }
+
+    /// The nodes of `node`'s tree, an alias counted as the nodes it repeats; counting stops past
+    /// `limit` (Yams shares an alias's nodes, so the tree is cheap to hold but not to walk).
+    static func nodeCount(_ node: Node, limit: Int) -> Int {
+        var count = 0
+        var pending = [node]
+        while let next = pending.popLast(), count <= limit {
+            count += 1
+            switch next {
+            case .mapping(let mapping):
+                for (key, value) in mapping {
+                    pending.append(key)
+                    pending.append(value)
+                }
+            case .sequence(let sequence): pending.append(contentsOf: sequence)
+            default: break
+            }
+        }
+        return count
     }
 
     /// Takes what `document` gives; what it does not keeps its default.
@@ -159,6 +212,9 @@ public struct ServiceConfig: Sendable, Equatable {
             latencySLO = batching.latencySLO?.inSeconds ?? latencySLO
         }
         sourceTimeout = document.sources?.timeout?.inSeconds ?? sourceTimeout
+        sourcePolicy = (document.sources ?? SourcesSection.defaults).policy(
+            configFolder: URL(fileURLWithPath: file).deletingLastPathComponent().path)
+        modelKeys = document.modelKeys
         device = document.device ?? device
         streams = document.streams
         nodes = document.nodes

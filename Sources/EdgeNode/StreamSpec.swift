@@ -1,4 +1,6 @@
+import Core
 import Foundation
+import ModelRegistry
 
 /// One stream as a config entry or a `POST /api/v1/streams` body gives it.
 ///
@@ -12,7 +14,8 @@ public struct StreamSpec: Sendable, Equatable {
     public var source: String
     /// The model as given (a path `run --model` takes, or a name in the repository).
     public var model: String
-    /// The model folder or file it resolves to.
+    /// The model folder or file it resolves to: its real path (`ModelRepository.canonicalPath`), the
+    /// one identity of the model however it is spelled.
     public var modelPath: String
     /// Replay a file from its start at its end (a camera simulated from a file).
     public var loop = false
@@ -30,8 +33,24 @@ public struct StreamSpec: Sendable, Equatable {
 }
 
 extension StreamSpec: DecodableWithConfiguration {
-    /// The model repository in which a model given by its name is looked up; nil: none.
-    public typealias DecodingConfiguration = String?
+    /// What an entry is checked against: the model repository in which a model given by its name is
+    /// looked up (nil: none), and the sources allowed (nil: only the text is checked here; the
+    /// service checks the rest when the stream is added).
+    public struct Context: Sendable {
+        /// The model repository.
+        public var repository: String?
+        /// The sources allowed.
+        public var sources: SourcePolicy?
+
+        /// A context as given.
+        public init(repository: String?, sources: SourcePolicy?) {
+            self.repository = repository
+            self.sources = sources
+        }
+    }
+
+    /// The repository and the sources allowed.
+    public typealias DecodingConfiguration = Context
 
     /// The keys an entry may have.
     enum CodingKeys: String, CodingKey, CaseIterable {
@@ -39,23 +58,18 @@ extension StreamSpec: DecodableWithConfiguration {
     }
 
     /// Reads and checks an entry; a problem is thrown as one line naming its key.
-    public init(from decoder: any Decoder, configuration repository: String?) throws {
+    public init(from decoder: any Decoder, configuration context: Context) throws {
+        let repository = context.repository
         let fields = try decoder.mapping(CodingKeys.self)
         let id = try fields.string(.id)
         if let id, !Self.isValidID(id) {
             throw fields.issue(.id, "'\(id.prefix(80))' is not a valid id: use 1 to 64 of A-Z a-z 0-9 _ -")
         }
         guard let source = try fields.string(.source), !source.isEmpty else { throw fields.issue(.source, "missing") }
-        if !source.contains("://") || source.hasPrefix("file:") {
-            let path = source.hasPrefix("file:") ? String(source.dropFirst(5)) : source
-            guard FileManager.default.fileExists(atPath: path) else {
-                throw fields.issue(.source, "no such file: \(path)")
-            }
-            guard FileManager.default.isReadableFile(atPath: path), !isDirectory(path) else {
-                throw fields.issue(.source, "not a readable file: \(path)")
-            }
-        }
+        let refusal = context.sources.map { $0.refusal(source) } ?? SourcePolicy.textProblem(source)
+        if let refusal { throw fields.issue(.source, refusal) }
         guard let model = try fields.string(.model), !model.isEmpty else { throw fields.issue(.model, "missing") }
+        if let problem = SourcePolicy.textProblem(model) { throw fields.issue(.model, problem) }
         let modelPath: String
         if let repository, !model.contains("/"), isDirectory(repository + "/" + model) {
             modelPath = repository + "/" + model
@@ -66,18 +80,23 @@ extension StreamSpec: DecodableWithConfiguration {
             throw fields.issue(.model, "no such model: '\(model)' is not a path\(where_)")
         }
         self.init(
-            id: id, source: source, model: model, modelPath: modelPath, loop: try fields.bool(.loop) ?? false,
+            id: id, source: source, model: model, modelPath: ModelRepository.canonicalPath(modelPath),
+            loop: try fields.bool(.loop) ?? false,
             realtime: try fields.bool(.realtime) ?? false)
     }
 }
 
 extension StreamSpec {
-    /// A request body (`POST /api/v1/streams`) as a stream entry: JSON decoded (`JSONDecoder`) into a `StreamSpec`, checked as
-    /// a config entry is.
-    public static func fromJSON(_ text: String, repository: String?) throws(ConfigError) -> StreamSpec {
+    /// A request body (`POST /api/v1/streams`) as a stream entry: JSON decoded (`JSONDecoder`) into a
+    /// `StreamSpec`, checked as a config entry is, but for its source, which `EdgeService.add` checks
+    /// against the node's `sources` policy (or `sources`, when given).
+    public static func fromJSON(
+        _ text: String, repository: String?, sources: SourcePolicy? = nil
+    ) throws(ConfigError) -> StreamSpec {
         let file = "request body"
+        let context = Context(repository: repository, sources: sources)
         do {
-            return try JSONDecoder().decode(StreamSpec.self, from: Data(text.utf8), configuration: repository)
+            return try JSONDecoder().decode(StreamSpec.self, from: Data(text.utf8), configuration: context)
         } catch DecodingError.dataCorrupted(let context) where context.codingPath.isEmpty {
             throw ConfigError(file: file, key: nil, "not JSON")
         } catch {

@@ -255,6 +255,14 @@ public struct ModelRepository: Sendable {
         return (try ModelRepository(root: url.deletingLastPathComponent().path), url.lastPathComponent)
     }
 
+    /// The one identity of a model however it is named (`REPO/name`, `REPO/../REPO/name`,
+    /// `./REPO/name/`): its real path, symbolic links resolved; a path that does not exist,
+    /// standardized (`.` and `..` gone). A version folder (`REPO/name/1`) stays its own identity: it
+    /// pins that version, where the model folder follows the latest.
+    public static func canonicalPath(_ path: String) -> String {
+        realPath(path) ?? URL(fileURLWithPath: path).standardizedFileURL.path
+    }
+
     /// The control socket a run serving `REPO/<name>` listens on unless told otherwise, so that
     /// `batchline models` finds it: `<hash of the folder's real path>.sock` in `$XDG_RUNTIME_DIR/batchline`,
     /// or in `/tmp/batchline-<uid>` (a folder only its owner may use).

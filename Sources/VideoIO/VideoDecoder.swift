@@ -101,21 +101,19 @@ public final class VideoDecoder {
             opaque: Unmanaged.passUnretained(interrupt).toOpaque()
         )
 
-        let isFile = !input.contains("://") || input.hasPrefix("file:")
-        if isFile {
-            let path = input.hasPrefix("file:") ? String(input.dropFirst(5)) : input
-            if access(path, F_OK) != 0 {
-                throw VideoError(.open, input: input, message: "no such file")
-            }
-            if access(path, R_OK) != 0 {
-                throw VideoError(.open, input: input, message: "file is not readable")
-            }
+        if SourcePolicy.scheme(of: input) == nil || SourcePolicy.scheme(of: input) == "file" {
+            try Self.checkFile(SourcePolicy.filePath(input), input: input)
         }
 
         var dict: OpaquePointer?
         defer { av_dict_free(&dict) }
-        let micros = String(Int(options.timeout * 1_000_000))
+        // Bounded before the conversion: a time-out of 1e13 s must not trap.
+        let micros = String(Int(min(max(options.timeout, 0.001), 86_400) * 1_000_000))
         try check(av_dict_set(&dict, "rw_timeout", micros, 0), .open, input: input, "setting the read time-out")
+        // Only the protocols this source's own scheme needs: a playlist cannot pivot to file: or concat:.
+        let protocols = SourcePolicy.ffmpegProtocols(for: input)
+        try check(
+            av_dict_set(&dict, "protocol_whitelist", protocols, 0), .open, input: input, "limiting the protocols")
         if input.hasPrefix("rtsp:") {
             try check(av_dict_set(&dict, "rtsp_transport", "tcp", 0), .open, input: input, "asking for RTSP over TCP")
         }
@@ -179,6 +177,19 @@ public final class VideoDecoder {
         self.format = fmt
         self.codec = cctx
         opened = true
+    }
+
+    /// Refuses a file source that is missing, unreadable, or not a regular file (a FIFO would block
+    /// the open for ever; a device or socket is no video file).
+    private static func checkFile(_ path: String, input: String) throws(VideoError) {
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw VideoError(.open, input: input, message: "no such file") }
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            throw VideoError(.open, input: input, message: "not a regular file (a FIFO, device, socket or folder)")
+        }
+        if access(path, R_OK) != 0 {
+            throw VideoError(.open, input: input, message: "file is not readable")
+        }
     }
 
     deinit {

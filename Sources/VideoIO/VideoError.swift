@@ -1,4 +1,5 @@
 internal import CFFmpeg
+import Core
 
 /// An error from video input or output, naming the input and carrying FFmpeg's own message.
 public struct VideoError: Error, CustomStringConvertible, Sendable, Equatable {
@@ -20,7 +21,7 @@ public struct VideoError: Error, CustomStringConvertible, Sendable, Equatable {
 
     /// The kind of failure.
     public let kind: Kind
-    /// The file or URL concerned.
+    /// The file or URL concerned, its credentials hidden (`SourcePolicy.redacted`).
     public let input: String
     /// A one-line explanation, including FFmpeg's message where there is one.
     public let message: String
@@ -28,7 +29,7 @@ public struct VideoError: Error, CustomStringConvertible, Sendable, Equatable {
     /// Creates an error for `input`.
     public init(_ kind: Kind, input: String, message: String) {
         self.kind = kind
-        self.input = input
+        self.input = SourcePolicy.redacted(input)
         self.message = message
     }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Batching
+import Core
 import Foundation
 import Logging
 import ModelServing
@@ -112,11 +113,24 @@ extension Batchline {
         @Option(name: .long, help: "OpenVINO device.")
         var device = "CPU"
 
+        @Option(
+            name: .customLong("allow-protocol"),
+            help: "Also allow this protocol for --source (besides files, rtsp, rtsps, http, https, udp, rtp, srt).")
+        var allowProtocols: [String] = []
+
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
             global.bootstrapLogging()
             guard !source.isEmpty else { throw fail(PipelineError("give at least one --source")) }
+            // Files anywhere (the command line is the operator's own), the protocols a camera needs.
+            let sources = SourcePolicy(protocols: SourcePolicy.defaultProtocols + allowProtocols, folders: nil)
+            for s in source {
+                if let refusal = sources.refusal(s) {
+                    throw fail(PipelineError("--source \(SourcePolicy.redacted(s)): \(refusal)"))
+                }
+            }
+            guard timeout > 0, timeout <= 3600 else { throw fail(PipelineError("--timeout \(timeout): use (0, 3600]")) }
             var options = PipelineOptions(sources: source, model: model)
             let auto = batch.lowercased() == "auto"
             guard auto || Int(batch) != nil else {
@@ -177,7 +191,8 @@ extension Batchline {
         static func summary(_ s: RunStats) -> String {
             var lines = [
                 String(
-                    format: "%@: %d frames in %.2f s (%.1f fps), model %@ on %@, %d dropped", s.source, s.frames,
+                    format: "%@: %d frames in %.2f s (%.1f fps), model %@ on %@, %d dropped",
+                    SourcePolicy.redacted(s.source), s.frames,
                     s.seconds, s.fps, s.model, s.device, s.dropped),
                 "  mode \(s.mode), \(s.requestsInFlight) request(s) in flight, \(s.preprocessWorkers) pre-processing worker(s)",
             ]
@@ -212,7 +227,7 @@ extension Batchline {
                     lines.append(
                         String(
                             format: "  stream %d    %d frames, %.1f fps, lag p50 %.0f ms p99 %.0f ms  %@", i, st.frames,
-                            st.fps, st.lag.p50Ms, st.lag.p99Ms, st.source))
+                            st.fps, st.lag.p50Ms, st.lag.p99Ms, SourcePolicy.redacted(st.source)))
                 }
             }
             return lines.joined(separator: "\n")

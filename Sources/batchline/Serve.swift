@@ -1,4 +1,5 @@
 import ArgumentParser
+import Core
 import CoreMetrics
 import EdgeNode
 import Foundation
@@ -22,7 +23,10 @@ extension Batchline {
 
         @Option(
             name: .customLong("check-config"),
-            help: "Check this config (every stream, node and model it names) and exit: 0, or one line per problem.")
+            help: """
+                Check this config as serve would start it (the file, the events folder written to, the device, \
+                every model loaded and compiled) and exit: 0, or 1 with one line per problem.
+                """)
         var checkConfig: String?
 
         @Option(
@@ -47,7 +51,7 @@ extension Batchline {
         }
 
         func run() async throws {
-            if let checkConfig { try check(checkConfig) }
+            if let checkConfig { try await check(checkConfig) }
             global.bootstrapLogging(serving: true)
             var settings: ServiceConfig
             do {
@@ -91,9 +95,18 @@ extension Batchline {
             }
         }
 
-        /// `--check-config`: every problem on a line of its own (exit 1), or a summary (exit 0).
-        private func check(_ path: String) throws -> Never {
-            let (settings, problems) = ServiceConfig.check(path: path)
+        /// `--check-config`: every problem on a line of its own (exit 1), or a summary of what was
+        /// checked (exit 0). The file first; then, when it is right, what `serve` checks as it starts.
+        private func check(_ path: String) async throws -> Never {
+            let (settings, found) = ServiceConfig.check(path: path)
+            var problems = found
+            var checked: [String] = []
+            if problems.isEmpty {
+                let config = settings
+                let start = await BlockingExecutor.shared.run { config.checkStart(streams: config.allStreams) }
+                problems = start.problems
+                checked = start.checked
+            }
             guard problems.isEmpty else {
                 let lines = problems.map { "batchline: error: \($0)\n" }.joined()
                 FileHandle.standardError.write(Data(lines.utf8))
@@ -105,6 +118,7 @@ extension Batchline {
             line +=
                 ", \(settings.nodes.count) nodes), models \(models.isEmpty ? "none" : models.joined(separator: ", "))"
             if let node { line += "; node \(node) serves \(served.streams.count)" }
+            line += "; checked: " + checked.joined(separator: ", ")
             FileHandle.standardOutput.write(Data((line + "\n").utf8))
             throw ExitCode.success
         }

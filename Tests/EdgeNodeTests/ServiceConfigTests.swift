@@ -1,4 +1,5 @@
 import Batching
+import Core
 import EdgeNode
 import Foundation
 import TestSupport
@@ -18,7 +19,9 @@ struct ServiceConfigTests {
         #expect(config.repository == "models" && config.eventsFolder == "out/events")
         #expect(config.policy == .realtime && config.sizes == [1, 2, 4, 8, 16])
         #expect(config.streams.map(\.id) == ["entrance", "lobby"])
-        #expect(config.streams.allSatisfy { $0.loop && $0.realtime && $0.modelPath == "models/pedestrian-ssdlite" })
+        // The model's one identity: its real path.
+        let model = URL(fileURLWithPath: "models/pedestrian-ssdlite").resolvingSymlinksInPath().path
+        #expect(config.streams.allSatisfy { $0.loop && $0.realtime && $0.modelPath == model })
     }
 
     /// A config with `streams` entry `entry` (YAML flow mapping) after a valid header.
@@ -56,8 +59,8 @@ struct ServiceConfigTests {
                 "bad.yaml: streams[0].id: 'a b' is not a valid id"
             ),
             (
-                "streams:\n  - { id: a, source: /nonexistent/cam.mp4, model: pedestrian-ssdlite }",
-                "bad.yaml: streams[0].source: no such file: /nonexistent/cam.mp4"
+                "streams:\n  - { id: a, source: nonexistent/cam.mp4, model: pedestrian-ssdlite }",
+                "bad.yaml: streams[0].source: no such file: nonexistent/cam.mp4"
             ),
             (
                 "streams:\n  - { id: a, source: \(video), model: no-such-model }",
@@ -140,7 +143,7 @@ struct ServiceConfigTests {
             streams:
               - { id: a, source: \(Self.video), model: pedestrian-ssdlite }
               - { id: a, source: \(Self.video), model: pedestrian-ssdlite }
-              - { id: b, source: /nonexistent/cam.mp4, model: pedestrian-ssdlite }
+              - { id: b, source: nonexistent/cam.mp4, model: pedestrian-ssdlite }
             nodes:
               Edge_1: {}
               edge-02:
@@ -154,7 +157,7 @@ struct ServiceConfigTests {
                 "bad.yaml: server.port: must be within 0...65535",
                 "bad.yaml: batching.policy: unknown policy 'fastest': use one of fixed, realtime, slo, aimd",
                 "bad.yaml: streams[1].id: duplicate id 'a'",
-                "bad.yaml: streams[2].source: no such file: /nonexistent/cam.mp4",
+                "bad.yaml: streams[2].source: no such file: nonexistent/cam.mp4",
                 "bad.yaml: nodes.Edge_1: 'Edge_1' is not a Kubernetes node name (lower-case DNS name)",
                 "bad.yaml: nodes.edge-02.streams[0].model: no such model: 'no-such-model' is not a path nor a model in \(TestAssets.root.path)/models",
             ])
@@ -173,7 +176,8 @@ struct ServiceConfigTests {
         #expect(ok.status == 0, "\(ok.stderr)")
         #expect(
             ok.stdout == "\(good.path): ok: 4 streams (1 shared, 3 nodes), models pedestrian-ssdlite, ppocr-cls; "
-                + "node edge-01 serves 3\n")
+                + "node edge-01 serves 3; checked: events folder out/events written to, device CPU available, "
+                + "2 models loaded and compiled on CPU at batch size 1 (the other batch sizes compile at start)\n")
         let bad = dir.appendingPathComponent("bad.yaml")
         try Self.config("server: { port: 70000 }\nstreams:\n  - { id: a, model: pedestrian-ssdlite }\n").write(
             to: bad, atomically: true, encoding: .utf8)
@@ -308,7 +312,8 @@ struct ServiceConfigTests {
     func streamFromJSON() throws {
         let repository = TestAssets.root.path + "/models"
         func decode(_ json: String) throws -> StreamSpec {
-            try JSONDecoder().decode(StreamSpec.self, from: Data(json.utf8), configuration: repository)
+            let context = StreamSpec.Context(repository: repository, sources: SourcePolicy(folders: nil))
+            return try JSONDecoder().decode(StreamSpec.self, from: Data(json.utf8), configuration: context)
         }
         let spec = try decode(#"{"source": "rtsp://h/x", "model": "ppocr-cls", "loop": true}"#)
         #expect(spec.id == nil && spec.modelPath == repository + "/ppocr-cls" && spec.loop && !spec.realtime)

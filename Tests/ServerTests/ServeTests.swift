@@ -36,13 +36,13 @@ struct EventsFile {
 
 @Suite("batchline serve", .serialized)
 struct ServeTests {
-    static func config(events: String, streams: String) -> String {
+    static func config(events: String, streams: String, allowFolder: String? = nil) -> String {
         """
         server: { host: 127.0.0.1, port: 8080 }
         models: { repository: models }
         output: { events: \(events) }
         batching: { policy: realtime, sizes: [1, 2, 4, 8] }
-        sources: { timeout_s: 3 }
+        sources: { timeout_s: 3\(allowFolder.map { ", allow_folders: [\($0)]" } ?? "") }
         streams:
         \(streams)
         """
@@ -61,7 +61,9 @@ struct ServeTests {
                 streams: """
                       - { id: entrance, source: \(video), model: pedestrian-ssdlite, loop: true, realtime: true }
                       - { id: lobby, source: \(video), model: pedestrian-ssdlite, loop: true, realtime: true }
-                    """))
+                    """,
+                // Files added over HTTP may be in the test's folder (sources.allow_folders).
+                allowFolder: dir.path))
         let live = try await serve.request("GET", "/v2/health/live")
         #expect(live.status == 200)
         let ready = try await serve.poll("/v2/health/ready", timeout: 60) { $0.status == 200 }
@@ -98,7 +100,7 @@ struct ServeTests {
                 "fps: unknown key"
             ),
             (
-                "{\"id\": \"x\", \"source\": \"/nonexistent.mp4\", \"model\": \"pedestrian-ssdlite\"}", 400,
+                "{\"id\": \"x\", \"source\": \"nonexistent.mp4\", \"model\": \"pedestrian-ssdlite\"}", 400,
                 "source: no such file"
             ),
             (

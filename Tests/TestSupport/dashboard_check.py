@@ -121,7 +121,7 @@ def main() -> int:
         check(wait(driver, lambda d: card(d, "formcam") is None, PATIENCE) is True, "removed, it disappears")
         driver.find_element(By.ID, "add-id").clear()
         driver.find_element(By.ID, "add-source").clear()
-        driver.find_element(By.ID, "add-source").send_keys("/nonexistent/clip.mp4")
+        driver.find_element(By.ID, "add-source").send_keys("nonexistent/clip.mp4")
         driver.find_element(By.ID, "add-submit").click()
         msg = wait(driver, lambda d: d.find_element(By.ID, "add-msg").text, PATIENCE)
         check(bool(msg) and "no such file" in msg, f"a bad stream is refused, the server's words shown ({msg!r})")

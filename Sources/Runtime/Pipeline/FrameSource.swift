@@ -181,7 +181,7 @@ final class FrameSource {
                     logger.warning(
                         "source dropped, reconnecting",
                         metadata: [
-                            "source": "\(input)", "error": "\(machine.lastError ?? "")",
+                            "source": "\(SourcePolicy.redacted(input))", "error": "\(machine.lastError ?? "")",
                             "retry.in.s": "\(String(format: "%.2f", wait))", "attempt": "\(machine.attempts)",
                         ])
                 }
@@ -200,7 +200,9 @@ final class FrameSource {
                     if !looping {
                         logger.notice(
                             "source reconnected",
-                            metadata: ["source": "\(input)", "reconnects": "\(machine.reconnects + 1)"])
+                            metadata: [
+                                "source": "\(SourcePolicy.redacted(input))", "reconnects": "\(machine.reconnects + 1)",
+                            ])
                     }
                 } catch {
                     // Retried with back-off, a camera's or a looping file's (the machine says so).

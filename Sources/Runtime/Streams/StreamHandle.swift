@@ -82,7 +82,7 @@ public final class StreamHandle: Sendable {
     public let id: String
     /// Its number inside the pipeline (the `stream` of `run`'s events).
     public let number: Int
-    /// The file or URL.
+    /// The file or URL, its credentials hidden (`SourcePolicy.redacted`).
     public let source: String
     /// The model, as given.
     public let model: String
@@ -133,7 +133,7 @@ public final class StreamHandle: Sendable {
         self.metrics = StreamMetrics(stream: id, factory: metrics)
         self.id = id
         self.number = number
-        self.source = source
+        self.source = SourcePolicy.redacted(source)
         self.model = model
         self.loop = loop
         self.realtime = realtime

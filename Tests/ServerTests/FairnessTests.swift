@@ -44,7 +44,7 @@ struct FairnessTests {
                       - { id: cam1, source: \(video), model: pedestrian-ssdlite, loop: true, realtime: true }
                       - { id: cam2, source: \(video), model: pedestrian-ssdlite, loop: true, realtime: true }
                       - { id: fast, source: \(fast), model: pedestrian-ssdlite, loop: true, realtime: true }
-                    """))
+                    """, allowFolder: dir.path))
         try #require(try await serve.poll("/v2/health/ready", timeout: 60) { $0.status == 200 }.status == 200)
         for id in ["cam1", "cam2"] {
             let reply = try await serve.poll("/api/v1/streams/\(id)", timeout: 120) {

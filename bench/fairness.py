@@ -57,6 +57,7 @@ def main():
 models: {{ repository: {ROOT}/models }}
 output: {{ events: {events} }}
 batching: {{ policy: realtime, sizes: [1, 2, 4, 8] }}
+sources: {{ allow_folders: [{work}] }}
 streams:
   - {{ id: cam1, source: {VIDEO}, model: pedestrian-ssdlite, loop: true, realtime: true }}
   - {{ id: cam2, source: {VIDEO}, model: pedestrian-ssdlite, loop: true, realtime: true }}

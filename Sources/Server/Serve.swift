@@ -105,12 +105,15 @@ struct SamplerService: Service {
 /// The bearer token that mutating routes need, from `server.token_file`.
 enum Token {
     /// Reads the token; when the file does not exist, makes a random one and writes it owner-only
-    /// (0600), saying where (never the token itself). A file that its group or others may read or
-    /// write is refused: whoever reads it may do what the token allows.
+    /// (0600), saying where (never the token itself). A file that others may read or write, or its
+    /// group write, is refused: whoever reads it may do what the token allows. Its group may read
+    /// it (a Kubernetes Secret mounted with `defaultMode: 0440` for the pod's `fsGroup`); the mode
+    /// is that of the file a symbolic link leads to (Secrets are mounted through links).
     static func load(path: String, logger: Logger) throws -> String {
         if FileManager.default.fileExists(atPath: path) {
-            let attributes = try? FileManager.default.attributesOfItem(atPath: path)
-            if let bits = (attributes?[.posixPermissions] as? NSNumber)?.intValue, bits & 0o077 != 0 {
+            var st = stat()
+            if stat(path, &st) == 0, Int(st.st_mode) & 0o027 != 0 {
+                let bits = Int(st.st_mode)
                 let mode = String(bits & 0o777, radix: 8)
                 throw ConfigError(
                     file: path, key: nil, "the token file is open to others (mode \(mode)): chmod 600 \(path)")

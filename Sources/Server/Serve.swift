@@ -8,6 +8,10 @@ import NIOCore
 import ServiceLifecycle
 import UnixSignals
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// `batchline serve`: one lifecycle for a node. swift-service-lifecycle's `ServiceGroup` runs the
 /// pipelines, the resource sampler and the HTTP server as services. SIGTERM or SIGINT stops the
 /// server accepting first, then the sampler, then the pipelines: sources stop, frames in flight

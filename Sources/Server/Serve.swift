@@ -8,10 +8,6 @@ import NIOCore
 import ServiceLifecycle
 import UnixSignals
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 /// `batchline serve`: one lifecycle for a node. swift-service-lifecycle's `ServiceGroup` runs the
 /// pipelines, the resource sampler and the HTTP server as services. SIGTERM or SIGINT stops the
 /// server accepting first, then the sampler, then the pipelines: sources stop, frames in flight
@@ -115,9 +111,9 @@ enum Token {
     /// is that of the file a symbolic link leads to (Secrets are mounted through links).
     static func load(path: String, logger: Logger) throws -> String {
         if FileManager.default.fileExists(atPath: path) {
-            var st = stat()
-            if stat(path, &st) == 0, Int(st.st_mode) & 0o027 != 0 {
-                let bits = Int(st.st_mode)
+            let target = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+            let attributes = try? FileManager.default.attributesOfItem(atPath: target)
+            if let bits = (attributes?[.posixPermissions] as? NSNumber)?.intValue, bits & 0o027 != 0 {
                 let mode = String(bits & 0o777, radix: 8)
                 throw ConfigError(
                     file: path, key: nil, "the token file is open to others (mode \(mode)): chmod 600 \(path)")

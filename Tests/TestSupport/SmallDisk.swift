@@ -9,6 +9,13 @@ public final class SmallDisk: Sendable {
 
     private init(path: String) { self.path = path }
 
+    /// Whether this machine mounts one (tried once, with a tiny one, for the tests' traits).
+    public static let canMount: Bool = {
+        guard let disk = make(kilobytes: 64).disk else { return false }
+        disk.remove()
+        return true
+    }()
+
     /// A tmpfs of `kilobytes` KiB, or nil (with why) when this machine will not mount one.
     public static func make(kilobytes: Int) -> (disk: SmallDisk?, why: String?) {
         let dir = TestAssets.temporaryDirectory("small-disk")

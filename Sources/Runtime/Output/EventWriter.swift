@@ -122,16 +122,18 @@ public final class EventWriter {
     @discardableResult
     public func write(_ result: FrameResult) throws(OutputError) -> Outcome {
         guard fd >= 0 else { throw OutputError(path: path, message: "written after close") }
-        let line = Array((result.jsonLine + "\n").utf8)
+        let line = result.jsonLine
+        let size = line.utf8.count + 1
         if failure != nil {
             if Clock.now - lastTry >= retryInterval { drain() }
-            if failure != nil && pending.count + line.count > maxPending {
+            if failure != nil && pending.count + size > maxPending {
                 lost += 1
                 return .lost
             }
         }
-        pending += line
-        bytes += line.count
+        pending.append(contentsOf: line.utf8)
+        pending.append(UInt8(ascii: "\n"))
+        bytes += size
         if failure == nil && pending.count >= Self.chunk { drain() }
         if failure == nil, let rotateBytes, bytes >= rotateBytes { try rotate() }
         return .kept

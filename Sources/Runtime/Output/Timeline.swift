@@ -36,7 +36,7 @@ struct Timeline {
     }
 
     /// A frame shed, written as a gap at `t`.
-    mutating func dropped(at t: Double) { update(t) { $0.dropped += 1 } }
+    mutating func dropped(at t: Double, count: Int = 1) { update(t) { $0.dropped += count } }
 
     private mutating func update(_ t: Double, _ change: (inout Bucket) -> Void) {
         var index = max(0, Int(t / width))

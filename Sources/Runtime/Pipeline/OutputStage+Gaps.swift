@@ -51,9 +51,7 @@ extension OutputStage {
         let count = last - drop.index + 1
         streams[stream]!.next += count
         streams[stream]!.dropped += count
-        for _ in 0..<count {
-            sink.handle?.shed()
-            timeline.dropped(at: Clock.now - origin)
-        }
+        sink.handle?.shed(count)
+        timeline.dropped(at: Clock.now - origin, count: count)
     }
 }

@@ -46,6 +46,9 @@ enum DecodeStage {
         // A camera's reads mostly wait for its next frame: its decoding cost is the thread's CPU
         // time, or the batch size manager would take the camera's pace for a slow decoder.
         let live = source.isLive
+        // Real-time streams (paced files, cameras) take their turns first; each stream waits or sheds
+        // in its own lane only (`FairQueue`): a fast one never takes a slow one's share.
+        let urgent = settings.realtime || live
         while settings.maxFrames.map({ count < $0 }) ?? true, Clock.now < leaveAt, !stop.isRaised {
             let t0 = live ? threadCPUSeconds() : Clock.now
             let frame: VideoFrame?
@@ -60,9 +63,6 @@ enum DecodeStage {
             let item = SourceFrame(stream: stream, frame: frame, decodeSeconds: spent, arrival: Clock.now)
             manager?.arrivals.arrived(at: item.arrival)
             count += 1
-            // Real-time streams (paced files, cameras) take their turns first; each stream waits or
-            // sheds in its own lane only (`FairQueue`): a fast one never takes a slow one's share.
-            let urgent = settings.realtime || live
             switch settings.shed {
             case .backlog:
                 guard queue.push(item, urgent: urgent) else { return nil }

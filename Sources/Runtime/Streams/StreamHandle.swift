@@ -179,24 +179,17 @@ public final class StreamHandle: Sendable {
 
     /// The source's state machine moved.
     func update(phase: StreamPhase, reconnects: Int, lastError: String?) {
-        let (came, change) = live.withLock { s -> (Int, StreamChange?) in
+        let (came, told) = live.withLock { s -> (Int, StreamChange?) in
             // A stream failed by its output stays failed, whatever its source does.
             guard s.phase != .failed || phase == .failed else { return (0, nil) }
             let came = max(0, reconnects - s.reconnects)
-            let left = move(&s, to: phase)
             s.reconnects = reconnects
             s.lastError = lastError
             metrics.up.record(phase == .running ? 1 : 0)
-            return (
-                came,
-                left.map {
-                    StreamChange(
-                        stream: id, from: $0.rawValue, to: phase.rawValue, lastError: lastError, reconnects: reconnects)
-                }
-            )
+            return (came, move(&s, to: phase).map { change(s, from: $0) })
         }
         if came > 0 { metrics.reconnects.increment(by: came) }
-        if let change { tell?(change) }
+        if let told { tell?(told) }
     }
 
     /// Moves `s` to `phase`; the phase it left when that is a change.
@@ -206,18 +199,15 @@ public final class StreamHandle: Sendable {
         return before == phase ? nil : before
     }
 
-    private func told(_ s: Live, from: StreamPhase?) -> StreamChange? {
-        from.map {
-            StreamChange(
-                stream: id, from: $0.rawValue, to: s.phase.rawValue, lastError: s.lastError, reconnects: s.reconnects)
-        }
+    /// The change of a stream now as `s`, from `from` (nil: it just came).
+    private func change(_ s: Live, from: StreamPhase?) -> StreamChange {
+        StreamChange(
+            stream: id, from: from?.rawValue, to: s.phase.rawValue, lastError: s.lastError, reconnects: s.reconnects)
     }
 
     /// Tells that the stream is there, in its first state (a stream just attached).
     func announce() {
-        let now = live.withLock { s in
-            StreamChange(stream: id, from: nil, to: s.phase.rawValue, lastError: s.lastError, reconnects: s.reconnects)
-        }
+        let now = live.withLock { change($0, from: nil) }
         tell?(now)
     }
 
@@ -234,13 +224,12 @@ public final class StreamHandle: Sendable {
 
     /// The stream failed for good (its events file cannot be written, the pipeline stopped).
     func failed(_ reason: String) {
-        let change = live.withLock { s in
-            let from = move(&s, to: .failed)
+        let told = live.withLock { s in
             s.lastError = reason
             metrics.up.record(0)
-            return told(s, from: from)
+            return move(&s, to: .failed).map { change(s, from: $0) }
         }
-        if let change { tell?(change) }
+        if let told { tell?(told) }
     }
 
     /// Its events file fails (`error`), or writes again (nil); `lost` lines were lost in all.
@@ -259,21 +248,21 @@ public final class StreamHandle: Sendable {
     /// Why its events file cannot be written now, if it cannot.
     public var eventsError: String? { live.withLock { $0.eventsError } }
 
-    /// A frame of this stream was shed.
-    func shed() {
-        live.withLock { $0.dropped += 1 }
-        metrics.dropped.increment()
+    /// `count` frames of this stream were shed.
+    func shed(_ count: Int = 1) {
+        live.withLock { $0.dropped += count }
+        metrics.dropped.increment(by: count)
     }
 
     /// Every frame it read is out and its events are closed.
     func completed() {
-        let change = live.withLock { s in
+        let told = live.withLock { s -> StreamChange? in
             s.complete = true
-            let from = s.phase != .failed ? move(&s, to: .ended) : nil
             metrics.up.record(0)
-            return told(s, from: from)
+            guard s.phase != .failed else { return nil }
+            return move(&s, to: .ended).map { change(s, from: $0) }
         }
-        if let change { tell?(change) }
+        if let told { tell?(told) }
         completion.complete(true)
     }
 

@@ -103,12 +103,12 @@ EOF
     fail "$overlay: serve --check-config: $out"
   say "$overlay: $out"
 done
-printf 'streams:\n  - { id: cam, source: /nowhere.mp4, model: pedestrian-ssdlite }\n' >"$work/bad.yaml"
+printf 'streams:\n  - { id: cam, source: /opt/batchline/assets/nowhere.mp4, model: pedestrian-ssdlite }\n' >"$work/bad.yaml"
 if out=$(podman run --rm -v "$work/bad.yaml:/etc/batchline/config/serve.yaml:ro" "$image" \
   serve --check-config /etc/batchline/config/serve.yaml 2>&1); then
   fail "a bad config passed the check: $out"
 fi
-[[ $(wc -l <<<"$out") == 1 && $out == *"streams[0].source: no such file: /nowhere.mp4"* ]] || fail "bad config: $out"
+[[ $(wc -l <<<"$out") == 1 && $out == *"streams[0].source: no such file: /opt/batchline/assets/nowhere.mp4"* ]] || fail "bad config: $out"
 say "a bad config is refused: $out"
 
 # 4. podman kube play of the single-node rendering (with a token set, as a deployment sets it).

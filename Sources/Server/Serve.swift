@@ -105,18 +105,26 @@ struct SamplerService: Service {
 /// The bearer token that mutating routes need, from `server.token_file`.
 enum Token {
     /// Reads the token; when the file does not exist, makes a random one and writes it owner-only
-    /// (0600), saying where (never the token itself). A file that others may read or write, or its
-    /// group write, is refused: whoever reads it may do what the token allows. Its group may read
-    /// it (a Kubernetes Secret mounted with `defaultMode: 0440` for the pod's `fsGroup`); the mode
-    /// is that of the file a symbolic link leads to (Secrets are mounted through links).
+    /// (0600), saying where (never the token itself). A file that its group or others may write is
+    /// refused (anyone could set the token). One that others may read is served with a warning on
+    /// standard error and in the log, naming the file and the fix: some runtimes cannot mount a
+    /// Secret otherwise (podman's `kube play` mounts it 0644 whatever `defaultMode` says; Kubernetes
+    /// honours the bundled pod's 0440). The mode is that of the file a link leads to (Secrets are
+    /// mounted through links).
     static func load(path: String, logger: Logger) throws -> String {
         if FileManager.default.fileExists(atPath: path) {
             let target = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
             let attributes = try? FileManager.default.attributesOfItem(atPath: target)
-            if let bits = (attributes?[.posixPermissions] as? NSNumber)?.intValue, bits & 0o027 != 0 {
-                let mode = String(bits & 0o777, radix: 8)
+            let bits = (attributes?[.posixPermissions] as? NSNumber)?.intValue ?? 0
+            let mode = String(bits & 0o777, radix: 8)
+            if bits & 0o022 != 0 {
                 throw ConfigError(
-                    file: path, key: nil, "the token file is open to others (mode \(mode)): chmod 600 \(path)")
+                    file: path, key: nil, "the token file may be written by others (mode \(mode)): chmod 600 \(path)")
+            }
+            if bits & 0o004 != 0 {
+                let warning = "the token file may be read by others (mode \(mode)): chmod 600 \(path)"
+                logger.warning("\(warning)", metadata: ["token.file": "\(path)"])
+                FileHandle.standardError.write(Data("batchline serve: warning: \(warning)\n".utf8))
             }
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
                 throw ConfigError(file: path, key: nil, "cannot read the token file")

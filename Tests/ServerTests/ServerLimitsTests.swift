@@ -149,14 +149,15 @@ struct ServerLimitsTests {
     }
 
     @Test(
-        "A token file that others may read is refused at start: one line naming the file and chmod 600, exit non-zero")
-    func tokenFileMode() throws {
+        "A token file that others may write is refused at start (one line naming the file and chmod 600, exit non-zero); one they may read is served with one warning saying so"
+    )
+    func tokenFileMode() async throws {
         let dir = TestAssets.temporaryDirectory("limits-token")
         defer { try? FileManager.default.removeItem(at: dir) }
         let token = dir.appendingPathComponent("token").path
         _ = FileManager.default.createFile(
             atPath: token, contents: Data("0123456789abcdef0123456789abcdef\n".utf8),
-            attributes: [.posixPermissions: 0o644])
+            attributes: [.posixPermissions: 0o646])
         let config = dir.appendingPathComponent("config.yaml")
         try Self.config(events: dir.path, server: ", token_file: \(token)")
             .write(to: config, atomically: true, encoding: .utf8)
@@ -164,6 +165,17 @@ struct ServerLimitsTests {
         #expect(result.status != 0 && !result.timedOut)
         let lines = result.stderr.split(separator: "\n").filter { $0.contains("token") }
         #expect(lines.count == 1 && lines[0].contains(token) && lines[0].contains("chmod 600"), "\(result.stderr)")
+
+        // Readable by others (podman's kube play mounts Secrets so): served, with one warning.
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: token)
+        let text = try String(contentsOf: config, encoding: .utf8)
+        let serve = try ServeProcess(config: text)
+        let ready = try await serve.poll("/v2/health/live", timeout: 60) { $0.status == 200 }
+        #expect(ready.status == 200)
+        let warnings = serve.stderr.split(separator: "\n").filter { $0.contains("warning: the token file") }
+        #expect(
+            warnings.count == 1 && warnings[0].contains(token) && warnings[0].contains("chmod 600"), "\(serve.stderr)")
+        #expect(serve.stop().status == 0)
     }
 }
 

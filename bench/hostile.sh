@@ -60,11 +60,12 @@ attack_loop() {
 }
 idle_flood() { attack_loop idle-flood idle "$port" 150 20; }
 short_bodies() { attack_loop short-body short-body "$port"; }
+slow_clients() { attack_loop slow-clients slow "$port" 8 60; }
 stalled_sse() { attack_loop stalled-sse stalled-sse "$port" 32 60 "$pid"; }
 snapshot_flood() { attack_loop snapshot-flood snapshots "$port" entrance 500; }
 big_infer() { attack_loop big-infer infer "$port" pedestrian-ssdlite 4 28; }
 foreign_host() { attack_loop foreign-host host "$port" evil.example; }
-ATTACKERS=${ATTACKERS:-"idle_flood short_bodies stalled_sse snapshot_flood big_infer foreign_host"}
+ATTACKERS=${ATTACKERS:-"idle_flood short_bodies slow_clients stalled_sse snapshot_flood big_infer foreign_host"}
 
 # One phase: `attackers` (functions) for $seconds, measured before and after; quiet without any.
 phase() {

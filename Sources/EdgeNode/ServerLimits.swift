@@ -3,19 +3,29 @@
 /// when it is reached.
 ///
 /// ```yaml
-/// server: { max_connections: 256, idle_timeout_s: 10, feed_write_timeout_s: 10,
-///           max_snapshots: 4, max_infer_requests: 4, allowed_hosts: [edge-01.example] }
+/// server: { max_connections: 256, idle_timeout_s: 10, header_timeout_s: 10, body_timeout_s: 60,
+///           feed_write_timeout_s: 10, max_snapshots: 4, max_infer_requests: 4,
+///           allowed_hosts: [edge-01.example] }
 /// ```
 public struct ServerLimits: Sendable, Equatable {
-    /// Connections open at once (`max_connections`, 1...65536). Past it the server stops accepting:
-    /// new connections wait in the listen backlog until one closes. At start it is also held under
-    /// a quarter of the process's open-file limit, so that clients never take the descriptors the cameras,
-    /// models and events files need.
+    /// Connections open at once (`max_connections`, 1...65536). Past it, the connection that has
+    /// waited longest with no request in flight is closed to admit the new one (a flood of silent
+    /// connections cannot keep a health probe out); when every connection has a request in flight,
+    /// the new one is closed. At start it is also held under a quarter of the process's open-file
+    /// limit, so that clients never take the descriptors the cameras, models and events files need.
     public var maxConnections = 256
     /// Seconds a connection may stay silent while no request is answered, or while a request's head
     /// or body is read (`idle_timeout_s`, more than 0 and at most 3600); then it is closed. Short,
     /// because past `maxConnections` silent connections are what keeps others waiting.
     public var idleTimeout = 10.0
+    /// Seconds a request's head may take to arrive, counted from the moment the connection is ready
+    /// for it (accepted, or its last answer sent) however slowly its bytes come
+    /// (`header_timeout_s`, more than 0 and at most 3600); then the connection is closed. A client
+    /// sending a byte now and then resets an idle timer for ever, never this one.
+    public var headerTimeout = 10.0
+    /// Seconds a request's body may take to arrive after its head, unless the answer has begun
+    /// (`body_timeout_s`, more than 0 and at most 3600); then the connection is closed.
+    public var bodyTimeout = 60.0
     /// Seconds one write of the event feed may wait for a client that does not read
     /// (`feed_write_timeout_s`, more than 0 and at most 600); then the client is dropped, its
     /// connection closed and its slot freed.

@@ -17,6 +17,7 @@ extension ServiceConfig {
         enum CodingKeys: String, CodingKey, CaseIterable {
             case host, port, tokenFile = "token_file"
             case maxConnections = "max_connections", idleTimeout = "idle_timeout_s"
+            case headerTimeout = "header_timeout_s", bodyTimeout = "body_timeout_s"
             case feedWriteTimeout = "feed_write_timeout_s", maxSnapshots = "max_snapshots"
             case maxInferRequests = "max_infer_requests", allowedHosts = "allowed_hosts"
         }
@@ -29,6 +30,9 @@ extension ServiceConfig {
             var l = ServerLimits()
             l.maxConnections = try c.int(.maxConnections, in: 1...65536) ?? l.maxConnections
             l.idleTimeout = try c.duration(.idleTimeout, atMost: 3600) { .seconds($0) }?.inSeconds ?? l.idleTimeout
+            l.headerTimeout =
+                try c.duration(.headerTimeout, atMost: 3600) { .seconds($0) }?.inSeconds ?? l.headerTimeout
+            l.bodyTimeout = try c.duration(.bodyTimeout, atMost: 3600) { .seconds($0) }?.inSeconds ?? l.bodyTimeout
             l.feedWriteTimeout =
                 try c.duration(.feedWriteTimeout, atMost: 600) { .seconds($0) }?.inSeconds ?? l.feedWriteTimeout
             l.maxSnapshots = try c.int(.maxSnapshots, in: 1...64) ?? l.maxSnapshots

@@ -41,6 +41,8 @@ public struct PrometheusBackend: MetricsFactory {
         "batchline_requests_in_flight": "Inference requests the batcher keeps in flight now.",
         "batchline_batch_decisions_total": "Decisions of the batch size manager.",
         "batchline_model_swaps_total": "Model swaps asked for, by outcome.",
+        "batchline_http_connections_closed_total":
+            "HTTP connections the server closed: evicted when full, or past a request's head or body deadline.",
     ]
 
     /// A backend writing into `registry`.

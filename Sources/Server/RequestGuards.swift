@@ -133,6 +133,9 @@ struct HostCheck: Sendable {
 
 /// The HTTP server's settings that depend on the machine.
 enum ServerSettings {
+    /// Connections accepted past the limit while the guard's closes land: an eighth of it, 1 to 64.
+    static func acceptReserve(_ limit: Int) -> Int { min(64, max(1, limit / 8)) }
+
     /// `configured`, held to a quarter of the process's open-file limit (the rest is for the cameras,
     /// the models and the events files), saying so when it lowers it. The soft limit is first raised
     /// to the hard one (at most 65536), as Go's runtime does: the default soft limit (often 1024) is

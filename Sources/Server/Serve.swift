@@ -29,14 +29,21 @@ public enum Serve {
         let limits = config.serverLimits
         let token = try config.tokenFile.map { try Token.load(path: $0, logger: logger) }
         let connections = ServerSettings.connectionLimit(limits.maxConnections, logger: logger)
+        let connectionGuard = ConnectionGuard(limit: connections, limits: limits, factory: metrics.factory)
         let app = Application(
             responder: ControlPlane.responder(
                 service, metrics: metrics, sampler: sampler.monitor, feed: feed, token: token,
                 guards: RequestGuards(config: config)),
-            server: .http1(configuration: .init(idleTimeout: .milliseconds(Int64(limits.idleTimeout * 1000)))),
+            server: .http1(
+                configuration: .init(
+                    additionalChannelHandlers: [connectionGuard.handler()],
+                    idleTimeout: .milliseconds(Int64(limits.idleTimeout * 1000)))),
+            // The guard keeps the connections at `connections` by closing idle ones; accepting
+            // stops only past a reserve above it (a hard bound on descriptors while closes land).
             configuration: .init(
                 address: .hostname(host, port: config.port), serverName: "batchline",
-                availableConnectionsDelegate: MaximumAvailableConnections(connections, logger: logger)),
+                availableConnectionsDelegate: MaximumAvailableConnections(
+                    connections + ServerSettings.acceptReserve(connections), logger: logger)),
             onServerRunning: { channel in
                 onListening("http://\(host):\(channel.localAddress?.port ?? config.port)")
             },

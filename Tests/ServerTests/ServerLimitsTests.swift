@@ -14,7 +14,8 @@ import Testing
 struct ServerLimitsTests {
     static func config(events: String, server: String = "") -> String {
         """
-        server: { host: 127.0.0.1, port: 8080, idle_timeout_s: 2, feed_write_timeout_s: 1, max_connections: 64,
+        server: { host: 127.0.0.1, port: 8080, idle_timeout_s: 30, header_timeout_s: 10, body_timeout_s: 10,
+                  feed_write_timeout_s: 1, max_connections: 64,
                   max_snapshots: 2, max_infer_requests: 2, allowed_hosts: [edge-01.example]\(server) }
         models: { repository: models }
         output: { events: \(events) }
@@ -54,17 +55,27 @@ struct ServerLimitsTests {
     }
 
     @Test(
-        "Idle and half-sent connections past max_connections are closed by the idle timeout, health answers, a body shorter than its Content-Length is closed, the camera keeps running"
+        "Silent connections past max_connections: the oldest are closed to let a health probe in; clients that send a byte at a time (head or body) or a body shorter than its Content-Length are closed at their deadline; the camera keeps running"
     )
     func idleConnections() async throws {
         let dir = TestAssets.temporaryDirectory("limits-idle")
         defer { try? FileManager.default.removeItem(at: dir) }
         let serve = try await Self.start(dir)
-        let idle = try Self.attack(serve, ["idle", "100", "120"])
+        // 100 silent connections against 64: the probe is answered while they are held, the oldest
+        // closed to let it in (counted as evicted); the header deadline (10 s) closes the rest.
+        let idle = try Self.attack(serve, ["idle", "100", "30"])
         #expect(idle["health"] as? Int == 200, "\(idle)")
+        #expect((idle["evicted"] as? Double ?? 0) >= 36, "\(idle)")
         #expect(idle["closed_by_server"] as? Int == idle["connections"] as? Int, "\(idle)")
+        // A byte every half second resets an idle timer for ever; the head and body deadlines close them.
+        let slow = try Self.attack(serve, ["slow", "4", "120"])
+        #expect(slow["closed_by_server"] as? Int == 4 && slow["health"] as? Int == 200, "\(slow)")
         let short = try Self.attack(serve, ["short-body"])
         #expect(short["outcome"] as? String != "still open", "\(short)")
+        let metrics = try await serve.request("GET", "/metrics").text
+        for reason in ["evicted", "header_timeout", "body_timeout"] {
+            #expect(metrics.contains("batchline_http_connections_closed_total{reason=\"\(reason)\"}"), "\(reason)")
+        }
         let cam = try await serve.request("GET", "/api/v1/streams/cam")
         #expect(cam.object?["state"] as? String == "running", "\(cam.object ?? [:])")
         #expect(serve.stop().status == 0)
@@ -207,18 +218,22 @@ struct ServerLimitsUnitTests {
         let (defaults, none) = ServiceConfig.check(yaml: "server: { port: 0 }", file: "s.yaml")
         #expect(none.isEmpty && defaults.serverLimits == ServerLimits())
         let given = """
-            server: { max_connections: 10, idle_timeout_s: 0.5, feed_write_timeout_s: 3, max_snapshots: 1,
-                      max_infer_requests: 2, allowed_hosts: [a.example, b.example] }
+            server: { max_connections: 10, idle_timeout_s: 0.5, header_timeout_s: 2, body_timeout_s: 30,
+                      feed_write_timeout_s: 3, max_snapshots: 1, max_infer_requests: 2,
+                      allowed_hosts: [a.example, b.example] }
             """
         let (config, problems) = ServiceConfig.check(yaml: given, file: "s.yaml")
         var expected = ServerLimits()
         (expected.maxConnections, expected.idleTimeout, expected.feedWriteTimeout) = (10, 0.5, 3)
+        (expected.headerTimeout, expected.bodyTimeout) = (2, 30)
         (expected.maxSnapshots, expected.maxInferRequests) = (1, 2)
         expected.allowedHosts = ["a.example", "b.example"]
         #expect(problems.isEmpty && config.serverLimits == expected, "\(problems)")
         let bad: [(String, String)] = [
             ("max_connections: 0", "s.yaml: server.max_connections: must be within 1...65536"),
             ("idle_timeout_s: 1e13", "s.yaml: server.idle_timeout_s: must be more than 0 and at most 3600"),
+            ("header_timeout_s: 0", "s.yaml: server.header_timeout_s: must be more than 0 and at most 3600"),
+            ("body_timeout_s: 1e9", "s.yaml: server.body_timeout_s: must be more than 0 and at most 3600"),
             ("feed_write_timeout_s: 0", "s.yaml: server.feed_write_timeout_s: must be more than 0 and at most 600"),
             ("max_snapshots: 65", "s.yaml: server.max_snapshots: must be within 1...64"),
             ("max_infer_requests: -1", "s.yaml: server.max_infer_requests: must be within 1...64"),
@@ -229,6 +244,40 @@ struct ServerLimitsUnitTests {
             let (_, problems) = ServiceConfig.check(yaml: "server: { \(body) }", file: "s.yaml")
             #expect(problems.count == 1 && problems.first?.description.hasPrefix(message) == true, "\(problems)")
         }
+    }
+
+    @Test(
+        "A connection's phases: a head starts its body's deadline, the answer's start or the request's end lifts it, the answer's end waits again unless a pipelined request is in"
+    )
+    func connectionPhases() {
+        var c = ConnectionState()
+        #expect(c.phase == .waiting && c.phase.evictable && c.phase.deadline(headerTimeout: 10, bodyTimeout: 60) == 10)
+        #expect(c.record(.requestHead) == .receiving && !c.phase.evictable)
+        #expect(c.phase.deadline(headerTimeout: 10, bodyTimeout: 60) == 60)
+        #expect(c.record(.requestEnd) == .answering && c.phase.deadline(headerTimeout: 10, bodyTimeout: 60) == nil)
+        #expect(c.record(.responseHead) == .answering && c.record(.responseEnd) == .waiting)
+        // Refused unread (413 before the body): the answer lifts the body's deadline.
+        #expect(c.record(.requestHead) == .receiving && c.record(.responseHead) == .answering)
+        #expect(c.record(.responseEnd) == .waiting)
+        // Pipelined: the second head is read while the first is answered; busy until both are.
+        var p = ConnectionState()
+        for event in [ConnectionState.Event.requestHead, .requestEnd, .responseHead, .requestHead, .requestEnd] {
+            p.record(event)
+        }
+        #expect(p.record(.responseEnd) == .answering && p.open == 1)
+        #expect(p.record(.responseHead) == .answering && p.record(.responseEnd) == .waiting)
+        #expect(ConnectionState().phase == .waiting)
+    }
+
+    @Test(
+        "A full server closes the connection waiting longest with no request in flight, the newcomer only when all are busy"
+    )
+    func evictionChoice() {
+        let busy: [(key: String, evictable: Bool, since: UInt64)] = [("a", false, 1), ("b", false, 2)]
+        #expect(EvictionChoice.victim(among: busy + [("new", true, 9)]) == "new")
+        let mixed = busy + [("c", true, 5), ("d", true, 3), ("new", true, 9)]
+        #expect(EvictionChoice.victim(among: mixed) == "d")
+        #expect(EvictionChoice.victim(among: busy) == nil)
     }
 
     @Test("Host names: configured, localhost, IP literals and allowed ones pass; others do not")

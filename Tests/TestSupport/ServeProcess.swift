@@ -129,6 +129,8 @@ public struct HTTPReply: Sendable {
     public var array: [[String: Any]]? { (try? JSONSerialization.jsonObject(with: data)) as? [[String: Any]] }
     /// `error` of a JSON error body.
     public var error: String? { object?["error"] as? String }
+    /// The body as text (empty when it is not UTF-8).
+    public var text: String { String(data: data, encoding: .utf8) ?? "" }
 }
 
 /// serve did not come up.

@@ -4,6 +4,7 @@ line saying what it got. Used by Tests/ServerTests/ServerLimitsTests.swift and b
 
   hostile_clients.py idle PORT N SECONDS          N silent connections; does /v2/health/live answer?
   hostile_clients.py short-body PORT              a body shorter than its Content-Length: closed?
+  hostile_clients.py slow PORT N SECONDS          N clients sending a head (half: a body) a byte at a time
   hostile_clients.py stalled-sse PORT N SECONDS [PID]  N event feed clients that never read; freed?
   hostile_clients.py snapshots PORT STREAM N      N snapshot.jpg requests at once: their statuses
   hostile_clients.py infer PORT MODEL N FRAMES    N JSON infer requests of FRAMES frames at once
@@ -85,9 +86,11 @@ def health(port, timeout=5):
 
 
 def idle(port, n, seconds):
-    """N connections that send nothing (half of them half a request head). Health is asked while
-    they are open (for up to `seconds`); then, within `seconds` more, how many the server closed."""
+    """N connections that send nothing (half of them half a request head). Health is asked once
+    while they are open (waiting up to `seconds`), with how many connections the server evicted
+    so far; then, within `seconds` more, how many of the N the server closed."""
     held, refused = [], 0
+    evicted_before = metric(port, "batchline_http_connections_closed_total", {"reason": "evicted"})
     for k in range(n):
         try:
             s = connect(port, timeout=2)
@@ -96,10 +99,9 @@ def idle(port, n, seconds):
             held.append(s)
         except OSError:
             refused += 1
-    deadline = time.time() + seconds
-    status = 0
-    while time.time() < deadline and status != 200:
-        status = health(port)
+    # One probe while they are all held: a full server closes the oldest silent one to let it in.
+    status = health(port, timeout=seconds)
+    evicted = metric(port, "batchline_http_connections_closed_total", {"reason": "evicted"}) - evicted_before
     closed = 0
     deadline = time.time() + seconds
     while time.time() < deadline:
@@ -109,7 +111,8 @@ def idle(port, n, seconds):
         time.sleep(0.5)
     for s in held:
         s.close()
-    return {"connections": len(held), "refused": refused, "health": status, "closed_by_server": closed}
+    return {"connections": len(held), "refused": refused, "health": status, "closed_by_server": closed,
+            "evicted": evicted}
 
 
 def short_body(port, seconds=120):
@@ -128,6 +131,49 @@ def short_body(port, seconds=120):
         outcome = "closed"
     s.close()
     return {"outcome": outcome}
+
+
+def slow(port, n, seconds, interval=0.5):
+    """N connections that send a byte every `interval` seconds (which keeps an idle timer from ever
+    firing): half of them a request head, half a head at once and then its body. Within `seconds`:
+    how many the server closed, and the slowest close."""
+    head = f"GET /v2/health/live HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Padding: {'a' * 4096}\r\n\r\n".encode()
+    body_head = (f"POST /api/v1/streams HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+                 "Content-Length: 4096\r\n\r\n").encode()
+    held = []
+    for k in range(n):
+        s = connect(port)
+        if k % 2:
+            s.sendall(body_head)
+        held.append([s, head if k % 2 == 0 else b"{" + b" " * 4094 + b"}", 0, None])
+    start = time.time()
+    while time.time() < start + seconds and any(h[3] is None for h in held):
+        for h in held:
+            if h[3] is not None:
+                continue
+            try:
+                h[0].send(h[1][h[2]:h[2] + 1])
+                h[2] = min(h[2] + 1, len(h[1]) - 1)
+            except OSError:
+                h[3] = time.time() - start
+                continue
+            if is_closed(h[0]):
+                h[3] = time.time() - start
+        time.sleep(interval)
+    closed = [h[3] for h in held if h[3] is not None]
+    for h in held:
+        h[0].close()
+    return {"connections": n, "closed_by_server": len(closed),
+            "slowest_close_s": round(max(closed), 1) if closed else None, "health": health(port)}
+
+
+def metric(port, name, labels):
+    """The value of one series of GET /metrics (`name{labels}`), 0 when absent."""
+    _, _, body = request(port, "GET", "/metrics")
+    for line in body.decode(errors="replace").splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return 0
 
 
 def feed_status(port, timeout=10):
@@ -255,6 +301,8 @@ def main(argv):
         out = idle(port, int(args[0]), float(args[1]))
     elif kind == "short-body":
         out = short_body(port)
+    elif kind == "slow":
+        out = slow(port, int(args[0]), float(args[1]))
     elif kind == "stalled-sse":
         out = stalled_sse(port, int(args[0]), float(args[1]), int(args[2]) if len(args) > 2 else None)
     elif kind == "snapshots":

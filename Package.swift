@@ -150,6 +150,8 @@ let package = Package(
             resources: [.copy("Resources/openapi.yaml"), .copy("Resources/dashboard.html")],
             swiftSettings: swiftSettings
         ),
+        // Tracking: a multi-object tracker (Kalman motion, two-stage IoU association), a pure value.
+        .target(name: "Tracking", dependencies: ["Vision"], swiftSettings: swiftSettings),
         // The thin CLI.
         .executableTarget(
             name: "batchline",
@@ -184,6 +186,7 @@ let package = Package(
             name: "ModelRegistryTests", dependencies: ["ModelRegistry", "Vision", "TestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(name: "BatchingTests", dependencies: ["Batching"], swiftSettings: swiftSettings),
+        .testTarget(name: "TrackingTests", dependencies: ["Tracking"], swiftSettings: swiftSettings),
         .testTarget(name: "MonitoringTests", dependencies: ["Core", "Monitoring"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ServerTests",

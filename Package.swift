@@ -152,6 +152,9 @@ let package = Package(
         ),
         // Tracking: a multi-object tracker (Kalman motion, two-stage IoU association), a pure value.
         .target(name: "Tracking", dependencies: ["Vision"], swiftSettings: swiftSettings),
+        // The tracker's benchmark (bench/tracker.sh runs it); not a product.
+        .executableTarget(
+            name: "TrackerBench", dependencies: ["Tracking"], path: "bench/TrackerBench", swiftSettings: swiftSettings),
         // The thin CLI.
         .executableTarget(
             name: "batchline",

@@ -152,6 +152,11 @@ let package = Package(
             resources: [.copy("Resources/openapi.yaml"), .copy("Resources/dashboard.html")],
             swiftSettings: swiftSettings
         ),
+        // Tracking: a multi-object tracker (Kalman motion, two-stage IoU association), a pure value.
+        .target(name: "Tracking", dependencies: ["Vision"], swiftSettings: swiftSettings),
+        // The tracker's benchmark (bench/tracker.sh runs it); not a product.
+        .executableTarget(
+            name: "TrackerBench", dependencies: ["Tracking"], path: "bench/TrackerBench", swiftSettings: swiftSettings),
         // The thin CLI.
         .executableTarget(
             name: "batchline",
@@ -186,6 +191,7 @@ let package = Package(
             name: "ModelRegistryTests", dependencies: ["ModelRegistry", "Vision", "TestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(name: "BatchingTests", dependencies: ["Batching"], swiftSettings: swiftSettings),
+        .testTarget(name: "TrackingTests", dependencies: ["Tracking"], swiftSettings: swiftSettings),
         .testTarget(name: "MonitoringTests", dependencies: ["Core", "Monitoring"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ServerTests",

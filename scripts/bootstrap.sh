@@ -139,6 +139,13 @@ if [[ " $* " == *" --test-peers "* ]]; then
     log "installing schemathesis==4.32.5 into $venv"
     "$venv/bin/pip" install -q --disable-pip-version-check 'schemathesis==4.32.5'
   fi
+  # Tracker benchmarks (bench/mot): motmetrics scores, Roboflow's trackers is the reference. trackers
+  # asks for opencv-python, whose cv2 would replace the headless one above: no deps, its others named.
+  if ! "$venv/bin/python" -c 'import importlib.metadata as m, sys; sys.exit([m.version(p) for p in ("trackers", "supervision", "motmetrics")] != ["2.6.1", "0.31.2", "1.4.0"])' 2>/dev/null; then
+    log "installing trackers==2.6.1, supervision==0.31.2, motmetrics==1.4.0 into $venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check 'supervision==0.31.2' 'motmetrics==1.4.0' 'rich>=13.0.0'
+    "$venv/bin/pip" install -q --disable-pip-version-check --no-deps 'trackers==2.6.1'
+  fi
 fi
 # 5. With --containers (scripts/image.sh, scripts/test-deploy.sh): podman and its runtime, debootstrap
 #    for a local Debian base, and kubernetes-validate for the manifests.

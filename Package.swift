@@ -96,7 +96,7 @@ let package = Package(
             name: "Runtime",
             dependencies: [
                 "Core", "VideoIO", "InferenceBackend", "InferenceEngine", "Vision", "Monitoring", "Batching",
-                "ModelRegistry", "ModelServing",
+                "ModelRegistry", "ModelServing", "Tracking",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ],

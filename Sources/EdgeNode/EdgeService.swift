@@ -200,7 +200,7 @@ public final class EdgeService: Sendable {
             handle = try pipeline.attach(
                 id: id, source: spec.source, model: spec.model, loop: spec.loop, realtime: spec.realtime,
                 eventsPath: config.eventsFolder + "/" + id + ".jsonl", rotateBytes: config.rotateBytes,
-                keep: config.keep)
+                keep: config.keep, tracking: spec.tracking)
         } catch let e as PipelineError where e.code == .notReady {
             release(id)
             throw ServiceError(.unavailable, "\(id): \(e)")

@@ -1,6 +1,7 @@
 import Core
 import Foundation
 import ModelRegistry
+import Runtime
 
 /// One stream as a config entry or a `POST /api/v1/streams` body gives it.
 ///
@@ -21,6 +22,14 @@ public struct StreamSpec: Sendable, Equatable {
     public var loop = false
     /// Pace a file at its native frame rate.
     public var realtime = false
+    /// Track objects across frames (`track: true`): each detection carries its track id.
+    public var track = false
+    /// With `track`: the detector runs on every `inferEvery`-th frame (`infer_every`, 1...300), the
+    /// tracker answers the others.
+    public var inferEvery = 1
+
+    /// The stream's tracking, as the pipeline takes it; nil when not tracked.
+    public var tracking: TrackingSettings? { track ? TrackingSettings(inferEvery: inferEvery) : nil }
 
     /// `[A-Za-z0-9_-]{1,64}`.
     public static func isValidID(_ id: String) -> Bool {
@@ -54,7 +63,8 @@ extension StreamSpec: DecodableWithConfiguration {
 
     /// The keys an entry may have.
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case id, source, model, loop, realtime
+        case id, source, model, loop, realtime, track
+        case inferEvery = "infer_every"
     }
 
     /// Reads and checks an entry; a problem is thrown as one line naming its key.
@@ -79,10 +89,13 @@ extension StreamSpec: DecodableWithConfiguration {
             let where_ = repository.map { " nor a model in \($0)" } ?? ""
             throw fields.issue(.model, "no such model: '\(model)' is not a path\(where_)")
         }
+        let track = try fields.bool(.track) ?? false
+        let inferEvery = try fields.int(.inferEvery, in: 1...TrackingSettings.maxInterval)
+        if inferEvery != nil && !track { throw fields.issue(.inferEvery, "needs track: true") }
         self.init(
             id: id, source: source, model: model, modelPath: ModelRepository.canonicalPath(modelPath),
             loop: try fields.bool(.loop) ?? false,
-            realtime: try fields.bool(.realtime) ?? false)
+            realtime: try fields.bool(.realtime) ?? false, track: track, inferEvery: inferEvery ?? 1)
     }
 }
 

@@ -10,9 +10,12 @@ public struct ClassifierDecoder: OutputDecoder {
         labels = spec.labelsByClass
     }
 
-    /// The top class of element `index`.
-    public func decode(_ outputs: [String: FloatTensor], index: Int, width: Int, height: Int) throws(DecodeError)
-        -> [Detection]
+    /// A classifier reports its top class whatever its score.
+    public var scoreThreshold: Float { 0 }
+
+    /// The top class of element `index` (one per frame: `threshold` does not apply).
+    public func decode(_ outputs: [String: FloatTensor], index: Int, width: Int, height: Int, threshold: Float?)
+        throws(DecodeError) -> [Detection]
     {
         guard let scores = outputs["scores"], scores.shape.count == 2, index < scores.shape[0], scores.shape[1] > 0
         else { throw DecodeError(message: "classifier needs scores shaped [N, classes]") }

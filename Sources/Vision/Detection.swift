@@ -8,13 +8,17 @@ public struct Detection: Sendable, Equatable, Codable {
     public var score: Float
     /// `[x1, y1, x2, y2]` in pixels of the original frame.
     public var box: [Double]
+    /// The stream's track this object belongs to, when the stream is tracked and the object is in a
+    /// confirmed track; nil otherwise.
+    public var track: UInt64? = nil
 
     /// Creates a detection.
-    public init(label: String, classId: Int, score: Float, box: [Double]) {
+    public init(label: String, classId: Int, score: Float, box: [Double], track: UInt64? = nil) {
         self.label = label
         self.classId = classId
         self.score = score
         self.box = box
+        self.track = track
     }
 
     /// Intersection over union of two boxes.
@@ -47,9 +51,22 @@ public struct FloatTensor: Sendable {
 public protocol OutputDecoder: Sendable {
     /// Output tensor names the decoder needs, by role.
     var requiredRoles: [String] { get }
-    /// Detections of batch element `index`, in pixels of a `width`x`height` frame.
-    func decode(_ outputs: [String: FloatTensor], index: Int, width: Int, height: Int) throws(DecodeError)
+    /// The score a detection needs by default (the sidecar's threshold).
+    var scoreThreshold: Float { get }
+    /// Detections of batch element `index`, in pixels of a `width`x`height` frame, scoring at least
+    /// `threshold` (the sidecar's when nil: a tracker asks for lower ones, to keep tracks through
+    /// weak detections).
+    func decode(_ outputs: [String: FloatTensor], index: Int, width: Int, height: Int, threshold: Float?)
+        throws(DecodeError) -> [Detection]
+}
+
+extension OutputDecoder {
+    /// Detections of batch element `index` scoring at least the sidecar's threshold.
+    public func decode(_ outputs: [String: FloatTensor], index: Int, width: Int, height: Int) throws(DecodeError)
         -> [Detection]
+    {
+        try decode(outputs, index: index, width: width, height: height, threshold: nil)
+    }
 }
 
 /// Outputs that do not have the shape the decoder expects.

@@ -4,18 +4,20 @@ public struct SSDDecoder: OutputDecoder {
     /// Roles the sidecar's `outputs` must name.
     public let requiredRoles = ["boxes", "scores", "classes", "count"]
     let labels: [Int: String]
-    let threshold: Float
+    /// The sidecar's threshold.
+    public let scoreThreshold: Float
 
     /// Creates the decoder for `spec`.
     public init(spec: ModelSpec) {
         labels = spec.labelsByClass
-        threshold = spec.scoreThreshold
+        scoreThreshold = spec.scoreThreshold
     }
 
-    /// Detections of element `index` scoring at least the sidecar's threshold, best first.
-    public func decode(_ outputs: [String: FloatTensor], index: Int, width: Int, height: Int) throws(DecodeError)
-        -> [Detection]
+    /// Detections of element `index` scoring at least `threshold` (the sidecar's when nil), best first.
+    public func decode(_ outputs: [String: FloatTensor], index: Int, width: Int, height: Int, threshold: Float?)
+        throws(DecodeError) -> [Detection]
     {
+        let threshold = threshold ?? scoreThreshold
         guard let boxes = outputs["boxes"], let scores = outputs["scores"], let classes = outputs["classes"],
             let count = outputs["count"]
         else { throw DecodeError(message: "ssd decoder needs boxes, scores, classes and count outputs") }

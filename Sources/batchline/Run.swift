@@ -113,6 +113,17 @@ extension Batchline {
         @Option(name: .long, help: "OpenVINO device.")
         var device = "CPU"
 
+        @Flag(name: .long, help: "Track objects across frames: each detection carries its track id (\"track\").")
+        var track = false
+
+        @Option(
+            name: .long,
+            help: """
+                With --track: run the detector on every N-th frame only (1...300; the tracker answers the \
+                others, "inferred": false).
+                """)
+        var inferEvery: String?
+
         @Option(
             name: .customLong("allow-protocol"),
             help: "Also allow this protocol for --source (besides files, rtsp, rtsps, http, https, udp, rtp, srt).")
@@ -159,6 +170,7 @@ extension Batchline {
                 else { throw fail(PipelineError("--schedule \(item): write STREAM:JOIN or STREAM:JOIN-LEAVE")) }
                 options.schedule[stream] = (times[0]!, times.count == 2 ? times[1] : nil)
             }
+            options.tracking = try Self.tracking(track: track, inferEvery: inferEvery)
             options.shed = shed
             options.requests = requests
             options.preprocessWorkers = preprocessWorkers
@@ -188,6 +200,19 @@ extension Batchline {
             if let cut = report.sourceError { throw fail(cut) }
         }
 
+        /// The tracking `--track` and `--infer-every` ask for, or a one-line error naming the flag.
+        static func tracking(track: Bool, inferEvery: String?) throws -> TrackingSettings? {
+            guard let inferEvery else { return track ? TrackingSettings() : nil }
+            guard track else { throw fail(PipelineError("--infer-every \(inferEvery): needs --track")) }
+            guard let n = Int(inferEvery), (1...TrackingSettings.maxInterval).contains(n) else {
+                throw fail(
+                    PipelineError(
+                        "--infer-every \(inferEvery): give a whole number of frames within 1...\(TrackingSettings.maxInterval)"
+                    ))
+            }
+            return TrackingSettings(inferEvery: n)
+        }
+
         static func summary(_ s: RunStats) -> String {
             var lines = [
                 String(
@@ -206,6 +231,11 @@ extension Batchline {
             }
             let sizes = s.batchSizes.sorted { Int($0.key)! < Int($1.key)! }.map { "\($0.key)x\($0.value)" }
             lines.append("  batches     \(sizes.joined(separator: " "))")
+            let tracked = s.streams.compactMap(\.tracked)
+            if !tracked.isEmpty {
+                let total = tracked.reduce(0, +)
+                lines.append("  tracked     \(s.frames - total) frame(s) detected, \(total) answered by the tracker")
+            }
             if s.batchPolicy != "fixed" {
                 lines.append(
                     "  policy      \(s.batchPolicy), \(s.batchDecisions.count) decision(s), shedding by \(s.shedPolicy)"

@@ -162,6 +162,18 @@ struct CLITests {
         expectCleanFailure(r, naming: pb, saying: "does not match its sidecar")
     }
 
+    @Test(
+        "--infer-every without --track, 0, past 300 or not a number: one line naming the flag",
+        arguments: [
+            ([], "3", "needs --track"), (["--track"], "0", "within 1...300"), (["--track"], "301", "within 1...300"),
+            (["--track"], "3.5", "whole number"), (["--track"], "often", "whole number"),
+        ])
+    func badInterval(_ extra: [String], _ value: String, _ says: String) throws {
+        let r = try runBatchline(
+            ["run", "--source", TestAssets.video, "--model", TestAssets.detector, "--infer-every", value] + extra)
+        expectCleanFailure(r, naming: "--infer-every \(value)", saying: says)
+    }
+
     @Test("Batch size 0 and absurd", arguments: ["0", "1000000"])
     func badBatch(_ batch: String) throws {
         let r = try runBatchline([

@@ -50,6 +50,18 @@ struct ServiceConfigTests {
                 "bad.yaml: streams[0].loop: must be true or false"
             ),
             (
+                "streams:\n  - { id: a, source: \(video), model: pedestrian-ssdlite, track: true, infer_every: 0 }",
+                "bad.yaml: streams[0].infer_every: must be within 1...300"
+            ),
+            (
+                "streams:\n  - { id: a, source: \(video), model: pedestrian-ssdlite, track: true, infer_every: 2.5 }",
+                "bad.yaml: streams[0].infer_every: must be an integer"
+            ),
+            (
+                "streams:\n  - { id: a, source: \(video), model: pedestrian-ssdlite, infer_every: 3 }",
+                "bad.yaml: streams[0].infer_every: needs track: true"
+            ),
+            (
                 "streams:\n  - { id: a, source: \(video), model: pedestrian-ssdlite }\n"
                     + "  - { id: a, source: \(video), model: pedestrian-ssdlite }",
                 "bad.yaml: streams[1].id: duplicate id 'a'"
@@ -222,7 +234,7 @@ struct ServiceConfigTests {
             (
                 "nodes:\n  edge-01:\n    streams:\n"
                     + "      - { id: a, source: \"rtsp://h/x\", model: ppocr-cls, fps: 5 }",
-                "bad.yaml: nodes.edge-01.streams[0].fps: unknown key (known: id, source, model, loop, realtime)"
+                "bad.yaml: nodes.edge-01.streams[0].fps: unknown key (known: id, source, model, loop, realtime, track, infer_every)"
             ),
             (
                 "nodes:\n  edge-01:\n    streams:\n"

@@ -156,4 +156,42 @@ struct RoutesInProcessTests {
         #expect(toldDecisions.count <= recorded.count + 1)
         #expect(service.events.dropped == 0)
     }
+
+    @Test(
+        "A stream added with track and infer_every 2: every frame in its events once, the detector on every other one, track ids on the rest; infer_every without track is a 400 naming it"
+    )
+    func trackedStream() async throws {
+        let dir = TestAssets.temporaryDirectory("tracked")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let service = try await Self.startedNode(dir)
+        try await service.start()
+        let app = Application(responder: ControlPlane.responder(service))
+        let video = TestAssets.video
+        try await app.test(.router) { client in
+            let refused = try await client.execute(
+                uri: "/api/v1/streams", method: .post,
+                body: ByteBuffer(
+                    string: #"{"id":"gate","source":"\#(video)","model":"pedestrian-ssdlite","infer_every":2}"#))
+            #expect(refused.status == .badRequest)
+            #expect((Self.json(refused)?["error"] as? String ?? "").contains("infer_every: needs track: true"))
+            let body = #"{"id":"gate","source":"\#(video)","model":"pedestrian-ssdlite","track":true,"infer_every":2}"#
+            let added = try await client.execute(uri: "/api/v1/streams", method: .post, body: ByteBuffer(string: body))
+            #expect(added.status == .created, "\(String(buffer: added.body))")
+            let handle = try #require(service.handle("gate"))
+            #expect(await handle.waitUntilComplete(timeout: .seconds(300)))
+        }
+        await service.shutdown()
+        let text = try String(contentsOf: dir.appendingPathComponent("gate.jsonl"), encoding: .utf8)
+        let lines = text.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        #expect(lines.count == 795 && lines.enumerated().allSatisfy { $1["frame"] as? Int == $0 })
+        let skipped = lines.filter { $0["inferred"] as? Bool == false }
+        #expect(skipped.count == 397 || skipped.count == 398, "\(skipped.count) of \(lines.count) left to the tracker")
+        for (a, b) in zip(lines, lines.dropFirst()) {
+            #expect((a["inferred"] as? Bool ?? true) != (b["inferred"] as? Bool ?? true), "\(a["frame"] ?? -1)")
+        }
+        let tracks = skipped.flatMap { $0["detections"] as? [[String: Any]] ?? [] }
+        #expect(!tracks.isEmpty && tracks.allSatisfy { $0["track"] is Int })
+    }
 }

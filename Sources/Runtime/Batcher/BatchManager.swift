@@ -6,27 +6,54 @@ import Logging
 import Monitoring
 import Synchronization
 
-/// Frames that never reached inference, by stream, with the reason: written as gaps in the events.
+/// Frames that never reached inference, by stream: shed (with the reason), or passed to the
+/// stream's tracker (a tracked stream's interval skipped them). The output writes them in their
+/// stream's order: a shed frame as a gap, a tracked one as the tracker's answer.
 final class DropLog: Sendable {
     struct Drop: Sendable {
+        /// Why the frame did not reach inference.
+        enum Kind: Sendable, Equatable {
+            /// Shed under overload, for this reason (`drop-oldest`, `skip`).
+            case shed(String)
+            /// Left to the tracker by the stream's inference interval.
+            case tracked
+        }
+
         var index: Int
         var pts: Double
-        var reason: String
+        var kind: Kind
+        /// When it was decoded (`Clock.now`): the start of a tracked frame's lag.
+        var arrival = 0.0
+
+        /// The shed reason, nil for a tracked frame.
+        var reason: String? {
+            if case .shed(let why) = kind { return why }
+            return nil
+        }
     }
 
     private let drops = Mutex<[Int: [Drop]]>([:])
 
+    /// Records a frame shed for `reason`.
     func record(stream: Int, index: Int, pts: Double, reason: String) {
-        drops.withLock { $0[stream, default: []].append(Drop(index: index, pts: pts, reason: reason)) }
+        drops.withLock { $0[stream, default: []].append(Drop(index: index, pts: pts, kind: .shed(reason))) }
     }
 
-    /// Removes and returns the stream's drops that follow each other from index `from` on.
-    func takeRun(stream: Int, from: Int) -> [Drop] {
+    /// Records a frame left to the tracker, decoded at `arrival`.
+    func recordTracked(stream: Int, index: Int, pts: Double, arrival: Double) {
+        drops.withLock {
+            $0[stream, default: []].append(Drop(index: index, pts: pts, kind: .tracked, arrival: arrival))
+        }
+    }
+
+    /// Removes and returns the stream's drops that follow each other from index `from` on (only
+    /// tracked frames with `trackedOnly`).
+    func takeRun(stream: Int, from: Int, trackedOnly: Bool = false) -> [Drop] {
         drops.withLock { all in
             guard var list = all[stream], !list.isEmpty else { return [] }
             list.sort { $0.index < $1.index }
             var n = 0
-            while n < list.count && list[n].index == from + n { n += 1 }
+            while n < list.count && list[n].index == from + n && (!trackedOnly || list[n].kind == .tracked) { n += 1 }
             all[stream] = Array(list[n...])
             return Array(list[..<n])
         }

@@ -29,9 +29,14 @@ public struct FrameResult: Sendable {
     public var name: String? = nil
     /// Wall-clock time of the result, seconds since 1970 (a service's events carry it).
     public var time: Double? = nil
+    /// Whether the detector ran on the frame; false for a frame a tracked stream's interval or
+    /// motion gate skipped, answered by its tracker (`"inferred":false`, the tracks' predicted boxes).
+    public var inferred = true
 
     /// The event line, without its newline:
-    /// `{"stream":0,"frame":i,"pts":s,"model":"m@v","batch":B,"detections":[{"label":..,"score":..,"box":[..]}]}`.
+    /// `{"stream":0,"frame":i,"pts":s,"model":"m@v","batch":B,"detections":[{"label":..,"score":..,"box":[..]}]}`;
+    /// a tracked stream's detections carry `"track":ID`, and a frame its tracker answered
+    /// `"batch":0,"inferred":false`.
     public var jsonLine: String {
         var head = "{\"stream\":\(name.map(quoted) ?? String(stream)),\"frame\":\(frame),\"pts\":\(fixed(pts, 6)),"
         if let time { head += "\"time\":\(fixed(time, 3))," }
@@ -39,11 +44,12 @@ public struct FrameResult: Sendable {
         if let dropped {
             return head + "\"dropped\":\(quoted(dropped))" + (through.map { ",\"through\":\($0)}" } ?? "}")
         }
-        var s = head + "\"batch\":\(batch),\"detections\":["
+        var s = head + "\"batch\":\(batch)," + (inferred ? "" : "\"inferred\":false,") + "\"detections\":["
         for (i, d) in detections.enumerated() {
             if i > 0 { s += "," }
             s += "{\"label\":\(quoted(d.label)),\"score\":\(fixed(Double(d.score), 4)),\"box\":["
-            s += d.box.map { fixed($0, 1) }.joined(separator: ",") + "]}"
+            s += d.box.map { fixed($0, 1) }.joined(separator: ",") + "]"
+            s += d.track.map { ",\"track\":\($0)}" } ?? "}"
         }
         return s + "]}"
     }

@@ -177,6 +177,9 @@ public struct RunStats: Codable, Sendable {
         public var error: String?
         /// Frames shed.
         public var dropped: Int
+        /// Of the frames written, those its tracker answered without the detector (a tracked
+        /// stream's interval); nil for a stream not tracked.
+        public var tracked: Int? = nil
     }
 
     /// A queue's bound and high-water mark.

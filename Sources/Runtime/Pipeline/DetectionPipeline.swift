@@ -131,7 +131,7 @@ public final class DetectionPipeline: Sendable {
     /// its events file is closed complete (`handle.isComplete`).
     public func attach(
         id: String, source: String, model: String, loop: Bool, realtime: Bool, eventsPath: String?,
-        rotateBytes: Int? = nil, keep: Int = 3
+        rotateBytes: Int? = nil, keep: Int = 3, tracking: TrackingSettings? = nil
     ) throws -> StreamHandle {
         guard let runtime else {
             throw PipelineError(.notReady, "the pipeline for \(options.model) is not running")
@@ -156,12 +156,12 @@ public final class DetectionPipeline: Sendable {
         let decode = DecodeSettings(
             maxFrames: nil, realtime: realtime,
             shed: options.shed ?? (realtime || source.contains("://") ? .dropOldest : .backlog), join: nil, leave: nil,
-            announce: true, name: id)
+            announce: true, name: id, tracking: tracking)
         // Told before its source can move it (`connecting` first, then whatever it becomes).
         handle.announce()
         let started = runtime.attach(
             Handoff(reader), stream: number, decode: decode,
-            sink: StreamSink(events: events, handle: handle, name: id, source: source), stop: stop)
+            sink: StreamSink(events: events, handle: handle, name: id, source: source, tracking: tracking), stop: stop)
         guard started else {
             try? events?.close()
             handle.destroyMetrics()
@@ -277,7 +277,7 @@ public final class DetectionPipeline: Sendable {
             tag: setup.tag, sources: options.sources, events: events, encoders: encoders,
             progress: ProgressLine(
                 enabled: options.progress && !options.sources.contains { $0.contains("://") }, total: total),
-            manager: manager)
+            manager: manager, tracking: options.tracking)
         output.wallClock = options.keepOpen
         output.flushInterval = options.eventsFlushInterval
         output.logger = logger
@@ -362,10 +362,10 @@ public final class DetectionPipeline: Sendable {
             let window = options.schedule[stream]
             let decode = DecodeSettings(
                 maxFrames: options.maxFrames, realtime: options.realtime, shed: options.effectiveShed,
-                join: window?.join, leave: window?.leave, announce: false)
+                join: window?.join, leave: window?.leave, announce: false, tracking: options.tracking)
             staged.attach(
-                Handoff(decoder), stream: stream, decode: decode, sink: StreamSink(source: options.sources[stream]),
-                stop: stopSignal)
+                Handoff(decoder), stream: stream, decode: decode,
+                sink: StreamSink(source: options.sources[stream], tracking: options.tracking), stop: stopSignal)
         }
     }
 

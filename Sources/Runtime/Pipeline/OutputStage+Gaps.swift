@@ -1,8 +1,15 @@
 import Core
 import Foundation
 
-/// Frames shed before they reached the output: written as gap events, in their stream's order.
+/// Frames that reached the output without inference, in their stream's order: shed ones written as
+/// gap events, tracked ones as their tracker's answer.
 extension OutputStage {
+    /// Writes the tracked frames that follow `stream`'s next one, as long as they follow each other:
+    /// a tracked frame is answered as soon as the frames before it are.
+    mutating func writeTrackedRun(stream: Int) throws {
+        try writeDrops(drops.takeRun(stream: stream, from: streams[stream]!.next, trackedOnly: true), stream: stream)
+    }
+
     /// Writes the frames shed from `stream`'s next one on, as long as they follow each other.
     mutating func writeShedRun(stream: Int) throws {
         try writeDrops(drops.takeRun(stream: stream, from: streams[stream]!.next), stream: stream)
@@ -27,23 +34,51 @@ extension OutputStage {
     private mutating func writeDrops(_ list: [DropLog.Drop], stream: Int) throws {
         var i = 0
         while i < list.count {
+            guard let reason = list[i].reason else {
+                try writeTracked(list[i], stream: stream)
+                i += 1
+                continue
+            }
             var j = i
             while compactDrops, j + 1 < list.count, list[j + 1].index == list[j].index + 1,
-                list[j + 1].reason == list[i].reason
+                list[j + 1].reason == reason
             {
                 j += 1
             }
-            try writeDrop(list[i], through: list[j].index, stream: stream)
+            try writeDrop(list[i], reason: reason, through: list[j].index, stream: stream)
             i = j + 1
         }
     }
 
-    /// Writes frames `drop.index...last` of `stream`, shed, as one gap event.
-    private mutating func writeDrop(_ drop: DropLog.Drop, through last: Int, stream: Int) throws {
+    /// Writes a frame the stream's tracker answers: its confirmed tracks' predicted boxes, with
+    /// `"inferred":false`. It counts as a frame written (its lag from its decoding), not as shed.
+    private mutating func writeTracked(_ drop: DropLog.Drop, stream: Int) throws {
+        let sink = streams[stream]!.sink
+        let boxes = streams[stream]!.tracking?.skipped(pts: drop.pts) ?? []
+        var result = FrameResult(
+            stream: stream, frame: drop.index, pts: drop.pts, model: tag, batch: 0, detections: boxes)
+        result.inferred = false
+        result.name = sink.name
+        if wallClock { result.time = Date().timeIntervalSince1970 }
+        let kept = try write(result, stream: stream)
+        streams[stream]!.next += 1
+        streams[stream]!.tracked += 1
+        let now = Clock.now
+        let lag = max(0, now - drop.arrival)
+        streams[stream]!.lag.add(lag)
+        if kept { sink.handle?.wrote(lag: lag, at: now) }
+        timeline.frame(at: now - origin, lag: lag)
+        if streams[stream]!.firstOut == nil { streams[stream]!.firstOut = now }
+        streams[stream]!.lastOut = now
+        frames += 1
+    }
+
+    /// Writes frames `drop.index...last` of `stream`, shed for `reason`, as one gap event.
+    private mutating func writeDrop(_ drop: DropLog.Drop, reason: String, through last: Int, stream: Int) throws {
         let sink = streams[stream]!.sink
         var result = FrameResult(
             stream: stream, frame: drop.index, pts: drop.pts, model: tag, batch: 0, detections: [],
-            dropped: drop.reason)
+            dropped: reason)
         result.name = sink.name
         result.through = last > drop.index ? last : nil
         if wallClock { result.time = Date().timeIntervalSince1970 }

@@ -62,6 +62,15 @@ struct OutputStage {
         var writeFailed = false
         /// What its handle was last told of its events file: why it refuses, lines lost.
         var told: (error: String?, lost: Int) = (nil, 0)
+        /// Its tracker, when the stream is tracked.
+        var tracking: StreamTracking?
+        /// Frames its tracker answered without the detector.
+        var tracked = 0
+
+        init(sink: StreamSink) {
+            self.sink = sink
+            tracking = sink.tracking.map { StreamTracking(settings: $0) }
+        }
     }
 
     /// The version that produced the last batch (gap events name it).
@@ -86,7 +95,7 @@ struct OutputStage {
     private var batchPre = StageStats()
     private var batchPost = StageStats()
     private var batches: [Int: Int] = [:]
-    private(set) var frames = 0
+    var frames = 0
     var streams: [Int: StreamOut] = [:]
     var timeline = Timeline()
     private var lastFlush = Clock.now
@@ -105,7 +114,7 @@ struct OutputStage {
     init(
         tag: String, sources: [String], events: EventWriter?,
         encoders: [Int: EncoderWorker], progress: ProgressLine, drops: DropLog = DropLog(),
-        manager: BatchManager? = nil
+        manager: BatchManager? = nil, tracking: TrackingSettings? = nil
     ) {
         self.drops = drops
         self.manager = manager
@@ -114,7 +123,9 @@ struct OutputStage {
         self.events = events
         self.encoders = encoders
         self.progress = progress
-        for (i, source) in sources.enumerated() { streams[i] = StreamOut(sink: StreamSink(source: source)) }
+        for (i, source) in sources.enumerated() {
+            streams[i] = StreamOut(sink: StreamSink(source: source, tracking: tracking))
+        }
     }
 
     /// Post-processes and writes every frame of `batch`, in order; `queueDepth` (frames waiting in the
@@ -151,7 +162,14 @@ struct OutputStage {
             preprocess.add(item.preprocessSeconds)
             preSum += item.preprocessSeconds
             let t0 = Clock.now
-            let found = try batch.decoder.decode(batch.outputs, index: i, width: s.frame.width, height: s.frame.height)
+            let reportThreshold = batch.decoder.scoreThreshold
+            var found = try batch.decoder.decode(
+                batch.outputs, index: i, width: s.frame.width, height: s.frame.height,
+                threshold: streams[s.stream]!.tracking?.decodeThreshold(reporting: reportThreshold))
+            if streams[s.stream]!.tracking != nil {
+                found = streams[s.stream]!.tracking!.inferred(
+                    found, pts: s.frame.pts, reportThreshold: reportThreshold)
+            }
             var post = Clock.now - t0
             let sink = streams[s.stream]!.sink
             var result = FrameResult(
@@ -180,6 +198,8 @@ struct OutputStage {
             if streams[s.stream]!.firstOut == nil { streams[s.stream]!.firstOut = now }
             streams[s.stream]!.lastOut = now
             frames += 1
+            // The frames after it that its tracker answers, as far as they are decoded.
+            if streams[s.stream]!.tracking != nil { try writeTrackedRun(stream: s.stream) }
         }
         batchPre.add(preSum)
         batchPost.add(postSum)
@@ -344,7 +364,8 @@ struct OutputStage {
             let written = s.next - s.dropped
             return RunStats.StreamStats(
                 source: sources[i], frames: written, fps: span > 0 ? Double(written - 1) / span : 0,
-                lag: s.lag.summary, error: sourceErrors[i], dropped: s.dropped)
+                lag: s.lag.summary, error: sourceErrors[i], dropped: s.dropped,
+                tracked: s.tracking != nil ? s.tracked : nil)
         }
         let firstError = sourceErrors.sorted { $0.key < $1.key }.first.map { "\(sources[$0.key]): \($0.value)" }
         var stats = RunStats(

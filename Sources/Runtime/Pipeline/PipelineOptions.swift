@@ -52,6 +52,9 @@ public struct PipelineOptions: Sendable {
     public var decisionInterval = 0.5
     /// What to shed when nothing keeps up; nil: `backlog` for files run as fast as they go, else `drop-oldest`.
     public var shed: ShedPolicy?
+    /// How the sources given at the start are tracked (`run --track`, `--infer-every`); nil: not
+    /// tracked. A service's streams say it each (`attach(tracking:)`).
+    public var tracking: TrackingSettings?
 
     /// Per source: seconds after the start at which it joins (starts decoding) and leaves (stops);
     /// a live-load schedule for `--realtime` runs and benchmarks. Missing entries: the whole run.

@@ -20,6 +20,8 @@ struct DecodeSettings: Sendable {
     var announce: Bool
     /// The stream's name in the manager's log (nil: its number).
     var name: String? = nil
+    /// How the stream is tracked; nil: not tracked (every frame goes to the detector).
+    var tracking: TrackingSettings? = nil
 }
 
 /// One stream's decoding thread: reads frames from its source and puts them in its lane of the
@@ -61,8 +63,15 @@ enum DecodeStage {
             let spent = (live ? threadCPUSeconds() : Clock.now) - t0
             pacer.wait(for: frame.pts, unless: stop)
             let item = SourceFrame(stream: stream, frame: frame, decodeSeconds: spent, arrival: Clock.now)
-            manager?.arrivals.arrived(at: item.arrival)
             count += 1
+            // A frame the stream's interval leaves to the tracker goes past the batcher, straight
+            // to the output (in its turn): no pre-processing, no place in a batch.
+            if let tracking = settings.tracking, !tracking.infers(frame: frame.index, stream: stream) {
+                drops.recordTracked(stream: stream, index: frame.index, pts: frame.pts, arrival: item.arrival)
+                source.delivered()
+                continue
+            }
+            manager?.arrivals.arrived(at: item.arrival)
             switch settings.shed {
             case .backlog:
                 guard queue.push(item, urgent: urgent) else { return nil }

@@ -43,6 +43,16 @@ extension DetectionPipeline {
                 let decoded = Clock.now - t0
                 pacers[stream].wait(for: frame.pts, unless: stopSignal)
                 let source = SourceFrame(stream: stream, frame: frame, decodeSeconds: decoded, arrival: Clock.now)
+                counts[stream] += 1
+                if let tracking = output.streams[stream]?.sink.tracking,
+                    !tracking.infers(frame: frame.index, stream: stream)
+                {
+                    // Left to the tracker: answered in its turn, after the frames before it.
+                    output.drops.recordTracked(
+                        stream: stream, index: frame.index, pts: frame.pts, arrival: source.arrival)
+                    try output.writeTrackedRun(stream: stream)
+                    continue
+                }
                 let ready = PreprocessStage.run(source, with: &preprocessor)
                 try slot.fill([ready.input])
                 let t1 = Clock.now
@@ -54,7 +64,6 @@ extension DetectionPipeline {
                     InferredBatch(
                         frames: [ready], outputs: outputs, inferSeconds: inferSeconds, slotBatch: 1,
                         model: detector.tag, decoder: detector.decoder))
-                counts[stream] += 1
             }
         }
         return [:]

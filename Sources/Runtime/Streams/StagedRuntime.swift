@@ -17,6 +17,8 @@ struct StreamSink {
     var name: String?
     /// The source, for the stats.
     var source: String
+    /// How the stream is tracked; nil: not tracked.
+    var tracking: TrackingSettings? = nil
 }
 
 /// Streams joining and leaving, from the threads that attach them to the output thread.

@@ -1,0 +1,103 @@
+import Tracking
+import Vision
+
+/// How a stream is tracked (`run --track --infer-every N`, a service stream's `track: true`,
+/// `infer_every: N`).
+public struct TrackingSettings: Sendable, Equatable {
+    /// The detector runs on every `inferEvery`-th frame (1: every frame); the tracker answers the
+    /// others. 1...300.
+    public var inferEvery: Int
+    /// The tracker's settings.
+    public var tracker: TrackerConfig
+
+    /// The largest interval accepted: 30 s of a 10 fps camera, and in any case bounded by the
+    /// tracker's retention (a track unseen for longer is dropped).
+    public static let maxInterval = 300
+
+    /// Tracking with the detector on every `inferEvery`-th frame.
+    public init(inferEvery: Int = 1, tracker: TrackerConfig = TrackerConfig()) {
+        self.inferEvery = inferEvery
+        self.tracker = tracker
+    }
+
+    /// Whether the detector runs on frame `index` of stream `stream`: every `inferEvery`-th frame,
+    /// the phase staggered across streams (stream k infers frames k, k + N, ... modulo N), so that
+    /// streams that start together do not all infer on the same frames and leave batches half
+    /// empty between.
+    public func infers(frame index: Int, stream: Int) -> Bool {
+        guard inferEvery > 1 else { return true }
+        return (index + stream) % inferEvery == 0
+    }
+}
+
+/// One tracked stream at the output, on the output thread: its tracker, fed every frame in order
+/// (the detections of a frame the detector ran on, the time of one it skipped), and the stream's
+/// clock for it.
+struct StreamTracking {
+    private(set) var tracker: Tracker
+    /// The stream's time in seconds as the tracker sees it: the frame's pts, plus what earlier
+    /// loops of a file added (a looping file starts its pts again; motion must not).
+    private var offset = 0.0
+    private var last: Double?
+    private var step = 0.04
+
+    /// Tracking for a stream, with no track yet.
+    init(settings: TrackingSettings) {
+        tracker = Tracker(config: settings.tracker)
+    }
+
+    /// The score the detector is asked for on this stream, whose model reports detections from
+    /// `reportThreshold`: the tracker's low threshold (weak detections continue tracks, never
+    /// start one), or the model's when that is lower.
+    func decodeThreshold(reporting reportThreshold: Float) -> Float {
+        min(tracker.config.lowScore, reportThreshold)
+    }
+
+    /// A frame the detector ran on, with what it found down to `decodeThreshold`: what the frame
+    /// reports, in the detector's order: the detections in confirmed tracks, with their ids, and
+    /// those scoring at least `reportThreshold` (the model's own) that are in none (yet).
+    mutating func inferred(_ found: [Detection], pts: Double, reportThreshold: Float) -> [Detection] {
+        let tracked = tracker.update(detections: found, at: time(pts))
+        var out: [Detection] = []
+        out.reserveCapacity(found.count)
+        var next = 0
+        for detection in found {
+            if next < tracked.count, tracked[next].detection == detection {
+                var d = detection
+                d.track = tracked[next].track
+                out.append(d)
+                next += 1
+            } else if detection.score >= reportThreshold {
+                out.append(detection)
+            }
+        }
+        return out
+    }
+
+    /// A frame the detector skipped: the confirmed tracks' boxes predicted at its time, with their
+    /// ids and last detected scores.
+    mutating func skipped(pts: Double) -> [Detection] {
+        tracker.predict(at: time(pts)).map { object in
+            var d = object.detection
+            d.track = object.track
+            return d
+        }
+    }
+
+    /// `pts` on the stream's running clock: a pts earlier than the last (a file that loops) starts
+    /// a new stretch one frame step after the last time.
+    private mutating func time(_ pts: Double) -> Double {
+        guard pts.isFinite else { return last ?? 0 }
+        if let last {
+            let t = pts + offset
+            if t < last {
+                offset = last + step - pts
+            } else if t > last {
+                step = min(t - last, 1)
+            }
+        }
+        let t = pts + offset
+        last = t
+        return t
+    }
+}

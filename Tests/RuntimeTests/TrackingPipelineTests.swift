@@ -1,0 +1,117 @@
+import Foundation
+import TestSupport
+import Testing
+
+@testable import Runtime
+
+/// Tracking on the real detector and vtest.avi: track ids in the events, and the detector on every
+/// N-th frame with the tracker answering the others. Asserted on contents and order only.
+@Suite("Tracking in the pipeline", .serialized)
+struct TrackingPipelineTests {
+    /// One events line, as the tests read it.
+    struct Line {
+        var frame: Int
+        var inferred: Bool
+        var batch: Int
+        /// (track id or nil, score, box) of each detection.
+        var detections: [(track: Int?, score: Double, box: [Double])]
+    }
+
+    /// Runs the first `frames` frames of vtest.avi with `tracking` (nil: not tracked) in `mode`;
+    /// the events lines and the run's stats.
+    static func run(_ tracking: TrackingSettings?, frames: Int = 90, mode: PipelineMode = .batched) async throws
+        -> (lines: [Line], stats: RunStats)
+    {
+        let dir = TestAssets.temporaryDirectory("tracking")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var options = PipelineOptions(source: TestAssets.video, model: TestAssets.detector)
+        options.mode = mode
+        options.batchSize = mode == .sequential ? 1 : 4
+        options.maxFrames = frames
+        options.tracking = tracking
+        options.eventsPath = dir.appendingPathComponent("events.jsonl").path
+        let report = try await DetectionPipeline(options: options).run()
+        let text = try String(contentsOfFile: options.eventsPath!, encoding: .utf8)
+        let lines = try text.split(separator: "\n").map { raw -> Line in
+            let o = try #require(try JSONSerialization.jsonObject(with: Data(raw.utf8)) as? [String: Any])
+            let found = (o["detections"] as? [[String: Any]] ?? []).map { d in
+                (track: d["track"] as? Int, score: d["score"] as? Double ?? 0, box: d["box"] as? [Double] ?? [])
+            }
+            return Line(
+                frame: o["frame"] as? Int ?? -1, inferred: o["inferred"] as? Bool ?? true,
+                batch: o["batch"] as? Int ?? -1,
+                detections: found)
+        }
+        return (lines, report.stats)
+    }
+
+    @Test(
+        "--track on every frame: the detections a run without tracking reports are all there, most in a track; ids are never reused for another object at once"
+    )
+    func everyFrame() async throws {
+        let plain = try await Self.run(nil, frames: 60)
+        let tracked = try await Self.run(TrackingSettings(), frames: 60)
+        try #require(plain.lines.count == 60 && tracked.lines.count == 60)
+        var inTrack = 0
+        var all = 0
+        for (p, t) in zip(plain.lines, tracked.lines) {
+            #expect(p.frame == t.frame && t.inferred)
+            // What the model reports on its own is kept (weak detections only ever add to a track).
+            for d in p.detections {
+                #expect(t.detections.contains { $0.box == d.box && $0.score == d.score }, "frame \(p.frame)")
+            }
+            let ids = t.detections.compactMap(\.track)
+            #expect(Set(ids).count == ids.count, "one object per track on frame \(t.frame)")
+            inTrack += ids.count
+            all += t.detections.count
+        }
+        #expect(all > 0 && Double(inTrack) / Double(all) > 0.8, "\(inTrack) of \(all) detections in a track")
+        #expect(tracked.stats.streams.first?.tracked == 0 && plain.stats.streams.first?.tracked == nil)
+    }
+
+    @Test(
+        "--infer-every 3: every frame answered once, in order; the detector on every third, the tracker on the others with the ids of the frame before",
+        arguments: [PipelineMode.batched, .sequential])
+    func interval(_ mode: PipelineMode) async throws {
+        let (lines, stats) = try await Self.run(TrackingSettings(inferEvery: 3), mode: mode)
+        #expect(lines.map(\.frame) == Array(0..<90), "every frame once, in order")
+        for line in lines {
+            #expect(line.inferred == (line.frame % 3 == 0), "frame \(line.frame)")
+            if !line.inferred {
+                #expect(line.batch == 0)
+                #expect(line.detections.allSatisfy { $0.track != nil }, "a tracked frame shows tracks only")
+            }
+        }
+        // Ids carry across: a tracked frame's ids are the tracks of the frame before it.
+        var carried = 0
+        for (before, line) in zip(lines, lines.dropFirst()) where !line.inferred {
+            let previous = Set(before.detections.compactMap(\.track))
+            let now = Set(line.detections.compactMap(\.track))
+            #expect(now.isSubset(of: previous), "frame \(line.frame): \(now) not in \(previous)")
+            carried += now.count
+        }
+        #expect(carried > 0, "tracks were answered on skipped frames")
+        #expect(stats.streams.first?.tracked == 60 && stats.streams.first?.frames == 90)
+        #expect(stats.frames == 90 && stats.dropped == 0)
+
+        // The tracker's boxes are where the detector would have found the objects: most of them
+        // overlap a box of the every-frame run on the same frame (IoU >= 0.5).
+        let reference = try await Self.run(TrackingSettings(), mode: mode).lines
+        var (matched, answered) = (0, 0)
+        for line in lines where !line.inferred {
+            for d in line.detections {
+                answered += 1
+                if reference[line.frame].detections.contains(where: { iou($0.box, d.box) >= 0.5 }) { matched += 1 }
+            }
+        }
+        #expect(answered > 0 && Double(matched) / Double(answered) > 0.7, "\(matched) of \(answered) matched")
+    }
+}
+
+/// Intersection over union of two `[x1, y1, x2, y2]` boxes.
+private func iou(_ a: [Double], _ b: [Double]) -> Double {
+    let ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    let iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    let union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - ix * iy
+    return union > 0 ? ix * iy / union : 0
+}

@@ -113,6 +113,9 @@ extension Batchline {
         @Option(name: .long, help: "OpenVINO device.")
         var device = "CPU"
 
+        @Option(name: .long, help: "Report detections scoring at least this (0...1; default: the model's sidecar's).")
+        var scoreThreshold: Double?
+
         @Flag(name: .long, help: "Track objects across frames: each detection carries its track id (\"track\").")
         var track = false
 
@@ -171,6 +174,12 @@ extension Batchline {
                 options.schedule[stream] = (times[0]!, times.count == 2 ? times[1] : nil)
             }
             options.tracking = try Self.tracking(track: track, inferEvery: inferEvery)
+            if let scoreThreshold {
+                guard (0...1).contains(scoreThreshold) else {
+                    throw fail(PipelineError("--score-threshold \(scoreThreshold): give a score within 0...1"))
+                }
+                options.scoreThreshold = Float(scoreThreshold)
+            }
             options.shed = shed
             options.requests = requests
             options.preprocessWorkers = preprocessWorkers

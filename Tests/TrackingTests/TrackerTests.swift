@@ -258,8 +258,11 @@ struct TrackerRobustnessTests {
         let odd = Tracker(
             config: TrackerConfig(
                 highScore: .nan, firstStageIoU: -3, hitsToConfirm: -1, retention: .infinity, maxTracks: 0))
-        #expect(odd.config.highScore == 0.5 && odd.config.firstStageIoU == 0.01 && odd.config.hitsToConfirm == 1)
-        #expect(odd.config.retention == 1.5 && odd.config.maxTracks == 1)
+        let defaults = TrackerConfig()
+        #expect(
+            odd.config.highScore == defaults.highScore && odd.config.firstStageIoU == 0.01
+                && odd.config.hitsToConfirm == 1)
+        #expect(odd.config.retention == defaults.retention && odd.config.maxTracks == 1)
     }
 
     @Test("Memory stays bounded with uptime: everything that left is dropped")
@@ -274,7 +277,7 @@ struct TrackerRobustnessTests {
             _ = tracker.update(detections: dets, at: Double(k) * frame)
             #expect(tracker.trackCount < 64)
         }
-        _ = tracker.update(detections: [], at: 3000 * frame + 1.6)
+        _ = tracker.update(detections: [], at: 3000 * frame + tracker.config.retention + 0.1)
         #expect(tracker.trackCount == 0)
         #expect(tracker.stats.refusedBirths == 0)
     }

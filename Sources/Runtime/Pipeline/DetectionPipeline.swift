@@ -284,6 +284,7 @@ public final class DetectionPipeline: Sendable {
         output.forgetCompleted = options.keepOpen
         output.compactDrops = options.keepOpen
         output.counters = counters
+        output.scoreThreshold = options.scoreThreshold
 
         var errors = SourceErrors()
         monitor.start()

@@ -110,6 +110,8 @@ struct OutputStage {
     let manager: BatchManager?
     /// What the model did, for the inference protocol's statistics and the metrics.
     var counters: InferenceCounters?
+    /// The score a detection needs to be reported; nil: the model's own (its sidecar's).
+    var scoreThreshold: Float?
 
     init(
         tag: String, sources: [String], events: EventWriter?,
@@ -162,10 +164,10 @@ struct OutputStage {
             preprocess.add(item.preprocessSeconds)
             preSum += item.preprocessSeconds
             let t0 = Clock.now
-            let reportThreshold = batch.decoder.scoreThreshold
+            let reportThreshold = scoreThreshold ?? batch.decoder.scoreThreshold
             var found = try batch.decoder.decode(
                 batch.outputs, index: i, width: s.frame.width, height: s.frame.height,
-                threshold: streams[s.stream]!.tracking?.decodeThreshold(reporting: reportThreshold))
+                threshold: streams[s.stream]!.tracking?.decodeThreshold(reporting: reportThreshold) ?? scoreThreshold)
             if streams[s.stream]!.tracking != nil {
                 found = streams[s.stream]!.tracking!.inferred(
                     found, pts: s.frame.pts, reportThreshold: reportThreshold)

@@ -55,6 +55,8 @@ public struct PipelineOptions: Sendable {
     /// How the sources given at the start are tracked (`run --track`, `--infer-every`); nil: not
     /// tracked. A service's streams say it each (`attach(tracking:)`).
     public var tracking: TrackingSettings?
+    /// The score a detection needs to be reported (`run --score-threshold`); nil: the sidecar's.
+    public var scoreThreshold: Float?
 
     /// Per source: seconds after the start at which it joins (starts decoding) and leaves (stops);
     /// a live-load schedule for `--realtime` runs and benchmarks. Missing entries: the whole run.

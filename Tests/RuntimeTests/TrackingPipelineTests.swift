@@ -1,6 +1,7 @@
 import Foundation
 import TestSupport
 import Testing
+import VideoIO
 
 @testable import Runtime
 
@@ -19,9 +20,9 @@ struct TrackingPipelineTests {
 
     /// Runs the first `frames` frames of vtest.avi with `tracking` (nil: not tracked) in `mode`;
     /// the events lines and the run's stats.
-    static func run(_ tracking: TrackingSettings?, frames: Int = 90, mode: PipelineMode = .batched) async throws
-        -> (lines: [Line], stats: RunStats)
-    {
+    static func run(
+        _ tracking: TrackingSettings?, frames: Int = 90, mode: PipelineMode = .batched, annotate: String? = nil
+    ) async throws -> (lines: [Line], stats: RunStats) {
         let dir = TestAssets.temporaryDirectory("tracking")
         defer { try? FileManager.default.removeItem(at: dir) }
         var options = PipelineOptions(source: TestAssets.video, model: TestAssets.detector)
@@ -30,6 +31,7 @@ struct TrackingPipelineTests {
         options.maxFrames = frames
         options.tracking = tracking
         options.eventsPath = dir.appendingPathComponent("events.jsonl").path
+        options.annotatePath = annotate
         let report = try await DetectionPipeline(options: options).run()
         let text = try String(contentsOfFile: options.eventsPath!, encoding: .utf8)
         let lines = try text.split(separator: "\n").map { raw -> Line in
@@ -73,8 +75,15 @@ struct TrackingPipelineTests {
         "--infer-every 3: every frame answered once, in order; the detector on every third, the tracker on the others with the ids of the frame before",
         arguments: [PipelineMode.batched, .sequential])
     func interval(_ mode: PipelineMode) async throws {
-        let (lines, stats) = try await Self.run(TrackingSettings(inferEvery: 3), mode: mode)
+        let video = TestAssets.temporaryDirectory("annotated").appendingPathComponent("tracked.mp4").path
+        defer { try? FileManager.default.removeItem(atPath: (video as NSString).deletingLastPathComponent) }
+        let (lines, stats) = try await Self.run(TrackingSettings(inferEvery: 3), mode: mode, annotate: video)
         #expect(lines.map(\.frame) == Array(0..<90), "every frame once, in order")
+        // The annotated video holds every frame, the tracked ones too.
+        let decoder = try VideoDecoder(input: video)
+        var pictures = 0
+        while try decoder.nextFrame() != nil { pictures += 1 }
+        #expect(pictures == 90)
         for line in lines {
             #expect(line.inferred == (line.frame % 3 == 0), "frame \(line.frame)")
             if !line.inferred {

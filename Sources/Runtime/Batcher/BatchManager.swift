@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import Monitoring
 import Synchronization
+import VideoIO
 
 /// Frames that never reached inference, by stream: shed (with the reason), or passed to the
 /// stream's tracker (a tracked stream's interval skipped them). The output writes them in their
@@ -24,6 +25,8 @@ final class DropLog: Sendable {
         var kind: Kind
         /// When it was decoded (`Clock.now`): the start of a tracked frame's lag.
         var arrival = 0.0
+        /// A tracked frame's picture, kept when the stream's annotated video needs it.
+        var frame: VideoFrame? = nil
 
         /// The shed reason, nil for a tracked frame.
         var reason: String? {
@@ -39,11 +42,12 @@ final class DropLog: Sendable {
         drops.withLock { $0[stream, default: []].append(Drop(index: index, pts: pts, kind: .shed(reason))) }
     }
 
-    /// Records a frame left to the tracker, decoded at `arrival`.
-    func recordTracked(stream: Int, index: Int, pts: Double, arrival: Double) {
-        drops.withLock {
-            $0[stream, default: []].append(Drop(index: index, pts: pts, kind: .tracked, arrival: arrival))
-        }
+    /// Records a frame left to the tracker, decoded at `arrival`; its picture with it when the
+    /// annotated video needs it (`keep`).
+    func recordTracked(stream: Int, frame: VideoFrame, arrival: Double, keep: Bool) {
+        let drop = Drop(
+            index: frame.index, pts: frame.pts, kind: .tracked, arrival: arrival, frame: keep ? frame : nil)
+        drops.withLock { $0[stream, default: []].append(drop) }
     }
 
     /// Removes and returns the stream's drops that follow each other from index `from` on (only

@@ -363,7 +363,8 @@ public final class DetectionPipeline: Sendable {
             let window = options.schedule[stream]
             let decode = DecodeSettings(
                 maxFrames: options.maxFrames, realtime: options.realtime, shed: options.effectiveShed,
-                join: window?.join, leave: window?.leave, announce: false, tracking: options.tracking)
+                join: window?.join, leave: window?.leave, announce: false, tracking: options.tracking,
+                annotated: options.annotatePath != nil)
             staged.attach(
                 Handoff(decoder), stream: stream, decode: decode,
                 sink: StreamSink(source: options.sources[stream], tracking: options.tracking), stop: stopSignal)

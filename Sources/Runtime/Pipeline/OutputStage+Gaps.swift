@@ -1,5 +1,7 @@
 import Core
 import Foundation
+import VideoIO
+import Vision
 
 /// Frames that reached the output without inference, in their stream's order: shed ones written as
 /// gap events, tracked ones as their tracker's answer.
@@ -61,6 +63,11 @@ extension OutputStage {
         result.name = sink.name
         if wallClock { result.time = Date().timeIntervalSince1970 }
         let kept = try write(result, stream: stream)
+        if let encoder = encoders[stream], let frame = drop.frame {
+            var pixels = frame.pixels
+            annotator.draw(boxes, on: &pixels, width: frame.width, height: frame.height)
+            try encoder.write(pixels)
+        }
         streams[stream]!.next += 1
         streams[stream]!.tracked += 1
         let now = Clock.now

@@ -22,6 +22,8 @@ struct DecodeSettings: Sendable {
     var name: String? = nil
     /// How the stream is tracked; nil: not tracked (every frame goes to the detector).
     var tracking: TrackingSettings? = nil
+    /// Frames left to the tracker keep their picture for the stream's annotated video.
+    var annotated = false
 }
 
 /// One stream's decoding thread: reads frames from its source and puts them in its lane of the
@@ -67,7 +69,7 @@ enum DecodeStage {
             // A frame the stream's interval leaves to the tracker goes past the batcher, straight
             // to the output (in its turn): no pre-processing, no place in a batch.
             if let tracking = settings.tracking, !tracking.infers(frame: frame.index, stream: stream) {
-                drops.recordTracked(stream: stream, index: frame.index, pts: frame.pts, arrival: item.arrival)
+                drops.recordTracked(stream: stream, frame: frame, arrival: item.arrival, keep: settings.annotated)
                 source.delivered()
                 continue
             }

@@ -49,7 +49,7 @@ extension DetectionPipeline {
                 {
                     // Left to the tracker: answered in its turn, after the frames before it.
                     output.drops.recordTracked(
-                        stream: stream, index: frame.index, pts: frame.pts, arrival: source.arrival)
+                        stream: stream, frame: frame, arrival: source.arrival, keep: output.encoders[stream] != nil)
                     try output.writeTrackedRun(stream: stream)
                     continue
                 }

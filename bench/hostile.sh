@@ -60,7 +60,7 @@ attack_loop() {
 }
 idle_flood() { attack_loop idle-flood idle "$port" 150 20; }
 short_bodies() { attack_loop short-body short-body "$port"; }
-slow_clients() { attack_loop slow-clients slow "$port" 8 60; }
+slow_clients() { attack_loop slow-clients slow "$port" 8 75; }
 stalled_sse() { attack_loop stalled-sse stalled-sse "$port" 32 60 "$pid"; }
 snapshot_flood() { attack_loop snapshot-flood snapshots "$port" entrance 500; }
 big_infer() { attack_loop big-infer infer "$port" pedestrian-ssdlite 4 28; }

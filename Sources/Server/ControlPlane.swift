@@ -97,7 +97,9 @@ public enum ControlPlane {
         router.get("/api/v1/events") { _, context in
             guard let body = await feed?.body(on: context.channel) else {
                 var full = error(
-                    ServiceError(.unavailable, "the event feed takes \(EventFeed.maxClients) clients at most"))
+                    ServiceError(
+                        .unavailable,
+                        "the event feed takes \(feed?.clientLimit ?? EventFeed.maxClients) clients at most"))
                 full.headers[.retryAfter] = "2"
                 return full
             }

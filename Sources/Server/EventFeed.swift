@@ -21,7 +21,9 @@ import Synchronization
 /// it ended); the feed relays them on its own task, and samples the figures once a second: it never
 /// touches a pipeline's threads. Each client has a bounded buffer (`clientBuffer` events); a client that
 /// lets it fill (stopped reading) is dropped, so a slow client never slows anything but itself.
-/// At most `maxClients` at once; past that, 503.
+/// At most `clientLimit` at once (`maxClients`, or half the server's connections when that is
+/// fewer, so that feed clients that stop reading can never take every connection and keep a health
+/// probe out); past that, 503.
 ///
 /// A client that stops reading fills its TCP buffers first, which can take megabytes before its
 /// buffer here fills. So its connection's buffers are kept small (`socketBuffer` bytes sent ahead
@@ -33,8 +35,10 @@ public final class EventFeed: Service, Sendable {
     public static let defaultClientBuffer = 256
     /// Events a client may have waiting.
     public let clientBuffer: Int
-    /// Clients at once.
+    /// Clients at once, at most.
     public static let maxClients = 32
+    /// Clients at once, for this server.
+    public let clientLimit: Int
 
     /// Bytes sent ahead of a client, in the kernel and in NIO each: the socket's send buffer and
     /// the channel's high water mark.
@@ -68,8 +72,10 @@ public final class EventFeed: Service, Sendable {
 
     public init(
         service: EdgeService, logger: Logger, clientBuffer: Int = EventFeed.defaultClientBuffer,
-        sampler: ResourceMonitor? = nil, writeTimeout: Double = ServerLimits().feedWriteTimeout
+        sampler: ResourceMonitor? = nil, writeTimeout: Double = ServerLimits().feedWriteTimeout,
+        connections: Int = .max
     ) {
+        clientLimit = max(1, min(Self.maxClients, connections / 2))
         self.writeTimeout = writeTimeout
         self.service = service
         self.logger = logger
@@ -80,13 +86,13 @@ public final class EventFeed: Service, Sendable {
     /// Clients dropped for not reading.
     public var droppedClients: Int { dropped.load(ordering: .relaxed) }
 
-    /// A new client's feed; nil when `maxClients` are connected.
+    /// A new client's feed; nil when `clientLimit` are connected.
     public func subscribe() -> AsyncStream<ByteBuffer>? {
         subscribeClient(close: {})?.1
     }
 
     /// A response body for a client on `channel`: its feed, written with each write watched (see
-    /// `writeTimeout`), the channel's buffers made small; nil when `maxClients` are connected.
+    /// `writeTimeout`), the channel's buffers made small; nil when `clientLimit` are connected.
     func body(on channel: any Channel) async -> ResponseBody? {
         guard let (client, stream) = subscribeClient(close: { channel.close(promise: nil) }) else { return nil }
         // Both may fail on a channel that is no socket (a test's): its buffers are then not ours.
@@ -111,7 +117,7 @@ public final class EventFeed: Service, Sendable {
             bufferingPolicy: .bufferingOldest(clientBuffer))
         let client = Client(continuation: continuation, close: close)
         let admitted = clients.withLock { c in
-            guard c.count < Self.maxClients else { return false }
+            guard c.count < clientLimit else { return false }
             c[id] = client
             return true
         }

@@ -22,13 +22,13 @@ public enum Serve {
     ) async throws {
         let service = EdgeService(config: config, logger: logger, metrics: metrics.factory)
         let sampler = SamplerService()
-        let feed = EventFeed(
-            service: service, logger: logger, sampler: sampler.monitor,
-            writeTimeout: config.serverLimits.feedWriteTimeout)
         let host = config.host
         let limits = config.serverLimits
         let token = try config.tokenFile.map { try Token.load(path: $0, logger: logger) }
         let connections = ServerSettings.connectionLimit(limits.maxConnections, logger: logger)
+        let feed = EventFeed(
+            service: service, logger: logger, sampler: sampler.monitor,
+            writeTimeout: config.serverLimits.feedWriteTimeout, connections: connections)
         let connectionGuard = ConnectionGuard(limit: connections, limits: limits, factory: metrics.factory)
         let app = Application(
             responder: ControlPlane.responder(

@@ -183,6 +183,10 @@ struct RoutesInProcessTests {
             #expect(added.status == .created, "\(String(buffer: added.body))")
             let handle = try #require(service.handle("gate"))
             #expect(await handle.waitUntilComplete(timeout: .seconds(300)))
+            let info = try await client.execute(uri: "/api/v1/streams/gate", method: .get)
+            let object = Self.json(info) ?? [:]
+            #expect(object["track"] as? Bool == true && object["infer_every"] as? Int == 2, "\(object)")
+            #expect((object["tracked"] as? Int ?? 0) >= 397 && object["frames"] as? Int == 795, "\(object)")
         }
         await service.shutdown()
         let text = try String(contentsOf: dir.appendingPathComponent("gate.jsonl"), encoding: .utf8)

@@ -74,6 +74,7 @@ extension OutputStage {
         let lag = max(0, now - drop.arrival)
         streams[stream]!.lag.add(lag)
         if kept { sink.handle?.wrote(lag: lag, at: now) }
+        sink.handle?.answeredByTracker()
         timeline.frame(at: now - origin, lag: lag)
         if streams[stream]!.firstOut == nil { streams[stream]!.firstOut = now }
         streams[stream]!.lastOut = now

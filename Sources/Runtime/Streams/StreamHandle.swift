@@ -36,6 +36,12 @@ public struct StreamInfo: Sendable, Encodable, Equatable {
     public var eventsError: String? = nil
     /// Event lines lost (the disk refused for longer than the held lines could wait), since it was added.
     public var eventsLost = 0
+    /// Whether its objects are tracked (`track`).
+    public var track = false
+    /// With `track`: the detector runs on every `inferEvery`-th frame; nil when not tracked.
+    public var inferEvery: Int? = nil
+    /// Of the frames written, those its tracker answered without the detector.
+    public var tracked = 0
 
     /// p50 and p99 in milliseconds.
     public struct Lag: Sendable, Codable, Equatable {
@@ -49,6 +55,8 @@ public struct StreamInfo: Sendable, Encodable, Equatable {
         case lastError = "last_error"
         case eventsError = "events_error"
         case eventsLost = "events_lost"
+        case track, tracked
+        case inferEvery = "infer_every"
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -68,6 +76,9 @@ public struct StreamInfo: Sendable, Encodable, Equatable {
         try c.encode(realtime, forKey: .realtime)
         try c.encode(eventsError, forKey: .eventsError)
         try c.encode(eventsLost, forKey: .eventsLost)
+        try c.encode(track, forKey: .track)
+        try c.encode(inferEvery, forKey: .inferEvery)
+        try c.encode(tracked, forKey: .tracked)
     }
 }
 
@@ -90,6 +101,8 @@ public final class StreamHandle: Sendable {
     public let loop: Bool
     /// Paces a file at its native rate.
     public let realtime: Bool
+    /// How it is tracked; nil: not tracked.
+    public let tracking: TrackingSettings?
 
     private struct Live: Sendable {
         var phase = StreamPhase.connecting
@@ -102,6 +115,7 @@ public final class StreamHandle: Sendable {
         var complete = false
         var eventsError: String?
         var eventsLost = 0
+        var tracked = 0
     }
 
     private let live = Mutex(Live())
@@ -126,9 +140,10 @@ public final class StreamHandle: Sendable {
     public init(
         id: String, number: Int, source: String, model: String, loop: Bool = false, realtime: Bool = false,
         stop: StopSignal = StopSignal(), metrics: any MetricsFactory = MetricsSystem.factory,
-        tell: (@Sendable (StreamChange) -> Void)? = nil
+        tell: (@Sendable (StreamChange) -> Void)? = nil, tracking: TrackingSettings? = nil
     ) {
         self.tell = tell
+        self.tracking = tracking
         stopSignal = stop
         self.metrics = StreamMetrics(stream: id, factory: metrics)
         self.id = id
@@ -137,6 +152,7 @@ public final class StreamHandle: Sendable {
         self.model = model
         self.loop = loop
         self.realtime = realtime
+        if let tracking { self.metrics.interval.record(tracking.inferEvery) }
     }
 
     /// Asks the stream to stop reading; frames already read still go through.
@@ -171,7 +187,8 @@ public final class StreamHandle: Sendable {
                 id: id, source: source, model: model, state: s.phase, frames: s.frames, fps: fps,
                 lagMs: .init(p50: Self.percentile(lags, 0.5) * 1000, p99: Self.percentile(lags, 0.99) * 1000),
                 dropped: s.dropped, reconnects: s.reconnects, lastError: s.lastError, loop: loop, realtime: realtime,
-                eventsError: s.eventsError, eventsLost: s.eventsLost)
+                eventsError: s.eventsError, eventsLost: s.eventsLost, track: tracking != nil,
+                inferEvery: tracking?.inferEvery, tracked: s.tracked)
         }
     }
 
@@ -247,6 +264,13 @@ public final class StreamHandle: Sendable {
 
     /// Why its events file cannot be written now, if it cannot.
     public var eventsError: String? { live.withLock { $0.eventsError } }
+
+    /// A frame of this stream was answered by its tracker (the detector skipped it); counted as
+    /// written too (`wrote(lag:at:)`).
+    func answeredByTracker() {
+        live.withLock { $0.tracked += 1 }
+        metrics.skipped.increment()
+    }
 
     /// `count` frames of this stream were shed.
     func shed(_ count: Int = 1) {

@@ -19,6 +19,12 @@ struct StreamMetrics: Sendable {
     let eventsFailing: Gauge
     /// Seconds from a frame's decoding to its event (`batchline_stream_lag_seconds`).
     let lag: CoreMetrics.Timer
+    /// Frames the detector skipped, answered by the stream's tracker
+    /// (`batchline_frames_skipped_total{reason="interval"}`).
+    let skipped: Counter
+    /// The detector runs on every N-th frame of the stream (`batchline_stream_infer_interval`; 1 for
+    /// a stream not tracked).
+    let interval: Gauge
 
     /// The series of stream `id`, made through `factory`.
     init(stream id: String, factory: any MetricsFactory) {
@@ -30,7 +36,12 @@ struct StreamMetrics: Sendable {
         lag = CoreMetrics.Timer(label: "batchline_stream_lag_seconds", dimensions: dimensions, factory: factory)
         eventsLost = Counter(label: "batchline_events_lost_total", dimensions: dimensions, factory: factory)
         eventsFailing = Gauge(label: "batchline_events_write_failing", dimensions: dimensions, factory: factory)
+        skipped = Counter(
+            label: "batchline_frames_skipped_total", dimensions: dimensions + [("reason", "interval")], factory: factory
+        )
+        interval = Gauge(label: "batchline_stream_infer_interval", dimensions: dimensions, factory: factory)
         up.record(0)
+        interval.record(1)
         eventsFailing.record(0)
     }
 
@@ -43,5 +54,7 @@ struct StreamMetrics: Sendable {
         lag.destroy()
         eventsLost.destroy()
         eventsFailing.destroy()
+        skipped.destroy()
+        interval.destroy()
     }
 }

@@ -12,6 +12,15 @@ extension OutputStage {
         try writeDrops(drops.takeRun(stream: stream, from: streams[stream]!.next, trackedOnly: true), stream: stream)
     }
 
+    /// `writeTrackedRun` for every tracked stream: between batches (at least every 0.1 s) and after
+    /// each, so that a frame the detector skips is answered as soon as the frames before it are,
+    /// not when its stream's next detector frame comes out.
+    mutating func writeTrackedRuns() throws {
+        for (stream, out) in streams where out.tracking != nil && !out.complete && !out.writeFailed {
+            try writeTrackedRun(stream: stream)
+        }
+    }
+
     /// Writes the frames shed from `stream`'s next one on, as long as they follow each other.
     mutating func writeShedRun(stream: Int) throws {
         try writeDrops(drops.takeRun(stream: stream, from: streams[stream]!.next), stream: stream)

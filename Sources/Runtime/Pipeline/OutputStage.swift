@@ -219,6 +219,9 @@ struct OutputStage {
                         .decode: decodeSum, .preprocess: preSum, .infer: batch.inferSeconds, .postprocess: postSum,
                     ] : [:], lags: lags, queueDepth: queueDepth)
         }
+        // Other tracked streams' frames decoded since, answered without waiting for their next
+        // detector frame.
+        try writeTrackedRuns()
         if directory != nil {
             try completeEnded()
             flushEverySecond()
@@ -296,6 +299,7 @@ struct OutputStage {
     /// once a second, events files are flushed so that their readers see every line so far.
     mutating func tick(streams directory: StreamDirectory) throws {
         try sync(directory)
+        try writeTrackedRuns()
         try completeEnded()
         flushEverySecond()
     }

@@ -174,6 +174,13 @@ struct CLITests {
         expectCleanFailure(r, naming: "--infer-every \(value)", saying: says)
     }
 
+    @Test("--score-threshold outside 0...1: one line naming the flag", arguments: ["1.5", "-0.1"])
+    func badScoreThreshold(_ value: String) throws {
+        let r = try runBatchline(
+            ["run", "--source", TestAssets.video, "--model", TestAssets.detector, "--score-threshold=\(value)"])
+        expectCleanFailure(r, naming: "--score-threshold", saying: "within 0...1")
+    }
+
     @Test("Batch size 0 and absurd", arguments: ["0", "1000000"])
     func badBatch(_ batch: String) throws {
         let r = try runBatchline([

@@ -21,7 +21,8 @@ struct TrackingPipelineTests {
     /// Runs the first `frames` frames of vtest.avi with `tracking` (nil: not tracked) in `mode`;
     /// the events lines and the run's stats.
     static func run(
-        _ tracking: TrackingSettings?, frames: Int = 90, mode: PipelineMode = .batched, annotate: String? = nil
+        _ tracking: TrackingSettings?, frames: Int = 90, mode: PipelineMode = .batched, annotate: String? = nil,
+        scoreThreshold: Float? = nil
     ) async throws -> (lines: [Line], stats: RunStats) {
         let dir = TestAssets.temporaryDirectory("tracking")
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -32,6 +33,7 @@ struct TrackingPipelineTests {
         options.tracking = tracking
         options.eventsPath = dir.appendingPathComponent("events.jsonl").path
         options.annotatePath = annotate
+        options.scoreThreshold = scoreThreshold
         let report = try await DetectionPipeline(options: options).run()
         let text = try String(contentsOfFile: options.eventsPath!, encoding: .utf8)
         let lines = try text.split(separator: "\n").map { raw -> Line in
@@ -69,6 +71,18 @@ struct TrackingPipelineTests {
         }
         #expect(all > 0 && Double(inTrack) / Double(all) > 0.8, "\(inTrack) of \(all) detections in a track")
         #expect(tracked.stats.streams.first?.tracked == 0 && plain.stats.streams.first?.tracked == nil)
+    }
+
+    @Test(
+        "--score-threshold 0.3 reports weaker detections too, every one of them at least 0.3, and all the default ones")
+    func scoreThreshold() async throws {
+        let plain = try await Self.run(nil, frames: 30)
+        let low = try await Self.run(nil, frames: 30, scoreThreshold: 0.3)
+        let scores = low.lines.flatMap { $0.detections.map(\.score) }
+        #expect(scores.allSatisfy { $0 >= 0.3 } && scores.contains { $0 < 0.5 })
+        for (p, l) in zip(plain.lines, low.lines) {
+            #expect(p.detections.allSatisfy { d in l.detections.contains { $0.box == d.box } }, "frame \(p.frame)")
+        }
     }
 
     @Test(

@@ -64,9 +64,6 @@ final class ConnectionGuard: Sendable {
     /// A handler for one new connection's pipeline.
     func handler() -> ConnectionGuardHandler { ConnectionGuardHandler(guard: self) }
 
-    /// Connections open now.
-    var count: Int { state.withLock { $0.entries.count } }
-
     /// Registers `channel`, closing the connection chosen to make room when the server is full;
     /// its key.
     func opened(_ channel: any Channel) -> Int {
@@ -120,7 +117,6 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
     private let connections: ConnectionGuard
     private var key: Int?
     private var state = ConnectionState()
-    private var phase = ConnectionPhase.waiting
     private var deadline: Scheduled<Void>?
 
     init(guard connections: ConnectionGuard) {
@@ -177,12 +173,12 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     private func move(_ event: ConnectionState.Event, _ context: ChannelHandlerContext) {
+        let before = state.phase
         let next = state.record(event)
-        if next != phase { enter(next, context) }
+        if next != before { enter(next, context) }
     }
 
     private func enter(_ next: ConnectionPhase, _ context: ChannelHandlerContext) {
-        phase = next
         deadline?.cancel()
         deadline = nil
         guard let key else { return }

@@ -29,6 +29,8 @@ import numpy as np
 import supervision as sv
 from trackers import ByteTrackTracker, SORTTracker
 
+from events import iter_events
+
 TRACKERS = {"bytetrack": ByteTrackTracker, "sort": SORTTracker}
 
 
@@ -36,24 +38,15 @@ def read_events(path, stream=None, label="person"):
     """The events file as (frames, fps guess): frames[i] = (xyxy (N, 4), scores (N,)) for frame i
     from 0 to the last (empty for frames without a line or shed); fps from the median pts step."""
     by_frame, pts = {}, []
-    with open(path) as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                ev = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise SystemExit(f"reference_trackers: error: {path}:{n}: not JSON ({e})")
-            if stream is not None and str(ev.get("stream")) != str(stream):
-                continue
-            if "dropped" in ev:
-                continue
-            frame = int(ev["frame"])
-            if "pts" in ev:
-                pts.append((frame, float(ev["pts"])))
-            dets = [d for d in ev.get("detections", []) if not label or d.get("label") == label]
-            by_frame[frame] = (np.array([d["box"] for d in dets], dtype=float).reshape(-1, 4),
-                               np.array([d.get("score", 1.0) for d in dets], dtype=float))
+    for ev in iter_events(path, "reference_trackers", stream):
+        if "dropped" in ev:
+            continue
+        frame = int(ev["frame"])
+        if "pts" in ev:
+            pts.append((frame, float(ev["pts"])))
+        dets = [d for d in ev.get("detections", []) if not label or d.get("label") == label]
+        by_frame[frame] = (np.array([d["box"] for d in dets], dtype=float).reshape(-1, 4),
+                           np.array([d.get("score", 1.0) for d in dets], dtype=float))
     last = max(by_frame, default=-1)
     empty = (np.zeros((0, 4)), np.zeros(0))
     frames = [by_frame.get(i, empty) for i in range(last + 1)]

@@ -42,6 +42,8 @@ if not hasattr(np, "asfarray"):
 import motmetrics as mm  # noqa: E402
 from scipy.optimize import linear_sum_assignment  # noqa: E402
 
+from events import iter_events
+
 METRICS = ["num_frames", "mota", "motp", "idf1", "idp", "idr", "num_switches", "num_fragmentations",
            "precision", "recall", "num_false_positives", "num_misses", "num_objects",
            "num_predictions", "num_matches", "num_unique_objects", "mostly_tracked",
@@ -92,39 +94,30 @@ def read_events(path, stream=None, label="person", detections=False):
     scored, each under an id of its own."""
     frames, info = {}, {"lines": 0, "shed_frames": 0, "tracked_boxes": 0, "untracked_boxes": 0, "last_frame": 0}
     next_id = 1
-    with open(path) as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
+    for ev in iter_events(path, "score", stream):
+        info["lines"] += 1
+        frame = int(ev["frame"]) + 1
+        if "dropped" in ev:
+            last = int(ev.get("through", ev["frame"])) + 1
+            info["shed_frames"] += last - frame + 1
+            info["last_frame"] = max(info["last_frame"], last)
+            continue
+        info["last_frame"] = max(info["last_frame"], frame)
+        boxes = frames.setdefault(frame, [])
+        for d in ev.get("detections", []):
+            if label and d.get("label") != label:
                 continue
-            try:
-                ev = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise SystemExit(f"score: error: {path}:{n}: not JSON ({e})")
-            if stream is not None and str(ev.get("stream")) != str(stream):
-                continue
-            info["lines"] += 1
-            frame = int(ev["frame"]) + 1
-            if "dropped" in ev:
-                last = int(ev.get("through", ev["frame"])) + 1
-                info["shed_frames"] += last - frame + 1
-                info["last_frame"] = max(info["last_frame"], last)
-                continue
-            info["last_frame"] = max(info["last_frame"], frame)
-            boxes = frames.setdefault(frame, [])
-            for d in ev.get("detections", []):
-                if label and d.get("label") != label:
+            x1, y1, x2, y2 = (float(v) for v in d["box"])
+            if "track" in d and d["track"] is not None:
+                info["tracked_boxes"] += 1
+                if not detections:
+                    boxes.append((int(d["track"]), x1 + 1, y1 + 1, x2 - x1, y2 - y1, True))
                     continue
-                x1, y1, x2, y2 = (float(v) for v in d["box"])
-                if "track" in d and d["track"] is not None:
-                    info["tracked_boxes"] += 1
-                    if not detections:
-                        boxes.append((int(d["track"]), x1 + 1, y1 + 1, x2 - x1, y2 - y1, True))
-                        continue
-                else:
-                    info["untracked_boxes"] += 1
-                if detections:
-                    boxes.append((next_id, x1 + 1, y1 + 1, x2 - x1, y2 - y1, True))
-                    next_id += 1
+            else:
+                info["untracked_boxes"] += 1
+            if detections:
+                boxes.append((next_id, x1 + 1, y1 + 1, x2 - x1, y2 - y1, True))
+                next_id += 1
     return frames, info
 
 
@@ -178,9 +171,11 @@ def summarize(acc, metrics):
     for k in metrics:
         v = row[k]
         out[k] = int(v) if k.startswith("num_") or k in ("mostly_tracked", "partially_tracked", "mostly_lost") else float(v)
-    out["mean_iou"] = 1 - out["motp"] if out["motp"] == out["motp"] else float("nan")
-    # Ground truth boxes found (motmetrics' num_matches leaves out the ones that switched id).
-    out["true_positives"] = out["num_objects"] - out["num_misses"]
+    if "motp" in out:
+        out["mean_iou"] = 1 - out["motp"] if out["motp"] == out["motp"] else float("nan")
+    if "num_objects" in out and "num_misses" in out:
+        # Ground truth boxes found (motmetrics' num_matches leaves out the ones that switched id).
+        out["true_positives"] = out["num_objects"] - out["num_misses"]
     return out
 
 

@@ -58,6 +58,7 @@ final class DropLog: Sendable {
             list.sort { $0.index < $1.index }
             var n = 0
             while n < list.count && list[n].index == from + n && (!trackedOnly || list[n].kind == .tracked) { n += 1 }
+            guard n > 0 else { return [] }
             all[stream] = Array(list[n...])
             return Array(list[..<n])
         }

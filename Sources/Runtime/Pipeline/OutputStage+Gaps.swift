@@ -16,9 +16,8 @@ extension OutputStage {
     /// each, so that a frame the detector skips is answered as soon as the frames before it are,
     /// not when its stream's next detector frame comes out.
     mutating func writeTrackedRuns() throws {
-        for (stream, out) in streams where out.tracking != nil && !out.complete && !out.writeFailed {
-            try writeTrackedRun(stream: stream)
-        }
+        let tracked = streams.compactMap { $0.value.tracking != nil && !$0.value.complete ? $0.key : nil }
+        for stream in tracked { try writeTrackedRun(stream: stream) }
     }
 
     /// Writes the frames shed from `stream`'s next one on, as long as they follow each other.
@@ -79,15 +78,8 @@ extension OutputStage {
         }
         streams[stream]!.next += 1
         streams[stream]!.tracked += 1
-        let now = Clock.now
-        let lag = max(0, now - drop.arrival)
-        streams[stream]!.lag.add(lag)
-        if kept { sink.handle?.wrote(lag: lag, at: now) }
         sink.handle?.answeredByTracker()
-        timeline.frame(at: now - origin, lag: lag)
-        if streams[stream]!.firstOut == nil { streams[stream]!.firstOut = now }
-        streams[stream]!.lastOut = now
-        frames += 1
+        _ = written(stream: stream, decodedAt: drop.arrival, kept: kept)
     }
 
     /// Writes frames `drop.index...last` of `stream`, shed for `reason`, as one gap event.

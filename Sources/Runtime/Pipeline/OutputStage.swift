@@ -95,7 +95,7 @@ struct OutputStage {
     private var batchPre = StageStats()
     private var batchPost = StageStats()
     private var batches: [Int: Int] = [:]
-    var frames = 0
+    private(set) var frames = 0
     var streams: [Int: StreamOut] = [:]
     var timeline = Timeline()
     private var lastFlush = Clock.now
@@ -189,19 +189,8 @@ struct OutputStage {
             }
             postprocess.add(post)
             postSum += post
-            let now = Clock.now
-            let lag = now - s.arrival
-            streams[s.stream]!.lag.add(lag)
-            // Counted as written only when its line was (a refused line is counted as lost instead).
-            if kept { sink.handle?.wrote(lag: lag, at: now) }
             sink.handle?.wrote(s.frame, found)
-            lags.append(lag)
-            timeline.frame(at: now - origin, lag: lag)
-            if streams[s.stream]!.firstOut == nil { streams[s.stream]!.firstOut = now }
-            streams[s.stream]!.lastOut = now
-            frames += 1
-            // The frames after it that its tracker answers, as far as they are decoded.
-            if streams[s.stream]!.tracking != nil { try writeTrackedRun(stream: s.stream) }
+            lags.append(written(stream: s.stream, decodedAt: s.arrival, kept: kept))
         }
         batchPre.add(preSum)
         batchPost.add(postSum)
@@ -226,6 +215,20 @@ struct OutputStage {
             try completeEnded()
             flushEverySecond()
         }
+    }
+
+    /// Counts a frame of `stream` as written (its line `kept`, or refused and counted as lost
+    /// instead): its lag from `decodedAt`, the stream's figures, its handle's, the timeline. The lag.
+    mutating func written(stream: Int, decodedAt: Double, kept: Bool) -> Double {
+        let now = Clock.now
+        let lag = max(0, now - decodedAt)
+        streams[stream]!.lag.add(lag)
+        if kept { streams[stream]!.sink.handle?.wrote(lag: lag, at: now) }
+        timeline.frame(at: now - origin, lag: lag)
+        if streams[stream]!.firstOut == nil { streams[stream]!.firstOut = now }
+        streams[stream]!.lastOut = now
+        frames += 1
+        return lag
     }
 
     /// Writes an event to the stream's own file, or the run's; whether its line was kept (written,

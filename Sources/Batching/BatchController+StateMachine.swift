@@ -40,6 +40,14 @@ extension BatchController {
             }
         }
 
+        /// Whether a size is on trial.
+        public var onTrial: Bool {
+            switch self {
+            case .steady, .overloaded: false
+            case .trying, .probingOverload, .recovering: true
+            }
+        }
+
         /// The same phase with nothing on trial.
         var withoutTrial: Phase {
             switch self {

@@ -123,6 +123,9 @@ public struct BatchController: Sendable {
         return transition(.look(load, behind: behind))
     }
 
+    /// Frames per second the current size's stage costs promise (nil before it is measured).
+    public func predictedThroughput(_ load: LoadSnapshot) -> Double? { candidate(batch, load).throughput }
+
     /// Whether a dwell has passed since the first look.
     func warmedUp(_ load: LoadSnapshot) -> Bool { load.time - (started ?? load.time) >= config.dwell }
 

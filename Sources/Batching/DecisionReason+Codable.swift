@@ -37,6 +37,10 @@ extension DecisionReason {
         case aimdDecrease = "aimd-decrease"
         /// `aimdIncrease`.
         case aimdIncrease = "aimd-increase"
+        /// `intervalLonger`.
+        case intervalLonger = "interval-longer"
+        /// `intervalShorter`.
+        case intervalShorter = "interval-shorter"
         /// `streamJoined`.
         case streamJoined = "stream-joined"
         /// `streamLeft`.
@@ -68,6 +72,8 @@ extension DecisionReason {
         case .probeDown: .probeDown
         case .aimdDecrease: .aimdDecrease
         case .aimdIncrease: .aimdIncrease
+        case .intervalLonger: .intervalLonger
+        case .intervalShorter: .intervalShorter
         case .streamJoined: .streamJoined
         case .streamLeft: .streamLeft
         case .modelChanged: .modelChanged
@@ -81,7 +87,9 @@ extension DecisionReason {
 extension DecisionReason {
     enum CodingKeys: String, CodingKey {
         case kind, size, batches, from, to, queues, shed, requests, probing, violation, prediction, stream, streams
-        case tag, text
+        case tag, text, stability
+        case after = "after_fps"
+        case capacity = "capacity_fps"
         case rate = "fps"
         case fromRate = "from_fps"
         case sizeRate = "size_fps"
@@ -153,6 +161,16 @@ extension DecisionReason {
             self = .aimdDecrease(p99: try double(.p99), slo: try double(.slo))
         case .aimdIncrease:
             self = .aimdIncrease(p99: try double(.p99))
+        case .intervalLonger:
+            self = .intervalLonger(
+                stream: try string(.stream), from: try int(.from), to: try int(.to),
+                arrivalRate: try double(.arrivalRate), rate: try c.decodeIfPresent(Double.self, forKey: .rate),
+                queues: try queues(), stability: try double(.stability))
+        case .intervalShorter:
+            self = .intervalShorter(
+                stream: try string(.stream), from: try int(.from), to: try int(.to),
+                arrivalRate: try double(.arrivalRate), after: try double(.after),
+                capacity: try c.decodeIfPresent(Double.self, forKey: .capacity), stability: try double(.stability))
         case .streamJoined:
             self = .streamJoined(stream: try string(.stream), streams: try int(.streams))
         case .streamLeft:
@@ -242,6 +260,22 @@ extension DecisionReason {
             try c.encode(slo, forKey: .slo)
         case let .aimdIncrease(p99):
             try c.encode(p99, forKey: .p99)
+        case let .intervalLonger(stream, from, to, arrivalRate, rate, queues, stability):
+            try c.encode(stream, forKey: .stream)
+            try c.encode(from, forKey: .from)
+            try c.encode(to, forKey: .to)
+            try c.encode(arrivalRate, forKey: .arrivalRate)
+            try c.encodeIfPresent(rate, forKey: .rate)
+            try c.encode(queues, forKey: .queues)
+            try c.encode(stability, forKey: .stability)
+        case let .intervalShorter(stream, from, to, arrivalRate, after, capacity, stability):
+            try c.encode(stream, forKey: .stream)
+            try c.encode(from, forKey: .from)
+            try c.encode(to, forKey: .to)
+            try c.encode(arrivalRate, forKey: .arrivalRate)
+            try c.encode(after, forKey: .after)
+            try c.encodeIfPresent(capacity, forKey: .capacity)
+            try c.encode(stability, forKey: .stability)
         case let .streamJoined(stream, streams), let .streamLeft(stream, streams):
             try c.encode(stream, forKey: .stream)
             try c.encode(streams, forKey: .streams)

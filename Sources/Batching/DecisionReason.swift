@@ -57,6 +57,19 @@ public enum DecisionReason: Sendable, Equatable, Codable, CustomStringConvertibl
     /// The p99 latency `p99` is within the SLO: additive increase.
     case aimdIncrease(p99: Double)
 
+    // The inference intervals of the streams that let the manager choose them (`infer_every: auto`).
+
+    /// Falling behind (`queues` filling, `rate` delivered of `arrivalRate`): the detector runs on
+    /// every `to`-th frame of `stream` instead of every `from`-th; its tracker answers the others.
+    /// `stability`: how steady its tracks were (steady streams are lengthened first).
+    case intervalLonger(
+        stream: String, from: Int, to: Int, arrivalRate: Double, rate: Double?, queues: Queues, stability: Double)
+    /// Keeping up: `stream`'s interval back from `from` to `to`, which sends `after` frames/s to the
+    /// detector, within the room the `capacity` measured when it last fell behind leaves (nil: none
+    /// measured lately, so the step is tried, and undone if it falls behind).
+    case intervalShorter(
+        stream: String, from: Int, to: Int, arrivalRate: Double, after: Double, capacity: Double?, stability: Double)
+
     // The pipeline around the controller (its manager says these).
 
     /// Stream `stream` joined the batcher: `streams` feed it now.
@@ -186,6 +199,15 @@ public enum DecisionReason: Sendable, Equatable, Codable, CustomStringConvertibl
             "p99 \(ms(p99)) over the \(ms(slo)) SLO: multiplicative decrease"
         case let .aimdIncrease(p99):
             "p99 \(ms(p99)) within the SLO: additive increase"
+        case let .intervalLonger(stream, from, to, arrivalRate, rate, queues, stability):
+            "stream \(stream): detector every \(to) frames, was \(from): falling behind with "
+                + "\(fps(arrivalRate)) frames/s arriving" + (rate.map { ", \(fps($0)) delivered" } ?? "")
+                + " (queues \(queues)); tracks steady \(String(format: "%.2f", stability)), the tracker answers the rest"
+        case let .intervalShorter(stream, from, to, arrivalRate, after, capacity, _):
+            "stream \(stream): detector every \(to) frames, was \(from): keeping up at "
+                + "\(fps(arrivalRate)) frames/s, \(fps(after)) after it; "
+                + (capacity.map { "room within the \(fps($0)) frames/s measured when behind" }
+                    ?? "no capacity measured lately: tried, undone if it falls behind")
         case let .streamJoined(stream, streams):
             "stream \(stream) joined: \(streams) streams"
         case let .streamLeft(stream, streams):

@@ -27,9 +27,15 @@ public struct StreamSpec: Sendable, Equatable {
     /// With `track`: the detector runs on every `inferEvery`-th frame (`infer_every`, 1...300), the
     /// tracker answers the others.
     public var inferEvery = 1
+    /// With `track`: the batch size manager chooses the interval from the load (`infer_every: auto`).
+    public var inferAuto = false
+    /// With `track`: frames of a still scene are left to the tracker (`motion: true`).
+    public var motion = false
 
     /// The stream's tracking, as the pipeline takes it; nil when not tracked.
-    public var tracking: TrackingSettings? { track ? TrackingSettings(inferEvery: inferEvery) : nil }
+    public var tracking: TrackingSettings? {
+        track ? TrackingSettings(inferEvery: inferEvery, auto: inferAuto, motion: motion) : nil
+    }
 
     /// `[A-Za-z0-9_-]{1,64}`.
     public static func isValidID(_ id: String) -> Bool {
@@ -63,7 +69,7 @@ extension StreamSpec: DecodableWithConfiguration {
 
     /// The keys an entry may have.
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case id, source, model, loop, realtime, track
+        case id, source, model, loop, realtime, track, motion
         case inferEvery = "infer_every"
     }
 
@@ -90,12 +96,32 @@ extension StreamSpec: DecodableWithConfiguration {
             throw fields.issue(.model, "no such model: '\(model)' is not a path\(where_)")
         }
         let track = try fields.bool(.track) ?? false
-        let inferEvery = try fields.int(.inferEvery, in: 1...TrackingSettings.maxInterval)
-        if inferEvery != nil && !track { throw fields.issue(.inferEvery, "needs track: true") }
+        let interval = try Self.interval(fields)
+        if interval != nil && !track { throw fields.issue(.inferEvery, "needs track: true") }
+        let motion = try fields.bool(.motion) ?? false
+        if motion && !track { throw fields.issue(.motion, "needs track: true") }
         self.init(
             id: id, source: source, model: model, modelPath: ModelRepository.canonicalPath(modelPath),
             loop: try fields.bool(.loop) ?? false,
-            realtime: try fields.bool(.realtime) ?? false, track: track, inferEvery: inferEvery ?? 1)
+            realtime: try fields.bool(.realtime) ?? false, track: track, inferEvery: interval?.every ?? 1,
+            inferAuto: interval?.auto ?? false, motion: motion)
+    }
+
+    /// `infer_every`: a whole number of frames within 1...300, or `auto`; nil when not given.
+    private static func interval(_ fields: KeyedDecodingContainer<CodingKeys>) throws(ConfigIssue) -> (
+        every: Int, auto: Bool
+    )? {
+        guard fields.has(.inferEvery) else { return nil }
+        let range = 1...TrackingSettings.maxInterval
+        let message = "must be a whole number of frames within \(range), or auto"
+        if let n = try? fields.decode(Int.self, forKey: .inferEvery) {
+            guard range.contains(n) else { throw fields.issue(.inferEvery, message) }
+            return (n, false)
+        }
+        guard (try? fields.decode(String.self, forKey: .inferEvery)) == "auto" else {
+            throw fields.issue(.inferEvery, message)
+        }
+        return (1, true)
     }
 }
 

@@ -123,9 +123,15 @@ extension Batchline {
             name: .long,
             help: """
                 With --track: run the detector on every N-th frame only (1...300; the tracker answers the \
-                others, "inferred": false).
+                others, "inferred": false), or auto: the batch size manager (--batch auto) chooses N per \
+                stream from the load, lengthening it before it sheds frames.
                 """)
         var inferEvery: String?
+
+        @Flag(
+            name: .long,
+            help: "With --track: leave frames of a still scene to the tracker (detected at least once a second).")
+        var motion = false
 
         @Option(
             name: .customLong("allow-protocol"),
@@ -173,7 +179,12 @@ extension Batchline {
                 else { throw fail(PipelineError("--schedule \(item): write STREAM:JOIN or STREAM:JOIN-LEAVE")) }
                 options.schedule[stream] = (times[0]!, times.count == 2 ? times[1] : nil)
             }
-            options.tracking = try Self.tracking(track: track, inferEvery: inferEvery)
+            options.tracking = try Self.tracking(track: track, inferEvery: inferEvery, motion: motion)
+            if options.tracking?.auto == true && (options.batchPolicy == .fixed || options.mode == .sequential) {
+                throw fail(
+                    PipelineError(
+                        "--infer-every auto: needs the batch size manager (--batch auto, not --mode sequential)"))
+            }
             if let scoreThreshold {
                 guard (0...1).contains(scoreThreshold) else {
                     throw fail(PipelineError("--score-threshold \(scoreThreshold): give a score within 0...1"))
@@ -209,17 +220,20 @@ extension Batchline {
             if let cut = report.sourceError { throw fail(cut) }
         }
 
-        /// The tracking `--track` and `--infer-every` ask for, or a one-line error naming the flag.
-        static func tracking(track: Bool, inferEvery: String?) throws -> TrackingSettings? {
-            guard let inferEvery else { return track ? TrackingSettings() : nil }
+        /// The tracking `--track`, `--infer-every` and `--motion` ask for, or a one-line error naming
+        /// the flag.
+        static func tracking(track: Bool, inferEvery: String?, motion: Bool = false) throws -> TrackingSettings? {
+            if motion && !track { throw fail(PipelineError("--motion: needs --track")) }
+            guard let inferEvery else { return track ? TrackingSettings(motion: motion) : nil }
             guard track else { throw fail(PipelineError("--infer-every \(inferEvery): needs --track")) }
+            if inferEvery == "auto" { return TrackingSettings(auto: true, motion: motion) }
             guard let n = Int(inferEvery), (1...TrackingSettings.maxInterval).contains(n) else {
                 throw fail(
                     PipelineError(
-                        "--infer-every \(inferEvery): give a whole number of frames within 1...\(TrackingSettings.maxInterval)"
-                    ))
+                        "--infer-every \(inferEvery): give a whole number of frames within "
+                            + "1...\(TrackingSettings.maxInterval), or auto"))
             }
-            return TrackingSettings(inferEvery: n)
+            return TrackingSettings(inferEvery: n, motion: motion)
         }
 
         static func summary(_ s: RunStats) -> String {

@@ -51,11 +51,23 @@ struct ServiceConfigTests {
             ),
             (
                 "streams:\n  - { id: a, source: \(video), model: pedestrian-ssdlite, track: true, infer_every: 0 }",
-                "bad.yaml: streams[0].infer_every: must be within 1...300"
+                "bad.yaml: streams[0].infer_every: must be a whole number of frames within 1...300, or auto"
+            ),
+            (
+                "streams:\n  - { id: a, source: \(video), model: pedestrian-ssdlite, track: true, infer_every: -2 }",
+                "bad.yaml: streams[0].infer_every: must be a whole number of frames within 1...300, or auto"
+            ),
+            (
+                "streams:\n  - { id: a, source: \(video), model: pedestrian-ssdlite, track: true, infer_every: often }",
+                "bad.yaml: streams[0].infer_every: must be a whole number of frames within 1...300, or auto"
+            ),
+            (
+                "streams:\n  - { id: a, source: \(video), model: pedestrian-ssdlite, motion: true }",
+                "bad.yaml: streams[0].motion: needs track: true"
             ),
             (
                 "streams:\n  - { id: a, source: \(video), model: pedestrian-ssdlite, track: true, infer_every: 2.5 }",
-                "bad.yaml: streams[0].infer_every: must be an integer"
+                "bad.yaml: streams[0].infer_every: must be a whole number of frames within 1...300, or auto"
             ),
             (
                 "streams:\n  - { id: a, source: \(video), model: pedestrian-ssdlite, infer_every: 3 }",
@@ -234,7 +246,7 @@ struct ServiceConfigTests {
             (
                 "nodes:\n  edge-01:\n    streams:\n"
                     + "      - { id: a, source: \"rtsp://h/x\", model: ppocr-cls, fps: 5 }",
-                "bad.yaml: nodes.edge-01.streams[0].fps: unknown key (known: id, source, model, loop, realtime, track, infer_every)"
+                "bad.yaml: nodes.edge-01.streams[0].fps: unknown key (known: id, source, model, loop, realtime, track, motion, infer_every)"
             ),
             (
                 "nodes:\n  edge-01:\n    streams:\n"
@@ -297,6 +309,22 @@ struct ServiceConfigTests {
             ServiceConfig.check(yaml: "[1, 2]", file: "list.yaml").1.map(\.description) == [
                 "list.yaml: must be a mapping of keys to values"
             ])
+    }
+
+    @Test("infer_every: auto and motion: true decode into tracking the manager steers; a number stays fixed")
+    func autoInterval() throws {
+        let video = Self.video
+        let config = try ServiceConfig.parse(
+            yaml: Self.config(
+                """
+                streams:
+                  - { id: a, source: \(video), model: pedestrian-ssdlite, track: true, infer_every: auto, motion: true }
+                  - { id: b, source: \(video), model: pedestrian-ssdlite, track: true, infer_every: 4 }
+                """), file: "ok.yaml")
+        let a = try #require(config.streams.first)
+        let b = try #require(config.streams.last)
+        #expect(a.track && a.inferAuto && a.motion && a.inferEvery == 1 && a.tracking != nil)
+        #expect(b.track && !b.inferAuto && !b.motion && b.inferEvery == 4)
     }
 
     @Test("Problems come in the file's order; a stream finds its model in a repository the file names further down")

@@ -7,119 +7,13 @@ import Monitoring
 import Synchronization
 import VideoIO
 
-/// Frames that never reached inference, by stream: shed (with the reason), or passed to the
-/// stream's tracker (a tracked stream's interval skipped them). The output writes them in their
-/// stream's order: a shed frame as a gap, a tracked one as the tracker's answer.
-final class DropLog: Sendable {
-    struct Drop: Sendable {
-        /// Why the frame did not reach inference.
-        enum Kind: Sendable, Equatable {
-            /// Shed under overload, for this reason (`drop-oldest`, `skip`).
-            case shed(String)
-            /// Left to the tracker by the stream's inference interval.
-            case tracked
-        }
-
-        var index: Int
-        var pts: Double
-        var kind: Kind
-        /// When it was decoded (`Clock.now`): the start of a tracked frame's lag.
-        var arrival = 0.0
-        /// A tracked frame's picture, kept when the stream's annotated video needs it.
-        var frame: VideoFrame? = nil
-
-        /// The shed reason, nil for a tracked frame.
-        var reason: String? {
-            if case .shed(let why) = kind { return why }
-            return nil
-        }
-    }
-
-    private let drops = Mutex<[Int: [Drop]]>([:])
-
-    /// Records a frame shed for `reason`.
-    func record(stream: Int, index: Int, pts: Double, reason: String) {
-        drops.withLock { $0[stream, default: []].append(Drop(index: index, pts: pts, kind: .shed(reason))) }
-    }
-
-    /// Records a frame left to the tracker, decoded at `arrival`; its picture with it when the
-    /// annotated video needs it (`keep`).
-    func recordTracked(stream: Int, frame: VideoFrame, arrival: Double, keep: Bool) {
-        let drop = Drop(
-            index: frame.index, pts: frame.pts, kind: .tracked, arrival: arrival, frame: keep ? frame : nil)
-        drops.withLock { $0[stream, default: []].append(drop) }
-    }
-
-    /// Removes and returns the stream's drops that follow each other from index `from` on (only
-    /// tracked frames with `trackedOnly`).
-    func takeRun(stream: Int, from: Int, trackedOnly: Bool = false) -> [Drop] {
-        drops.withLock { all in
-            guard var list = all[stream], !list.isEmpty else { return [] }
-            list.sort { $0.index < $1.index }
-            var n = 0
-            while n < list.count && list[n].index == from + n && (!trackedOnly || list[n].kind == .tracked) { n += 1 }
-            guard n > 0 else { return [] }
-            all[stream] = Array(list[n...])
-            return Array(list[..<n])
-        }
-    }
-
-    /// Forgets a stream that is complete.
-    func forget(stream: Int) { _ = drops.withLock { $0.removeValue(forKey: stream) } }
-
-    /// Removes and returns stream's drops with index below `limit` (all of them for nil), in index order.
-    func take(stream: Int, below limit: Int?) -> [Drop] {
-        drops.withLock { all in
-            let list = all[stream] ?? []
-            let taken = list.filter { limit == nil || $0.index < limit! }.sorted { $0.index < $1.index }
-            all[stream] = list.filter { limit != nil && $0.index >= limit! }
-            return taken
-        }
-    }
-}
-
-/// Counts frame arrivals (all streams) and gives the recent rate.
-final class ArrivalMeter: Sendable {
-    /// Arrival times from `head` on fall within the window; older ones are dropped in bulk, not one
-    /// by one, so that an arrival costs O(1) however fast frames come.
-    private struct Times {
-        var first: Double?
-        var times: [Double] = []
-        var head = 0
-    }
-
-    private let state = Mutex(Times())
-    let window: Double
-
-    init(window: Double = 2) { self.window = window }
-
-    func arrived(at t: Double) {
-        state.withLock { s in
-            if s.first == nil { s.first = t }
-            s.times.append(t)
-            while s.head < s.times.count && s.times[s.head] <= t - window { s.head += 1 }
-            if s.head > 1024 && s.head * 2 > s.times.count {
-                s.times.removeFirst(s.head)
-                s.head = 0
-            }
-        }
-    }
-
-    /// Frames per second over the last `window` seconds; nil until a second of arrivals is seen.
-    func rate(now: Double) -> Double? {
-        state.withLock { s in
-            guard let first = s.first, now - first >= 1 else { return nil }
-            let span = min(window, now - first)
-            return Double(s.times[s.head...].filter { $0 > now - span }.count) / span
-        }
-    }
-}
-
 /// Connects the `BatchController` to a running pipeline: observations from the output stage after
 /// each batch, a decision every `interval` seconds, applied to the next batch, logged and kept.
 final class BatchManager: Sendable {
     private struct State {
         var controller: BatchController
+        /// The first knob: the intervals of the streams that let the manager choose them.
+        var intervals = IntervalController()
         var lastDecision = -Double.infinity
         var lags: [Double] = []
         /// The most recent decisions (a service decides for months).
@@ -159,6 +53,8 @@ final class BatchManager: Sendable {
     private let flush: Mutex<Double>
     private let minimumTimeout: Double
     let arrivals = ArrivalMeter()
+    /// The streams whose inference intervals the manager chooses.
+    let intervalBoard = IntervalBoard()
     private let logger: Logger
     private let origin: Double
     private let memoryLimit: Int?
@@ -264,6 +160,7 @@ final class BatchManager: Sendable {
         let now = Clock.now
         state.withLock { s in
             s.controller.modelChanged()
+            s.intervals.modelChanged()
             s.lastChange = now
             s.batchesSinceChange = 0
             s.model = tag
@@ -282,7 +179,7 @@ final class BatchManager: Sendable {
         if paused.load(ordering: .acquiring) { return }
         let now = Clock.now
         let rate = arrivals.rate(now: now)
-        let decision: BatchDecision? = state.withLock { s in
+        let (decision, changes) = state.withLock { s -> (BatchDecision?, [IntervalChange]) in
             // Batches that started before the last change, or just after it while queues settle and
             // the new size warms up, would blur the new size's costs: skip them.
             // So would batches the previous model version ran after a swap.
@@ -295,7 +192,7 @@ final class BatchManager: Sendable {
             if s.lags.count > 512 { s.lags.removeFirst(s.lags.count - 512) }
             // A size being tried is judged as soon as it has run a few batches, not at the next look.
             let early = settled && s.controller.wantsEarlyLook
-            guard early || now - s.lastDecision >= interval, let rate else { return nil }
+            guard early || now - s.lastDecision >= interval, let rate else { return (nil, []) }
             // Memory is read once per regular look, not per batch.
             let rss: Int
             if early, let last = s.rss {
@@ -318,14 +215,37 @@ final class BatchManager: Sendable {
                 time: now - origin, arrivalRate: rate, outputRate: outputRate, latencyP99: p99, queueDepth: queueDepth,
                 memoryHeadroom: memoryLimit.map { max(0, $0 - rss) }, memoryInUse: rss, streams: s.streams,
                 queueCapacity: queueCapacity)
-            guard let d = s.controller.decide(load) else { return nil }
+            // Intervals first: while one can still grow, falling behind is theirs to answer, and
+            // the batch size manager does not shed (a size on trial is judged by it first).
+            let streams = intervalBoard.isEmpty ? [] : intervalBoard.streams(at: now)
+            if !streams.isEmpty && !early && !s.controller.phase.onTrial {
+                let behind = s.controller.fallingBehind(load)
+                let changes = s.intervals.decide(
+                    streams, load, behind: behind, batch: s.controller.batch,
+                    predicted: s.controller.predictedThroughput(load))
+                for change in changes { s.record(intervalDecision(change, load, s.controller)) }
+                if !changes.isEmpty { s.lags.removeAll() }
+                if !changes.isEmpty || s.intervals.holds(streams, behind: behind) { return (nil, changes) }
+            }
+            guard let d = s.controller.decide(load) else { return (nil, []) }
             s.record(d)
             s.lags.removeAll()
             if d.to != d.from {
                 s.lastChange = now
                 s.batchesSinceChange = 0
             }
-            return d
+            return (d, [])
+        }
+        if !changes.isEmpty {
+            intervalBoard.apply(changes)
+            for change in changes {
+                logger.notice(
+                    "inference interval decision",
+                    metadata: [
+                        "stream": "\(change.stream)", "interval.from": "\(change.from)", "interval.to": "\(change.to)",
+                        "reason": "\(change.why)",
+                    ])
+            }
         }
         guard let decision else { return }
         apply(decision.to, decision.requests)
@@ -340,5 +260,15 @@ final class BatchManager: Sendable {
                 "bottleneck": "\(decision.bottleneck ?? "?")", "overloaded": "\(decision.overloaded)",
                 "requests": "\(decision.requests.map(String.init) ?? "-")",
             ])
+    }
+
+    /// A change of a stream's interval as the decisions keep it: the batch size stays.
+    private func intervalDecision(_ change: IntervalChange, _ load: LoadSnapshot, _ c: BatchController)
+        -> BatchDecision
+    {
+        BatchDecision(
+            time: load.time, from: c.batch, to: c.batch, why: change.why, arrivalRate: load.arrivalRate,
+            latencyP99: load.latencyP99, overloaded: c.overloaded,
+            requests: c.config.maxRequests > 1 ? c.requests : nil)
     }
 }

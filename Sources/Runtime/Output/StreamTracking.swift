@@ -1,37 +1,60 @@
 import Tracking
 import Vision
 
-/// How a stream is tracked (`run --track --infer-every N`, a service stream's `track: true`,
-/// `infer_every: N`).
+/// How a stream is tracked (`run --track --infer-every N|auto --motion`, a service stream's
+/// `track: true`, `infer_every: N|auto`, `motion: true`).
 public struct TrackingSettings: Sendable, Equatable {
     /// The detector runs on every `inferEvery`-th frame (1: every frame); the tracker answers the
-    /// others. 1...300.
+    /// others. 1...300. With `auto`, where the interval starts.
     public var inferEvery: Int
+    /// The batch size manager chooses the interval from the load (`infer_every: auto`): longer
+    /// before it sheds frames, back to 1 as the load falls.
+    public var auto: Bool
+    /// Motion gating: a frame whose scene has not changed since the detector last ran is left to
+    /// the tracker, down to one detection per `motionFloor` seconds.
+    public var motion: Bool
     /// The tracker's settings.
     public var tracker: TrackerConfig
 
     /// The largest interval accepted: 30 s of a 10 fps camera, and in any case bounded by the
     /// tracker's retention (a track unseen for longer is dropped).
     public static let maxInterval = 300
+    /// The longest gap between detections `auto` chooses, seconds: boxes the tracker predicts
+    /// drift from the objects the longer it goes (12 frames of a 25 fps camera).
+    public static let autoMaxSeconds = 0.5
+    /// A still scene is detected at least this often, seconds (motion gating).
+    public static let motionFloor = 1.0
 
-    /// Tracking with the detector on every `inferEvery`-th frame, with `tracker`'s settings or, by
-    /// default, the tracker's own but for one: with an interval, a detection strong enough to start a
-    /// track (0.7) confirms it at once. Confirming after 3 hits would leave a new object unanswered
-    /// for 3 intervals (9 frames at N = 3); measured on the tracking ground truth (`bench/tracking.sh`),
-    /// at N = 3 it raises the box F1 of the frames the detector skipped from 0.86 to 0.89 for the
-    /// same IDF1.
-    public init(inferEvery: Int = 1, tracker: TrackerConfig? = nil) {
-        self.inferEvery = inferEvery
-        self.tracker = tracker ?? TrackerConfig(hitsToConfirm: inferEvery > 1 ? 1 : 3)
+    /// Tracking with the detector on every `inferEvery`-th frame (or as the manager chooses, with
+    /// `auto`), with `tracker`'s settings or, by default, the tracker's own but for one: when the
+    /// detector may skip frames, a detection strong enough to start a track (0.7) confirms it at
+    /// once. Confirming after 3 hits would leave a new object unanswered for 3 intervals (9 frames
+    /// at N = 3); measured on the tracking ground truth (`bench/tracking.sh`), at N = 3 it raises
+    /// the box F1 of the frames the detector skipped from 0.86 to 0.89 for the same IDF1.
+    public init(inferEvery: Int = 1, auto: Bool = false, motion: Bool = false, tracker: TrackerConfig? = nil) {
+        self.inferEvery = auto ? 1 : inferEvery
+        self.auto = auto
+        self.motion = motion
+        let skips = inferEvery > 1 || auto || motion
+        self.tracker = tracker ?? TrackerConfig(hitsToConfirm: skips ? 1 : 3)
     }
 
-    /// Whether the detector runs on frame `index` of stream `stream`: every `inferEvery`-th frame,
-    /// the phase staggered across streams (stream k infers frames k, k + N, ... modulo N), so that
-    /// streams that start together do not all infer on the same frames and leave batches half
-    /// empty between.
+    /// Whether the detector runs on frame `index` of stream `stream` at interval `n`: the phase
+    /// staggered across streams (stream k infers frames k, k + N, ... modulo N), so that streams
+    /// that start together do not all infer on the same frames and leave batches half empty between.
+    public static func infers(frame index: Int, stream: Int, every n: Int) -> Bool {
+        n <= 1 || (index + stream) % n == 0
+    }
+
+    /// Whether the detector runs on frame `index` of stream `stream` at `inferEvery`.
     public func infers(frame index: Int, stream: Int) -> Bool {
-        guard inferEvery > 1 else { return true }
-        return (index + stream) % inferEvery == 0
+        Self.infers(frame: index, stream: stream, every: inferEvery)
+    }
+
+    /// The longest interval `auto` gives a stream decoding `fps` frames per second.
+    public static func autoMaxInterval(fps: Double) -> Int {
+        let f = fps.isFinite && fps > 0 ? fps : 25
+        return min(maxInterval, max(2, Int((f * autoMaxSeconds).rounded(.down))))
     }
 }
 
@@ -45,6 +68,10 @@ struct StreamTracking {
     private var offset = 0.0
     private var last: Double?
     private var step = 0.04
+    /// Confirmed tracks the last detected frame reported.
+    private var visible = 0
+    /// How steady its tracks were over the last detected frames, 0...1 (an average that forgets).
+    private(set) var steadiness = 1.0
 
     /// Tracking for a stream, with no track yet.
     init(settings: TrackingSettings) {
@@ -62,7 +89,9 @@ struct StreamTracking {
     /// reports, in the detector's order: the detections in confirmed tracks, with their ids, and
     /// those scoring at least `reportThreshold` (the model's own) that are in none (yet).
     mutating func inferred(_ found: [Detection], pts: Double, reportThreshold: Float) -> [Detection] {
+        let confirmedBefore = tracker.stats.confirmed
         let tracked = tracker.update(detections: found, at: time(pts))
+        noteSteadiness(reported: tracked.count, born: Int(tracker.stats.confirmed - confirmedBefore))
         var out: [Detection] = []
         out.reserveCapacity(found.count)
         var next = 0
@@ -77,6 +106,16 @@ struct StreamTracking {
             }
         }
         return out
+    }
+
+    /// Tracks that went on against those born and lost at a detected frame: 1 when nothing changed.
+    private mutating func noteSteadiness(reported: Int, born: Int) {
+        let continuing = max(0, reported - born)
+        let lost = max(0, visible - continuing)
+        let total = continuing + born + lost
+        let now = total == 0 ? 1 : Double(continuing) / Double(total)
+        steadiness = 0.8 * steadiness + 0.2 * now
+        visible = reported
     }
 
     /// A frame the detector skipped: the confirmed tracks' boxes predicted at its time, with their

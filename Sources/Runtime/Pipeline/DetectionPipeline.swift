@@ -156,12 +156,13 @@ public final class DetectionPipeline: Sendable {
         let decode = DecodeSettings(
             maxFrames: nil, realtime: realtime,
             shed: options.shed ?? (realtime || source.contains("://") ? .dropOldest : .backlog), join: nil, leave: nil,
-            announce: true, name: id, tracking: tracking)
+            announce: true, name: id, interval: handle.interval)
         // Told before its source can move it (`connecting` first, then whatever it becomes).
         handle.announce()
         let started = runtime.attach(
             Handoff(reader), stream: number, decode: decode,
-            sink: StreamSink(events: events, handle: handle, name: id, source: source, tracking: tracking), stop: stop)
+            sink: StreamSink(events: events, handle: handle, name: id, source: source, interval: handle.interval),
+            stop: stop)
         guard started else {
             try? events?.close()
             handle.destroyMetrics()
@@ -361,13 +362,14 @@ public final class DetectionPipeline: Sendable {
     private func attachSources(_ decoders: [FrameSource], to staged: StagedRuntime) {
         for (stream, decoder) in decoders.enumerated() {
             let window = options.schedule[stream]
+            let interval = options.tracking.map { StreamInterval(id: "\(stream)", stream: stream, settings: $0) }
             let decode = DecodeSettings(
                 maxFrames: options.maxFrames, realtime: options.realtime, shed: options.effectiveShed,
-                join: window?.join, leave: window?.leave, announce: false, tracking: options.tracking,
+                join: window?.join, leave: window?.leave, announce: false, interval: interval,
                 annotated: options.annotatePath != nil)
             staged.attach(
                 Handoff(decoder), stream: stream, decode: decode,
-                sink: StreamSink(source: options.sources[stream], tracking: options.tracking), stop: stopSignal)
+                sink: StreamSink(source: options.sources[stream], interval: interval), stop: stopSignal)
         }
     }
 

@@ -78,7 +78,7 @@ extension OutputStage {
         }
         streams[stream]!.next += 1
         streams[stream]!.tracked += 1
-        sink.handle?.answeredByTracker()
+        if case .tracked(let reason) = drop.kind { sink.handle?.answeredByTracker(reason) }
         _ = written(stream: stream, decodedAt: drop.arrival, kept: kept)
     }
 

@@ -126,7 +126,8 @@ struct OutputStage {
         self.encoders = encoders
         self.progress = progress
         for (i, source) in sources.enumerated() {
-            streams[i] = StreamOut(sink: StreamSink(source: source, tracking: tracking))
+            let interval = tracking.map { StreamInterval(id: "\(i)", stream: i, settings: $0) }
+            streams[i] = StreamOut(sink: StreamSink(source: source, interval: interval))
         }
     }
 
@@ -171,6 +172,7 @@ struct OutputStage {
             if streams[s.stream]!.tracking != nil {
                 found = streams[s.stream]!.tracking!.inferred(
                     found, pts: s.frame.pts, reportThreshold: reportThreshold)
+                streams[s.stream]!.sink.interval?.noteSteadiness(streams[s.stream]!.tracking!.steadiness)
             }
             var post = Clock.now - t0
             let sink = streams[s.stream]!.sink

@@ -2,6 +2,7 @@ import Batching
 import Core
 import Foundation
 import Monitoring
+import Tracking
 import VideoIO
 
 /// How one stream's decoding thread feeds the shared queue.
@@ -20,8 +21,8 @@ struct DecodeSettings: Sendable {
     var announce: Bool
     /// The stream's name in the manager's log (nil: its number).
     var name: String? = nil
-    /// How the stream is tracked; nil: not tracked (every frame goes to the detector).
-    var tracking: TrackingSettings? = nil
+    /// The stream's inference interval, when it is tracked; nil: every frame goes to the detector.
+    var interval: StreamInterval? = nil
     /// Frames left to the tracker keep their picture for the stream's annotated video.
     var annotated = false
 }
@@ -46,6 +47,12 @@ enum DecodeStage {
             manager?.streamJoined(settings.name ?? "\(stream)")
         }
         defer { manager?.streamLeft(settings.name ?? "\(stream)") }
+        // An interval the manager chooses is on its board while the stream decodes.
+        if let interval = settings.interval, interval.auto, let manager {
+            manager.intervalBoard.join(interval, at: Clock.now)
+        }
+        defer { if let interval = settings.interval { manager?.intervalBoard.leave(interval) } }
+        var motion = settings.interval?.settings.motion == true ? MotionGate(floor: TrackingSettings.motionFloor) : nil
         let leaveAt = settings.leave.map { runStart + $0 } ?? .infinity
         // A camera's reads mostly wait for its next frame: its decoding cost is the thread's CPU
         // time, or the batch size manager would take the camera's pace for a slow decoder.
@@ -66,10 +73,11 @@ enum DecodeStage {
             pacer.wait(for: frame.pts, unless: stop)
             let item = SourceFrame(stream: stream, frame: frame, decodeSeconds: spent, arrival: Clock.now)
             count += 1
-            // A frame the stream's interval leaves to the tracker goes past the batcher, straight
-            // to the output (in its turn): no pre-processing, no place in a batch.
-            if let tracking = settings.tracking, !tracking.infers(frame: frame.index, stream: stream) {
-                drops.recordTracked(stream: stream, frame: frame, arrival: item.arrival, keep: settings.annotated)
+            // A frame the stream's interval, or its motion gate, leaves to the tracker goes past the
+            // batcher, straight to the output (in its turn): no pre-processing, no place in a batch.
+            if let interval = settings.interval, let reason = Self.skip(frame, interval, &motion) {
+                drops.recordTracked(
+                    stream: stream, frame: frame, arrival: item.arrival, keep: settings.annotated, reason: reason)
                 source.delivered()
                 continue
             }
@@ -96,6 +104,17 @@ enum DecodeStage {
         }
         if stop.isRaised { source.stop() }
         return nil
+    }
+
+    /// Why the detector skips `frame`, if it does: the interval first, then a still scene.
+    static func skip(_ frame: VideoFrame, _ interval: StreamInterval, _ motion: inout MotionGate?) -> SkipReason? {
+        guard interval.infers(frame: frame.index) else { return .interval }
+        guard motion != nil else { return nil }
+        let detect = frame.pixels.withUnsafeBufferPointer {
+            motion!.shouldDetect(rgb: $0, width: frame.width, height: frame.height, time: frame.pts)
+        }
+        interval.noteStill(motion!.still)
+        return detect ? nil : .motion
     }
 }
 

@@ -7,6 +7,7 @@ import Logging
 import ModelRegistry
 import Monitoring
 import Synchronization
+import Tracking
 import VideoIO
 import Vision
 
@@ -21,6 +22,9 @@ extension DetectionPipeline {
         var counts = Array(repeating: 0, count: decoders.count)
         var live = Array(decoders.indices)
         var preprocessor = Preprocessor(input: detector.input)
+        var gates =
+            options.tracking?.motion == true
+            ? decoders.map { _ in MotionGate(floor: TrackingSettings.motionFloor) } : nil
         let slot = try detector.slots(batch: 1, count: 1)[0]
         while !live.isEmpty && !stopSignal.isRaised {
             for stream in live {
@@ -44,12 +48,17 @@ extension DetectionPipeline {
                 pacers[stream].wait(for: frame.pts, unless: stopSignal)
                 let source = SourceFrame(stream: stream, frame: frame, decodeSeconds: decoded, arrival: Clock.now)
                 counts[stream] += 1
-                if let tracking = output.streams[stream]?.sink.tracking,
-                    !tracking.infers(frame: frame.index, stream: stream)
-                {
+                var skip: SkipReason?
+                if let interval = output.streams[stream]?.sink.interval {
+                    var gate = gates?[stream]
+                    skip = DecodeStage.skip(frame, interval, &gate)
+                    if let gate { gates?[stream] = gate }
+                }
+                if let reason = skip {
                     // Left to the tracker: answered in its turn, after the frames before it.
                     output.drops.recordTracked(
-                        stream: stream, frame: frame, arrival: source.arrival, keep: output.encoders[stream] != nil)
+                        stream: stream, frame: frame, arrival: source.arrival, keep: output.encoders[stream] != nil,
+                        reason: reason)
                     try output.writeTrackedRun(stream: stream)
                     continue
                 }

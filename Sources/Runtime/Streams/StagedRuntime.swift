@@ -18,7 +18,9 @@ struct StreamSink {
     /// The source, for the stats.
     var source: String
     /// How the stream is tracked; nil: not tracked.
-    var tracking: TrackingSettings? = nil
+    var tracking: TrackingSettings? { interval?.settings }
+    /// Its inference interval as it runs, when it is tracked.
+    var interval: StreamInterval? = nil
 }
 
 /// Streams joining and leaving, from the threads that attach them to the output thread.

@@ -38,10 +38,16 @@ public struct StreamInfo: Sendable, Encodable, Equatable {
     public var eventsLost = 0
     /// Whether its objects are tracked (`track`).
     public var track = false
-    /// With `track`: the detector runs on every `inferEvery`-th frame; nil when not tracked.
+    /// With `track`: the detector runs on every `inferEvery`-th frame now; nil when not tracked.
     public var inferEvery: Int? = nil
+    /// With `track`: whether the batch size manager chooses the interval (`infer_every: auto`).
+    public var inferAuto: Bool? = nil
+    /// With `track`: whether frames of a still scene are left to the tracker (`motion`).
+    public var motion: Bool? = nil
     /// Of the frames written, those its tracker answered without the detector.
     public var tracked = 0
+    /// With `track`: those frames by why the detector skipped them (`interval`, `motion`).
+    public var skipped: [String: Int]? = nil
 
     /// p50 and p99 in milliseconds.
     public struct Lag: Sendable, Codable, Equatable {
@@ -55,8 +61,9 @@ public struct StreamInfo: Sendable, Encodable, Equatable {
         case lastError = "last_error"
         case eventsError = "events_error"
         case eventsLost = "events_lost"
-        case track, tracked
+        case track, tracked, motion, skipped
         case inferEvery = "infer_every"
+        case inferAuto = "infer_auto"
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -78,7 +85,10 @@ public struct StreamInfo: Sendable, Encodable, Equatable {
         try c.encode(eventsLost, forKey: .eventsLost)
         try c.encode(track, forKey: .track)
         try c.encode(inferEvery, forKey: .inferEvery)
+        try c.encode(inferAuto, forKey: .inferAuto)
+        try c.encode(motion, forKey: .motion)
         try c.encode(tracked, forKey: .tracked)
+        try c.encode(skipped, forKey: .skipped)
     }
 }
 
@@ -102,7 +112,9 @@ public final class StreamHandle: Sendable {
     /// Paces a file at its native rate.
     public let realtime: Bool
     /// How it is tracked; nil: not tracked.
-    public let tracking: TrackingSettings?
+    public var tracking: TrackingSettings? { interval?.settings }
+    /// Its inference interval as it runs, when it is tracked.
+    let interval: StreamInterval?
 
     private struct Live: Sendable {
         var phase = StreamPhase.connecting
@@ -116,6 +128,7 @@ public final class StreamHandle: Sendable {
         var eventsError: String?
         var eventsLost = 0
         var tracked = 0
+        var skipped: [String: Int] = [:]
     }
 
     private let live = Mutex(Live())
@@ -143,16 +156,18 @@ public final class StreamHandle: Sendable {
         tell: (@Sendable (StreamChange) -> Void)? = nil, tracking: TrackingSettings? = nil
     ) {
         self.tell = tell
-        self.tracking = tracking
         stopSignal = stop
-        self.metrics = StreamMetrics(stream: id, factory: metrics)
+        let metrics = StreamMetrics(stream: id, factory: metrics)
+        self.metrics = metrics
+        interval = tracking.map {
+            StreamInterval(id: id, stream: number, settings: $0, observe: { metrics.interval.record($0) })
+        }
         self.id = id
         self.number = number
         self.source = SourcePolicy.redacted(source)
         self.model = model
         self.loop = loop
         self.realtime = realtime
-        if let tracking { self.metrics.interval.record(tracking.inferEvery) }
     }
 
     /// Asks the stream to stop reading; frames already read still go through.
@@ -187,8 +202,9 @@ public final class StreamHandle: Sendable {
                 id: id, source: source, model: model, state: s.phase, frames: s.frames, fps: fps,
                 lagMs: .init(p50: Self.percentile(lags, 0.5) * 1000, p99: Self.percentile(lags, 0.99) * 1000),
                 dropped: s.dropped, reconnects: s.reconnects, lastError: s.lastError, loop: loop, realtime: realtime,
-                eventsError: s.eventsError, eventsLost: s.eventsLost, track: tracking != nil,
-                inferEvery: tracking?.inferEvery, tracked: s.tracked)
+                eventsError: s.eventsError, eventsLost: s.eventsLost, track: interval != nil,
+                inferEvery: interval?.interval, inferAuto: interval?.auto, motion: interval?.settings.motion,
+                tracked: s.tracked, skipped: interval == nil ? nil : s.skipped)
         }
     }
 
@@ -267,9 +283,15 @@ public final class StreamHandle: Sendable {
 
     /// A frame of this stream was answered by its tracker (the detector skipped it); counted as
     /// written too (`wrote(lag:at:)`).
-    func answeredByTracker() {
-        live.withLock { $0.tracked += 1 }
-        metrics.skipped.increment()
+    func answeredByTracker(_ reason: SkipReason) {
+        live.withLock {
+            $0.tracked += 1
+            $0.skipped[reason.rawValue, default: 0] += 1
+        }
+        switch reason {
+        case .interval: metrics.skipped.increment()
+        case .motion: metrics.skippedMotion.increment()
+        }
     }
 
     /// `count` frames of this stream were shed.

@@ -22,6 +22,9 @@ struct StreamMetrics: Sendable {
     /// Frames the detector skipped, answered by the stream's tracker
     /// (`batchline_frames_skipped_total{reason="interval"}`).
     let skipped: Counter
+    /// Frames the detector skipped because the scene was still, answered by the tracker
+    /// (`batchline_frames_skipped_total{reason="motion"}`).
+    let skippedMotion: Counter
     /// The detector runs on every N-th frame of the stream (`batchline_stream_infer_interval`; 1 for
     /// a stream not tracked).
     let interval: Gauge
@@ -39,6 +42,8 @@ struct StreamMetrics: Sendable {
         skipped = Counter(
             label: "batchline_frames_skipped_total", dimensions: dimensions + [("reason", "interval")], factory: factory
         )
+        skippedMotion = Counter(
+            label: "batchline_frames_skipped_total", dimensions: dimensions + [("reason", "motion")], factory: factory)
         interval = Gauge(label: "batchline_stream_infer_interval", dimensions: dimensions, factory: factory)
         up.record(0)
         interval.record(1)
@@ -55,6 +60,7 @@ struct StreamMetrics: Sendable {
         eventsLost.destroy()
         eventsFailing.destroy()
         skipped.destroy()
+        skippedMotion.destroy()
         interval.destroy()
     }
 }

@@ -1,0 +1,206 @@
+/// One stream whose inference interval the batch size manager chooses (`infer_every: auto`), as it
+/// stands at a look.
+public struct IntervalStream: Sendable, Equatable {
+    /// Its name in the decisions.
+    public var id: String
+    /// The detector runs on every `interval`-th frame now.
+    public var interval: Int
+    /// The longest interval it may be given.
+    public var maxInterval: Int
+    /// Frames per second it decodes.
+    public var fps: Double
+    /// 0...1: how steady its tracks are lately (1: none born or lost, or a still scene; 0: every
+    /// object new). Steady streams are given the longer intervals: their tracker answers well.
+    public var stability: Double
+
+    /// Creates a stream's figures.
+    public init(id: String, interval: Int, maxInterval: Int, fps: Double, stability: Double) {
+        self.id = id
+        self.interval = max(1, interval)
+        self.maxInterval = max(1, maxInterval)
+        self.fps = max(0, fps)
+        self.stability = min(1, max(0, stability.isFinite ? stability : 0))
+    }
+
+    /// Frames per second it sends to the detector at interval `n`.
+    func inferred(at n: Int) -> Double { fps / Double(max(1, n)) }
+
+    /// What lengthening costs in answer quality, the lower the better: the interval it would have,
+    /// weighed up for unsteady tracks. A steady stream at 4 weighs what an unsteady one at 2 does.
+    func weight(at n: Int) -> Double { Double(n) * (1.5 - stability) }
+}
+
+/// One change of a stream's inference interval, and why.
+public struct IntervalChange: Sendable, Equatable {
+    /// The stream.
+    public var stream: String
+    /// The interval before.
+    public var from: Int
+    /// The interval after.
+    public var to: Int
+    /// Why, with the figures (`intervalLonger`, `intervalShorter`).
+    public var why: DecisionReason
+}
+
+/// The first knob of the batch size manager: the inference intervals of the streams that let it
+/// choose (`infer_every: auto`). A value type with no I/O, asked at each look of the manager.
+///
+/// - Falling behind, as measured (the same measurement that would otherwise shed frames), it
+///   lengthens intervals until the frames sent to the detector fit within `target` of what the
+///   pipeline delivered, steady streams first. The manager holds its overload while any interval
+///   can still grow: intervals first, then the batch size, and frames are shed only when every
+///   interval is at its longest.
+/// - Keeping up with the queues nearly empty for a dwell, it shortens intervals while the frames
+///   they add fit within `room` of the capacity measured when it last fell behind (at the
+///   same batch size, in the last `forget` seconds), or else of what the current batch size's stage
+///   costs promise; with neither (a new model) it tries the step anyway. A step that falls behind
+///   is undone at the next look, and the capacity measured then holds it for `forget` seconds.
+public struct IntervalController: Sendable {
+    /// Settings.
+    public struct Config: Sendable, Equatable {
+        /// After lengthening, the frames sent to the detector aimed for, as a share of what the
+        /// pipeline delivered while behind.
+        public var target = 0.85
+        /// A step shorter is taken while the frames sent to the detector after it stay within this
+        /// share of the capacity measured.
+        public var room = 0.7
+        /// Seconds after a lengthening before the next: the queues drain.
+        public var settle = 1.5
+        /// Seconds after any change before a shortening.
+        public var dwell = 4.0
+        /// Seconds a capacity measured while behind is trusted.
+        public var forget = 30.0
+
+        /// The defaults.
+        public init() {}
+    }
+
+    /// Settings.
+    public var config: Config
+    /// Frames per second the pipeline delivered when it last fell behind: its capacity, measured.
+    public private(set) var capacity: Double?
+    /// When that was measured, and at which batch size.
+    private var measuredAt = -Double.infinity
+    private var measuredBatch = 0
+    private var lastChange = -Double.infinity
+    private var lastLonger = -Double.infinity
+
+    /// A controller that has measured nothing.
+    public init(config: Config = Config()) { self.config = config }
+
+    /// Whether a look that finds the pipeline behind belongs to the intervals: some stream's can
+    /// still grow. While so, the batch size manager does not enter overload (nothing is shed).
+    public func holds(_ streams: [IntervalStream], behind: Bool) -> Bool {
+        behind && streams.contains { $0.interval < $0.maxInterval }
+    }
+
+    /// A new model serves: the capacity measured says nothing of it.
+    public mutating func modelChanged() {
+        capacity = nil
+        measuredAt = -.infinity
+    }
+
+    /// The changes to make at a look, if any: lengthenings while `behind`, one shortening when the
+    /// load has fallen. `batch` is the batch size running, and `predicted` the frames per second its
+    /// stage costs promise: what a shortening may count on once the size changed since the capacity
+    /// was measured (a larger batch may take more).
+    public mutating func decide(
+        _ streams: [IntervalStream], _ load: LoadSnapshot, behind: Bool, batch: Int = 1, predicted: Double? = nil
+    ) -> [IntervalChange] {
+        if behind, let out = load.outputRate, out > 0, load.time - lastChange >= 1 {
+            capacity = out
+            measuredAt = load.time
+            measuredBatch = batch
+        }
+        guard !streams.isEmpty else { return [] }
+        if behind {
+            guard load.time - lastLonger >= config.settle else { return [] }
+            let changes = lengthen(streams, load)
+            if !changes.isEmpty {
+                lastLonger = load.time
+                lastChange = load.time
+            }
+            return changes
+        }
+        guard load.time - lastChange >= config.dwell,
+            load.queueCapacity.map({ load.queueDepth * 4 < $0 }) ?? true,
+            case let changes = shorten(streams, load, room: room(load, batch: batch, predicted: predicted)),
+            !changes.isEmpty
+        else { return [] }
+        lastChange = load.time
+        return changes
+    }
+
+    /// Lengthens intervals, steadiest streams and shortest intervals first, until the frames sent to
+    /// the detector fit `target` of what was delivered (one step when that is not known yet).
+    func lengthen(_ streams: [IntervalStream], _ load: LoadSnapshot) -> [IntervalChange] {
+        var now = streams
+        let delivered = load.outputRate ?? capacity
+        let aim = delivered.map { $0 * config.target }
+        var sent = load.arrivalRate
+        while true {
+            let open = now.indices.filter { now[$0].interval < now[$0].maxInterval && now[$0].fps > 0 }
+            guard
+                let i = open.min(by: {
+                    (now[$0].weight(at: now[$0].interval + 1), now[$0].id)
+                        < (now[$1].weight(at: now[$1].interval + 1), now[$1].id)
+                })
+            else { break }
+            let n = now[i].interval
+            sent -= now[i].inferred(at: n) - now[i].inferred(at: n + 1)
+            now[i].interval = n + 1
+            guard let aim, sent > aim else { break }
+        }
+        return Self.changes(streams, now) { s, to in
+            .intervalLonger(
+                stream: s.id, from: s.interval, to: to, arrivalRate: load.arrivalRate, rate: delivered,
+                queues: load.queues, stability: s.stability)
+        }
+    }
+
+    /// The streams whose interval differs between `before` and `after`, each with `why`.
+    private static func changes(
+        _ before: [IntervalStream], _ after: [IntervalStream], why: (IntervalStream, Int) -> DecisionReason
+    ) -> [IntervalChange] {
+        zip(before, after).compactMap { b, a in
+            a.interval == b.interval
+                ? nil : IntervalChange(stream: b.id, from: b.interval, to: a.interval, why: why(b, a.interval))
+        }
+    }
+
+    /// The capacity a shortening may count on: the one measured while behind, if lately and at this
+    /// batch size; else what this size's stage costs promise; nil when neither is known (then the
+    /// step is tried, and undone if it falls behind).
+    func room(_ load: LoadSnapshot, batch: Int, predicted: Double?) -> Double? {
+        if let capacity, load.time - measuredAt < config.forget, measuredBatch == batch { return capacity }
+        return predicted.flatMap { $0 > 0 && $0.isFinite ? $0 : nil }
+    }
+
+    /// Shortens intervals, the stream that gains most first (the least steady at the longest
+    /// interval), one step at a time while the frames sent to the detector stay within `room` of
+    /// `capacity`; a single step when the capacity is not known.
+    func shorten(_ streams: [IntervalStream], _ load: LoadSnapshot, room trusted: Double?) -> [IntervalChange] {
+        var now = streams
+        var sent = load.arrivalRate
+        while true {
+            let long = now.indices.filter { now[$0].interval > 1 }
+            guard
+                let i = long.max(by: {
+                    (now[$0].weight(at: now[$0].interval), now[$1].id)
+                        < (now[$1].weight(at: now[$1].interval), now[$0].id)
+                })
+            else { break }
+            let n = now[i].interval
+            let after = sent + now[i].inferred(at: n - 1) - now[i].inferred(at: n)
+            if let trusted, after > trusted * config.room { break }
+            sent = after
+            now[i].interval = n - 1
+            if trusted == nil { break }
+        }
+        return Self.changes(streams, now) { s, to in
+            .intervalShorter(
+                stream: s.id, from: s.interval, to: to, arrivalRate: load.arrivalRate, after: sent, capacity: trusted,
+                stability: s.stability)
+        }
+    }
+}

@@ -1,0 +1,185 @@
+import Foundation
+import Testing
+
+@testable import Batching
+
+/// The first knob of the batch size manager, alone: intervals lengthened when the pipeline falls
+/// behind (steady streams first, enough to fit what it delivers), held while they can still grow,
+/// shortened one step at a time when the load falls and the capacity measured leaves room.
+@Suite("Interval controller")
+struct IntervalControllerTests {
+    static func streams(_ specs: [(String, Int, Double)], fps: Double = 25, max: Int = 12) -> [IntervalStream] {
+        specs.map { IntervalStream(id: $0.0, interval: $0.1, maxInterval: max, fps: fps, stability: $0.2) }
+    }
+
+    static func behind(_ t: Double, arrival: Double, out: Double?) -> LoadSnapshot {
+        LoadSnapshot(time: t, arrivalRate: arrival, outputRate: out, queueDepth: 30, queueCapacity: 40)
+    }
+
+    static func calm(_ t: Double, arrival: Double) -> LoadSnapshot {
+        LoadSnapshot(time: t, arrivalRate: arrival, outputRate: arrival, queueDepth: 1, queueCapacity: 40)
+    }
+
+    static func apply(_ changes: [IntervalChange], to streams: inout [IntervalStream]) {
+        for c in changes {
+            let i = streams.firstIndex { $0.id == c.stream }!
+            #expect(streams[i].interval == c.from)
+            streams[i].interval = c.to
+        }
+    }
+
+    @Test("Falling behind, it lengthens until the detector's frames fit what was delivered, steady streams first")
+    func lengthensToFit() {
+        var c = IntervalController()
+        // 8 cameras at 25 fps, every frame: 200 frames/s sent, 120 delivered.
+        var s = Self.streams((0..<8).map { ("cam\($0)", 1, $0 < 4 ? 0.95 : 0.2) })
+        let changes = c.decide(s, Self.behind(10, arrival: 200, out: 120), behind: true)
+        #expect(!changes.isEmpty)
+        Self.apply(changes, to: &s)
+        let sent = s.map { $0.fps / Double($0.interval) }.reduce(0, +)
+        #expect(sent <= 120 * c.config.target + 1e-9, "sent \(sent)")
+        // Steady streams get the longer intervals.
+        let steady = s.prefix(4).map(\.interval).min()!
+        let unsteady = s.suffix(4).map(\.interval).max()!
+        #expect(steady >= unsteady, "\(s.map(\.interval))")
+        // Each change is explained with its figures.
+        for change in changes {
+            guard case let .intervalLonger(stream, from, to, arrival, rate, queues, _) = change.why else {
+                Issue.record("not a lengthening: \(change.why)")
+                continue
+            }
+            #expect(stream == change.stream && from == change.from && to == change.to && to > from)
+            #expect(arrival == 200 && rate == 120 && queues.depth == 30)
+        }
+        #expect(c.capacity == 120)
+    }
+
+    @Test("It holds the overload while an interval can grow, and not once every interval is at its longest")
+    func holdsUntilMaxed() {
+        var c = IntervalController()
+        var s = Self.streams([("a", 1, 0.5), ("b", 1, 0.5)], max: 3)
+        #expect(c.holds(s, behind: true))
+        #expect(!c.holds(s, behind: false))
+        var t = 0.0
+        // Far more arriving than delivered: every look (after the settle) lengthens, to the longest.
+        for _ in 0..<20 {
+            Self.apply(c.decide(s, Self.behind(t, arrival: 50, out: 1), behind: true), to: &s)
+            t += 0.5
+        }
+        #expect(s.allSatisfy { $0.interval == 3 })
+        #expect(!c.holds(s, behind: true))
+        #expect(c.decide(s, Self.behind(t, arrival: 50, out: 1), behind: true).isEmpty)
+    }
+
+    @Test("No second lengthening before the queues had time to drain")
+    func settles() {
+        var c = IntervalController()
+        var s = Self.streams([("a", 1, 0.5)])
+        Self.apply(c.decide(s, Self.behind(0, arrival: 25, out: nil), behind: true), to: &s)
+        #expect(s[0].interval == 2)
+        #expect(c.decide(s, Self.behind(c.config.settle / 2, arrival: 25, out: nil), behind: true).isEmpty)
+        #expect(!c.decide(s, Self.behind(c.config.settle, arrival: 25, out: nil), behind: true).isEmpty)
+    }
+
+    @Test("The load falls: back to 1 after a dwell, least steady first, only within the room measured")
+    func shortens() {
+        var c = IntervalController()
+        var s = Self.streams([("a", 1, 0.9), ("b", 1, 0.1)])
+        // Behind at 50 sent with 30 delivered: lengthened; capacity 30 measured.
+        Self.apply(c.decide(s, Self.behind(0, arrival: 50, out: 30), behind: true), to: &s)
+        #expect(c.capacity == 30)
+        // The load fell (both scenes emptier: 10 frames/s each decoded) — nothing within the dwell.
+        s = s.map {
+            var x = $0; x.fps = 10; return x
+        }
+        let sent = { s.map { $0.fps / Double($0.interval) }.reduce(0, +) }
+        #expect(c.decide(s, Self.calm(1, arrival: sent()), behind: false).isEmpty)
+        var t = 1 + c.config.dwell
+        var steps: [IntervalChange] = []
+        while s.contains(where: { $0.interval > 1 }) && t < 200 {
+            let changes = c.decide(s, Self.calm(t, arrival: sent()), behind: false)
+            steps += changes
+            Self.apply(changes, to: &s)
+            t += 1
+        }
+        #expect(s.allSatisfy { $0.interval == 1 }, "\(s.map(\.interval))")
+        #expect(steps.allSatisfy { $0.to < $0.from })
+        if case let .intervalShorter(_, _, _, _, after, capacity, _)? = steps.first?.why {
+            #expect(capacity == 30 && after <= 30 * c.config.room)
+        } else {
+            Issue.record("not a shortening: \(String(describing: steps.first?.why))")
+        }
+    }
+
+    @Test("No shortening that would not fit the room the capacity leaves; queues not empty, none either")
+    func noShorteningWithoutRoom() {
+        var c = IntervalController()
+        var s = Self.streams([("a", 1, 0.5), ("b", 1, 0.5)])
+        Self.apply(c.decide(s, Self.behind(0, arrival: 50, out: 40), behind: true), to: &s)
+        // Still sending close to capacity: a step shorter would pass 70% of 40.
+        let sent = s.map { $0.fps / Double($0.interval) }.reduce(0, +)
+        #expect(c.decide(s, Self.calm(10, arrival: sent), behind: false).isEmpty)
+        // Queues a quarter full: not calm enough either.
+        var busy = Self.calm(10, arrival: 1)
+        busy.queueDepth = 10
+        #expect(c.decide(s, busy, behind: false).isEmpty)
+    }
+
+    @Test("A capacity measured at another batch size gives way to what the size running promises")
+    func newBatchSize() {
+        var c = IntervalController()
+        var s = Self.streams([("a", 1, 0.5), ("b", 1, 0.5)])
+        Self.apply(c.decide(s, Self.behind(0, arrival: 50, out: 30), behind: true, batch: 1), to: &s)
+        let sent = s.map { $0.fps / Double($0.interval) }.reduce(0, +)
+        // At B=1 the 30 measured leaves no room; B=4 promises 100 frames/s: a step is taken.
+        #expect(c.decide(s, Self.calm(10, arrival: sent), behind: false, batch: 1, predicted: 100).isEmpty)
+        let step = c.decide(s, Self.calm(10, arrival: sent), behind: false, batch: 4, predicted: 100)
+        #expect(!step.isEmpty)
+        if case let .intervalShorter(_, _, _, _, _, capacity, _)? = step.first?.why { #expect(capacity == 100) }
+    }
+
+    @Test("With room for one step, the least steady stream gets it")
+    func leastSteadyFirst() {
+        var c = IntervalController()
+        let s = Self.streams([("a", 3, 0.9), ("b", 3, 0.1)])
+        // 16.7 frames/s sent; one step to 2 makes 20.8, two make 25: room for one within 70% of 32.
+        let changes = c.decide(s, Self.calm(10, arrival: 50.0 / 3), behind: false, batch: 1, predicted: 32)
+        #expect(changes.map(\.stream) == ["b"] && changes.first?.to == 2)
+    }
+
+    @Test("A capacity measured long ago is not trusted: the step is tried, and a new model forgets it")
+    func staleCapacity() {
+        var c = IntervalController()
+        var s = Self.streams([("a", 1, 0.5)])
+        Self.apply(c.decide(s, Self.behind(0, arrival: 25, out: 10), behind: true), to: &s)
+        let n = s[0].interval
+        #expect(n > 1)
+        #expect(c.decide(s, Self.calm(10, arrival: 25 / Double(n)), behind: false).isEmpty)
+        let later = c.decide(s, Self.calm(c.config.forget + 1, arrival: 25 / Double(n)), behind: false)
+        // Not known: a single step.
+        #expect(later.count == 1 && later.first?.to == n - 1)
+        if case let .intervalShorter(_, _, _, _, _, capacity, _)? = later.first?.why {
+            #expect(capacity == nil)
+        }
+        c.modelChanged()
+        #expect(c.capacity == nil)
+    }
+
+    @Test("Reasons read back from JSON as they were written")
+    func reasonsRoundTrip() throws {
+        let reasons: [DecisionReason] = [
+            .intervalLonger(
+                stream: "cam1", from: 1, to: 3, arrivalRate: 200, rate: 120, queues: .init(depth: 30, capacity: 40),
+                stability: 0.9),
+            .intervalLonger(
+                stream: "cam1", from: 1, to: 2, arrivalRate: 20, rate: nil, queues: .init(depth: 3), stability: 0),
+            .intervalShorter(stream: "x", from: 3, to: 2, arrivalRate: 40, after: 44, capacity: 90, stability: 0.2),
+            .intervalShorter(stream: "x", from: 2, to: 1, arrivalRate: 40, after: 52, capacity: nil, stability: 1),
+        ]
+        for reason in reasons {
+            let data = try JSONEncoder().encode(reason)
+            #expect(try JSONDecoder().decode(DecisionReason.self, from: data) == reason)
+            #expect(reason.description.contains("detector every"))
+        }
+    }
+}

@@ -23,6 +23,13 @@ extension BatchController {
         }
         let feasible = known.filter(\.feasible)
         let missedSLO = config.policy == .slo && (load.latencyP99.map { $0 > config.latencySLO } ?? false)
+        // Light load: the smallest measured size with room, or stay; no move or probe for throughput.
+        if !missedSLO, current.feasible, isLight(current, load) {
+            let choice =
+                lightLoadChoice(load, current: current, among: all.filter { measured.contains($0.size) && $0.feasible })
+                ?? probeDown(load, current: current)
+            return choice.map { ($0, true) }
+        }
         guard let best = pickBest(feasible) else { return nil }
         if best.size == batch && !missedSLO {
             return (probeUp(load, current: current) ?? probeDown(load, current: current)).map { ($0, false) }
@@ -55,6 +62,25 @@ extension BatchController {
             why = .highestKeepingUp(to: target, prediction: chosen)
         }
         return (Action(to: target, why: why), urgent || !better)
+    }
+
+    /// Whether the arrivals take at most `config.light` of what `c`'s stage costs give.
+    func isLight(_ c: Candidate, _ load: LoadSnapshot) -> Bool {
+        guard let throughput = c.throughput, throughput > 0, load.arrivalRate > 0 else { return false }
+        return load.arrivalRate <= config.light * throughput
+    }
+
+    /// At light load, the smallest measured size below the current one that keeps up with the same
+    /// room (a dwell after the last change); nil to stay. A size remembered slower under overload
+    /// counts too: at light load its throughput is not what matters.
+    func lightLoadChoice(_ load: LoadSnapshot, current: Candidate, among measured: [Candidate]) -> Action? {
+        guard load.time - lastChange >= config.dwell,
+            let smaller = measured.filter({ $0.size < batch && isLight($0, load) })
+                .min(by: { $0.size < $1.size })
+        else { return nil }
+        let why = DecisionReason.lightLoad(
+            to: smaller.size, size: batch, arrivalRate: load.arrivalRate, prediction: prediction(smaller, load))
+        return Action(to: smaller.size, why: why)
     }
 
     /// Tries the next size up when it was never measured and the current one keeps up: it may have

@@ -58,6 +58,11 @@ extension BatchController {
         public var plainlyWorse = 0.15
         /// Seconds a size found slower is remembered (neither tried nor chosen again).
         public var forget = 300.0
+        /// Light load: while the arrivals take at most this share of what the current size's stage
+        /// costs give, no move is made, nor a size probed, for throughput (a larger batch would only
+        /// wait longer to fill, and a probe cost more than it can win back); the size steps down to
+        /// the smallest measured one with that much room. Under the slo policy too.
+        public var light = 0.5
 
         /// Default settings.
         public init() {}

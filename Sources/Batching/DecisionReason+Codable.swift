@@ -29,6 +29,8 @@ extension DecisionReason {
         case highestWithinSLO = "highest-within-slo"
         /// `highestKeepingUp`.
         case highestKeepingUp = "highest-keeping-up"
+        /// `lightLoad`.
+        case lightLoad = "light-load"
         /// `probeUp`.
         case probeUp = "probe-up"
         /// `probeDown`.
@@ -68,6 +70,7 @@ extension DecisionReason {
         case .smallerTie: .smallerTie
         case .highestWithinSLO: .highestWithinSLO
         case .highestKeepingUp: .highestKeepingUp
+        case .lightLoad: .lightLoad
         case .probeUp: .probeUp
         case .probeDown: .probeDown
         case .aimdDecrease: .aimdDecrease
@@ -153,6 +156,10 @@ extension DecisionReason {
             self = .highestWithinSLO(to: try int(.to), slo: try double(.slo), prediction: try prediction())
         case .highestKeepingUp:
             self = .highestKeepingUp(to: try int(.to), prediction: try prediction())
+        case .lightLoad:
+            self = .lightLoad(
+                to: try int(.to), size: try int(.size), arrivalRate: try double(.arrivalRate),
+                prediction: try prediction())
         case .probeUp:
             self = .probeUp(to: try int(.to), size: try int(.size))
         case .probeDown:
@@ -249,6 +256,11 @@ extension DecisionReason {
             try c.encodeIfPresent(prediction, forKey: .prediction)
         case let .highestKeepingUp(to, prediction):
             try c.encode(to, forKey: .to)
+            try c.encodeIfPresent(prediction, forKey: .prediction)
+        case let .lightLoad(to, size, arrivalRate, prediction):
+            try c.encode(to, forKey: .to)
+            try c.encode(size, forKey: .size)
+            try c.encode(arrivalRate, forKey: .arrivalRate)
             try c.encodeIfPresent(prediction, forKey: .prediction)
         case let .probeUp(to, size):
             try c.encode(to, forKey: .to)

@@ -45,6 +45,9 @@ public enum DecisionReason: Sendable, Equatable, Codable, CustomStringConvertibl
     case highestWithinSLO(to: Int, slo: Double, prediction: Prediction?)
     /// `to` has the highest throughput that keeps up (the realtime policy).
     case highestKeepingUp(to: Int, prediction: Prediction?)
+    /// Light load (`arrivalRate`, at most half of what `to` gives): down from `size` to `to`, the
+    /// smallest size measured with that room: a smaller batch waits less.
+    case lightLoad(to: Int, size: Int, arrivalRate: Double, prediction: Prediction?)
     /// `to`, the next size up, was never measured, and `size` keeps up with room to spare: it is tried.
     case probeUp(to: Int, size: Int)
     /// `to`, the next size down, was never measured: it is tried, since a smaller batch waits less.
@@ -191,6 +194,9 @@ public enum DecisionReason: Sendable, Equatable, Codable, CustomStringConvertibl
             "B=\(to): highest throughput within the \(ms(slo)) p99 SLO" + suffix(prediction)
         case let .highestKeepingUp(to, prediction):
             "B=\(to): highest throughput that keeps up" + suffix(prediction)
+        case let .lightLoad(to, size, arrivalRate, prediction):
+            "light load (\(fps(arrivalRate)) frames/s): B=\(to) from B=\(size), the smallest with room; "
+                + "a smaller batch waits less" + suffix(prediction)
         case let .probeUp(to, size):
             "probing B=\(to): never measured, and B=\(size) keeps up"
         case let .probeDown(to):
@@ -223,7 +229,8 @@ public enum DecisionReason: Sendable, Equatable, Codable, CustomStringConvertibl
     public var prediction: Prediction? {
         switch self {
         case .overloadShed(_, _, _, _, let p), .sloMissed(_, _, _, let p), .noLongerFits(_, _, _, let p),
-            .smallerTie(_, _, let p), .highestWithinSLO(_, _, let p), .highestKeepingUp(_, let p):
+            .smallerTie(_, _, let p), .highestWithinSLO(_, _, let p), .highestKeepingUp(_, let p),
+            .lightLoad(_, _, _, let p):
             p
         default:
             nil

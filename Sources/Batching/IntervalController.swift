@@ -69,7 +69,10 @@ public struct IntervalController: Sendable {
         /// Seconds after any change before a shortening.
         public var dwell = 4.0
         /// Seconds a capacity measured while behind is trusted.
-        public var forget = 30.0
+        public var forget = 15.0
+        /// Seconds after the first look during which what the pipeline delivers is not taken for its
+        /// capacity: streams open, the model warms up, and the queues fill with the first frames.
+        public var warmup = 3.0
 
         /// The defaults.
         public init() {}
@@ -84,6 +87,7 @@ public struct IntervalController: Sendable {
     private var measuredBatch = 0
     private var lastChange = -Double.infinity
     private var lastLonger = -Double.infinity
+    private var firstLook: Double?
 
     /// A controller that has measured nothing.
     public init(config: Config = Config()) { self.config = config }
@@ -107,7 +111,9 @@ public struct IntervalController: Sendable {
     public mutating func decide(
         _ streams: [IntervalStream], _ load: LoadSnapshot, behind: Bool, batch: Int = 1, predicted: Double? = nil
     ) -> [IntervalChange] {
-        if behind, let out = load.outputRate, out > 0, load.time - lastChange >= 1 {
+        if firstLook == nil { firstLook = load.time }
+        let warm = load.time - (firstLook ?? load.time) >= config.warmup
+        if behind, warm, let out = load.outputRate, out > 0, load.time - lastChange >= 1 {
             capacity = out
             measuredAt = load.time
             measuredBatch = batch

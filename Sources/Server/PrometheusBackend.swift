@@ -42,7 +42,7 @@ public struct PrometheusBackend: MetricsFactory {
         "batchline_batch_decisions_total": "Decisions of the batch size manager.",
         "batchline_model_swaps_total": "Model swaps asked for, by outcome.",
         "batchline_frames_skipped_total":
-            "Frames of the stream the detector skipped, by reason (interval: answered by the stream's tracker).",
+            "Frames of the stream the detector skipped, answered by its tracker, by reason (interval, motion: a still scene).",
         "batchline_stream_infer_interval": "The detector runs on every N-th frame of the stream (1: every frame).",
         "batchline_http_connections_closed_total":
             "HTTP connections the server closed: evicted when full, or past a request's head or body deadline.",

@@ -12,6 +12,13 @@ struct IntervalControllerTests {
         specs.map { IntervalStream(id: $0.0, interval: $0.1, maxInterval: max, fps: fps, stability: $0.2) }
     }
 
+    /// A controller that takes what is delivered for the capacity from its first look.
+    static func controller() -> IntervalController {
+        var c = IntervalController()
+        c.config.warmup = 0
+        return c
+    }
+
     static func behind(_ t: Double, arrival: Double, out: Double?) -> LoadSnapshot {
         LoadSnapshot(time: t, arrivalRate: arrival, outputRate: out, queueDepth: 30, queueCapacity: 40)
     }
@@ -30,7 +37,7 @@ struct IntervalControllerTests {
 
     @Test("Falling behind, it lengthens until the detector's frames fit what was delivered, steady streams first")
     func lengthensToFit() {
-        var c = IntervalController()
+        var c = Self.controller()
         // 8 cameras at 25 fps, every frame: 200 frames/s sent, 120 delivered.
         var s = Self.streams((0..<8).map { ("cam\($0)", 1, $0 < 4 ? 0.95 : 0.2) })
         let changes = c.decide(s, Self.behind(10, arrival: 200, out: 120), behind: true)
@@ -56,7 +63,7 @@ struct IntervalControllerTests {
 
     @Test("It holds the overload while an interval can grow, and not once every interval is at its longest")
     func holdsUntilMaxed() {
-        var c = IntervalController()
+        var c = Self.controller()
         var s = Self.streams([("a", 1, 0.5), ("b", 1, 0.5)], max: 3)
         #expect(c.holds(s, behind: true))
         #expect(!c.holds(s, behind: false))
@@ -71,9 +78,19 @@ struct IntervalControllerTests {
         #expect(c.decide(s, Self.behind(t, arrival: 50, out: 1), behind: true).isEmpty)
     }
 
+    @Test("While the pipeline warms up it lengthens, but does not take what it delivers for its capacity")
+    func warmup() {
+        var c = IntervalController()
+        var s = Self.streams([("a", 1, 0.5), ("b", 1, 0.5)])
+        Self.apply(c.decide(s, Self.behind(0, arrival: 50, out: 10), behind: true), to: &s)
+        #expect(s.allSatisfy { $0.interval > 1 } && c.capacity == nil)
+        _ = c.decide(s, Self.behind(c.config.warmup + 1, arrival: 30, out: 20), behind: true)
+        #expect(c.capacity == 20)
+    }
+
     @Test("No second lengthening before the queues had time to drain")
     func settles() {
-        var c = IntervalController()
+        var c = Self.controller()
         var s = Self.streams([("a", 1, 0.5)])
         Self.apply(c.decide(s, Self.behind(0, arrival: 25, out: nil), behind: true), to: &s)
         #expect(s[0].interval == 2)
@@ -83,7 +100,7 @@ struct IntervalControllerTests {
 
     @Test("The load falls: back to 1 after a dwell, least steady first, only within the room measured")
     func shortens() {
-        var c = IntervalController()
+        var c = Self.controller()
         var s = Self.streams([("a", 1, 0.9), ("b", 1, 0.1)])
         // Behind at 50 sent with 30 delivered: lengthened; capacity 30 measured.
         Self.apply(c.decide(s, Self.behind(0, arrival: 50, out: 30), behind: true), to: &s)
@@ -113,7 +130,7 @@ struct IntervalControllerTests {
 
     @Test("No shortening that would not fit the room the capacity leaves; queues not empty, none either")
     func noShorteningWithoutRoom() {
-        var c = IntervalController()
+        var c = Self.controller()
         var s = Self.streams([("a", 1, 0.5), ("b", 1, 0.5)])
         Self.apply(c.decide(s, Self.behind(0, arrival: 50, out: 40), behind: true), to: &s)
         // Still sending close to capacity: a step shorter would pass 70% of 40.
@@ -127,7 +144,7 @@ struct IntervalControllerTests {
 
     @Test("A capacity measured at another batch size gives way to what the size running promises")
     func newBatchSize() {
-        var c = IntervalController()
+        var c = Self.controller()
         var s = Self.streams([("a", 1, 0.5), ("b", 1, 0.5)])
         Self.apply(c.decide(s, Self.behind(0, arrival: 50, out: 30), behind: true, batch: 1), to: &s)
         let sent = s.map { $0.fps / Double($0.interval) }.reduce(0, +)
@@ -140,7 +157,7 @@ struct IntervalControllerTests {
 
     @Test("With room for one step, the least steady stream gets it")
     func leastSteadyFirst() {
-        var c = IntervalController()
+        var c = Self.controller()
         let s = Self.streams([("a", 3, 0.9), ("b", 3, 0.1)])
         // 16.7 frames/s sent; one step to 2 makes 20.8, two make 25: room for one within 70% of 32.
         let changes = c.decide(s, Self.calm(10, arrival: 50.0 / 3), behind: false, batch: 1, predicted: 32)
@@ -149,7 +166,7 @@ struct IntervalControllerTests {
 
     @Test("A capacity measured long ago is not trusted: the step is tried, and a new model forgets it")
     func staleCapacity() {
-        var c = IntervalController()
+        var c = Self.controller()
         var s = Self.streams([("a", 1, 0.5)])
         Self.apply(c.decide(s, Self.behind(0, arrival: 25, out: 10), behind: true), to: &s)
         let n = s[0].interval

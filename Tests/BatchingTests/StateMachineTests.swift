@@ -11,7 +11,7 @@ struct PhaseTests {
         #expect(c.phase == .steady)
         var seen: [(time: Double, why: DecisionReason.Kind?, phase: BatchController.Phase)] = []
         for k in 0..<30 {
-            let d = drive(&c, costs: cpuLike, rate: { _ in 30 }, steps: 1, start: Double(k) * 0.5)
+            let d = drive(&c, costs: cpuLike, rate: { _ in 90 }, steps: 1, start: Double(k) * 0.5)
             seen.append((Double(k) * 0.5, d.first?.why.kind, c.phase))
         }
         // t=2: B=2 is probed: on trial against B=1, watched after every batch.
@@ -34,7 +34,7 @@ struct PhaseTests {
         #expect(seen.last?.phase == .steady && !c.wantsEarlyLook)
         // A new model ends a trial.
         var d = BatchController()
-        _ = drive(&d, costs: cpuLike, rate: { _ in 30 }, steps: 6)
+        _ = drive(&d, costs: cpuLike, rate: { _ in 90 }, steps: 6)
         #expect(d.wantsEarlyLook, "B=2 on trial: \(d.phase)")
         d.modelChanged()
         #expect(d.phase == .steady && !d.wantsEarlyLook)
@@ -136,6 +136,22 @@ struct DecisionReasonTests {
             .highestKeepingUp(to: 16, prediction: two),
             "B=16: highest throughput that keeps up (bottleneck infer and preprocess 0.0030 s per batch, "
                 + "deadline 0.0071 s, 330.6 frames/s)"
+        ),
+        (
+            .lightLoad(to: 1, size: 4, arrivalRate: 30, prediction: nil),
+            "light load (30.0 frames/s): B=1 from B=4, the smallest with room; a smaller batch waits less"
+        ),
+        (
+            .intervalLonger(
+                stream: "cam-1", from: 1, to: 3, arrivalRate: 200, rate: 120, queues: .init(depth: 30, capacity: 40),
+                stability: 0.9),
+            "stream cam-1: detector every 3 frames, was 1: falling behind with 200.0 frames/s arriving, 120.0 "
+                + "delivered (queues 30/40); tracks steady 0.90, the tracker answers the rest"
+        ),
+        (
+            .intervalShorter(stream: "cam-1", from: 3, to: 2, arrivalRate: 40, after: 45, capacity: 90, stability: 0.2),
+            "stream cam-1: detector every 2 frames, was 3: keeping up at 40.0 frames/s, 45.0 after it; "
+                + "room within the 90.0 frames/s measured when behind"
         ),
         (.probeUp(to: 2, size: 1), "probing B=2: never measured, and B=1 keeps up"),
         (.probeDown(to: 4), "probing B=4: never measured; a smaller batch waits less"),

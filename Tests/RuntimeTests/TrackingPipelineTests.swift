@@ -22,11 +22,11 @@ struct TrackingPipelineTests {
     /// the events lines and the run's stats.
     static func run(
         _ tracking: TrackingSettings?, frames: Int = 90, mode: PipelineMode = .batched, annotate: String? = nil,
-        scoreThreshold: Float? = nil
+        scoreThreshold: Float? = nil, source: String = TestAssets.video
     ) async throws -> (lines: [Line], stats: RunStats) {
         let dir = TestAssets.temporaryDirectory("tracking")
         defer { try? FileManager.default.removeItem(at: dir) }
-        var options = PipelineOptions(source: TestAssets.video, model: TestAssets.detector)
+        var options = PipelineOptions(source: source, model: TestAssets.detector)
         options.mode = mode
         options.batchSize = mode == .sequential ? 1 : 4
         options.maxFrames = frames
@@ -128,6 +128,38 @@ struct TrackingPipelineTests {
             }
         }
         #expect(answered > 0 && Double(matched) / Double(answered) > 0.7, "\(matched) of \(answered) matched")
+    }
+}
+
+extension TrackingPipelineTests {
+    @Test(
+        "motion: true on a real scene that stands still for 4 s, then walks: the still part detected once a second with its tracks answered between, the walking part detected every frame; every frame once, in order",
+        arguments: [PipelineMode.batched, .sequential])
+    func motion(_ mode: PipelineMode) async throws {
+        // vtest.avi's first frame held for 40 frames (4 s at 10 fps), then its next 40 frames.
+        let dir = TestAssets.temporaryDirectory("motion")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let clip = dir.appendingPathComponent("still-then-walking.mp4").path
+        let decoder = try VideoDecoder(input: TestAssets.video)
+        let first = try #require(try decoder.nextFrame())
+        let encoder = try VideoEncoder(output: clip, width: first.width, height: first.height, frameRate: 10)
+        for _ in 0..<40 { try encoder.write(rgb: first.pixels) }
+        for _ in 0..<40 { try encoder.write(rgb: try #require(try decoder.nextFrame()).pixels) }
+        try encoder.finish()
+
+        let (lines, stats) = try await Self.run(TrackingSettings(motion: true), frames: 80, mode: mode, source: clip)
+        #expect(lines.map(\.frame) == Array(0..<80), "every frame once, in order")
+        let still = lines.prefix(40).filter(\.inferred).map(\.frame)
+        // Detected at the start, then once a second (every 10th frame), give or take the frame
+        // the clock lands on.
+        #expect((3...5).contains(still.count) && still.first == 0, "still part detected at \(still)")
+        // Between, the tracker answers with the tracks of the last detection.
+        #expect(lines.prefix(40).contains { !$0.inferred && !$0.detections.isEmpty })
+        // People walk: almost every frame changes.
+        let walking = lines.suffix(40).filter(\.inferred).count
+        #expect(walking >= 36, "\(walking) of 40 walking frames detected")
+        let skipped = stats.streams.first?.tracked ?? -1
+        #expect(skipped == 80 - still.count - walking && stats.dropped == 0)
     }
 }
 

@@ -178,6 +178,29 @@ struct RoutesInProcessTests {
                     string: #"{"id":"gate","source":"\#(video)","model":"pedestrian-ssdlite","infer_every":2}"#))
             #expect(refused.status == .badRequest)
             #expect((Self.json(refused)?["error"] as? String ?? "").contains("infer_every: needs track: true"))
+            for bad in [#""sometimes""#, "0", "-1", "2.5"] {
+                let refused = try await client.execute(
+                    uri: "/api/v1/streams", method: .post,
+                    body: ByteBuffer(
+                        string:
+                            #"{"source":"\#(video)","model":"pedestrian-ssdlite","track":true,"infer_every":\#(bad)}"#
+                    ))
+                #expect(refused.status == .badRequest, "infer_every \(bad)")
+                #expect((Self.json(refused)?["error"] as? String ?? "").contains("infer_every: must be a whole number"))
+            }
+            // auto and motion: told back as set, the interval in force beside.
+            let auto = try await client.execute(
+                uri: "/api/v1/streams", method: .post,
+                body: ByteBuffer(
+                    string:
+                        #"{"id":"steered","source":"\#(video)","model":"pedestrian-ssdlite","track":true,"infer_every":"auto","motion":true,"realtime":true}"#
+                ))
+            #expect(auto.status == .created, "\(String(buffer: auto.body))")
+            let steered = Self.json(try await client.execute(uri: "/api/v1/streams/steered", method: .get)) ?? [:]
+            #expect(steered["infer_auto"] as? Bool == true && steered["motion"] as? Bool == true, "\(steered)")
+            #expect((steered["infer_every"] as? Int ?? 0) >= 1 && steered["skipped"] is [String: Int], "\(steered)")
+            let removed = try await client.execute(uri: "/api/v1/streams/steered", method: .delete)
+            #expect(removed.status == .noContent)
             let body = #"{"id":"gate","source":"\#(video)","model":"pedestrian-ssdlite","track":true,"infer_every":2}"#
             let added = try await client.execute(uri: "/api/v1/streams", method: .post, body: ByteBuffer(string: body))
             #expect(added.status == .created, "\(String(buffer: added.body))")

@@ -9,6 +9,7 @@ final class IntervalBoard: Sendable {
         let interval: StreamInterval
         var frames: Int
         var time: Double
+        var pts: Double
         var fps: Double?
     }
 
@@ -16,7 +17,10 @@ final class IntervalBoard: Sendable {
 
     /// A stream whose interval the manager chooses starts decoding.
     func join(_ interval: StreamInterval, at time: Double) {
-        entries.withLock { $0[interval.id] = Entry(interval: interval, frames: interval.decodedFrames, time: time) }
+        entries.withLock {
+            $0[interval.id] = Entry(
+                interval: interval, frames: interval.decodedFrames, time: time, pts: interval.latestPts)
+        }
     }
 
     /// It stopped decoding.
@@ -29,19 +33,24 @@ final class IntervalBoard: Sendable {
     /// Whether any stream lets the manager choose its interval.
     var isEmpty: Bool { entries.withLock { $0.isEmpty } }
 
-    /// The streams as the controller sees them at `time`: each one's decoding rate since the last
-    /// look (smoothed), its interval, the longest it may have, and its steadiness.
+    /// The streams as the controller sees them at `time`: each one's frame rate since the last look
+    /// (smoothed; by its own clock, the frames' pts, so that a burst of decoding at the start is
+    /// not taken for its rate; by the wall clock where the pts went back, a file that looped), its
+    /// interval, the longest it may have, and its steadiness.
     func streams(at time: Double) -> [IntervalStream] {
         entries.withLock { all in
             var out: [IntervalStream] = []
             out.reserveCapacity(all.count)
             for (id, var e) in all {
                 let frames = e.interval.decodedFrames
+                let pts = e.interval.latestPts
                 if time - e.time >= 0.5 {
-                    let rate = Double(frames - e.frames) / (time - e.time)
+                    let span = pts - e.pts
+                    let rate = Double(frames - e.frames) / (span > 0.1 && span.isFinite ? span : time - e.time)
                     e.fps = e.fps.map { 0.5 * $0 + 0.5 * rate } ?? rate
                     e.frames = frames
                     e.time = time
+                    e.pts = pts
                     all[id] = e
                 }
                 let fps = e.fps ?? 0

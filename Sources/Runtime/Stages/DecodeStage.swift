@@ -108,7 +108,7 @@ enum DecodeStage {
 
     /// Why the detector skips `frame`, if it does: the interval first, then a still scene.
     static func skip(_ frame: VideoFrame, _ interval: StreamInterval, _ motion: inout MotionGate?) -> SkipReason? {
-        guard interval.infers(frame: frame.index) else { return .interval }
+        guard interval.infers(frame: frame.index, pts: frame.pts) else { return .interval }
         guard motion != nil else { return nil }
         let detect = frame.pixels.withUnsafeBufferPointer {
             motion!.shouldDetect(rgb: $0, width: frame.width, height: frame.height, time: frame.pts)

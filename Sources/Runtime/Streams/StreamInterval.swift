@@ -15,6 +15,8 @@ final class StreamInterval: Sendable {
     let settings: TrackingSettings
     private let current: Atomic<Int>
     private let decoded = Atomic<Int>(0)
+    /// The latest decoded frame's pts (bits of a `Double`): the stream's own clock for its rate.
+    private let pts = Atomic<UInt64>(Double.nan.bitPattern)
     /// Steadiness in thousandths (written by the output thread alone).
     private let steady = Atomic<Int>(1000)
     private let still = Atomic<Bool>(false)
@@ -44,15 +46,19 @@ final class StreamInterval: Sendable {
         observe?(n)
     }
 
-    /// Whether the detector runs on frame `index` at the interval in force now; counts the frame
-    /// as decoded.
-    func infers(frame index: Int) -> Bool {
+    /// Whether the detector runs on frame `index` (at `pts` seconds) at the interval in force now;
+    /// counts the frame as decoded.
+    func infers(frame index: Int, pts: Double) -> Bool {
+        self.pts.store(pts.bitPattern, ordering: .relaxed)
         decoded.add(1, ordering: .relaxed)
         return TrackingSettings.infers(frame: index, stream: stream, every: interval)
     }
 
     /// Frames decoded so far.
     var decodedFrames: Int { decoded.load(ordering: .relaxed) }
+
+    /// The latest decoded frame's pts (NaN before the first).
+    var latestPts: Double { Double(bitPattern: pts.load(ordering: .relaxed)) }
 
     /// How steady the stream's tracks are, 0...1; 1 while its scene is still.
     var stability: Double {

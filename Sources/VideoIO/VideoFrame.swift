@@ -8,7 +8,8 @@ public struct VideoFrame: Sendable {
     public var width: Int
     /// Height in pixels.
     public var height: Int
-    /// `width * height * 3` bytes, row after row, R G B.
+    /// `width * height * 3` bytes, row after row, R G B; empty for a frame decoded without its
+    /// picture (`hasPicture`).
     public var pixels: [UInt8]
 
     /// Creates a frame; `pixels` must hold `width * height * 3` bytes.
@@ -20,4 +21,17 @@ public struct VideoFrame: Sendable {
         self.height = height
         self.pixels = pixels
     }
+
+    /// A frame decoded without its picture (`VideoDecoder.nextFrame(picture: false)`): its place,
+    /// time and size only, for a frame nothing will look at (one the detector skips).
+    public init(index: Int, pts: Double, width: Int, height: Int) {
+        self.index = index
+        self.pts = pts
+        self.width = width
+        self.height = height
+        self.pixels = []
+    }
+
+    /// Whether it carries its picture.
+    public var hasPicture: Bool { !pixels.isEmpty }
 }

@@ -88,8 +88,9 @@ final class FrameSource {
     func delivered() { _ = machine.handle(.delivered, at: Clock.now) }
 
     /// The next frame, numbered and timed on from the last; nil at the end of a file (or when
-    /// stopped); throws when a file cannot be read or a live source is given up.
-    func nextFrame() throws(VideoError) -> VideoFrame? {
+    /// stopped); throws when a file cannot be read or a live source is given up. Without `picture`
+    /// the frame comes without its pixels (one the detector will not see).
+    func nextFrame(picture: Bool = true) throws(VideoError) -> VideoFrame? {
         if decoder == nil && machine.phase == .connecting {
             if try !open() { return nil }
         }
@@ -97,7 +98,7 @@ final class FrameSource {
             guard let decoder else { return nil }
             var event: StreamStateMachine.Event
             do {
-                if var frame = try decoder.nextFrame() {
+                if var frame = try decoder.nextFrame(picture: picture) {
                     let wasRunning = machine.phase == .running
                     _ = machine.handle(.frame, at: Clock.now)
                     if !wasRunning { publish() }

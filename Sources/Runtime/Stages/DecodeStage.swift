@@ -62,9 +62,12 @@ enum DecodeStage {
         let urgent = settings.realtime || live
         while settings.maxFrames.map({ count < $0 }) ?? true, Clock.now < leaveAt, !stop.isRaised {
             let t0 = live ? threadCPUSeconds() : Clock.now
+            // Whether the detector runs on the next frame, decided before it is read: one it skips
+            // comes without its picture (unless the annotated video needs it).
+            let planned = settings.interval?.infers(frame: source.framesRead) ?? true
             let frame: VideoFrame?
             do {
-                frame = try source.nextFrame()
+                frame = try source.nextFrame(picture: planned || settings.annotated)
             } catch {
                 return error
             }
@@ -75,7 +78,7 @@ enum DecodeStage {
             count += 1
             // A frame the stream's interval, or its motion gate, leaves to the tracker goes past the
             // batcher, straight to the output (in its turn): no pre-processing, no place in a batch.
-            if let interval = settings.interval, let reason = Self.skip(frame, interval, &motion) {
+            if let interval = settings.interval, let reason = Self.skip(frame, planned, interval, &motion) {
                 drops.recordTracked(
                     stream: stream, frame: frame, arrival: item.arrival, keep: settings.annotated, reason: reason)
                 source.delivered()
@@ -106,10 +109,14 @@ enum DecodeStage {
         return nil
     }
 
-    /// Why the detector skips `frame`, if it does: the interval first, then a still scene.
-    static func skip(_ frame: VideoFrame, _ interval: StreamInterval, _ motion: inout MotionGate?) -> SkipReason? {
-        guard interval.infers(frame: frame.index, pts: frame.pts) else { return .interval }
-        guard motion != nil else { return nil }
+    /// Why the detector skips `frame`, if it does: the interval (`planned` false: decided before
+    /// the frame was read), then a still scene. Counts the frame for the stream's rate.
+    static func skip(_ frame: VideoFrame, _ planned: Bool, _ interval: StreamInterval, _ motion: inout MotionGate?)
+        -> SkipReason?
+    {
+        interval.decoded(pts: frame.pts)
+        guard planned else { return .interval }
+        guard motion != nil, frame.hasPicture else { return nil }
         let detect = frame.pixels.withUnsafeBufferPointer {
             motion!.shouldDetect(rgb: $0, width: frame.width, height: frame.height, time: frame.pts)
         }

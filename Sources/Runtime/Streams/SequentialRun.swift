@@ -33,9 +33,11 @@ extension DetectionPipeline {
                     continue
                 }
                 let t0 = Clock.now
+                let interval = output.streams[stream]?.sink.interval
+                let planned = interval?.infers(frame: decoders[stream].framesRead) ?? true
                 let frame: VideoFrame?
                 do {
-                    frame = try decoders[stream].nextFrame()
+                    frame = try decoders[stream].nextFrame(picture: planned || output.encoders[stream] != nil)
                 } catch {
                     errors.record(stream, error)
                     frame = nil
@@ -49,9 +51,9 @@ extension DetectionPipeline {
                 let source = SourceFrame(stream: stream, frame: frame, decodeSeconds: decoded, arrival: Clock.now)
                 counts[stream] += 1
                 var skip: SkipReason?
-                if let interval = output.streams[stream]?.sink.interval {
+                if let interval {
                     var gate = gates?[stream]
-                    skip = DecodeStage.skip(frame, interval, &gate)
+                    skip = DecodeStage.skip(frame, planned, interval, &gate)
                     if let gate { gates?[stream] = gate }
                 }
                 if let reason = skip {

@@ -46,12 +46,16 @@ final class StreamInterval: Sendable {
         observe?(n)
     }
 
-    /// Whether the detector runs on frame `index` (at `pts` seconds) at the interval in force now;
-    /// counts the frame as decoded.
-    func infers(frame index: Int, pts: Double) -> Bool {
+    /// Whether the detector runs on frame `index` at the interval in force now, decided once per
+    /// frame, before it is read (a frame the detector skips is read without its picture).
+    func infers(frame index: Int) -> Bool {
+        TrackingSettings.infers(frame: index, stream: stream, every: interval)
+    }
+
+    /// A frame was decoded, at `pts` seconds: counted for the stream's rate.
+    func decoded(pts: Double) {
         self.pts.store(pts.bitPattern, ordering: .relaxed)
         decoded.add(1, ordering: .relaxed)
-        return TrackingSettings.infers(frame: index, stream: stream, every: interval)
     }
 
     /// Frames decoded so far.

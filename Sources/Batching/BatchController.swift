@@ -20,6 +20,9 @@ public struct BatchController: Sendable {
     public private(set) var batch: Int
     /// What it has learned.
     public private(set) var cost = CostModel()
+    /// The first knob: the inference intervals of the streams that let it choose them
+    /// (`decide(_:streams:)`, BatchController+Intervals.swift).
+    public var intervals = IntervalController()
     /// Inference requests in flight now (meaningful when `config.maxRequests` > 0).
     public private(set) var requests: Int
     /// Its phase, which only `transition(_:)` changes.
@@ -83,6 +86,7 @@ public struct BatchController: Sendable {
     /// Forgets costs: the model changed (a swap), so every stage must be measured again.
     public mutating func modelChanged() {
         cost.reset()
+        intervals.modelChanged()
         ledger = Ledger()
         transition(.modelChanged)
     }

@@ -68,8 +68,9 @@ public enum DecisionReason: Sendable, Equatable, Codable, CustomStringConvertibl
     case intervalLonger(
         stream: String, from: Int, to: Int, arrivalRate: Double, rate: Double?, queues: Queues, stability: Double)
     /// Keeping up: `stream`'s interval back from `from` to `to`, which sends `after` frames/s to the
-    /// detector, within the room the `capacity` measured when it last fell behind leaves (nil: none
-    /// measured lately, so the step is tried, and undone if it falls behind).
+    /// detector, within the room `capacity` leaves: what was delivered when it last fell behind (at
+    /// this batch size, lately), else what the batch size's stage costs promise; nil: neither is
+    /// known, so the step is tried, and undone if it falls behind.
     case intervalShorter(
         stream: String, from: Int, to: Int, arrivalRate: Double, after: Double, capacity: Double?, stability: Double)
 
@@ -212,7 +213,7 @@ public enum DecisionReason: Sendable, Equatable, Codable, CustomStringConvertibl
         case let .intervalShorter(stream, from, to, arrivalRate, after, capacity, _):
             "stream \(stream): detector every \(to) frames, was \(from): keeping up at "
                 + "\(fps(arrivalRate)) frames/s, \(fps(after)) after it; "
-                + (capacity.map { "room within the \(fps($0)) frames/s measured when behind" }
+                + (capacity.map { "room within the \(fps($0)) frames/s it can take" }
                     ?? "no capacity measured lately: tried, undone if it falls behind")
         case let .streamJoined(stream, streams):
             "stream \(stream) joined: \(streams) streams"

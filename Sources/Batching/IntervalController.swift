@@ -51,10 +51,11 @@ public struct IntervalChange: Sendable, Equatable {
 ///   can still grow: intervals first, then the batch size, and frames are shed only when every
 ///   interval is at its longest.
 /// - Keeping up with the queues nearly empty for a dwell, it shortens intervals while the frames
-///   they add fit within `room` of the capacity measured when it last fell behind (at the
-///   same batch size, in the last `forget` seconds), or else of what the current batch size's stage
-///   costs promise; with neither (a new model) it tries the step anyway. A step that falls behind
-///   is undone at the next look, and the capacity measured then holds it for `forget` seconds.
+///   they add fit within `room` of the capacity measured when it last fell behind (at the same
+///   batch size, in the last `forget` seconds); without such a measurement, within `room` of what
+///   the batch size's stage costs promise (and `beyond` an older measurement), raising the frames
+///   sent by `growth` at most per look; with nothing known (a new model), one step. A step that
+///   falls behind is undone at the next look, and the capacity measured then holds for `forget`.
 public struct IntervalController: Sendable {
     /// Settings.
     public struct Config: Sendable, Equatable {
@@ -67,7 +68,13 @@ public struct IntervalController: Sendable {
         /// Seconds after a lengthening before the next: the queues drain.
         public var settle = 1.5
         /// Seconds after any change before a shortening.
-        public var dwell = 4.0
+        public var dwell = 3.0
+        /// Without a capacity measured lately at the batch size running, a look's shortenings may
+        /// raise the frames sent to the detector by this factor at most: stage costs measured at a
+        /// light load promise more than a busy machine gives (its decoders take their share).
+        public var growth = 1.5
+        /// ...and past a capacity measured long ago (or at another batch size) by this factor at most.
+        public var beyond = 1.25
         /// Seconds a capacity measured while behind is trusted.
         public var forget = 15.0
         /// Seconds after the first look during which what the pipeline delivers is not taken for its
@@ -88,6 +95,25 @@ public struct IntervalController: Sendable {
     private var lastChange = -Double.infinity
     private var lastLonger = -Double.infinity
     private var firstLook: Double?
+
+    /// The longest gap between detections it gives a stream, seconds: boxes the tracker predicts
+    /// drift from the objects the longer it goes (12 frames of a 25 fps camera).
+    public static let maxSeconds = 0.5
+
+    /// The longest interval it gives a stream of `fps` frames per second (2 at least; 25 assumed
+    /// when the rate is not known).
+    public static func maxInterval(fps: Double) -> Int {
+        let f = fps.isFinite && fps > 0 ? fps : 25
+        return min(300, max(2, Int((f * maxSeconds).rounded())))
+    }
+
+    /// Whether the detector runs on frame `index` of stream number `stream` at interval `n`: the
+    /// phase staggered across streams (stream k infers frames k, k + N, ... modulo N), so that
+    /// streams that start together do not all infer on the same frames and leave batches half
+    /// empty between.
+    public static func infers(frame index: Int, stream: Int, every n: Int) -> Bool {
+        n <= 1 || (index + stream) % n == 0
+    }
 
     /// A controller that has measured nothing.
     public init(config: Config = Config()) { self.config = config }
@@ -121,16 +147,16 @@ public struct IntervalController: Sendable {
         guard !streams.isEmpty else { return [] }
         if behind {
             guard load.time - lastLonger >= config.settle else { return [] }
-            let changes = lengthen(streams, load)
+            let changes = lengthen(streams, load, predicted: predicted)
             if !changes.isEmpty {
                 lastLonger = load.time
                 lastChange = load.time
             }
             return changes
         }
-        guard load.time - lastChange >= config.dwell,
+        guard warm, load.time - lastChange >= config.dwell,
             load.queueCapacity.map({ load.queueDepth * 4 < $0 }) ?? true,
-            case let changes = shorten(streams, load, room: room(load, batch: batch, predicted: predicted)),
+            case let changes = shorten(streams, load, allowance(load, batch: batch, predicted: predicted)),
             !changes.isEmpty
         else { return [] }
         lastChange = load.time
@@ -138,12 +164,17 @@ public struct IntervalController: Sendable {
     }
 
     /// Lengthens intervals, steadiest streams and shortest intervals first, until the frames sent to
-    /// the detector fit `target` of what was delivered (one step when that is not known yet).
-    func lengthen(_ streams: [IntervalStream], _ load: LoadSnapshot) -> [IntervalChange] {
+    /// the detector fit `target` of what was delivered (or, before that is measured, of what the
+    /// batch size's stage costs promise; one step when neither is known). The reduction is worked
+    /// out as a share of the arrivals, so that streams whose decoding lags their own rate under
+    /// load (their measured rates low) still get their share of it.
+    func lengthen(_ streams: [IntervalStream], _ load: LoadSnapshot, predicted: Double?) -> [IntervalChange] {
         var now = streams
-        let delivered = load.outputRate ?? capacity
-        let aim = delivered.map { $0 * config.target }
-        var sent = load.arrivalRate
+        let delivered = load.outputRate ?? predicted
+        let model = streams.map { $0.inferred(at: $0.interval) }.reduce(0, +)
+        // What the streams' rates say is sent now, and what it must come down to.
+        let aim = delivered.map { model * min(1, $0 * config.target / max(load.arrivalRate, 1e-9)) }
+        var sent = model
         while true {
             let open = now.indices.filter { now[$0].interval < now[$0].maxInterval && now[$0].fps > 0 }
             guard
@@ -159,7 +190,7 @@ public struct IntervalController: Sendable {
         }
         return Self.changes(streams, now) { s, to in
             .intervalLonger(
-                stream: s.id, from: s.interval, to: to, arrivalRate: load.arrivalRate, rate: delivered,
+                stream: s.id, from: s.interval, to: to, arrivalRate: load.arrivalRate, rate: load.outputRate,
                 queues: load.queues, stability: s.stability)
         }
     }
@@ -174,18 +205,34 @@ public struct IntervalController: Sendable {
         }
     }
 
-    /// The capacity a shortening may count on: the one measured while behind, if lately and at this
-    /// batch size; else what this size's stage costs promise; nil when neither is known (then the
-    /// step is tried, and undone if it falls behind).
-    func room(_ load: LoadSnapshot, batch: Int, predicted: Double?) -> Double? {
-        if let capacity, load.time - measuredAt < config.forget, measuredBatch == batch { return capacity }
-        return predicted.flatMap { $0 > 0 && $0.isFinite ? $0 : nil }
+    /// What a look's shortenings may raise the frames sent to the detector to (`limit`; nil: one
+    /// step, nothing being known), and the capacity it counts on. A capacity measured while behind,
+    /// lately and at this batch size: `room` of it, at once. Otherwise the least of what this size's
+    /// stage costs promise and `beyond` what was measured before, `room` of it, and at most `growth`
+    /// times what is sent now: the intervals open up over a few looks, each undone if it falls behind.
+    func allowance(_ load: LoadSnapshot, batch: Int, predicted: Double?) -> Allowance {
+        if let capacity, load.time - measuredAt < config.forget, measuredBatch == batch {
+            return Allowance(limit: capacity * config.room, growing: nil, capacity: capacity)
+        }
+        var caps: [Double] = []
+        if let predicted, predicted > 0, predicted.isFinite { caps.append(predicted) }
+        if let capacity { caps.append(capacity * config.beyond) }
+        guard let cap = caps.min() else { return Allowance(limit: nil, growing: nil, capacity: nil) }
+        return Allowance(limit: cap * config.room, growing: max(load.arrivalRate, 1) * config.growth, capacity: cap)
+    }
+
+    /// What a look's shortenings may do: raise the frames sent to the detector to `limit` at most
+    /// (nil: one step), and past `growing` by one step at most; `capacity` is what they count on.
+    struct Allowance {
+        var limit: Double?
+        var growing: Double?
+        var capacity: Double?
     }
 
     /// Shortens intervals, the stream that gains most first (the least steady at the longest
-    /// interval), one step at a time while the frames sent to the detector stay within `room` of
-    /// `capacity`; a single step when the capacity is not known.
-    func shorten(_ streams: [IntervalStream], _ load: LoadSnapshot, room trusted: Double?) -> [IntervalChange] {
+    /// interval), one step at a time while the frames sent to the detector stay within what
+    /// `allowed` allows; a single step when it sets no limit.
+    func shorten(_ streams: [IntervalStream], _ load: LoadSnapshot, _ allowed: Allowance) -> [IntervalChange] {
         var now = streams
         var sent = load.arrivalRate
         while true {
@@ -198,15 +245,16 @@ public struct IntervalController: Sendable {
             else { break }
             let n = now[i].interval
             let after = sent + now[i].inferred(at: n - 1) - now[i].inferred(at: n)
-            if let trusted, after > trusted * config.room { break }
+            if let limit = allowed.limit, after > limit { break }
+            if let growing = allowed.growing, after > growing, sent > load.arrivalRate { break }
             sent = after
             now[i].interval = n - 1
-            if trusted == nil { break }
+            if allowed.limit == nil { break }
         }
         return Self.changes(streams, now) { s, to in
             .intervalShorter(
-                stream: s.id, from: s.interval, to: to, arrivalRate: load.arrivalRate, after: sent, capacity: trusted,
-                stability: s.stability)
+                stream: s.id, from: s.interval, to: to, arrivalRate: load.arrivalRate, after: sent,
+                capacity: allowed.capacity, stability: s.stability)
         }
     }
 }

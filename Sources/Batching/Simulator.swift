@@ -1,114 +1,5 @@
 import Foundation
 
-/// Stage costs of a device, per batch: a measured table, interpolated between its sizes.
-public struct DeviceProfile: Sendable, Codable, Equatable {
-    /// A name for reports.
-    public var name: String
-    /// Batch sizes measured.
-    public var sizes: [Int]
-    /// Seconds per batch, pre-processing (on the CPU).
-    public var preprocess: [Double]
-    /// Seconds per batch, inference.
-    public var inference: [Double]
-    /// Seconds per batch, post-processing.
-    public var postprocess: [Double]
-    /// Frames per second each size delivered where the profile was measured (`batchline profile`);
-    /// informative, the simulation runs on the stage costs.
-    public var delivered: [Double]?
-
-    /// Creates a profile from a table.
-    public init(
-        name: String, sizes: [Int], preprocess: [Double], inference: [Double], postprocess: [Double],
-        delivered: [Double]? = nil
-    ) {
-        self.name = name
-        self.sizes = sizes
-        self.preprocess = preprocess
-        self.inference = inference
-        self.postprocess = postprocess
-        self.delivered = delivered
-    }
-
-    /// The paper's Table 1: Jetson Xavier, seconds per batch.
-    public static let xavier = DeviceProfile(
-        name: "Jetson Xavier (paper, Table 1)", sizes: [1, 2, 4, 8, 16],
-        preprocess: [0.004, 0.007, 0.013, 0.026, 0.051], inference: [0.021, 0.031, 0.058, 0.107, 0.211],
-        postprocess: [0.003, 0.004, 0.008, 0.014, 0.027])
-
-    /// The paper's Table 2: RTX 2080 Ti, seconds per batch.
-    public static let rtx2080ti = DeviceProfile(
-        name: "RTX 2080 Ti (paper, Table 2)", sizes: [1, 2, 4, 8, 16],
-        preprocess: [0.003, 0.006, 0.013, 0.027, 0.053], inference: [0.003, 0.005, 0.01, 0.017, 0.035],
-        postprocess: [0.001, 0.002, 0.003, 0.006, 0.009])
-
-    /// Seconds per batch of `batch` for `stage` (decoding costs nothing here): the table, linear
-    /// between its sizes, and along the last segment beyond them.
-    public func seconds(_ stage: Stage, batch: Int) -> Double {
-        let ys: [Double]
-        switch stage {
-        case .decode: return 0
-        case .preprocess: ys = preprocess
-        case .infer: ys = inference
-        case .postprocess: ys = postprocess
-        }
-        let x = Double(batch)
-        if let i = sizes.firstIndex(of: batch) { return ys[i] }
-        var lo = 0
-        while lo + 2 < sizes.count && Double(sizes[lo + 1]) < x { lo += 1 }
-        let x0 = Double(sizes[lo])
-        let x1 = Double(sizes[lo + 1])
-        return max(1e-6, ys[lo] + (ys[lo + 1] - ys[lo]) * (x - x0) / (x1 - x0))
-    }
-
-    /// Reads `xavier`, `2080ti`, or a JSON file with this type's fields.
-    public static func named(_ name: String) throws -> DeviceProfile {
-        switch name.lowercased() {
-        case "xavier": return .xavier
-        case "2080ti", "rtx2080ti": return .rtx2080ti
-        default:
-            guard let data = FileManager.default.contents(atPath: name) else {
-                throw SimulationError("\(name): no such device profile (use xavier, 2080ti or a JSON file)")
-            }
-            do {
-                let p = try JSONDecoder().decode(DeviceProfile.self, from: data)
-                guard p.sizes.count >= 2, p.preprocess.count == p.sizes.count, p.inference.count == p.sizes.count,
-                    p.postprocess.count == p.sizes.count
-                else {
-                    throw SimulationError("\(name): sizes and every stage need the same number (2 or more) of values")
-                }
-                guard p.sizes.first! >= 1, zip(p.sizes, p.sizes.dropFirst()).allSatisfy({ $0 < $1 }) else {
-                    throw SimulationError("\(name): sizes must be 1 or more and ascending")
-                }
-                guard (p.preprocess + p.inference + p.postprocess).allSatisfy({ $0.isFinite && $0 >= 0 }),
-                    p.inference.allSatisfy({ $0 > 0 })
-                else {
-                    throw SimulationError("\(name): stage seconds must be finite and not negative (inference above 0)")
-                }
-                return p
-            } catch let e as SimulationError {
-                throw e
-            } catch {
-                throw SimulationError("\(name): not a device profile (\(error))")
-            }
-        }
-    }
-}
-
-/// A simulation that cannot run.
-public struct SimulationError: Error, CustomStringConvertible, Sendable {
-    /// What kind of problem.
-    public enum Code: String, Sendable {
-        /// A device profile or setup that cannot be simulated.
-        case invalidSetup
-    }
-
-    /// The kind (one so far).
-    public var code: Code { .invalidSetup }
-    /// What is wrong.
-    public let description: String
-    public init(_ d: String) { description = d }
-}
-
 /// The load and settings of a simulation.
 public struct SimulationSetup: Sendable {
     /// The device.
@@ -135,6 +26,14 @@ public struct SimulationSetup: Sendable {
     public var decisionInterval = 0.5
     /// Load changes: at time t, the number of streams becomes n.
     public var streamChanges: [(time: Double, streams: Int)] = []
+    /// Tracking: the detector runs on every `inferEvery`-th frame of each stream (1: every frame);
+    /// the tracker answers the others, at no cost here.
+    public var inferEvery = 1
+    /// The batch size manager chooses each stream's interval (`infer_every: auto`): they start at
+    /// their longest, as in the pipeline.
+    public var autoInterval = false
+    /// How steady the streams' tracks are, 0...1 (with `autoInterval`).
+    public var stability = 0.9
 
     /// Creates a setup for `device`.
     public init(device: DeviceProfile) { self.device = device }
@@ -160,9 +59,13 @@ public struct SimulationResult: Sendable, Codable {
     public var bottleneck: String?
     /// Every change the controller made.
     public var decisions: [BatchDecision]
+    /// Frames the tracker answered (the detector skipped them by their stream's interval).
+    public var tracked = 0
+    /// Each stream's interval at the end.
+    public var intervals: [Int] = []
 
     enum CodingKeys: String, CodingKey {
-        case arrived, processed, shed, throughput, decisions, bottleneck
+        case arrived, processed, shed, throughput, decisions, bottleneck, tracked, intervals
         case latencyP50 = "latency_p50_s"
         case latencyP99 = "latency_p99_s"
         case finalBatch = "final_batch"
@@ -192,41 +95,9 @@ public struct Simulator: Sendable {
                 initial: setup.initialBatch)
         }
         let d = setup.device
-
-        // Arrivals, all streams merged, with the stream count changing over time.
-        var arrivals: [Double] = []
-        var t = 0.0
-        var changes = setup.streamChanges.sorted { $0.time < $1.time }
-        var streams = setup.streams
-        while t < setup.seconds {
-            while let c = changes.first, c.time <= t {
-                streams = c.streams
-                changes.removeFirst()
-            }
-            let period = 1 / setup.fps
-            for s in 0..<max(streams, 0) { arrivals.append(t + period * Double(s) / Double(max(streams, 1))) }
-            t += period
-        }
-        arrivals.sort()
-
-        // Pre-processing: one worker, FIFO; a full queue in front of it sheds the arriving frame
-        // (unless the policy is backlog).
-        var ready: [(arrival: Double, ready: Double)] = []
-        var preFree = 0.0
-        var waitingStarts: [Double] = []
+        let gen = Arrivals(setup: setup)
+        var arrivals = gen
         var shed = 0
-        for a in arrivals {
-            waitingStarts.removeAll { $0 <= a }
-            if waitingStarts.count >= setup.queueCapacity && setup.controller.shed != .backlog {
-                shed += 1
-                continue
-            }
-            let start = max(a, preFree)
-            let perFrame = d.seconds(.preprocess, batch: 1)
-            preFree = start + jitter(perFrame)
-            if start > a && setup.controller.shed != .backlog { waitingStarts.append(start) }
-            ready.append((a, preFree))
-        }
 
         // Batching, inference, post-processing; the controller decides between batches.
         var inferFree = 0.0
@@ -237,7 +108,18 @@ public struct Simulator: Sendable {
         var decisions: [BatchDecision] = []
         var lastDone = 0.0
         var arrived = 0
-        while i < ready.count {
+        while true {
+            // Frames arrive (each stream at its interval) and are pre-processed up to a little past
+            // the time inference is free: an interval decided now takes effect from there.
+            arrivals.generate(until: inferFree + setup.batchTimeout + 0.25, jitter: jitter)
+            guard i < arrivals.ready.count else {
+                if arrivals.done { break }
+                arrivals.generate(until: arrivals.time + 1 / setup.fps, jitter: jitter)
+                continue
+            }
+            // ...and until the batch in front can fill or time out.
+            arrivals.generate(until: arrivals.ready[i].ready + setup.batchTimeout + 0.05, jitter: jitter)
+            let ready = arrivals.ready
             // Frames pre-processed and waiting for inference beyond the queue's bound are shed,
             // oldest first (unless the policy is backlog).
             if setup.controller.shed != .backlog {
@@ -278,25 +160,30 @@ public struct Simulator: Sendable {
                 if !early { nextDecision = dispatch + setup.decisionInterval }
                 let window = latencies.suffix(200).filter { $0.done >= dispatch - 2 }.map(\.latency).sorted()
                 let span = min(2, dispatch)
-                let rate = span > 0 ? Double(Self.count(arrivals, after: dispatch - span, upTo: dispatch)) / span : 0
+                let rate =
+                    span > 0 ? Double(Self.count(arrivals.times, after: dispatch - span, upTo: dispatch)) / span : 0
                 let done = latencies.reversed().prefix { $0.done > dispatch - setup.decisionInterval }.count
                 let load = LoadSnapshot(
                     time: dispatch, arrivalRate: rate, outputRate: Double(done) / setup.decisionInterval,
-                    latencyP99: percentile(window, 0.99), queueDepth: max(0, arrived - i), streams: streams,
+                    latencyP99: percentile(window, 0.99), queueDepth: max(0, arrived - i), streams: arrivals.streams,
                     queueCapacity: setup.controller.shed == .backlog ? nil : setup.queueCapacity)
-                if let decision = controller.decide(load) { decisions.append(decision) }
+                let look = controller.decide(load, streams: arrivals.intervalStreams, early: early)
+                decisions += look.decisions
+                for change in look.intervals { arrivals.set(stream: change.stream, to: change.to) }
             }
         }
         let sorted = latencies.map(\.latency).sorted()
         func pct(_ p: Double) -> Double {
             percentile(sorted, p) ?? 0
         }
+        shed += arrivals.shed
         return SimulationResult(
-            arrived: arrivals.count, processed: latencies.count, shed: shed,
+            arrived: arrivals.times.count, processed: latencies.count, shed: shed,
             throughput: lastDone > 0 ? Double(latencies.count) / lastDone : 0, latencyP50: pct(0.5),
             latencyP99: pct(0.99), finalBatch: controller.batch,
             bottleneck: controller.cost.bottleneckLabel(
-                batch: controller.batch, parallelism: setup.controller.parallelism), decisions: decisions)
+                batch: controller.batch, parallelism: setup.controller.parallelism), decisions: decisions,
+            tracked: arrivals.tracked, intervals: arrivals.intervals)
     }
 }
 

@@ -53,6 +53,17 @@ extension Batchline {
             help: "At T seconds the number of streams becomes N (T:N; repeat for a varying load).")
         var changes: [String] = []
 
+        @Option(
+            name: .long,
+            help: """
+                Tracking: the detector runs on every N-th frame of each stream (the tracker answers the others), \
+                or auto: the batch size manager chooses each stream's interval, lengthening before it sheds.
+                """)
+        var inferEvery = "1"
+
+        @Option(name: .long, help: "With --infer-every auto: how steady the streams' tracks are, 0...1.")
+        var stability = 0.9
+
         @Option(name: .long, help: "Random seed for the cost noise.")
         var seed: UInt64 = 1
 
@@ -89,6 +100,16 @@ extension Batchline {
                     else { throw SimulationError("--change \(text): use SECONDS:STREAMS, e.g. 20:2") }
                     return (t, n)
                 }
+                if inferEvery == "auto" {
+                    setup.autoInterval = true
+                } else if let n = Int(inferEvery), (1...300).contains(n) {
+                    setup.inferEvery = n
+                } else {
+                    throw SimulationError(
+                        "--infer-every \(inferEvery): give a whole number of frames within 1...300, or auto")
+                }
+                guard (0...1).contains(stability) else { throw SimulationError("--stability \(stability): give 0...1") }
+                setup.stability = stability
                 setup.initialBatch = batch
                 setup.controller.policy = policy
                 setup.controller.sizes = allowed
@@ -108,6 +129,12 @@ extension Batchline {
                 print("\(profile.name): \(streams) stream(s) x \(fps) fps, policy \(policy.rawValue), \(seconds) s")
                 for d in result.decisions {
                     print(String(format: "  t=%6.2f s  B %2d -> %2d  %@", d.time, d.from, d.to, d.reason))
+                }
+                if setup.autoInterval || setup.inferEvery > 1 {
+                    let iv = result.intervals.prefix(streams)
+                    print(
+                        "intervals at the end: \(iv.min() ?? 1)-\(iv.max() ?? 1); \(result.tracked) frames answered by the tracker"
+                    )
                 }
                 print(
                     String(

@@ -236,7 +236,8 @@ struct SimulatorTests {
     @Test("Xavier, 2 cameras: B=1 cannot keep up (21 ms > 16.7 ms), a batched size does, every frame kept")
     func xavierTwo() {
         let r = simulate(.xavier, streams: 2)
-        #expect([8, 16].contains(r.finalBatch))
+        // 4 gives 69 frames/s, 8 gives 75 (within the 10% a move must win): either, by the noise.
+        #expect([4, 8, 16].contains(r.finalBatch))
         #expect(r.shed == 0 && r.throughput > 59)
         let sequential = simulate(.xavier, streams: 2, policy: .fixed)
         #expect(sequential.throughput < 50 && sequential.shed > 0, "fixed B=1 sheds: \(sequential.throughput)")

@@ -151,7 +151,7 @@ struct DecisionReasonTests {
         (
             .intervalShorter(stream: "cam-1", from: 3, to: 2, arrivalRate: 40, after: 45, capacity: 90, stability: 0.2),
             "stream cam-1: detector every 2 frames, was 3: keeping up at 40.0 frames/s, 45.0 after it; "
-                + "room within the 90.0 frames/s measured when behind"
+                + "room within the 90.0 frames/s it can take"
         ),
         (.probeUp(to: 2, size: 1), "probing B=2: never measured, and B=1 keeps up"),
         (.probeDown(to: 4), "probing B=4: never measured; a smaller batch waits less"),

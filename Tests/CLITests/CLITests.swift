@@ -163,15 +163,23 @@ struct CLITests {
     }
 
     @Test(
-        "--infer-every without --track, 0, past 300 or not a number: one line naming the flag",
+        "--infer-every without --track, 0, negative, past 300, not a number, or auto without the batch size manager: one line naming the flag",
         arguments: [
             ([], "3", "needs --track"), (["--track"], "0", "within 1...300"), (["--track"], "301", "within 1...300"),
-            (["--track"], "3.5", "whole number"), (["--track"], "often", "whole number"),
+            (["--track"], "3.5", "whole number"), (["--track"], "often", "or auto"),
+            (["--track"], "auto", "needs the batch size manager"),
+            (["--track", "--batch", "4"], "auto", "--batch auto"),
         ])
     func badInterval(_ extra: [String], _ value: String, _ says: String) throws {
         let r = try runBatchline(
             ["run", "--source", TestAssets.video, "--model", TestAssets.detector, "--infer-every", value] + extra)
         expectCleanFailure(r, naming: "--infer-every \(value)", saying: says)
+    }
+
+    @Test("--motion without --track: one line naming the flag")
+    func motionNeedsTrack() throws {
+        let r = try runBatchline(["run", "--source", TestAssets.video, "--model", TestAssets.detector, "--motion"])
+        expectCleanFailure(r, naming: "--motion", saying: "needs --track")
     }
 
     @Test("--score-threshold outside 0...1: one line naming the flag", arguments: ["1.5", "-0.1"])

@@ -5,8 +5,9 @@ import Testing
 
 @testable import Runtime
 
-/// `infer_every: auto` under a real overload of real-time streams: the batch size manager lengthens
-/// the streams' intervals before it sheds a frame, and every frame is still answered once, in order.
+/// `infer_every: auto` under a real overload of real-time streams: intervals start at their longest,
+/// the batch size manager shortens them as far as the room it measures allows and lengthens them
+/// again before it sheds a frame, and every frame is still answered once, in order.
 /// Asserted on counts and order only; how many cameras it keeps is a benchmark (bench/capacity.sh).
 @Suite("Inference interval chosen by the load", .serialized)
 struct AutoIntervalTests {
@@ -51,28 +52,20 @@ struct AutoIntervalTests {
         }
     }
 
-    /// The order the decisions say things happened in: lengthenings come before any overload, and
-    /// a shedding decision only once no interval could grow (every stream at its longest).
-    func expectIntervalsFirst(_ decisions: [BatchDecision], streams: Int) {
-        let firstLonger = decisions.firstIndex { $0.why.kind == .intervalLonger }
-        let firstOverload = decisions.firstIndex { $0.overloaded }
-        #expect(firstLonger != nil, "\(decisions.map(\.reason))")
-        if let firstOverload, let firstLonger {
-            #expect(firstLonger < firstOverload, "\(decisions.map(\.reason))")
-        }
-        // The intervals as the decisions set them, replayed.
+    /// The order the decisions say things happened in: a shedding decision only once no interval
+    /// could grow (every stream's interval long: at its longest for its measured rate, 5 at 10 fps,
+    /// give or take the rate measured). Intervals start at their longest (a stream not yet in a
+    /// decision is there) and are replayed from the decisions, each change from where the last left it.
+    func expectIntervalsFirst(_ decisions: [BatchDecision]) {
+        #expect(decisions.contains { $0.why.kind == .intervalLonger || $0.why.kind == .intervalShorter })
         var interval: [String: Int] = [:]
         for d in decisions {
             switch d.why {
             case let .intervalLonger(stream, from, to, _, _, _, _), let .intervalShorter(stream, from, to, _, _, _, _):
-                #expect((interval[stream] ?? 1) == from, "\(stream): \(d.reason)")
+                #expect(interval[stream].map { $0 == from } ?? true, "\(stream): \(d.reason)")
                 interval[stream] = to
             case .overloadShed:
-                // Shedding begins only with every stream's interval long (at its longest for its
-                // measured rate: 5 at 10 fps, give or take the rate measured).
-                #expect(
-                    interval.count == streams && interval.values.allSatisfy { $0 >= 4 },
-                    "shed with intervals \(interval)")
+                #expect(interval.values.allSatisfy { $0 >= 4 }, "shed with intervals \(interval)")
             default:
                 break
             }
@@ -80,7 +73,7 @@ struct AutoIntervalTests {
     }
 
     @Test(
-        "Scheduling alone (a scripted detector, 40-80 frames/s): 8 cameras at 10 fps overload it; auto lengthens intervals first and sheds fewer frames than every-frame detection"
+        "Scheduling alone (a scripted detector, 40-60 frames/s): 8 cameras at 10 fps overload it; auto sheds only once every interval is long, and fewer frames than every-frame detection"
     )
     func scripted() throws {
         let (streams, frames) = (8, 100)
@@ -94,18 +87,19 @@ struct AutoIntervalTests {
         expectComplete(auto.lines, streams: streams, frames: frames)
         // Every frame to the detector is more than it can take: frames are shed.
         #expect(every.stats.dropped > 0)
-        #expect(!every.stats.batchDecisions.contains { $0.why.kind == .intervalLonger })
+        #expect(
+            !every.stats.batchDecisions.contains { $0.why.kind == .intervalLonger || $0.why.kind == .intervalShorter })
         // Auto answers frames with the tracker instead, and sheds fewer (counted, not timed).
         let tracked = auto.lines.filter { $0.inferred == false }.count
         #expect(tracked > 0 && tracked == auto.stats.streams.compactMap(\.tracked).reduce(0, +))
         #expect(
             auto.stats.dropped < every.stats.dropped,
             "auto shed \(auto.stats.dropped), every frame \(every.stats.dropped)")
-        expectIntervalsFirst(auto.stats.batchDecisions, streams: streams)
+        expectIntervalsFirst(auto.stats.batchDecisions)
     }
 
     @Test(
-        "The real detector, 12 real-time cameras, 10 of which leave at 6 s: intervals lengthened before anything is shed, back to 1 once the load fell; every frame answered once, in order"
+        "The real detector, 12 real-time cameras, 10 of which leave at 6 s: nothing shed before every interval is long, back to 1 once the load fell; every frame answered once, in order"
     )
     func realDetector() throws {
         let (streams, frames) = (12, 150)
@@ -117,7 +111,7 @@ struct AutoIntervalTests {
         #expect(auto.lines.filter { $0.stream < 2 }.count == 2 * frames)
         #expect(auto.lines.contains { $0.inferred == false })
         let decisions = auto.stats.batchDecisions
-        expectIntervalsFirst(decisions, streams: streams)
+        expectIntervalsFirst(decisions)
         // The two that stayed: shortened back to every frame after the others left.
         let left = decisions.lastIndex {
             if case let .streamLeft(s, _) = $0.why { return s != "0" && s != "1" }
@@ -125,7 +119,7 @@ struct AutoIntervalTests {
         }
         #expect(left != nil)
         for stream in ["0", "1"] {
-            var interval = 1
+            var interval = 0
             var shortenedAfterLeaving = false
             for (i, d) in decisions.enumerated() {
                 switch d.why {

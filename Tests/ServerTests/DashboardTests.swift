@@ -28,7 +28,7 @@ struct DashboardTests {
                 sources: { timeout_s: 3 }
                 streams:
                   - { id: front, source: \(video), model: pedestrian, loop: true, realtime: true }
-                  - { id: back, source: \(video), model: pedestrian, loop: true, realtime: true }
+                  - { id: back, source: \(video), model: pedestrian, loop: true, realtime: true, track: true, infer_every: auto }
                 """)
         try #require(try await serve.poll("/v2/health/ready", timeout: 60) { $0.status == 200 }.status == 200)
         let page = try await serve.request("GET", "/")

@@ -93,6 +93,12 @@ def main() -> int:
         check(driver.title == "Batchline", "the page loads")
         running = wait(driver, lambda d: all(fps(d, s) > 0 for s in ["front", "back"]) and [fps(d, "front"), fps(d, "back")], PATIENCE)
         check(bool(running), f"every configured stream appears with frames per second above 0 ({running})")
+        def interval(d, sid):
+            c = card(d, sid)
+            return c.find_element(By.CSS_SELECTOR, ".interval").text if c else ""
+        shown = wait(driver, lambda d: "(auto)" in interval(d, "back") and interval(d, "back"), PATIENCE)
+        check(bool(shown), f"a tracked stream's card shows the detector's interval the manager chose ({shown})")
+        check("not tracked" in interval(driver, "front"), f"an untracked one says so ({interval(driver, 'front')})")
 
         tab(driver, "stream")
         drawn = wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#chart-fps path.series")) > 0, PATIENCE)

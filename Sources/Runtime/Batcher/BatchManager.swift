@@ -12,8 +12,6 @@ import VideoIO
 final class BatchManager: Sendable {
     private struct State {
         var controller: BatchController
-        /// The first knob: the intervals of the streams that let the manager choose them.
-        var intervals = IntervalController()
         var lastDecision = -Double.infinity
         var lags: [Double] = []
         /// The most recent decisions (a service decides for months).
@@ -160,7 +158,6 @@ final class BatchManager: Sendable {
         let now = Clock.now
         state.withLock { s in
             s.controller.modelChanged()
-            s.intervals.modelChanged()
             s.lastChange = now
             s.batchesSinceChange = 0
             s.model = tag
@@ -215,26 +212,16 @@ final class BatchManager: Sendable {
                 time: now - origin, arrivalRate: rate, outputRate: outputRate, latencyP99: p99, queueDepth: queueDepth,
                 memoryHeadroom: memoryLimit.map { max(0, $0 - rss) }, memoryInUse: rss, streams: s.streams,
                 queueCapacity: queueCapacity)
-            // Intervals first: while one can still grow, falling behind is theirs to answer, and
-            // the batch size manager does not shed (a size on trial is judged by it first).
+            // Both knobs: the streams' intervals first, then the batch size.
             let streams = intervalBoard.isEmpty ? [] : intervalBoard.streams(at: now)
-            if !streams.isEmpty && !early && !s.controller.phase.onTrial {
-                let behind = s.controller.fallingBehind(load)
-                let changes = s.intervals.decide(
-                    streams, load, behind: behind, batch: s.controller.batch,
-                    predicted: s.controller.predictedThroughput(load))
-                for change in changes { s.record(intervalDecision(change, load, s.controller)) }
-                if !changes.isEmpty { s.lags.removeAll() }
-                if !changes.isEmpty || s.intervals.holds(streams, behind: behind) { return (nil, changes) }
-            }
-            guard let d = s.controller.decide(load) else { return (nil, []) }
-            s.record(d)
-            s.lags.removeAll()
-            if d.to != d.from {
+            let look = s.controller.decide(load, streams: streams, early: early)
+            for d in look.decisions { s.record(d) }
+            if !look.decisions.isEmpty { s.lags.removeAll() }
+            if let d = look.batch, d.to != d.from {
                 s.lastChange = now
                 s.batchesSinceChange = 0
             }
-            return (d, [])
+            return (look.batch, look.intervals)
         }
         if !changes.isEmpty {
             intervalBoard.apply(changes)
@@ -260,15 +247,5 @@ final class BatchManager: Sendable {
                 "bottleneck": "\(decision.bottleneck ?? "?")", "overloaded": "\(decision.overloaded)",
                 "requests": "\(decision.requests.map(String.init) ?? "-")",
             ])
-    }
-
-    /// A change of a stream's interval as the decisions keep it: the batch size stays.
-    private func intervalDecision(_ change: IntervalChange, _ load: LoadSnapshot, _ c: BatchController)
-        -> BatchDecision
-    {
-        BatchDecision(
-            time: load.time, from: c.batch, to: c.batch, why: change.why, arrivalRate: load.arrivalRate,
-            latencyP99: load.latencyP99, overloaded: c.overloaded,
-            requests: c.config.maxRequests > 1 ? c.requests : nil)
     }
 }

@@ -1,3 +1,4 @@
+import Batching
 import Tracking
 import Vision
 
@@ -19,9 +20,6 @@ public struct TrackingSettings: Sendable, Equatable {
     /// The largest interval accepted: 30 s of a 10 fps camera, and in any case bounded by the
     /// tracker's retention (a track unseen for longer is dropped).
     public static let maxInterval = 300
-    /// The longest gap between detections `auto` chooses, seconds: boxes the tracker predicts
-    /// drift from the objects the longer it goes (12 frames of a 25 fps camera).
-    public static let autoMaxSeconds = 0.5
     /// A still scene is detected at least this often, seconds (motion gating).
     public static let motionFloor = 1.0
 
@@ -39,11 +37,10 @@ public struct TrackingSettings: Sendable, Equatable {
         self.tracker = tracker ?? TrackerConfig(hitsToConfirm: skips ? 1 : 3)
     }
 
-    /// Whether the detector runs on frame `index` of stream `stream` at interval `n`: the phase
-    /// staggered across streams (stream k infers frames k, k + N, ... modulo N), so that streams
-    /// that start together do not all infer on the same frames and leave batches half empty between.
+    /// Whether the detector runs on frame `index` of stream `stream` at interval `n` (the phase
+    /// staggered across streams: `IntervalController.infers`).
     public static func infers(frame index: Int, stream: Int, every n: Int) -> Bool {
-        n <= 1 || (index + stream) % n == 0
+        IntervalController.infers(frame: index, stream: stream, every: n)
     }
 
     /// Whether the detector runs on frame `index` of stream `stream` at `inferEvery`.
@@ -51,11 +48,9 @@ public struct TrackingSettings: Sendable, Equatable {
         Self.infers(frame: index, stream: stream, every: inferEvery)
     }
 
-    /// The longest interval `auto` gives a stream decoding `fps` frames per second.
-    public static func autoMaxInterval(fps: Double) -> Int {
-        let f = fps.isFinite && fps > 0 ? fps : 25
-        return min(maxInterval, max(2, Int((f * autoMaxSeconds).rounded(.down))))
-    }
+    /// The longest interval `auto` gives a stream decoding `fps` frames per second (half a
+    /// second of its frames: `IntervalController.maxInterval`).
+    public static func autoMaxInterval(fps: Double) -> Int { IntervalController.maxInterval(fps: fps) }
 }
 
 /// One tracked stream at the output, on the output thread: its tracker, fed every frame in order

@@ -72,6 +72,7 @@ enum DecodeStage {
                 return error
             }
             guard let frame else { return nil }
+            if count == 0 { settings.interval?.started(fps: source.info?.frameRate) }
             let spent = (live ? threadCPUSeconds() : Clock.now) - t0
             pacer.wait(for: frame.pts, unless: stop)
             let item = SourceFrame(stream: stream, frame: frame, decodeSeconds: spent, arrival: Clock.now)

@@ -52,6 +52,15 @@ final class StreamInterval: Sendable {
         TrackingSettings.infers(frame: index, stream: stream, every: interval)
     }
 
+    /// The stream's first frame was read; it runs at `fps` frames per second by its container (nil:
+    /// unknown, taken as 25). An interval the manager chooses starts at its longest: a camera that
+    /// joins a busy node costs the others nothing, and the manager shortens it as far as the room
+    /// it measures allows (its first frame has gone to the detector already).
+    func started(fps: Double?) {
+        guard auto else { return }
+        set(TrackingSettings.autoMaxInterval(fps: fps ?? 25))
+    }
+
     /// A frame was decoded, at `pts` seconds: counted for the stream's rate.
     func decoded(pts: Double) {
         self.pts.store(pts.bitPattern, ordering: .relaxed)

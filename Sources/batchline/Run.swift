@@ -257,7 +257,14 @@ extension Batchline {
             let tracked = s.streams.compactMap(\.tracked)
             if !tracked.isEmpty {
                 let total = tracked.reduce(0, +)
-                lines.append("  tracked     \(s.frames - total) frame(s) detected, \(total) answered by the tracker")
+                var why: [String: Int] = [:]
+                for stream in s.streams { for (k, v) in stream.skipped ?? [:] { why[k, default: 0] += v } }
+                let reasons = why.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+                let intervals = s.streams.compactMap(\.interval)
+                let range = intervals.isEmpty ? "" : "; detector every \(intervals.min()!)-\(intervals.max()!) frames at the end"
+                lines.append(
+                    "  tracked     \(s.frames - total) frame(s) detected, \(total) answered by the tracker"
+                        + (reasons.isEmpty ? "" : " (\(reasons))") + range)
             }
             if s.batchPolicy != "fixed" {
                 lines.append(

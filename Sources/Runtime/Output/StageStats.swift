@@ -180,6 +180,11 @@ public struct RunStats: Codable, Sendable {
         /// Of the frames written, those its tracker answered without the detector (a tracked
         /// stream's interval); nil for a stream not tracked.
         public var tracked: Int? = nil
+        /// Those frames by why the detector skipped them (`interval`, `motion`); nil when not tracked.
+        public var skipped: [String: Int]? = nil
+        /// The interval the detector ran at when the stream ended (with `--infer-every auto`, the
+        /// manager's last choice); nil when not tracked.
+        public var interval: Int? = nil
     }
 
     /// A queue's bound and high-water mark.

@@ -78,7 +78,10 @@ extension OutputStage {
         }
         streams[stream]!.next += 1
         streams[stream]!.tracked += 1
-        if case .tracked(let reason) = drop.kind { sink.handle?.answeredByTracker(reason) }
+        if case .tracked(let reason) = drop.kind {
+            streams[stream]!.skipped[reason.rawValue, default: 0] += 1
+            sink.handle?.answeredByTracker(reason)
+        }
         _ = written(stream: stream, decodedAt: drop.arrival, kept: kept)
     }
 

@@ -64,8 +64,9 @@ struct OutputStage {
         var told: (error: String?, lost: Int) = (nil, 0)
         /// Its tracker, when the stream is tracked.
         var tracking: StreamTracking?
-        /// Frames its tracker answered without the detector.
+        /// Frames its tracker answered without the detector, and by why it skipped them.
         var tracked = 0
+        var skipped: [String: Int] = [:]
 
         init(sink: StreamSink) {
             self.sink = sink
@@ -376,7 +377,8 @@ struct OutputStage {
             return RunStats.StreamStats(
                 source: sources[i], frames: written, fps: span > 0 ? Double(written - 1) / span : 0,
                 lag: s.lag.summary, error: sourceErrors[i], dropped: s.dropped,
-                tracked: s.tracking != nil ? s.tracked : nil)
+                tracked: s.tracking != nil ? s.tracked : nil, skipped: s.tracking != nil ? s.skipped : nil,
+                interval: s.sink.interval?.interval)
         }
         let firstError = sourceErrors.sorted { $0.key < $1.key }.first.map { "\(sources[$0.key]): \($0.value)" }
         var stats = RunStats(

@@ -64,15 +64,15 @@ public struct IntervalController: Sendable {
         public var target = 0.85
         /// A step shorter is taken while the frames sent to the detector after it stay within this
         /// share of the capacity measured (below `target`: a band in which neither moves).
-        public var room = 0.8
+        public var room = 0.7
         /// Seconds after a lengthening before the next: the queues drain.
         public var settle = 1.5
         /// Seconds after any change before a shortening.
-        public var dwell = 2.0
+        public var dwell = 3.0
         /// Without a capacity measured lately at the batch size running, a look's shortenings may
         /// raise the frames sent to the detector by this factor at most: stage costs measured at a
         /// light load promise more than a busy machine gives (its decoders take their share).
-        public var growth = 2.0
+        public var growth = 1.5
         /// ...and past a capacity measured long ago (or at another batch size) by this factor at most.
         public var beyond = 1.25
         /// Seconds a capacity measured while behind is trusted.

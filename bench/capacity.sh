@@ -3,22 +3,21 @@
 # nothing shed, detecting every frame against `--infer-every auto`, in the same sitting.
 #
 # Each camera is the 720p25 clip (vtest.avi scaled to 1280x720 at 25 fps with FFmpeg, made once),
-# paced at its native rate, FRAMES frames (default 400: 16 s), shed drop-oldest, --batch auto,
-# --track. For each mode N goes up by STEP from its start (START_EVERY, START_AUTO) until a run
-# sheds frames; the capacity is the largest N that shed none. For each run: frames shed, frames the tracker answered, lag p99, the
+# paced at its native rate, FRAMES frames (default 750: 30 s), shed drop-oldest, --batch auto,
+# --track. For each mode N goes up from its start by its step (START_EVERY=5, STEP_EVERY=1;
+# START_AUTO=8, STEP_AUTO=4) until a run sheds frames; the capacity is the largest N that shed none. For each run: frames shed, frames the tracker answered, lag p99, the
 # intervals the manager chose, and the box F1 (IoU >= 0.5) of every answered frame against the
 # detector's own boxes on the same frame (the clip run once through the detector, every frame,
 # as fast as it goes): per camera, mean and worst. The per-frame CPU cost by stage comes from the
 # largest auto run's stats (decode, pre-process, infer, post-process incl. tracking) and from
 # bench/tracker.sh (the tracker alone).
 #
-# Usage: bench/capacity.sh (START_EVERY=3 START_AUTO=6 STEP=1 MAX=40 FRAMES=400; MODES="every auto").
-# Writes out/bench/capacity/ (summary.md, runs.jsonl, capacity.svg). About 10-15 minutes here.
+# Usage: bench/capacity.sh (MAX=40; MODES="every auto").
+# Writes out/bench/capacity/ (summary.md, runs.jsonl, capacity.svg). About 10 minutes here.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-step=${STEP:-1}
 max=${MAX:-40}
-frames=${FRAMES:-400}
+frames=${FRAMES:-750}
 modes=${MODES:-"every auto"}
 swift build -c release --product batchline --quiet
 bin=.build/release/batchline
@@ -55,8 +54,8 @@ one() { # mode n -> appends a JSON line to runs.jsonl; prints the frames shed
 }
 
 for mode in $modes; do
-  start=${START_EVERY:-3}
-  [[ $mode == auto ]] && start=${START_AUTO:-6}
+  start=${START_EVERY:-5} step=${STEP_EVERY:-1}
+  [[ $mode == auto ]] && start=${START_AUTO:-8} step=${STEP_AUTO:-4}
   for ((n = start; n <= max; n += step)); do
     shed=$(one "$mode" "$n")
     echo "capacity: $mode, $n cameras: $shed shed" >&2

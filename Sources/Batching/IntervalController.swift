@@ -73,6 +73,9 @@ public struct IntervalController: Sendable {
         /// raise the frames sent to the detector by this factor at most: stage costs measured at a
         /// light load promise more than a busy machine gives (its decoders take their share).
         public var growth = 1.5
+        /// ...or by this share of the capacity counted on, if that is more (at a light load a factor
+        /// of little is little)...
+        public var growthFloor = 0.1
         /// ...and past a capacity measured long ago (or at another batch size) by this factor at most.
         public var beyond = 1.25
         /// Seconds a capacity measured while behind is trusted.
@@ -218,7 +221,9 @@ public struct IntervalController: Sendable {
         if let predicted, predicted > 0, predicted.isFinite { caps.append(predicted) }
         if let capacity { caps.append(capacity * config.beyond) }
         guard let cap = caps.min() else { return Allowance(limit: nil, growing: nil, capacity: nil) }
-        return Allowance(limit: cap * config.room, growing: max(load.arrivalRate, 1) * config.growth, capacity: cap)
+        let sent = max(load.arrivalRate, 1)
+        let growing = max(sent * config.growth, sent + cap * config.growthFloor)
+        return Allowance(limit: cap * config.room, growing: growing, capacity: cap)
     }
 
     /// What a look's shortenings may do: raise the frames sent to the detector to `limit` at most

@@ -261,7 +261,9 @@ extension Batchline {
                 for stream in s.streams { for (k, v) in stream.skipped ?? [:] { why[k, default: 0] += v } }
                 let reasons = why.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
                 let intervals = s.streams.compactMap(\.interval)
-                let range = intervals.isEmpty ? "" : "; detector every \(intervals.min()!)-\(intervals.max()!) frames at the end"
+                let range =
+                    intervals.isEmpty
+                    ? "" : "; detector every \(intervals.min()!)-\(intervals.max()!) frames at the end"
                 lines.append(
                     "  tracked     \(s.frames - total) frame(s) detected, \(total) answered by the tracker"
                         + (reasons.isEmpty ? "" : " (\(reasons))") + range)

@@ -101,7 +101,7 @@ struct AutoIntervalTests {
         "The real detector, 12 real-time cameras, 10 of which leave at 6 s: nothing shed before every interval is long, back to 1 once the load fell; every frame answered once, in order"
     )
     func realDetector() throws {
-        let (streams, frames) = (12, 150)
+        let (streams, frames) = (12, 220)
         var schedule: [Int: (join: Double, leave: Double?)] = [:]
         for s in 2..<streams { schedule[s] = (0, 6) }
         let auto = try run(

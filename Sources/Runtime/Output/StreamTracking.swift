@@ -6,7 +6,8 @@ import Vision
 /// `track: true`, `infer_every: N|auto`, `motion: true`).
 public struct TrackingSettings: Sendable, Equatable {
     /// The detector runs on every `inferEvery`-th frame (1: every frame); the tracker answers the
-    /// others. 1...300. With `auto`, where the interval starts.
+    /// others. 1...300. With `auto`, 1: the first frame goes to the detector, then the interval
+    /// starts at its longest (`StreamInterval.started`) and the manager opens it up.
     public var inferEvery: Int
     /// The batch size manager chooses the interval from the load (`infer_every: auto`): longer
     /// before it sheds frames, back to 1 as the load falls.

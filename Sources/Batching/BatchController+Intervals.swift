@@ -14,7 +14,9 @@ extension BatchController {
     /// manager choose, `infer_every: auto`) come first: falling behind is theirs to answer while
     /// any of them can still grow, and the batch size's overload (shedding) waits; a size on trial
     /// is judged first, and an early look (a trial's) is the batch size's alone. Then the batch
-    /// size, as `decide(_:)` does. With no such streams, exactly `decide(_:)`.
+    /// size, as `decide(_:)` does, but for its moves for throughput, which wait a dwell after an
+    /// interval changed (and intervals are not shortened for a dwell after the batch size changed):
+    /// one knob at a time. With no such streams, exactly `decide(_:)`.
     public mutating func decide(_ load: LoadSnapshot, streams: [IntervalStream], early: Bool = false) -> Look {
         var look = Look()
         if !streams.isEmpty && !early && !phase.onTrial && config.policy != .fixed {
@@ -29,6 +31,9 @@ extension BatchController {
                     requests: config.maxRequests > 1 ? requests : nil)
             }
             if !changes.isEmpty || intervals.holds(streams, behind: behind) { return look }
+            // One knob at a time: no move for throughput while the load the intervals last made
+            // settles (a batch size tried on top of an interval just shortened can fill the queues).
+            quietUntil = intervals.lastChange + intervals.config.dwell
         }
         if let d = decide(load) {
             look.batch = d

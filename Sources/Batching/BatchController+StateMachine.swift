@@ -234,7 +234,7 @@ extension BatchController {
             if case .probingOverload(let trial, _) = phase { calm = .recovering(trial) } else { calm = .steady }
             return (calm, Action(to: batch, why: .loadFell(size: batch)))
         case .steady, .trying, .recovering:
-            guard let choice = keepingUpChoice(load) else { return (phase, nil) }
+            guard load.time >= quietUntil, let choice = keepingUpChoice(load) else { return (phase, nil) }
             // Every move is tried like a probe: ended if it falls behind, or, made for throughput, if
             // its costs are plainly worse.
             let trial = Trial(

@@ -31,6 +31,9 @@ public struct BatchController: Sendable {
     var ledger = Ledger()
     /// When the batch size (or the requests in flight) last changed.
     var lastChange = -Double.infinity
+    /// No move for throughput before this time: the intervals just changed, and the load they make
+    /// has not settled (set by `decide(_:streams:)`).
+    var quietUntil = -Double.infinity
     /// Streams at the last look; nil before the first.
     private var streams: Int?
     /// The first look's time: queues fill while a pipeline starts, and say nothing of capacity then.

@@ -95,9 +95,12 @@ public struct IntervalController: Sendable {
     /// When that was measured, and at which batch size.
     private var measuredAt = -Double.infinity
     private var measuredBatch = 0
-    private var lastChange = -Double.infinity
+    /// When an interval last changed.
+    public private(set) var lastChange = -Double.infinity
     private var lastLonger = -Double.infinity
     private var firstLook: Double?
+    /// The batch size at the last look: a change of it is a change of the load's footing too.
+    private var lastBatch: Int?
 
     /// The longest gap between detections it gives a stream, seconds: boxes the tracker predicts
     /// drift from the objects the longer it goes (12 frames of a 25 fps camera).
@@ -141,6 +144,10 @@ public struct IntervalController: Sendable {
         _ streams: [IntervalStream], _ load: LoadSnapshot, behind: Bool, batch: Int = 1, predicted: Double? = nil
     ) -> [IntervalChange] {
         if firstLook == nil { firstLook = load.time }
+        // The batch size just changed: what the pipeline can take is not known yet; no shortening
+        // before a dwell (a lengthening still may: falling behind is falling behind).
+        if let lastBatch, lastBatch != batch { lastChange = max(lastChange, load.time) }
+        lastBatch = batch
         let warm = load.time - (firstLook ?? load.time) >= config.warmup
         if behind, warm, let out = load.outputRate, out > 0, load.time - lastChange >= 1 {
             capacity = out

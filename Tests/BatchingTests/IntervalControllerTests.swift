@@ -152,7 +152,10 @@ struct IntervalControllerTests {
         // Both at 4: 12.5 frames/s sent. At B=4, promising 100: counted on is 1.25 x 30 = 37.5;
         // 70% of it is 26.25, and a look goes past 1.5 x 12.5 = 18.75 by one step at most.
         let s = Self.streams([("a", 4, 0.5), ("b", 4, 0.5)])
-        let step = c.decide(s, Self.calm(10, arrival: 12.5), behind: false, batch: 4, predicted: 100)
+        // The batch size just changed: no shortening for a dwell.
+        #expect(c.decide(s, Self.calm(10, arrival: 12.5), behind: false, batch: 4, predicted: 100).isEmpty)
+        let later = 10 + c.config.dwell
+        let step = c.decide(s, Self.calm(later, arrival: 12.5), behind: false, batch: 4, predicted: 100)
         #expect(!step.isEmpty)
         guard case let .intervalShorter(_, _, _, _, after, capacity, _)? = step.last?.why else {
             Issue.record("not a shortening: \(step)")
@@ -254,5 +257,42 @@ struct SimulatedIntervalTests {
         let r = simulate(streams: 8, auto: true, changes: [(20, 1)])
         #expect(r.intervals.first == 1, "\(r.intervals) \(r.decisions.map(\.reason))")
         #expect(r.shed == 0)
+    }
+}
+
+@Suite("Both knobs")
+struct BothKnobsTests {
+    /// A GPU-like device: 83 frames/s at B=1, more at larger sizes.
+    static func costs(_ b: Int) -> [Stage: Double] { [.infer: 0.002 * Double(b) + 0.01] }
+
+    static func load(_ t: Double, arrival: Double) -> LoadSnapshot {
+        LoadSnapshot(time: t, arrivalRate: arrival, outputRate: arrival, queueDepth: 0, queueCapacity: 40)
+    }
+
+    @Test("One knob at a time: after an interval changes, no batch size move for throughput for a dwell; then one")
+    func oneKnobAtATime() throws {
+        var c = BatchController()
+        c.intervals.config.warmup = 0
+        var streams = [IntervalStream(id: "a", interval: 2, maxInterval: 12, fps: 56, stability: 0.5)]
+        var batchMoves: [Double] = []
+        var intervalAt: Double?
+        for k in 0..<40 {
+            let t = Double(k) * 0.5
+            c.observe(batch: c.batch, stageSeconds: Self.costs(c.batch))
+            // 28 frames/s sent at interval 2 (a light load for B=1's 83: no move), 56 at 1 (within
+            // 70% of 83, and more than half of it: B=2 is worth a probe, once the load settled).
+            let arrival = streams[0].fps / Double(streams[0].interval)
+            let look = c.decide(Self.load(t, arrival: arrival), streams: streams)
+            for change in look.intervals {
+                streams[0].interval = change.to
+                intervalAt = intervalAt ?? t
+            }
+            if let d = look.batch, d.to != d.from { batchMoves.append(t) }
+        }
+        let changed = try #require(intervalAt, "the interval was shortened")
+        #expect(streams[0].interval == 1)
+        // No move for throughput within a dwell of the interval's change; one after it.
+        #expect(!batchMoves.contains { $0 > changed && $0 < changed + c.intervals.config.dwell }, "\(batchMoves)")
+        #expect(batchMoves.contains { $0 >= changed + c.intervals.config.dwell }, "\(batchMoves) after \(changed)")
     }
 }

@@ -78,6 +78,10 @@ public struct IntervalController: Sendable {
         public var growthFloor = 0.1
         /// ...and past a capacity measured long ago (or at another batch size) by this factor at most.
         public var beyond = 1.25
+        /// No shortening while the machine's CPU is busier than this share (0...1): where the cores
+        /// are the limit (decoders, pre-processing and a CPU detector share them), the stage costs
+        /// promise more than the cores can give.
+        public var cpuRoom = 0.8
         /// Seconds a capacity measured while behind is trusted.
         public var forget = 15.0
         /// Seconds after the first look during which what the pipeline delivers is not taken for its
@@ -164,7 +168,7 @@ public struct IntervalController: Sendable {
             }
             return changes
         }
-        guard warm, load.time - lastChange >= config.dwell,
+        guard warm, load.time - lastChange >= config.dwell, load.cpuBusy.map({ $0 <= config.cpuRoom }) ?? true,
             load.queueCapacity.map({ load.queueDepth * 4 < $0 }) ?? true,
             case let changes = shorten(streams, load, allowance(load, batch: batch, predicted: predicted)),
             !changes.isEmpty

@@ -22,6 +22,8 @@ public struct LoadSnapshot: Sendable, Equatable {
     public var memoryInUse: Int?
     /// Streams feeding the pipeline.
     public var streams: Int
+    /// The share of the machine's CPU that was busy since the last look (0...1); nil when unknown.
+    public var cpuBusy: Double? = nil
 
     /// Creates a snapshot.
     public init(

@@ -237,8 +237,25 @@ struct RunningSummary: Sendable {
     }
 }
 
+/// How busy the machine's CPUs were between two reads, all cores together: `busy()` gives the share
+/// (0...1) since the previous call, nil on the first (and where /proc/stat cannot be read).
+public struct MachineLoad: Sendable {
+    private var last: CPUTimes?
+
+    /// A reader that has read nothing yet.
+    public init() {}
+
+    /// The share of the machine's CPU time that was busy since the last call.
+    public mutating func busy() -> Double? {
+        let now = CPUTimes.read()
+        defer { last = now }
+        guard let last, now.total > last.total else { return nil }
+        return min(1, max(0, now.systemPercent(since: last) / 100))
+    }
+}
+
 /// CPU tick counters of this process and of the machine.
-struct CPUTimes {
+struct CPUTimes: Sendable {
     var process: Double  // seconds of CPU this process used
     var busy: Double  // machine ticks not idle
     var total: Double  // machine ticks

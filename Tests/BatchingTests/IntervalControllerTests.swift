@@ -296,3 +296,17 @@ struct BothKnobsTests {
         #expect(batchMoves.contains { $0 >= changed + c.intervals.config.dwell }, "\(batchMoves) after \(changed)")
     }
 }
+
+extension IntervalControllerTests {
+    @Test("No shortening while the machine's CPU is busier than its room, whatever the stage costs promise")
+    func busyCores() {
+        var c = Self.controller()
+        let s = Self.streams([("a", 4, 0.5)])
+        var busy = Self.calm(10, arrival: 6.25)
+        busy.cpuBusy = 0.95
+        #expect(c.decide(s, busy, behind: false, predicted: 500).isEmpty)
+        var idle = Self.calm(10, arrival: 6.25)
+        idle.cpuBusy = 0.4
+        #expect(!c.decide(s, idle, behind: false, predicted: 500).isEmpty)
+    }
+}

@@ -24,6 +24,9 @@ final class BatchManager: Sendable {
         var batchesSinceChange = 0
         /// Memory in use at the last regular look.
         var rss: Int?
+        /// The machine's CPU, read at each regular look, and the last figure.
+        var machine = MachineLoad()
+        var cpuBusy: Double?
         /// Streams feeding the batcher now.
         var streams: Int
         /// Counts each decision as it is recorded (`batchline_batch_decisions_total`).
@@ -197,6 +200,7 @@ final class BatchManager: Sendable {
             } else {
                 rss = ResourceMonitor.residentBytes()
                 s.rss = rss
+                s.cpuBusy = s.machine.busy()
                 if settled { s.controller.observe(batch: batch, stageSeconds: [:], memoryBytes: rss) }
             }
             let outputRate =
@@ -208,10 +212,11 @@ final class BatchManager: Sendable {
             }
             let sorted = s.lags.sorted()
             let p99 = percentile(sorted, 0.99)
-            let load = LoadSnapshot(
+            var load = LoadSnapshot(
                 time: now - origin, arrivalRate: rate, outputRate: outputRate, latencyP99: p99, queueDepth: queueDepth,
                 memoryHeadroom: memoryLimit.map { max(0, $0 - rss) }, memoryInUse: rss, streams: s.streams,
                 queueCapacity: queueCapacity)
+            load.cpuBusy = s.cpuBusy
             // Both knobs: the streams' intervals first, then the batch size.
             let streams = intervalBoard.isEmpty ? [] : intervalBoard.streams(at: now)
             let look = s.controller.decide(load, streams: streams, early: early)

@@ -75,7 +75,7 @@ struct AutoIntervalTests {
         "Scheduling alone (a scripted detector, 40-60 frames/s): 8 cameras at 10 fps overload it; auto sheds only once every interval is long, and fewer frames than every-frame detection"
     )
     func scripted() throws {
-        let (streams, frames) = (8, 100)
+        let (streams, frames) = (8, 60)
         let cost: @Sendable (Int) -> Double = { b in 0.05 + 0.01 * Double(b) }
         let every = try run(
             streams: streams, frames: frames, engine: ScriptedEngine(cost: cost), tracking: TrackingSettings())

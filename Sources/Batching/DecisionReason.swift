@@ -207,11 +207,11 @@ public enum DecisionReason: Sendable, Equatable, Codable, CustomStringConvertibl
         case let .aimdIncrease(p99):
             "p99 \(ms(p99)) within the SLO: additive increase"
         case let .intervalLonger(stream, from, to, arrivalRate, rate, queues, stability):
-            "stream \(stream): detector every \(to) frames, was \(from): falling behind with "
+            "stream \(stream): detector \(every(to)), was \(every(from)): falling behind with "
                 + "\(fps(arrivalRate)) frames/s arriving" + (rate.map { ", \(fps($0)) delivered" } ?? "")
                 + " (queues \(queues)); tracks steady \(String(format: "%.2f", stability)), the tracker answers the rest"
         case let .intervalShorter(stream, from, to, arrivalRate, after, capacity, _):
-            "stream \(stream): detector every \(to) frames, was \(from): keeping up at "
+            "stream \(stream): detector \(every(to)), was \(every(from)): keeping up at "
                 + "\(fps(arrivalRate)) frames/s, \(fps(after)) after it; "
                 + (capacity.map { "room within the \(fps($0)) frames/s it can take" }
                     ?? "no capacity measured lately: tried, undone if it falls behind")
@@ -243,6 +243,9 @@ public enum DecisionReason: Sendable, Equatable, Codable, CustomStringConvertibl
 private func suffix(_ prediction: DecisionReason.Prediction?) -> String {
     prediction.map { " \($0)" } ?? ""
 }
+
+/// `every frame`, `every 3 frames`: an inference interval as reasons quote it.
+private func every(_ n: Int) -> String { n == 1 ? "every frame" : "every \(n) frames" }
 
 /// `74.8`: frames per second as reasons quote them.
 private func fps(_ v: Double) -> String { String(format: "%.1f", v) }

@@ -145,12 +145,12 @@ struct DecisionReasonTests {
             .intervalLonger(
                 stream: "cam-1", from: 1, to: 3, arrivalRate: 200, rate: 120, queues: .init(depth: 30, capacity: 40),
                 stability: 0.9),
-            "stream cam-1: detector every 3 frames, was 1: falling behind with 200.0 frames/s arriving, 120.0 "
+            "stream cam-1: detector every 3 frames, was every frame: falling behind with 200.0 frames/s arriving, 120.0 "
                 + "delivered (queues 30/40); tracks steady 0.90, the tracker answers the rest"
         ),
         (
             .intervalShorter(stream: "cam-1", from: 3, to: 2, arrivalRate: 40, after: 45, capacity: 90, stability: 0.2),
-            "stream cam-1: detector every 2 frames, was 3: keeping up at 40.0 frames/s, 45.0 after it; "
+            "stream cam-1: detector every 2 frames, was every 3 frames: keeping up at 40.0 frames/s, 45.0 after it; "
                 + "room within the 90.0 frames/s it can take"
         ),
         (.probeUp(to: 2, size: 1), "probing B=2: never measured, and B=1 keeps up"),

@@ -170,6 +170,11 @@ extension EdgeService {
         let pipeline = DetectionPipeline(options: options, logger: logger, metrics: metrics, events: events)
         let outcome = RunOutcome()
         let started = Clock.now
+        let stopping = state.withLock { s in
+            if !s.stopping { s.starting[model] = Host(pipeline: pipeline, finished: outcome) }
+            return s.stopping
+        }
+        if stopping { throw ServiceError(.unavailable, "the service is stopping") }
         // The run goes on its own threads until `stop`; its end is kept for `shutdown`.
         Task.detached {
             do {
@@ -195,6 +200,7 @@ extension EdgeService {
         let refused = state.withLock { s in
             if s.stopping || s.hosts[model] != nil { return true }
             s.hosts[model] = Host(pipeline: pipeline, finished: outcome)
+            s.starting.removeValue(forKey: model)
             return false
         }
         if refused {

@@ -66,6 +66,10 @@ public final class EdgeService: Sendable {
         /// In the order they were added, for listing.
         var order: [String] = []
         var hosts: [String: Host] = [:]
+        /// Pipelines whose run began but that serve no stream yet (a model loading, compiling):
+        /// stopped and waited for at shutdown too, so that the process never exits while a C
+        /// library is still compiling on one of their threads. One per model at most.
+        var starting: [String: Host] = [:]
         var stopping = false
         var made = 0
     }
@@ -252,7 +256,7 @@ public final class EdgeService: Sendable {
     public func beginShutdown() {
         let hosts = state.withLock { s in
             s.stopping = true
-            return Array(s.hosts.values)
+            return Array(s.hosts.values) + Array(s.starting.values)
         }
         for task in loading.withLock({ Array($0.values) }) { task.cancel() }
         for host in hosts { host.pipeline.stop() }
@@ -262,7 +266,7 @@ public final class EdgeService: Sendable {
     /// file is flushed and closed. Returns when the pipelines have ended (or after `timeout` s).
     public func shutdown(timeout: Double = 8) async {
         beginShutdown()
-        let hosts = state.withLock { Array($0.hosts.values) }
+        let hosts = state.withLock { Array($0.hosts.values) + Array($0.starting.values) }
         let until = Clock.now + timeout
         // Each pipeline's end resumes this (within what is left of the time-out).
         for host in hosts {

@@ -190,6 +190,21 @@ struct ServerLimitsTests {
     }
 }
 
+extension ServerLimitsTests {
+    @Test(
+        "SIGTERM right after the server listens, while the model still compiles: a clean stop, exit 0 (it once exited on a segfault in the compiler's thread)"
+    )
+    func stopWhileLoading() throws {
+        let dir = TestAssets.temporaryDirectory("limits-early-stop")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for _ in 0..<3 {
+            let serve = try ServeProcess(config: Self.config(events: dir.path))
+            let (status, _) = serve.stop()
+            #expect(status == 0, "\(serve.stderr.suffix(2000))")
+        }
+    }
+}
+
 /// The limits' parts, in process: deterministic where the real server's timing is not.
 @Suite("Server limits, in process")
 struct ServerLimitsUnitTests {

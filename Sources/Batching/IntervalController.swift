@@ -22,6 +22,10 @@ public struct IntervalStream: Sendable, Equatable {
         self.stability = min(1, max(0, stability.isFinite ? stability : 0))
     }
 
+    /// Whether lengthening its interval would send fewer frames to the detector: below its longest,
+    /// and with frames coming (a camera still connecting has none to spare).
+    var canGrow: Bool { interval < maxInterval && fps > 0 }
+
     /// Frames per second it sends to the detector at interval `n`.
     func inferred(at n: Int) -> Double { fps / Double(max(1, n)) }
 
@@ -129,9 +133,10 @@ public struct IntervalController: Sendable {
     public init(config: Config = Config()) { self.config = config }
 
     /// Whether a look that finds the pipeline behind belongs to the intervals: some stream's can
-    /// still grow. While so, the batch size manager does not enter overload (nothing is shed).
+    /// still grow (`canGrow`, as `lengthen` takes them). While so, the batch size manager does not
+    /// enter overload (nothing is shed).
     public func holds(_ streams: [IntervalStream], behind: Bool) -> Bool {
-        behind && streams.contains { $0.interval < $0.maxInterval }
+        behind && streams.contains(where: \.canGrow)
     }
 
     /// A new model serves: the capacity measured says nothing of it.
@@ -190,7 +195,7 @@ public struct IntervalController: Sendable {
         let aim = delivered.map { model * min(1, $0 * config.target / max(load.arrivalRate, 1e-9)) }
         var sent = model
         while true {
-            let open = now.indices.filter { now[$0].interval < now[$0].maxInterval && now[$0].fps > 0 }
+            let open = now.indices.filter { now[$0].canGrow }
             guard
                 let i = open.min(by: {
                     (now[$0].weight(at: now[$0].interval + 1), now[$0].id)

@@ -47,6 +47,8 @@ public final class ResourceMonitor: Sendable {
         var generation = 0
         /// Raised by `stop`: the sampling thread wakes and ends at once.
         var stop = StopSignal()
+        /// The machine's CPU in use, 0...1, averaged over the last samples (half-life of a sample).
+        var machineBusy: Double?
     }
 
     /// Creates a monitor keeping the last `keep` samples (10 minutes at the default interval); NVML
@@ -62,6 +64,10 @@ public final class ResourceMonitor: Sendable {
 
     /// The most recent samples, oldest first.
     public var recent: [ResourceSample] { state.withLock { $0.recent.elements } }
+
+    /// The share of the machine's CPU in use lately (0...1; each sample weighs half against the
+    /// ones before), for the batch size manager; nil before the first sample.
+    public var machineBusy: Double? { state.withLock { $0.machineBusy } }
 
     /// Machine facts that do not change: cores, memory, container limit, GPUs.
     public var machine: MachineInfo {
@@ -79,6 +85,7 @@ public final class ResourceMonitor: Sendable {
             s.stop = StopSignal()
             s.recent.removeAll()
             s.summary = RunningSummary()
+            s.machineBusy = nil
             s.running = true
             s.generation += 1
             return (s.generation, s.stop)
@@ -100,6 +107,8 @@ public final class ResourceMonitor: Sendable {
                     guard s.generation == generation else { return }
                     s.recent.append(sample)
                     s.summary.add(sample)
+                    let busy = min(1, max(0, sample.systemCPU / 100))
+                    s.machineBusy = s.machineBusy.map { 0.5 * $0 + 0.5 * busy } ?? busy
                 }
             }
         }
@@ -237,25 +246,8 @@ struct RunningSummary: Sendable {
     }
 }
 
-/// How busy the machine's CPUs were between two reads, all cores together: `busy()` gives the share
-/// (0...1) since the previous call, nil on the first (and where /proc/stat cannot be read).
-public struct MachineLoad: Sendable {
-    private var last: CPUTimes?
-
-    /// A reader that has read nothing yet.
-    public init() {}
-
-    /// The share of the machine's CPU time that was busy since the last call.
-    public mutating func busy() -> Double? {
-        let now = CPUTimes.read()
-        defer { last = now }
-        guard let last, now.total > last.total else { return nil }
-        return min(1, max(0, now.systemPercent(since: last) / 100))
-    }
-}
-
 /// CPU tick counters of this process and of the machine.
-struct CPUTimes: Sendable {
+struct CPUTimes {
     var process: Double  // seconds of CPU this process used
     var busy: Double  // machine ticks not idle
     var total: Double  // machine ticks

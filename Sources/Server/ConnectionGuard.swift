@@ -64,10 +64,6 @@ final class ConnectionGuard: Sendable {
     /// A handler for one new connection's pipeline.
     func handler() -> ConnectionGuardHandler { ConnectionGuardHandler(guard: self) }
 
-    /// Bytes of kernel send buffer an event-feed connection asks for (Linux doubles it): a few
-    /// seconds of the feed, far more than one event.
-    static let feedSendBuffer: SocketOptionValue = 4096
-
     /// Registers `channel`, closing the connection chosen to make room when the server is full;
     /// its key.
     func opened(_ channel: any Channel) -> Int {
@@ -147,14 +143,7 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         switch unwrapOutboundIn(data) {
-        case .head(let head) where head.status.kind != .informational:
-            if head.headerFields[.contentType]?.hasPrefix("text/event-stream") == true {
-                // A live feed: a small kernel send buffer, so that a client that stopped reading
-                // fills it within seconds (and its writes time out) and holds little kernel memory.
-                _ = context.channel.setOption(
-                    ChannelOptions.socketOption(.so_sndbuf), value: ConnectionGuard.feedSendBuffer)
-            }
-            move(.responseHead, context)
+        case .head(let head) where head.status.kind != .informational: move(.responseHead, context)
         case .end: move(.responseEnd, context)
         default: break
         }

@@ -26,8 +26,9 @@ import Synchronization
 /// probe out); past that, 503.
 ///
 /// A client that stops reading fills its TCP buffers first, which can take megabytes before its
-/// buffer here fills. So its connection's buffers are kept small (`socketBuffer` bytes sent ahead
-/// at most, on top of what the client's own receive window takes), and a write that has waited
+/// buffer here fills. So its connection's buffers are kept small (`sendBuffer` bytes in the kernel
+/// and `waterMark` in NIO at most, on top of what the client's own receive window takes: a stalled
+/// client is found within seconds and holds little kernel memory), and a write that has waited
 /// `writeTimeout` seconds for the client drops it: its connection is closed and its slot freed
 /// (checked once a second).
 public final class EventFeed: Service, Sendable {
@@ -40,9 +41,11 @@ public final class EventFeed: Service, Sendable {
     /// Clients at once, for this server.
     public let clientLimit: Int
 
-    /// Bytes sent ahead of a client, in the kernel and in NIO each: the socket's send buffer and
-    /// the channel's high water mark.
-    public static let socketBuffer = 16 << 10
+    /// Bytes of kernel send buffer a feed connection asks for (Linux doubles it): a few seconds of
+    /// the feed at most.
+    public static let sendBuffer = 4 << 10
+    /// Bytes NIO holds for a client before the channel stops being writable (its high water mark).
+    public static let waterMark = 16 << 10
 
     /// One client: its buffer, how to close its connection, since when a write waits for it.
     private final class Client: Sendable {
@@ -96,9 +99,9 @@ public final class EventFeed: Service, Sendable {
     func body(on channel: any Channel) async -> ResponseBody? {
         guard let (client, stream) = subscribeClient(close: { channel.close(promise: nil) }) else { return nil }
         // Both may fail on a channel that is no socket (a test's): its buffers are then not ours.
-        try? await channel.setOption(ChannelOptions.socketOption(.so_sndbuf), value: Self.socketBuffer).get()
+        try? await channel.setOption(ChannelOptions.socketOption(.so_sndbuf), value: Self.sendBuffer).get()
         try? await channel.setOption(
-            ChannelOptions.writeBufferWaterMark, value: .init(low: Self.socketBuffer / 2, high: Self.socketBuffer)
+            ChannelOptions.writeBufferWaterMark, value: .init(low: Self.waterMark / 2, high: Self.waterMark)
         ).get()
         let origin = origin
         return ResponseBody { writer in

@@ -24,9 +24,6 @@ final class BatchManager: Sendable {
         var batchesSinceChange = 0
         /// Memory in use at the last regular look.
         var rss: Int?
-        /// The machine's CPU, read at each regular look, and the last figure.
-        var machine = MachineLoad()
-        var cpuBusy: Double?
         /// Streams feeding the batcher now.
         var streams: Int
         /// Counts each decision as it is recorded (`batchline_batch_decisions_total`).
@@ -60,13 +57,16 @@ final class BatchManager: Sendable {
     private let origin: Double
     private let memoryLimit: Int?
     private let queueCapacity: Int
+    /// The machine's CPU in use lately (0...1), from the pipeline's resource monitor.
+    private let cpuBusy: (@Sendable () -> Double?)?
 
     init(
         controller: BatchController, interval: Double, streams: Int, logger: Logger, memoryLimit: Int?,
         batchTimeout: Double, queueCapacity: Int, maxInFlight: Int, decided: Counter? = nil,
-        told: (@Sendable (BatchDecision) -> Void)? = nil,
+        told: (@Sendable (BatchDecision) -> Void)? = nil, cpuBusy: (@Sendable () -> Double?)? = nil,
         apply: @escaping @Sendable (_ batch: Int, _ requests: Int?) -> Void
     ) {
+        self.cpuBusy = cpuBusy
         settleBatches = maxInFlight + 1
         self.queueCapacity = queueCapacity
         minimumTimeout = batchTimeout
@@ -200,7 +200,6 @@ final class BatchManager: Sendable {
             } else {
                 rss = ResourceMonitor.residentBytes()
                 s.rss = rss
-                s.cpuBusy = s.machine.busy()
                 if settled { s.controller.observe(batch: batch, stageSeconds: [:], memoryBytes: rss) }
             }
             let outputRate =
@@ -216,7 +215,7 @@ final class BatchManager: Sendable {
                 time: now - origin, arrivalRate: rate, outputRate: outputRate, latencyP99: p99, queueDepth: queueDepth,
                 memoryHeadroom: memoryLimit.map { max(0, $0 - rss) }, memoryInUse: rss, streams: s.streams,
                 queueCapacity: queueCapacity)
-            load.cpuBusy = s.cpuBusy
+            load.cpuBusy = cpuBusy?()
             // Both knobs: the streams' intervals first, then the batch size.
             let streams = intervalBoard.isEmpty ? [] : intervalBoard.streams(at: now)
             let look = s.controller.decide(load, streams: streams, early: early)

@@ -56,7 +56,7 @@ final class IntervalBoard: Sendable {
                 let fps = e.fps ?? 0
                 out.append(
                     IntervalStream(
-                        id: id, interval: e.interval.interval, maxInterval: TrackingSettings.autoMaxInterval(fps: fps),
+                        id: id, interval: e.interval.interval, maxInterval: IntervalController.maxInterval(fps: fps),
                         fps: fps, stability: e.interval.stability))
             }
             return out.sorted { $0.id < $1.id }

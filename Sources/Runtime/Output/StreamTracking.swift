@@ -1,4 +1,3 @@
-import Batching
 import Tracking
 import Vision
 
@@ -37,21 +36,6 @@ public struct TrackingSettings: Sendable, Equatable {
         let skips = inferEvery > 1 || auto || motion
         self.tracker = tracker ?? TrackerConfig(hitsToConfirm: skips ? 1 : 3)
     }
-
-    /// Whether the detector runs on frame `index` of stream `stream` at interval `n` (the phase
-    /// staggered across streams: `IntervalController.infers`).
-    public static func infers(frame index: Int, stream: Int, every n: Int) -> Bool {
-        IntervalController.infers(frame: index, stream: stream, every: n)
-    }
-
-    /// Whether the detector runs on frame `index` of stream `stream` at `inferEvery`.
-    public func infers(frame index: Int, stream: Int) -> Bool {
-        Self.infers(frame: index, stream: stream, every: inferEvery)
-    }
-
-    /// The longest interval `auto` gives a stream decoding `fps` frames per second (half a
-    /// second of its frames: `IntervalController.maxInterval`).
-    public static func autoMaxInterval(fps: Double) -> Int { IntervalController.maxInterval(fps: fps) }
 }
 
 /// One tracked stream at the output, on the output thread: its tracker, fed every frame in order

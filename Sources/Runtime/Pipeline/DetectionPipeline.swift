@@ -266,10 +266,14 @@ public final class DetectionPipeline: Sendable {
         let total: Int? =
             expected.contains(nil)
             ? nil : expected.map { min($0!, options.maxFrames ?? .max) }.reduce(0, +)
+        // Each tracked source's interval, one object shared by its decoding thread and the output.
+        let intervals = options.sources.indices.map { i in
+            options.tracking.map { StreamInterval(id: "\(i)", stream: i, settings: $0) }
+        }
         let monitor = ResourceMonitor(interval: 0.2)
         let manager = makeManager(
             model: models.name, requests: requests, maxRequests: maxRequests,
-            memoryLimit: monitor.machine.cgroupLimitBytes)
+            memoryLimit: monitor.machine.cgroupLimitBytes, cpuBusy: { monitor.machineBusy })
         if let manager { models.whenSwitched { tag in manager.modelChanged(to: tag) } }
         phase.withLock { $0.update { $0.batcher = manager } }
         settings.withLock { $0.latencySLO = options.latencySLO }
@@ -278,7 +282,7 @@ public final class DetectionPipeline: Sendable {
             tag: setup.tag, sources: options.sources, events: events, encoders: encoders,
             progress: ProgressLine(
                 enabled: options.progress && !options.sources.contains { $0.contains("://") }, total: total),
-            manager: manager, tracking: options.tracking)
+            manager: manager, intervals: intervals)
         output.wallClock = options.keepOpen
         output.flushInterval = options.eventsFlushInterval
         output.logger = logger
@@ -297,7 +301,7 @@ public final class DetectionPipeline: Sendable {
             } else {
                 let staged = makeRuntime(models: models, input: setup.input, requests: maxRequests, output: output)
                 errors = staged.errors
-                attachSources(decoders, to: staged)
+                attachSources(decoders, intervals: intervals, to: staged)
                 phase.withLock { $0.update { $0.runtime = staged } }
                 readiness.complete(true)
                 // A run ends with its sources; a service when it is stopped.
@@ -359,10 +363,10 @@ public final class DetectionPipeline: Sendable {
     }
 
     /// The sources given at the start, as streams 0..<n.
-    private func attachSources(_ decoders: [FrameSource], to staged: StagedRuntime) {
+    private func attachSources(_ decoders: [FrameSource], intervals: [StreamInterval?], to staged: StagedRuntime) {
         for (stream, decoder) in decoders.enumerated() {
             let window = options.schedule[stream]
-            let interval = options.tracking.map { StreamInterval(id: "\(stream)", stream: stream, settings: $0) }
+            let interval = intervals[stream]
             let decode = DecodeSettings(
                 maxFrames: options.maxFrames, realtime: options.realtime, shed: options.effectiveShed,
                 join: window?.join, leave: window?.leave, announce: false, interval: interval,

@@ -112,7 +112,9 @@ extension DetectionPipeline {
     }
 
     /// The batch size manager of `model`, when the policy lets the batch size move.
-    func makeManager(model: String, requests: Int, maxRequests: Int, memoryLimit: Int?) -> BatchManager? {
+    func makeManager(
+        model: String, requests: Int, maxRequests: Int, memoryLimit: Int?, cpuBusy: (@Sendable () -> Double?)? = nil
+    ) -> BatchManager? {
         guard options.batchPolicy != .fixed else { return nil }
         var config = BatchController.Config()
         config.policy = options.batchPolicy
@@ -133,7 +135,7 @@ extension DetectionPipeline {
             memoryLimit: memoryLimit, batchTimeout: options.batchTimeout,
             queueCapacity: Self.decodedCapacity(options) + Self.readyCapacity(options),
             maxInFlight: max(requests, maxRequests), decided: batchingMetrics.withLock { $0?.decisions },
-            told: decisionTeller(model: model),
+            told: decisionTeller(model: model), cpuBusy: cpuBusy,
             apply: { [self] size, requests in
                 self.use(batchSize: size)
                 if let requests { self.use(requests: requests) }

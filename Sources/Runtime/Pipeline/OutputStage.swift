@@ -88,14 +88,14 @@ struct OutputStage {
     /// Frames shed one after another for the same reason share one line (`"through"`: the last of
     /// them), so that a stream that sheds most of what it offers writes little (a service's).
     var compactDrops = false
-    private var decode = StageStats()
-    private var preprocess = StageStats()
-    private var infer = StageStats()
-    private var postprocess = StageStats()
-    private var encode = StageStats()
-    private var batchPre = StageStats()
-    private var batchPost = StageStats()
-    private var batches: [Int: Int] = [:]
+    private(set) var decode = StageStats()
+    private(set) var preprocess = StageStats()
+    private(set) var infer = StageStats()
+    private(set) var postprocess = StageStats()
+    private(set) var encode = StageStats()
+    private(set) var batchPre = StageStats()
+    private(set) var batchPost = StageStats()
+    private(set) var batches: [Int: Int] = [:]
     private(set) var frames = 0
     var streams: [Int: StreamOut] = [:]
     var timeline = Timeline()
@@ -117,7 +117,7 @@ struct OutputStage {
     init(
         tag: String, sources: [String], events: EventWriter?,
         encoders: [Int: EncoderWorker], progress: ProgressLine, drops: DropLog = DropLog(),
-        manager: BatchManager? = nil, tracking: TrackingSettings? = nil
+        manager: BatchManager? = nil, intervals: [StreamInterval?] = []
     ) {
         self.drops = drops
         self.manager = manager
@@ -127,8 +127,8 @@ struct OutputStage {
         self.encoders = encoders
         self.progress = progress
         for (i, source) in sources.enumerated() {
-            let interval = tracking.map { StreamInterval(id: "\(i)", stream: i, settings: $0) }
-            streams[i] = StreamOut(sink: StreamSink(source: source, interval: interval))
+            streams[i] = StreamOut(
+                sink: StreamSink(source: source, interval: intervals.indices.contains(i) ? intervals[i] : nil))
         }
     }
 
@@ -358,49 +358,5 @@ struct OutputStage {
     /// The run failed: stop the encoding threads.
     func cancel() {
         for encoder in encoders.values { encoder.cancel() }
-    }
-
-    func stats(
-        options: PipelineOptions, requests: Int, seconds: Double, info: VideoInfo,
-        queues: [String: RunStats.QueueStats],
-        sourceErrors: [Int: String], resources: ResourceSummary, machine: MachineInfo, deviceInfo: [String: String]
-    ) -> RunStats {
-        var stages = [
-            Stage.decode.rawValue: decode.summary, Stage.preprocess.rawValue: preprocess.summary,
-            Stage.infer.rawValue: infer.summary, Stage.postprocess.rawValue: postprocess.summary,
-        ]
-        if encode.summary.count > 0 { stages["encode"] = encode.summary }
-        let perStream = sources.indices.map { i -> RunStats.StreamStats in
-            let s = streams[i] ?? StreamOut(sink: StreamSink(source: sources[i]))
-            let span = (s.firstOut.map { s.lastOut - $0 }) ?? 0
-            let written = s.next - s.dropped
-            return RunStats.StreamStats(
-                source: sources[i], frames: written, fps: span > 0 ? Double(written - 1) / span : 0,
-                lag: s.lag.summary, error: sourceErrors[i], dropped: s.dropped,
-                tracked: s.tracking != nil ? s.tracked : nil, skipped: s.tracking != nil ? s.skipped : nil,
-                interval: s.sink.interval?.interval)
-        }
-        let firstError = sourceErrors.sorted { $0.key < $1.key }.first.map { "\(sources[$0.key]): \($0.value)" }
-        var stats = RunStats(
-            source: sources.joined(separator: ","), model: tag, device: options.device, frames: frames,
-            dropped: streams.values.reduce(0) { $0 + $1.dropped },
-            expectedFrames: sources.count == 1 ? info.frameCount : nil, seconds: seconds,
-            fps: seconds > 0 ? Double(frames) / seconds : 0, stages: stages,
-            inferPerFrameMs: frames > 0 ? infer.total / Double(frames) * 1000 : 0,
-            batchSizes: Dictionary(uniqueKeysWithValues: batches.map { (String($0.key), $0.value) }),
-            queues: queues,
-            video: .init(width: info.width, height: info.height, fps: info.frameRate, codec: info.codec),
-            error: firstError, mode: options.mode.rawValue, requestsInFlight: requests,
-            preprocessWorkers: options.mode == .sequential ? 1 : options.preprocessWorkers,
-            perBatch: [
-                Stage.preprocess.rawValue: batchPre.summary, Stage.infer.rawValue: infer.summary,
-                Stage.postprocess.rawValue: batchPost.summary,
-            ],
-            streams: perStream, resources: resources, machine: machine, deviceInfo: deviceInfo,
-            batchPolicy: options.batchPolicy.rawValue, shedPolicy: options.effectiveShed.rawValue,
-            batchDecisions: manager?.decisions ?? [])
-        stats.timeline = timeline.points
-        stats.batchDecisionCount = manager?.decisionCount
-        return stats
     }
 }

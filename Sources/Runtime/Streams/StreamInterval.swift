@@ -49,7 +49,7 @@ final class StreamInterval: Sendable {
     /// Whether the detector runs on frame `index` at the interval in force now, decided once per
     /// frame, before it is read (a frame the detector skips is read without its picture).
     func infers(frame index: Int) -> Bool {
-        TrackingSettings.infers(frame: index, stream: stream, every: interval)
+        IntervalController.infers(frame: index, stream: stream, every: interval)
     }
 
     /// The stream's first frame was read; it runs at `fps` frames per second by its container (nil:
@@ -58,7 +58,7 @@ final class StreamInterval: Sendable {
     /// it measures allows (its first frame has gone to the detector already).
     func started(fps: Double?) {
         guard auto else { return }
-        set(TrackingSettings.autoMaxInterval(fps: fps ?? 25))
+        set(IntervalController.maxInterval(fps: fps ?? 25))
     }
 
     /// A frame was decoded, at `pts` seconds: counted for the stream's rate.

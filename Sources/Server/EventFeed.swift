@@ -45,7 +45,7 @@ public final class EventFeed: Service, Sendable {
     /// the feed at most.
     public static let sendBuffer = 4 << 10
     /// Bytes NIO holds for a client before the channel stops being writable (its high water mark).
-    public static let waterMark = 16 << 10
+    public static let waterMark = 4 << 10
 
     /// One client: its buffer, how to close its connection, since when a write waits for it.
     private final class Client: Sendable {

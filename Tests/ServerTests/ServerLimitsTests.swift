@@ -14,7 +14,7 @@ import Testing
 struct ServerLimitsTests {
     static func config(events: String, server: String = "") -> String {
         """
-        server: { host: 127.0.0.1, port: 8080, idle_timeout_s: 30, header_timeout_s: 10, body_timeout_s: 10,
+        server: { host: 127.0.0.1, port: 8080, idle_timeout_s: 30, header_timeout_s: 4, body_timeout_s: 4,
                   feed_write_timeout_s: 1, max_connections: 64,
                   max_snapshots: 2, max_infer_requests: 2, allowed_hosts: [edge-01.example]\(server) }
         models: { repository: models }
@@ -62,7 +62,7 @@ struct ServerLimitsTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let serve = try await Self.start(dir)
         // 100 silent connections against 64: the probe is answered while they are held, the oldest
-        // closed to let it in (counted as evicted); the header deadline (10 s) closes the rest.
+        // closed to let it in (counted as evicted); the header deadline (4 s) closes the rest.
         let idle = try Self.attack(serve, ["idle", "100", "30"])
         #expect(idle["health"] as? Int == 200, "\(idle)")
         #expect((idle["evicted"] as? Double ?? 0) >= 36, "\(idle)")

@@ -128,8 +128,11 @@ def main() -> int:
         driver.find_element(By.ID, "add-id").clear()
         driver.find_element(By.ID, "add-source").clear()
         driver.find_element(By.ID, "add-source").send_keys("nonexistent/clip.mp4")
+        before = driver.find_element(By.ID, "add-msg").text
         driver.find_element(By.ID, "add-submit").click()
-        msg = wait(driver, lambda d: d.find_element(By.ID, "add-msg").text, PATIENCE)
+        # The message line still says what the removal did until the server's answer replaces it.
+        wait(driver, lambda d: d.find_element(By.ID, "add-msg").text not in ("", before), PATIENCE)
+        msg = driver.find_element(By.ID, "add-msg").text
         check(bool(msg) and "no such file" in msg, f"a bad stream is refused, the server's words shown ({msg!r})")
 
         # Added through the API: appears without a reload. A camera that drops shows reconnecting

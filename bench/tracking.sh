@@ -6,8 +6,14 @@
 #   2. batchline --track --infer-every N for N in $INTERVALS (default 2 3 5): the same scores, IDF1
 #      against every-frame tracking (the ratio), and the box F1 (IoU >= 0.5) of the boxes the tracker
 #      answered on the frames the detector skipped, against what every-frame tracking reports on
-#      those frames (the interval's own cost) and against the detector's own boxes there.
+#      those frames (the interval's own cost) and against the detector's own boxes there; beside it
+#      the reference measured in the same runs, the detected frame's answer held unmoved on the frames
+#      after it, and, against the ground truth, the skipped frames' F1 over every-frame tracking's on
+#      the same frames.
 # Both videos: the ground truth one (tracking scores) and vtest.avi itself (box F1 only).
+# To tune the tracker without the detector: `.build/release/TrackerBench replay
+# out/bench/tracking/weak-detections.jsonl N [REPORT] [acceleration=.. measurement=.. ...]` prints
+# the events lines the pipeline would write from the detections recorded here.
 # Usage: bench/tracking.sh (CONFIG=debug for the debug build). Writes out/bench/tracking/ (summary.txt,
 # summary.json, tracking.svg).
 set -euo pipefail
@@ -82,6 +88,27 @@ def f1_on_skipped(tracked, reference):
         fn += len(want)
     return (2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0), tp, fp, fn
 
+def held(tracked):
+    """The reference measured in the same run: on each frame the detector skipped, the answer of the
+    frame it last ran on, repeated unmoved (what a system without a tracker would show)."""
+    out, last = [], []
+    for l in tracked:
+        if l.get("inferred", True):
+            last = l.get("detections", [])
+        out.append(l if l.get("inferred", True) else dict(l, detections=last))
+    return out
+
+def ground_truth(path):
+    boxes = {}
+    for row in open(path):
+        f = row.strip().split(",")
+        if len(f) > 6 and f[6] == "1":  # considered, as score.py (MOT Challenge)
+            x, y, w, h = map(float, f[2:6])
+            boxes.setdefault(int(f[0]) - 1, []).append({"box": [x, y, x + w, y + h]})
+    return [{"frame": k, "detections": v} for k, v in sorted(boxes.items())]
+
+truth = ground_truth(gt)
+
 rows = {}
 for name in ["bytetrack", "sort", "bytetrack-weak", "sort-weak"]:
     rows[name] = score(f"{out}/{name}.txt", name)
@@ -99,6 +126,13 @@ for n in ["1"] + intervals:
             detected = lines(f"{out}/{prefix}detections.jsonl")
             rows[name][f"f1_vs_every_frame_{key}"] = f1_on_skipped(tracked, every)[0]
             rows[name][f"f1_vs_detector_{key}"] = f1_on_skipped(tracked, detected)[0]
+            rows[name][f"held_vs_every_frame_{key}"] = f1_on_skipped(held(tracked), every)[0]
+        # Against the ground truth: the skipped frames' boxes, and every-frame tracking's on the same frames.
+        tracked, every = lines(f"{out}/track-{n}.jsonl"), lines(f"{out}/track-1.jsonl")
+        skipped = {l["frame"] for l in tracked if not l.get("inferred", True)}
+        as_skipped = [dict(l, inferred=l["frame"] not in skipped) for l in every]
+        rows[name]["f1_gt_skipped"] = f1_on_skipped(tracked, truth)[0]
+        rows[name]["f1_gt_every_frame_same_frames"] = f1_on_skipped(as_skipped, truth)[0]
 base = rows["track-1"]["idf1"]
 print(f"tracking on {len(reference)} frames of the ground-truth video (bench/mot), batchline's detector;")
 print("box F1 of the frames the detector skipped, against every-frame tracking | the detector alone,")
@@ -113,6 +147,16 @@ for name, r in rows.items():
              "sort-weak": "SORT >=0.1"}.get(name, f"batchline N={name[6:]}")
     print(f"{label:18}{r['mota']:7.3f}{r['idf1']:7.3f}{r['num_switches']:6d}{frames:>13}{ratio:>11}"
           f"{f1('gt_video'):>15}{f1('vtest'):>15}")
+print()
+print("the skipped frames' box F1 against every-frame tracking: the tracker's answer, and the answer of the")
+print("frame the detector last ran on held unmoved (the reference, same runs); and against the ground truth:")
+print("the skipped frames' boxes and every-frame tracking's on the same frames (F1, IoU >= 0.5)")
+print(f"{'interval':10}{'tracker':>9}{'held':>7}{'vtest tracker':>15}{'vtest held':>12}{'GT: tracker':>13}{'every frame':>13}{'ratio':>7}")
+for n in intervals:
+    r = rows[f"track-{n}"]
+    print(f"{'N=' + n:10}{r['f1_vs_every_frame_gt_video']:9.3f}{r['held_vs_every_frame_gt_video']:7.3f}"
+          f"{r['f1_vs_every_frame_vtest']:15.3f}{r['held_vs_every_frame_vtest']:12.3f}{r['f1_gt_skipped']:13.3f}"
+          f"{r['f1_gt_every_frame_same_frames']:13.3f}{r['f1_gt_skipped'] / r['f1_gt_every_frame_same_frames']:7.3f}")
 json.dump(rows, open(f"{out}/summary.json", "w"), indent=1)
 
 # The plot: IDF1 and the skipped frames' box F1 against the interval.

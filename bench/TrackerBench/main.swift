@@ -98,6 +98,16 @@ func measure(objects: Int, frames: Int, runs: Int) -> (update: Double, predict: 
     return best
 }
 
+if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "replay" {
+    do {
+        try replay(Array(CommandLine.arguments.dropFirst(2)))
+        exit(0)
+    } catch {
+        FileHandle.standardError.write(Data("TrackerBench: \(error)\n".utf8))
+        exit(1)
+    }
+}
+
 let frames = 10_000
 let runs = 3
 let reference = measure(objects: 1, frames: frames, runs: runs)

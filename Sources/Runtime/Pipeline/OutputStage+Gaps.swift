@@ -1,5 +1,6 @@
 import Core
 import Foundation
+import Tracking
 import VideoIO
 import Vision
 

@@ -3,6 +3,7 @@ import Core
 import Foundation
 import Logging
 import Monitoring
+import Tracking
 import VideoIO
 import Vision
 
@@ -63,14 +64,14 @@ struct OutputStage {
         /// What its handle was last told of its events file: why it refuses, lines lost.
         var told: (error: String?, lost: Int) = (nil, 0)
         /// Its tracker, when the stream is tracked.
-        var tracking: StreamTracking?
+        var tracking: StreamTracker?
         /// Frames its tracker answered without the detector, and by why it skipped them.
         var tracked = 0
         var skipped: [String: Int] = [:]
 
         init(sink: StreamSink) {
             self.sink = sink
-            tracking = sink.tracking.map { StreamTracking(settings: $0) }
+            tracking = sink.tracking.map { StreamTracker(config: $0.tracker) }
         }
     }
 

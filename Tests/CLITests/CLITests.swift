@@ -219,8 +219,10 @@ struct ModelsCLITests {
             "run", "--source", TestAssets.video, "--model", model, "--model-version", "1", "--realtime",
             "--events", events,
         ]
+        let log = root.appendingPathComponent("run.stderr")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
         run.standardOutput = FileHandle.nullDevice
-        run.standardError = FileHandle.nullDevice
+        run.standardError = try FileHandle(forWritingTo: log)
         try run.run()
         defer { if run.isRunning { kill(run.processIdentifier, SIGKILL) } }
 
@@ -251,7 +253,10 @@ struct ModelsCLITests {
         kill(run.processIdentifier, SIGINT)
         let start = Date()
         while run.isRunning && Date().timeIntervalSince(start) < 60 { Thread.sleep(forTimeInterval: 0.05) }
-        #expect(!run.isRunning && run.terminationStatus == 0, "Ctrl-C ends the run with its outputs complete")
+        #expect(
+            !run.isRunning && run.terminationReason == .exit && run.terminationStatus == 0,
+            "Ctrl-C ends the run with its outputs complete: \(run.terminationReason == .exit ? "exit" : "signal") \(run.terminationStatus): \((try? String(contentsOf: log, encoding: .utf8))?.suffix(2000) ?? "")"
+        )
         let lines = try String(contentsOfFile: events, encoding: .utf8).split(separator: "\n")
         #expect(lines.count > swappedLines && lines.count < 795)
         #expect(lines.enumerated().allSatisfy { $1.contains("\"frame\":\($0),") }, "no frame lost at the stop")

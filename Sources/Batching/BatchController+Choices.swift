@@ -128,8 +128,11 @@ extension BatchController {
     /// `trial` is the size on trial under overload, if any; `entering`, whether the overload begins.
     func overloadChoice(_ load: LoadSnapshot, trial: OverloadTrial?, entering: Bool) -> OverloadChoice? {
         // 1. Back to the size that delivered most. A size being tried must beat the one it left by
-        // more than a tie; any other size goes back when another delivered more (every frame per
-        // second it lacks is shed). One look may be a transition's: two, unless it is plainly less.
+        // more than a tie; any other size goes back when another delivered more by more than a tie
+        // (every frame per second it lacks is shed, but two sizes that deliver alike would trade
+        // places on their measurements' noise, each move costing a transition: on one core, 5
+        // cameras, B=1 and B=2 swapped five times in 16 s). One look may be a transition's: two,
+        // unless it is plainly less.
         let fitting = config.sizes.compactMap { size in
             delivered(size, load).flatMap { candidate(size, load).fits ? (size: size, value: $0) : nil }
         }
@@ -140,7 +143,7 @@ extension BatchController {
         } else {
             back = fitting.filter { $0.size != batch }
                 .max { $0.value < $1.value || ($0.value == $1.value && $0.size > $1.size) }
-                .map { ($0.size, $0.value, $0.value) }
+                .map { ($0.size, $0.value, $0.value / (1 + config.tie)) }
         }
         if load.time - lastChange >= 1, let here = delivered(batch, load), let top = back, top.bar >= here,
             (ledger.capacity[batch]?.count ?? 2) >= 2 || here < top.bar * (1 - config.plainlyWorse)

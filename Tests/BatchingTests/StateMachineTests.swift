@@ -76,6 +76,27 @@ struct PhaseTests {
     }
 }
 
+extension PhaseTests {
+    @Test("Overloaded, two sizes that deliver alike (within a tie) do not trade places on their measurements' noise")
+    func overloadNoFlipFlop() throws {
+        var config = BatchController.Config()
+        config.sizes = [1, 2]
+        var c = BatchController(config: config)
+        var moves: [BatchDecision] = []
+        // 100 frames/s arriving, queues full; B=1 delivers 49 or 51, B=2 50 or 52, alternately.
+        for k in 0..<120 {
+            c.observe(batch: c.batch, stageSeconds: [.infer: 0.02 * Double(c.batch)])
+            let output = (c.batch == 1 ? 49.0 : 50.0) + (k % 2 == 0 ? 0 : 2)
+            let load = LoadSnapshot(
+                time: Double(k) * 0.5, arrivalRate: 100, outputRate: output, queueDepth: 30, queueCapacity: 32)
+            if let d = c.decide(load), d.to != d.from { moves.append(d) }
+        }
+        // B=2 is tried once and, not better by more than a tie, left; then nothing moves.
+        #expect(moves.count <= 2, "\(moves.map(\.reason))")
+        #expect(moves.filter { $0.why.kind == .overloadBack }.count <= 1, "\(moves.map(\.reason))")
+    }
+}
+
 @Suite("Decision reasons")
 struct DecisionReasonTests {
     static let prediction = DecisionReason.Prediction(

@@ -36,6 +36,9 @@ struct AutoIntervalTests {
         options.maxFrames = frames
         options.tracking = tracking
         options.schedule = schedule
+        // How busy the machine is (the other test lane, a build) must not decide whether intervals
+        // shorten here: the CPU gate is IntervalControllerTests' to test.
+        options.cpuBusy = { nil }
         options.eventsPath = dir.appendingPathComponent("events.jsonl").path
         let report = try DetectionPipeline(options: options, engine: engine).runBlocking()
         let text = try String(contentsOfFile: options.eventsPath!, encoding: .utf8)

@@ -273,7 +273,7 @@ public final class DetectionPipeline: Sendable {
         let monitor = ResourceMonitor(interval: 0.2)
         let manager = makeManager(
             model: models.name, requests: requests, maxRequests: maxRequests,
-            memoryLimit: monitor.machine.cgroupLimitBytes, cpuBusy: { monitor.machineBusy })
+            memoryLimit: monitor.machine.cgroupLimitBytes, cpuBusy: options.cpuBusy ?? { monitor.machineBusy })
         if let manager { models.whenSwitched { tag in manager.modelChanged(to: tag) } }
         phase.withLock { $0.update { $0.batcher = manager } }
         settings.withLock { $0.latencySLO = options.latencySLO }

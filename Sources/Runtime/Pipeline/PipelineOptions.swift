@@ -61,6 +61,11 @@ public struct PipelineOptions: Sendable {
     /// Per source: seconds after the start at which it joins (starts decoding) and leaves (stops);
     /// a live-load schedule for `--realtime` runs and benchmarks. Missing entries: the whole run.
     public var schedule: [Int: (join: Double, leave: Double?)] = [:]
+    /// Where the batch size manager reads how busy the machine's CPU is (0...1; nil: unknown), which
+    /// holds intervals from shortening while the cores are the limit. Nil: the run's own resource
+    /// monitor. A test on a shared machine passes `{ nil }` so that other work on it (a parallel
+    /// test, a build) does not decide its outcome; the gate itself is tested on its own.
+    public var cpuBusy: (@Sendable () -> Double?)?
 
     /// The shedding policy in force.
     public var effectiveShed: ShedPolicy {

@@ -8,17 +8,23 @@ public struct CostModel: Sendable, Equatable {
     /// Batch size -> (average bytes, samples) of memory in use while running at that size.
     public private(set) var memory: [Int: Sample] = [:]
 
-    /// A moving average and its sample count.
+    /// A moving average, its sample count, and how far measurements stray from it.
     public struct Sample: Sendable, Equatable {
         /// Average.
         public var value: Double
         /// How many measurements went in.
         public var count: Int
+        /// Moving average (same weight) of how far each measurement fell from the average before it:
+        /// the measurements' noise, 0 until a second one.
+        public var deviation: Double = 0
 
         /// `sample` folded into the moving average with weight `smoothing`, or its first value.
         static func adding(_ sample: Double, to s: Sample?, smoothing: Double) -> Sample {
             guard let s, s.count > 0 else { return Sample(value: sample, count: 1) }
-            return Sample(value: s.value + smoothing * (sample - s.value), count: s.count + 1)
+            let miss = abs(sample - s.value)
+            return Sample(
+                value: s.value + smoothing * (sample - s.value), count: s.count + 1,
+                deviation: s.count == 1 ? miss : s.deviation + smoothing * (miss - s.deviation))
         }
     }
 
@@ -66,6 +72,16 @@ public struct CostModel: Sendable, Equatable {
         guard let points = measured[stage] else { return nil }
         if let s = points[batch] { return s.value }
         return Self.line(points.mapValues(\.value))?(Double(batch))
+    }
+
+    /// How far `stage`'s measurements at `batch` stray from their average, as a fraction of it (from
+    /// three measurements); at a size not measured so, the largest of the sizes that were (its
+    /// prediction comes from them); nil when none was.
+    public func noise(stage: Stage, batch: Int) -> Double? {
+        func relative(_ s: Sample) -> Double? { s.count >= 3 && s.value > 0 ? s.deviation / s.value : nil }
+        guard let points = measured[stage] else { return nil }
+        if let s = points[batch], let n = relative(s) { return n }
+        return points.values.compactMap(relative).max()
     }
 
     /// Memory in use at `batch`, measured or on the line; nil when unknown.

@@ -55,8 +55,42 @@ struct CostModelTests {
     }
 }
 
+extension CostModelTests {
+    @Test("The measurements' noise: 0 for steady costs, the usual deviation as a fraction for noisy ones")
+    func noise() throws {
+        var m = CostModel()
+        for _ in 0..<10 { m.observe(stage: .infer, batch: 1, seconds: 0.01) }
+        #expect(m.noise(stage: .infer, batch: 1) == 0)
+        for k in 0..<30 { m.observe(stage: .infer, batch: 2, seconds: k % 2 == 0 ? 0.016 : 0.024) }
+        let noisy = try #require(m.noise(stage: .infer, batch: 2))
+        #expect(noisy > 0.15 && noisy < 0.35, "\(noisy)")
+        // A size not measured takes the noisiest measured one's (its prediction comes from them).
+        #expect(m.noise(stage: .infer, batch: 4) == noisy)
+        #expect(m.noise(stage: .preprocess, batch: 1) == nil)
+    }
+}
+
 @Suite("Batch controller")
 struct BatchControllerTests {
+    @Test(
+        "Keeping up near capacity on noisy costs: sizes that promise alike within their noise do not take turns"
+    )
+    func noisyCosts() {
+        // Every size gives ~125 frames/s per its costs, each measurement up to 35% off either way in a
+        // sequence that repeats every 11; 80 frames/s arrive (not light: more than half).
+        var k = 0
+        let costs: (Int) -> [Stage: Double] = { b in
+            k += 1
+            let wobble = [1.35, 0.7, 1.0, 1.3, 0.75, 0.9, 1.15, 0.85, 1.0, 0.8, 1.25][k % 11]
+            return [.infer: 0.008 * Double(b) * wobble]
+        }
+        var c = BatchController()
+        let moves = drive(&c, costs: costs, rate: { _ in 80 }, steps: 240).filter { $0.to != $0.from }
+        // Each size up is tried once (1 -> 2 -> 4 -> 8 at most) and some settled on; no more.
+        let throughputMoves = moves.filter { $0.why.kind == .highestKeepingUp || $0.why.kind == .smallerTie }
+        #expect(throughputMoves.count <= 2, "\(moves.map(\.reason))")
+    }
+
     @Test("fixed never changes")
     func fixed() {
         var config = BatchController.Config()

@@ -152,6 +152,8 @@ let package = Package(
             resources: [.copy("Resources/openapi.yaml"), .copy("Resources/dashboard.html")],
             swiftSettings: swiftSettings
         ),
+        // Analytics: lines, zones and dwell on a stream's tracks, a pure value.
+        .target(name: "Analytics", swiftSettings: swiftSettings),
         // Tracking: a multi-object tracker (Kalman motion, two-stage IoU association), a pure value.
         .target(name: "Tracking", dependencies: ["Vision"], swiftSettings: swiftSettings),
         // The tracker's benchmark (bench/tracker.sh runs it); not a product.
@@ -192,6 +194,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(name: "BatchingTests", dependencies: ["Batching"], swiftSettings: swiftSettings),
         .testTarget(name: "TrackingTests", dependencies: ["Tracking"], swiftSettings: swiftSettings),
+        .testTarget(name: "AnalyticsTests", dependencies: ["Analytics"], swiftSettings: swiftSettings),
         .testTarget(name: "MonitoringTests", dependencies: ["Core", "Monitoring"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ServerTests",

@@ -96,7 +96,7 @@ let package = Package(
             name: "Runtime",
             dependencies: [
                 "Core", "VideoIO", "InferenceBackend", "InferenceEngine", "Vision", "Monitoring", "Batching",
-                "ModelRegistry", "ModelServing", "Tracking",
+                "ModelRegistry", "ModelServing", "Tracking", "Analytics",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
@@ -164,6 +164,7 @@ let package = Package(
             name: "batchline",
             dependencies: [
                 "Core", "Runtime", "ModelServing", "Tools", "Batching", "ModelRegistry", "Vision", "EdgeNode", "Server",
+                "Analytics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),

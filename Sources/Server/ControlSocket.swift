@@ -105,8 +105,10 @@ public enum RunLifecycle {
         let run = PipelineRunService(pipeline: pipeline)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(
+                // A failed run stops the socket gracefully too (cancelling it made Hummingbird log two
+                // errors after the run's one line).
                 service: run, successTerminationBehavior: .gracefullyShutdownGroup,
-                failureTerminationBehavior: .cancelGroup, serviceName: "pipeline")
+                failureTerminationBehavior: .gracefullyShutdownGroup, serviceName: "pipeline")
         ]
         if let control {
             services.append(

@@ -26,6 +26,10 @@ public struct StreamTracker: Sendable {
     /// second: a still scene left to the tracker by motion gating is detected once a second.
     public static let holdUntracked = 1.0
 
+    /// The stream's running time (seconds) of the last frame fed, the clock its tracks move on: a
+    /// looping file's time runs on. Nil before the first frame.
+    public var now: Double? { last }
+
     /// Tracking for a stream with `config`, with no track yet.
     public init(config: TrackerConfig) {
         tracker = Tracker(config: config)

@@ -1,3 +1,4 @@
+import Analytics
 import ArgumentParser
 import Batching
 import Core
@@ -134,6 +135,19 @@ extension Batchline {
         var motion = false
 
         @Option(
+            name: .long,
+            help: """
+                A counting line, NAME=x1,y1,x2,y2 in pixels of the source frame (repeatable; implies --track): \
+                a track's bottom centre crossing it is an event, "in" from the left of x1,y1 -> x2,y2 to its right.
+                """)
+        var line: [String] = []
+
+        @Option(
+            name: .long,
+            help: "A zone, NAME=x1,y1,x2,y2,x3,y3[,...] in pixels (repeatable; implies --track): entered and left.")
+        var zone: [String] = []
+
+        @Option(
             name: .customLong("allow-protocol"),
             help: "Also allow this protocol for --source (besides files, rtsp, rtsps, http, https, udp, rtp, srt).")
         var allowProtocols: [String] = []
@@ -180,6 +194,10 @@ extension Batchline {
                 options.schedule[stream] = (times[0]!, times.count == 2 ? times[1] : nil)
             }
             options.tracking = try Self.tracking(track: track, inferEvery: inferEvery, motion: motion)
+            if let spec = try Self.analytics(lines: line, zones: zone) {
+                options.tracking = options.tracking ?? TrackingSettings()
+                options.tracking!.analytics = spec
+            }
             if options.tracking?.auto == true && (options.batchPolicy == .fixed || options.mode == .sequential) {
                 throw fail(
                     PipelineError(
@@ -218,6 +236,37 @@ extension Batchline {
             }
             print(Self.summary(report.stats))
             if let cut = report.sourceError { throw fail(cut) }
+        }
+
+        /// The lines and zones `--line` and `--zone` give (nil: none), or a one-line error naming the
+        /// option and what is wrong.
+        static func analytics(lines: [String], zones: [String]) throws -> AnalyticsSpec? {
+            guard !lines.isEmpty || !zones.isEmpty else { return nil }
+            func parse(_ item: String, _ option: String, count: (Int) -> Bool, what: String) throws -> (
+                String, [Point]
+            ) {
+                let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
+                let numbers = parts.count == 2 ? parts[1].split(separator: ",").map { Double($0) } : []
+                guard parts.count == 2, count(numbers.count), numbers.count % 2 == 0, numbers.allSatisfy({ $0 != nil })
+                else { throw fail(PipelineError("--\(option) \(item): write NAME=\(what)")) }
+                let points = stride(from: 0, to: numbers.count, by: 2).map { Point(numbers[$0]!, numbers[$0 + 1]!) }
+                return (parts[0], points)
+            }
+            var spec = AnalyticsSpec()
+            for item in lines {
+                let (name, p) = try parse(item, "line", count: { $0 == 4 }, what: "x1,y1,x2,y2")
+                spec.lines.append(LineSpec(name: name, from: p[0], to: p[1]))
+            }
+            for item in zones {
+                let (name, p) = try parse(item, "zone", count: { $0 >= 6 }, what: "x1,y1,x2,y2,x3,y3[,...]")
+                spec.zones.append(ZoneSpec(name: name, points: p))
+            }
+            do {
+                try spec.validate()
+            } catch {
+                throw fail(PipelineError("--line/--zone: \(error)"))
+            }
+            return spec
         }
 
         /// The tracking `--track`, `--infer-every` and `--motion` ask for, or a one-line error naming

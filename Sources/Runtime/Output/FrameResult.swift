@@ -1,3 +1,4 @@
+import Analytics
 import Core
 import Foundation
 import Vision
@@ -32,6 +33,8 @@ public struct FrameResult: Sendable {
     /// Whether the detector ran on the frame; false for a frame a tracked stream's interval or
     /// motion gate skipped, answered by its tracker (`"inferred":false`, the tracks' predicted boxes).
     public var inferred = true
+    /// What the stream's lines and zones saw happen on this frame (`"events":[...]`, absent when none).
+    public var events: [AnalyticsEvent] = []
 
     /// The event line, without its newline:
     /// `{"stream":0,"frame":i,"pts":s,"model":"m@v","batch":B,"detections":[{"label":..,"score":..,"box":[..]}]}`;
@@ -51,7 +54,21 @@ public struct FrameResult: Sendable {
             s += d.box.map { fixed($0, 1) }.joined(separator: ",") + "]"
             s += d.track.map { ",\"track\":\($0)}" } ?? "}"
         }
-        return s + "]}"
+        s += "]"
+        if !events.isEmpty {
+            s += ",\"events\":["
+            for (i, e) in events.enumerated() {
+                if i > 0 { s += "," }
+                s += "{\"id\":\(quoted(e.id)),\"type\":\(quoted(e.type.rawValue)),"
+                if let line = e.line { s += "\"line\":\(quoted(line))," }
+                if let zone = e.zone { s += "\"zone\":\(quoted(zone))," }
+                s += "\"track\":\(e.track),"
+                if let d = e.direction { s += "\"direction\":\(quoted(d.rawValue))," }
+                s += "\"time\":\(fixed(time ?? e.time, 3))}"
+            }
+            s += "]"
+        }
+        return s + "}"
     }
 }
 

@@ -1,3 +1,4 @@
+import Analytics
 import Tracking
 import Vision
 
@@ -16,6 +17,8 @@ public struct TrackingSettings: Sendable, Equatable {
     public var motion: Bool
     /// The tracker's settings.
     public var tracker: TrackerConfig
+    /// Lines and zones watched on the stream's tracks (`run --line/--zone`); nil or empty: none.
+    public var analytics: AnalyticsSpec?
 
     /// The largest interval accepted: 30 s of a 10 fps camera, and in any case bounded by the
     /// tracker's retention (a track unseen for longer is dropped).

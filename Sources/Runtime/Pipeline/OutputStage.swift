@@ -1,3 +1,4 @@
+import Analytics
 import Batching
 import Core
 import Foundation
@@ -65,13 +66,20 @@ struct OutputStage {
         var told: (error: String?, lost: Int) = (nil, 0)
         /// Its tracker, when the stream is tracked.
         var tracking: StreamTracker?
+        /// Its lines and zones, when it has any (on the tracker's clock).
+        var analytics: StreamAnalytics?
+        /// The frame size its lines and zones were checked against (once, at its first frame).
+        var analyticsChecked = false
         /// Frames its tracker answered without the detector, and by why it skipped them.
         var tracked = 0
         var skipped: [String: Int] = [:]
 
-        init(sink: StreamSink) {
+        init(sink: StreamSink, stream: Int = 0) {
             self.sink = sink
             tracking = sink.tracking.map { StreamTracker(config: $0.tracker) }
+            if let spec = sink.tracking?.analytics, !spec.isEmpty {
+                analytics = StreamAnalytics(spec: spec, idPrefix: "\(EventIDs.run)-\(sink.name ?? String(stream))")
+            }
         }
     }
 
@@ -129,7 +137,8 @@ struct OutputStage {
         self.progress = progress
         for (i, source) in sources.enumerated() {
             streams[i] = StreamOut(
-                sink: StreamSink(source: source, interval: intervals.indices.contains(i) ? intervals[i] : nil))
+                sink: StreamSink(source: source, interval: intervals.indices.contains(i) ? intervals[i] : nil),
+                stream: i)
         }
     }
 
@@ -181,6 +190,7 @@ struct OutputStage {
             var result = FrameResult(
                 stream: s.stream, frame: s.frame.index, pts: s.frame.pts, model: batch.model, batch: batch.frames.count,
                 detections: found)
+            result.events = try analyse(found, stream: s.stream, width: s.frame.width, height: s.frame.height)
             result.name = sink.name
             if wallClock { result.time = Date().timeIntervalSince1970 }
             let kept = try write(result, stream: s.stream)
@@ -313,7 +323,7 @@ struct OutputStage {
 
     private mutating func sync(_ directory: StreamDirectory) throws {
         let (added, ended) = directory.take()
-        for (stream, sink) in added { streams[stream] = StreamOut(sink: sink) }
+        for (stream, sink) in added { streams[stream] = StreamOut(sink: sink, stream: stream) }
         for (stream, count) in ended { streams[stream]?.final = count }
     }
 

@@ -1,0 +1,37 @@
+import Analytics
+import Foundation
+import Tracking
+import Vision
+
+/// Event ids: this run's prefix, unique across restarts (the start time and a random part), then
+/// the stream and a sequence.
+enum EventIDs {
+    static let run: String = {
+        let start = String(Int(Date().timeIntervalSince1970), radix: 36)
+        let random = String(UInt32.random(in: .min ... .max), radix: 36)
+        return "\(start)\(random)"
+    }()
+}
+
+extension OutputStage {
+    /// What the stream's lines and zones saw on a frame whose reported boxes are `found` (its
+    /// confirmed tracks are those with an id), on the tracker's clock. The lines and zones are
+    /// checked against the frame's size at the stream's first frame that has one: a point outside
+    /// it ends the run with one line naming the stream and the item.
+    mutating func analyse(_ found: [Detection], stream: Int, width: Int?, height: Int?) throws -> [AnalyticsEvent] {
+        guard var analytics = streams[stream]!.analytics, let now = streams[stream]!.tracking?.now else { return [] }
+        if !streams[stream]!.analyticsChecked, let width, let height, width > 0, height > 0 {
+            streams[stream]!.analyticsChecked = true
+            do {
+                try analytics.spec.validate(width: width, height: height)
+            } catch {
+                let name = streams[stream]!.sink.name ?? streams[stream]!.sink.source
+                throw PipelineError(.invalidOptions, "\(name): \(error)")
+            }
+        }
+        let observed = found.compactMap { d in d.track.map { Observation(track: $0, label: d.label, box: d.box) } }
+        let events = analytics.update(observed, at: now)
+        streams[stream]!.analytics = analytics
+        return events
+    }
+}

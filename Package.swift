@@ -118,7 +118,7 @@ let package = Package(
             name: "EdgeNode",
             dependencies: [
                 "Core", "Runtime", "ModelServing", "InferenceEngine", "Monitoring", "Batching", "ModelRegistry",
-                "Vision", "InferenceBackend", "VideoIO",
+                "Vision", "InferenceBackend", "VideoIO", "Analytics",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -188,7 +188,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
-            name: "EdgeNodeTests", dependencies: ["EdgeNode", "Batching", "TestSupport"], swiftSettings: swiftSettings),
+            name: "EdgeNodeTests", dependencies: ["EdgeNode", "Batching", "Analytics", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "ModelServingTests", dependencies: ["ModelServing"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ModelRegistryTests", dependencies: ["ModelRegistry", "Vision", "TestSupport"],

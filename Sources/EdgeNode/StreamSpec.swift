@@ -1,3 +1,4 @@
+import Analytics
 import Core
 import Foundation
 import ModelRegistry
@@ -31,10 +32,15 @@ public struct StreamSpec: Sendable, Equatable {
     public var inferAuto = false
     /// With `track`: frames of a still scene are left to the tracker (`motion: true`).
     public var motion = false
+    /// With `track`: lines and zones watched on its tracks (`analytics:`); nil: none.
+    public var analytics: AnalyticsSpec? = nil
 
     /// The stream's tracking, as the pipeline takes it; nil when not tracked.
     public var tracking: TrackingSettings? {
-        track ? TrackingSettings(inferEvery: inferEvery, auto: inferAuto, motion: motion) : nil
+        guard track else { return nil }
+        var settings = TrackingSettings(inferEvery: inferEvery, auto: inferAuto, motion: motion)
+        settings.analytics = analytics
+        return settings
     }
 
     /// `[A-Za-z0-9_-]{1,64}`.
@@ -69,7 +75,7 @@ extension StreamSpec: DecodableWithConfiguration {
 
     /// The keys an entry may have.
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case id, source, model, loop, realtime, track, motion
+        case id, source, model, loop, realtime, track, motion, analytics
         case inferEvery = "infer_every"
     }
 
@@ -100,11 +106,13 @@ extension StreamSpec: DecodableWithConfiguration {
         if interval != nil && !track { throw fields.issue(.inferEvery, "needs track: true") }
         let motion = try fields.bool(.motion) ?? false
         if motion && !track { throw fields.issue(.motion, "needs track: true") }
+        let analytics = fields.has(.analytics) ? try fields.decode(AnalyticsEntry.self, forKey: .analytics).spec : nil
+        if analytics != nil && !track { throw fields.issue(.analytics, "needs track: true") }
         self.init(
             id: id, source: source, model: model, modelPath: ModelRepository.canonicalPath(modelPath),
             loop: try fields.bool(.loop) ?? false,
             realtime: try fields.bool(.realtime) ?? false, track: track, inferEvery: interval?.every ?? 1,
-            inferAuto: interval?.auto ?? false, motion: motion)
+            inferAuto: interval?.auto ?? false, motion: motion, analytics: analytics)
     }
 
     /// `infer_every`: a whole number of frames within 1...300, or `auto`; nil when not given.

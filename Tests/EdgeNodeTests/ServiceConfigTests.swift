@@ -1,3 +1,4 @@
+import Analytics
 import Batching
 import Core
 import EdgeNode
@@ -91,6 +92,35 @@ struct ServiceConfigTests {
                 "bad.yaml: streams[0].model: no such model: 'no-such-model' is not a path nor a model in"
             ),
             ("streams: [ { id: a", "bad.yaml: not valid YAML"),
+            (
+                "streams:\n  - { id: a, source: \(video), model: pedestrian-ssdlite, analytics: { lines: [] } }",
+                "bad.yaml: streams[0].analytics: needs track: true"
+            ),
+            (
+                "streams:\n  - { id: a, source: \(video), model: pedestrian-ssdlite, track: true, "
+                    + "analytics: { lines: [ { name: door, from: [1, 1], to: [1, 1] } ] } }",
+                "bad.yaml: streams[0].analytics: lines[0] (door): from and to are the same point"
+            ),
+            (
+                "streams:\n  - { id: a, source: \(video), model: pedestrian-ssdlite, track: true, "
+                    + "analytics: { zones: [ { name: q, points: [[0, 0], [5, 5]] } ] } }",
+                "bad.yaml: streams[0].analytics: zones[0] (q): a zone needs 3 or more points, got 2"
+            ),
+            (
+                "streams:\n  - { id: a, source: \(video), model: pedestrian-ssdlite, track: true, "
+                    + "analytics: { lines: [ { name: door, from: [1], to: [3, 4] } ] } }",
+                "bad.yaml: streams[0].analytics.lines[0].from: must be [x, y], two finite numbers"
+            ),
+            (
+                "streams:\n  - { id: a, source: \(video), model: pedestrian-ssdlite, track: true, "
+                    + "analytics: { counters: [] } }",
+                "bad.yaml: streams[0].analytics.counters: unknown key"
+            ),
+            (
+                "streams:\n  - { id: a, source: \(video), model: pedestrian-ssdlite, track: true, "
+                    + "analytics: { zones: [ { name: q, points: [[0, 0], [9, 0], [9, 9]], loiter_s: -1 } ] } }",
+                "bad.yaml: streams[0].analytics: zones[0] (q): loiter_s must be above 0"
+            ),
         ])
     func badConfigs(_ body: String, _ expected: String) {
         #expect {
@@ -99,6 +129,26 @@ struct ServiceConfigTests {
             let text = "\(error)"
             return text.hasPrefix(expected) && !text.contains("\n")
         }
+    }
+
+    @Test("A stream's analytics: lines and zones read as given, anchor and classes too")
+    func analytics() throws {
+        let config = try ServiceConfig.parse(
+            yaml: Self.config(
+                """
+                streams:
+                  - id: a
+                    source: \(Self.video)
+                    model: pedestrian-ssdlite
+                    track: true
+                    analytics:
+                      lines: [ { name: door, from: [10, 20], to: [300, 20] } ]
+                      zones: [ { name: q, points: [[0, 0], [90, 0], [90, 90]], loiter_s: 30, anchor: centre, classes: [person] } ]
+                """), file: "a.yaml")
+        let spec = try #require(config.streams.first?.analytics)
+        #expect(spec.lines.first?.name == "door" && spec.lines.first?.to.x == 300)
+        #expect(spec.zones.first?.loiterSeconds == 30 && spec.zones.first?.anchor == .centre)
+        #expect(spec.zones.first?.classes == ["person"])
     }
 
     @Test("serve refuses a bad config at start: one line naming the file and the key, exit 1")
@@ -246,7 +296,7 @@ struct ServiceConfigTests {
             (
                 "nodes:\n  edge-01:\n    streams:\n"
                     + "      - { id: a, source: \"rtsp://h/x\", model: ppocr-cls, fps: 5 }",
-                "bad.yaml: nodes.edge-01.streams[0].fps: unknown key (known: id, source, model, loop, realtime, track, motion, infer_every)"
+                "bad.yaml: nodes.edge-01.streams[0].fps: unknown key (known: id, source, model, loop, realtime, track, motion, analytics, infer_every)"
             ),
             (
                 "nodes:\n  edge-01:\n    streams:\n"

@@ -236,3 +236,54 @@ struct RoutesInProcessTests {
         }
     }
 }
+
+extension RoutesInProcessTests {
+    @Test(
+        "A stream added with analytics: its events file carries line crossings and zone events with unique ids and wall-clock times; analytics without track, or a bad line, is a 400 naming it"
+    )
+    func analyticsStream() async throws {
+        let dir = TestAssets.temporaryDirectory("analytics")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let service = try await Self.startedNode(dir)
+        try await service.start()
+        let app = Application(responder: ControlPlane.responder(service))
+        let video = TestAssets.video
+        let analytics =
+            #"{"lines":[{"name":"mid","from":[384,150],"to":[384,576]}],"zones":[{"name":"plaza","points":[[100,300],[700,300],[700,570],[100,570]]}]}"#
+        try await app.test(.router) { client in
+            for (body, words) in [
+                (
+                    #"{"source":"\#(video)","model":"pedestrian-ssdlite","analytics":\#(analytics)}"#,
+                    "analytics: needs track: true"
+                ),
+                (
+                    #"{"source":"\#(video)","model":"pedestrian-ssdlite","track":true,"analytics":{"lines":[{"name":"a","from":[1,1],"to":[1,1]}]}}"#,
+                    "lines[0] (a): from and to are the same point"
+                ),
+            ] {
+                let refused = try await client.execute(
+                    uri: "/api/v1/streams", method: .post, body: ByteBuffer(string: body))
+                #expect(refused.status == .badRequest)
+                let message = Self.json(refused)?["error"] as? String ?? ""
+                #expect(message.contains(words), "\(message)")
+            }
+            let body =
+                #"{"id":"gate","source":"\#(video)","model":"pedestrian-ssdlite","track":true,"analytics":\#(analytics)}"#
+            let added = try await client.execute(uri: "/api/v1/streams", method: .post, body: ByteBuffer(string: body))
+            #expect(added.status == .created, "\(String(buffer: added.body))")
+            let handle = try #require(service.handle("gate"))
+            #expect(await handle.waitUntilComplete(timeout: .seconds(300)))
+        }
+        await service.shutdown()
+        let text = try String(contentsOf: dir.appendingPathComponent("gate.jsonl"), encoding: .utf8)
+        let events = text.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }.flatMap { $0["events"] as? [[String: Any]] ?? [] }
+        let ids = events.compactMap { $0["id"] as? String }
+        #expect(!ids.isEmpty && Set(ids).count == ids.count && ids.allSatisfy { $0.contains("-gate-") })
+        #expect(events.contains { $0["type"] as? String == "line_crossed" && $0["direction"] is String })
+        #expect(events.contains { $0["type"] as? String == "zone_entered" })
+        // A service's events carry the wall clock.
+        #expect(events.allSatisfy { ($0["time"] as? Double ?? 0) > 1_700_000_000 })
+    }
+}

@@ -188,7 +188,8 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
-            name: "EdgeNodeTests", dependencies: ["EdgeNode", "Batching", "Analytics", "TestSupport"], swiftSettings: swiftSettings),
+            name: "EdgeNodeTests", dependencies: ["EdgeNode", "Batching", "Analytics", "TestSupport"],
+            swiftSettings: swiftSettings),
         .testTarget(name: "ModelServingTests", dependencies: ["ModelServing"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ModelRegistryTests", dependencies: ["ModelRegistry", "Vision", "TestSupport"],

@@ -181,7 +181,7 @@ let package = Package(
             name: "RuntimeTests",
             dependencies: [
                 "Core", "Runtime", "ModelServing", "InferenceEngine", "Tools", "VideoIO", "Vision", "Monitoring",
-                "Batching", "TestSupport",
+                "Batching", "Analytics", "TestSupport",
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],

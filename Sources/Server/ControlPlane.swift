@@ -36,7 +36,7 @@ public enum ControlPlane {
     /// describes (a test holds the two together), and what a wrong method is told (405, `Allow`).
     public static let apiRoutes: [(path: String, methods: [String])] = [
         ("/api/v1/streams", ["GET", "POST"]), ("/api/v1/streams/{id}", ["GET", "DELETE"]),
-        ("/api/v1/streams/{id}/snapshot.jpg", ["GET"]),
+        ("/api/v1/streams/{id}/snapshot.jpg", ["GET"]), ("/api/v1/streams/{id}/analytics", ["GET"]),
         ("/api/v1/models", ["GET"]), ("/api/v1/models/{name}/activate", ["POST"]),
         ("/api/v1/models/{name}/rollback", ["POST"]), ("/api/v1/batching", ["GET", "PUT"]),
         ("/api/v1/system", ["GET"]), ("/api/v1/events", ["GET"]), ("/api/v1/openapi.yaml", ["GET"]),
@@ -132,6 +132,12 @@ public enum ControlPlane {
             // Drawn and encoded only when asked, on the blocking executor (never the cooperative pool),
             // `server.max_snapshots` at once.
             return await guards.snapshots.run { await snapshot(latest) }
+        }
+        router.get("/api/v1/streams/:id/analytics") { _, context in
+            let id = context.parameters.get("id") ?? ""
+            guard StreamSpec.isValidID(id) else { return error(.badRequest, badID(id)) }
+            guard let handle = service.handle(id) else { return error(.notFound, "no stream '\(id)'") }
+            return json(handle.analytics)
         }
         router.get("/api/v1/streams/:id") { _, context in
             let id = context.parameters.get("id") ?? ""

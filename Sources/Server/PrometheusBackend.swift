@@ -44,6 +44,8 @@ public struct PrometheusBackend: MetricsFactory {
         "batchline_frames_skipped_total":
             "Frames of the stream the detector skipped, answered by its tracker, by reason (interval, motion: a still scene).",
         "batchline_stream_infer_interval": "The detector runs on every N-th frame of the stream (1: every frame).",
+        "batchline_line_crossings_total": "Tracks that crossed the stream's line, by direction (in, out).",
+        "batchline_zone_occupancy": "Tracks inside the stream's zone now.",
         "batchline_http_connections_closed_total":
             "HTTP connections the server closed: evicted when full, or past a request's head or body deadline.",
     ]

@@ -1,3 +1,4 @@
+import Analytics
 import Batching
 import CoreMetrics
 import Foundation
@@ -118,6 +119,56 @@ struct MetricsCountingTests {
         let decisions = try metrics.expectCounter("batchline_batch_decisions_total", [("model", "scripted@1")])
         #expect(decisions.totalValue == Int64(pipeline.batching().decisionCount))
         #expect(decisions.totalValue >= 3)
+        pipeline.stop()
+        _ = try await run.value
+    }
+}
+
+extension MetricsCountingTests {
+    @Test(
+        "A tracked stream with a line and a zone on the real detector: batchline_line_crossings_total by direction equals the crossings its events say, batchline_zone_occupancy follows the zone"
+    )
+    func analyticsCounted() async throws {
+        let metrics = TestMetrics()
+        var options = PipelineOptions(sources: [], model: TestAssets.detector)
+        options.keepOpen = true
+        options.mode = .batched
+        options.batchSize = 4
+        let pipeline = DetectionPipeline(options: options, metrics: metrics)
+        let run = Task { try await pipeline.run() }
+        defer { pipeline.stop() }
+        try #require(await pipeline.waitUntilReady() == true)
+        let dir = TestAssets.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let events = dir.appendingPathComponent("gate.jsonl").path
+        var tracking = TrackingSettings()
+        tracking.analytics = AnalyticsSpec(
+            lines: [LineSpec(name: "mid", from: Point(384, 150), to: Point(384, 576))],
+            zones: [
+                ZoneSpec(name: "plaza", points: [Point(100, 300), Point(700, 300), Point(700, 570), Point(100, 570)])
+            ])
+        let handle = try pipeline.attach(
+            id: "gate", source: TestAssets.video, model: "detector", loop: false, realtime: false, eventsPath: events,
+            tracking: tracking)
+        try #require(await handle.waitUntilComplete(timeout: .seconds(300)))
+        let told = try String(contentsOfFile: events, encoding: .utf8).split(separator: "\n").flatMap { line in
+            ((try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any])?["events"]
+                as? [[String: Any]]
+                ?? []
+        }
+        for direction in ["in", "out"] {
+            let said = told.filter {
+                $0["type"] as? String == "line_crossed" && $0["direction"] as? String == direction
+            }
+            let counter = try metrics.expectCounter(
+                "batchline_line_crossings_total", [("stream", "gate"), ("line", "mid"), ("direction", direction)])
+            #expect(counter.totalValue == Int64(said.count) && !said.isEmpty, "\(direction)")
+        }
+        let entered = told.filter { $0["type"] as? String == "zone_entered" }.count
+        let left = told.filter { $0["type"] as? String == "zone_left" }.count
+        let occupancy = try metrics.expectGauge("batchline_zone_occupancy", [("stream", "gate"), ("zone", "plaza")])
+        #expect(entered > 0 && occupancy.lastValue == Double(entered - left))
+        #expect(handle.analytics.lines.first.map { $0.in + $0.out } == told.filter { $0["line"] != nil }.count)
         pipeline.stop()
         _ = try await run.value
     }

@@ -273,6 +273,16 @@ extension RoutesInProcessTests {
             #expect(added.status == .created, "\(String(buffer: added.body))")
             let handle = try #require(service.handle("gate"))
             #expect(await handle.waitUntilComplete(timeout: .seconds(300)))
+            // The counts, as the events say them.
+            let counts = Self.json(try await client.execute(uri: "/api/v1/streams/gate/analytics", method: .get)) ?? [:]
+            let mid = (counts["lines"] as? [[String: Any]])?.first ?? [:]
+            #expect(
+                mid["name"] as? String == "mid" && (mid["in"] as? Int ?? 0) + (mid["out"] as? Int ?? 0) > 0, "\(counts)"
+            )
+            let zone = (counts["zones"] as? [[String: Any]])?.first ?? [:]
+            #expect(zone["name"] as? String == "plaza" && (zone["occupancy"] as? Int ?? -1) >= 0, "\(counts)")
+            let none = try await client.execute(uri: "/api/v1/streams/nope/analytics", method: .get)
+            #expect(none.status == .notFound)
         }
         await service.shutdown()
         let text = try String(contentsOf: dir.appendingPathComponent("gate.jsonl"), encoding: .utf8)

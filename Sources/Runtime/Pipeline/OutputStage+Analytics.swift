@@ -32,6 +32,8 @@ extension OutputStage {
         let observed = found.compactMap { d in d.track.map { Observation(track: $0, label: d.label, box: d.box) } }
         let events = analytics.update(observed, at: now)
         streams[stream]!.analytics = analytics
+        streams[stream]!.sink.handle?.analysed(
+            events, crossings: analytics.crossings, occupancy: analytics.occupancy)
         return events
     }
 }

@@ -138,7 +138,9 @@ public final class StreamHandle: Sendable {
     public let stopSignal: StopSignal
     /// Set when every frame it read is out and its events are closed.
     private let completion = Completion<Bool>()
-    private let metrics: StreamMetrics
+    let metrics: StreamMetrics
+    /// Its lines' crossings and zones' occupancy, as its output last counted them.
+    let analyticsCounts: Mutex<AnalyticsCounts>
     /// The latest frame written and what was found in it (one frame held per stream), for a snapshot.
     private let latestFrame = Mutex<(frame: VideoFrame, detections: [Detection])?>(nil)
 
@@ -157,8 +159,9 @@ public final class StreamHandle: Sendable {
     ) {
         self.tell = tell
         stopSignal = stop
-        let metrics = StreamMetrics(stream: id, factory: metrics)
+        let metrics = StreamMetrics(stream: id, factory: metrics, analytics: tracking?.analytics)
         self.metrics = metrics
+        analyticsCounts = Mutex(AnalyticsCounts(stream: id, spec: tracking?.analytics))
         interval = tracking.map {
             StreamInterval(id: id, stream: number, settings: $0, observe: { metrics.interval.record($0) })
         }

@@ -1,3 +1,4 @@
+import Analytics
 import CoreMetrics
 
 /// A stream's series (by `stream`), made once with its handle and counted where things happen: frames
@@ -28,9 +29,14 @@ struct StreamMetrics: Sendable {
     /// The detector runs on every N-th frame of the stream (`batchline_stream_infer_interval`; 1 for
     /// a stream not tracked).
     let interval: Gauge
+    /// Per line of its analytics, crossings in and out
+    /// (`batchline_line_crossings_total{stream,line,direction}`).
+    let crossings: [(inward: Counter, outward: Counter)]
+    /// Per zone, the tracks inside (`batchline_zone_occupancy{stream,zone}`).
+    let occupancy: [Gauge]
 
-    /// The series of stream `id`, made through `factory`.
-    init(stream id: String, factory: any MetricsFactory) {
+    /// The series of stream `id`, made through `factory` (with those of its lines and zones).
+    init(stream id: String, factory: any MetricsFactory, analytics: AnalyticsSpec? = nil) {
         let dimensions = [("stream", id)]
         frames = Counter(label: "batchline_frames_total", dimensions: dimensions, factory: factory)
         dropped = Counter(label: "batchline_frames_dropped_total", dimensions: dimensions, factory: factory)
@@ -45,6 +51,19 @@ struct StreamMetrics: Sendable {
         skippedMotion = Counter(
             label: "batchline_frames_skipped_total", dimensions: dimensions + [("reason", "motion")], factory: factory)
         interval = Gauge(label: "batchline_stream_infer_interval", dimensions: dimensions, factory: factory)
+        crossings = (analytics?.lines ?? []).map { line in
+            let named = dimensions + [("line", line.name)]
+            return (
+                Counter(
+                    label: "batchline_line_crossings_total", dimensions: named + [("direction", "in")], factory: factory),
+                Counter(
+                    label: "batchline_line_crossings_total", dimensions: named + [("direction", "out")], factory: factory)
+            )
+        }
+        occupancy = (analytics?.zones ?? []).map {
+            Gauge(label: "batchline_zone_occupancy", dimensions: dimensions + [("zone", $0.name)], factory: factory)
+        }
+        occupancy.forEach { $0.record(0) }
         up.record(0)
         interval.record(1)
         eventsFailing.record(0)
@@ -62,5 +81,10 @@ struct StreamMetrics: Sendable {
         skipped.destroy()
         skippedMotion.destroy()
         interval.destroy()
+        for c in crossings {
+            c.inward.destroy()
+            c.outward.destroy()
+        }
+        occupancy.forEach { $0.destroy() }
     }
 }

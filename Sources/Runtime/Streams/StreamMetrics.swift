@@ -55,9 +55,11 @@ struct StreamMetrics: Sendable {
             let named = dimensions + [("line", line.name)]
             return (
                 Counter(
-                    label: "batchline_line_crossings_total", dimensions: named + [("direction", "in")], factory: factory),
+                    label: "batchline_line_crossings_total", dimensions: named + [("direction", "in")], factory: factory
+                ),
                 Counter(
-                    label: "batchline_line_crossings_total", dimensions: named + [("direction", "out")], factory: factory)
+                    label: "batchline_line_crossings_total", dimensions: named + [("direction", "out")],
+                    factory: factory)
             )
         }
         occupancy = (analytics?.zones ?? []).map {

@@ -132,7 +132,7 @@ let package = Package(
             name: "Server",
             dependencies: [
                 "Core", "EdgeNode", "Runtime", "ModelServing", "InferenceEngine", "Monitoring", "Batching",
-                "ModelRegistry", "Vision", "InferenceBackend", "VideoIO",
+                "ModelRegistry", "Vision", "InferenceBackend", "VideoIO", "Analytics",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -201,7 +201,7 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "EdgeNode", "Runtime", "ModelServing", "Batching", "TestSupport",
+                "Server", "EdgeNode", "Runtime", "ModelServing", "Batching", "Analytics", "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -1,3 +1,4 @@
+import Analytics
 import Batching
 import Core
 import EdgeNode
@@ -189,6 +190,11 @@ public final class EventFeed: Service, Sendable {
         var decision: BatchDecision
     }
 
+    struct Analytics: Encodable {
+        var stream: String
+        var event: AnalyticsEvent
+    }
+
     struct Swap: Encodable {
         var model: String
         var swap: SwapRecord
@@ -247,6 +253,8 @@ public final class EventFeed: Service, Sendable {
             publish("decision", Decision(model: model, decision: decision))
         case .swap(let model, let record):
             publish("swap", Swap(model: model, swap: record))
+        case .analytics(let stream, let event):
+            publish("analytics", Analytics(stream: stream, event: event))
         }
     }
 

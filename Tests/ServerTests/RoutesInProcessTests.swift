@@ -1,3 +1,4 @@
+import Analytics
 import Batching
 import Core
 import EdgeNode
@@ -245,6 +246,15 @@ extension RoutesInProcessTests {
         let dir = TestAssets.temporaryDirectory("analytics")
         defer { try? FileManager.default.removeItem(at: dir) }
         let service = try await Self.startedNode(dir)
+        let told = try #require(service.events.subscribe())
+        let collected = Mutex<[String]>([])
+        let collector = Task {
+            for await event in told {
+                if case .analytics(let stream, let e) = event, stream == "gate" {
+                    collected.withLock { $0.append(e.id) }
+                }
+            }
+        }
         try await service.start()
         let app = Application(responder: ControlPlane.responder(service))
         let video = TestAssets.video
@@ -295,5 +305,9 @@ extension RoutesInProcessTests {
         #expect(events.contains { $0["type"] as? String == "zone_entered" })
         // A service's events carry the wall clock.
         #expect(events.allSatisfy { ($0["time"] as? Double ?? 0) > 1_700_000_000 })
+        // The node told each of them as it happened, in order (the event feed relays them).
+        service.events.finish()
+        await collector.value
+        #expect(collected.withLock { $0 } == ids)
     }
 }

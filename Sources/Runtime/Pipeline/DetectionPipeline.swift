@@ -147,7 +147,8 @@ public final class DetectionPipeline: Sendable {
         let handle = StreamHandle(
             id: id, number: number, source: source, model: model, loop: loop, realtime: realtime,
             stop: stopSignal.child(), metrics: metricsFactory,
-            tell: nodeEvents.map { hub in { @Sendable change in hub.publish(.stream(change)) } }, tracking: tracking)
+            tell: nodeEvents.map { hub in { @Sendable change in hub.publish(.stream(change)) } }, tracking: tracking,
+            tellAnalytics: nodeEvents.map { hub in { @Sendable event in hub.publish(.analytics(stream: id, event)) } })
         let stop = handle.stopSignal
         let decoderOptions = DecoderOptions(timeout: options.sourceTimeout, cancelled: { stop.isRaised })
         let reader = FrameSource(

@@ -1,3 +1,4 @@
+import Analytics
 import Batching
 import Core
 import ModelServing
@@ -12,6 +13,8 @@ public enum NodeEvent: Sendable, Equatable {
     case decision(model: String, BatchDecision)
     /// A swap of `model` ended (swapped, rejected, refused, rolled back, abandoned).
     case swap(model: String, SwapRecord)
+    /// A stream's line or zone saw something happen (a crossing, an entry, an exit, loitering).
+    case analytics(stream: String, AnalyticsEvent)
 }
 
 /// A stream's change of state: `from` nil for a stream just added, `to` "removed" for one gone.

@@ -47,5 +47,6 @@ extension StreamHandle {
             if e.direction == .inward { lines[i].inward.increment() } else { lines[i].outward.increment() }
         }
         for (i, n) in occupancy.enumerated() where i < metrics.occupancy.count { metrics.occupancy[i].record(n) }
+        if let tellAnalytics { events.forEach(tellAnalytics) }
     }
 }

@@ -1,3 +1,4 @@
+import Analytics
 import Core
 import CoreMetrics
 import Foundation
@@ -134,6 +135,8 @@ public final class StreamHandle: Sendable {
     private let live = Mutex(Live())
     /// Told each change of state, after it happened (the node's event feed).
     private let tell: (@Sendable (StreamChange) -> Void)?
+    /// Told each event of its lines and zones, as its output counted it (the node's event feed).
+    let tellAnalytics: (@Sendable (AnalyticsEvent) -> Void)?
     /// Raised by `stop` (or with the pipeline's own stop): the stream's reads and waits end.
     public let stopSignal: StopSignal
     /// Set when every frame it read is out and its events are closed.
@@ -155,9 +158,11 @@ public final class StreamHandle: Sendable {
     public init(
         id: String, number: Int, source: String, model: String, loop: Bool = false, realtime: Bool = false,
         stop: StopSignal = StopSignal(), metrics: any MetricsFactory = MetricsSystem.factory,
-        tell: (@Sendable (StreamChange) -> Void)? = nil, tracking: TrackingSettings? = nil
+        tell: (@Sendable (StreamChange) -> Void)? = nil, tracking: TrackingSettings? = nil,
+        tellAnalytics: (@Sendable (AnalyticsEvent) -> Void)? = nil
     ) {
         self.tell = tell
+        self.tellAnalytics = tellAnalytics
         stopSignal = stop
         let metrics = StreamMetrics(stream: id, factory: metrics, analytics: tracking?.analytics)
         self.metrics = metrics

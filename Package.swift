@@ -34,6 +34,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // C libraries: one system-library target each; only their wrappers import them.
@@ -102,6 +103,22 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Delivery: the sinks (MQTT on swift-nio, webhooks on async-http-client), each behind its own
+        // durable, bounded outbox (SQLite through GRDB) that an event leaves only when acknowledged.
+        .target(
+            name: "Delivery",
+            dependencies: [
+                "Core", "Analytics",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Tools beside the runtime: the profiler and its plots, the quantizer.
         .target(
             name: "Tools",
@@ -118,7 +135,7 @@ let package = Package(
             name: "EdgeNode",
             dependencies: [
                 "Core", "Runtime", "ModelServing", "InferenceEngine", "Monitoring", "Batching", "ModelRegistry",
-                "Vision", "InferenceBackend", "VideoIO", "Analytics",
+                "Vision", "InferenceBackend", "VideoIO", "Analytics", "Delivery",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -132,7 +149,7 @@ let package = Package(
             name: "Server",
             dependencies: [
                 "Core", "EdgeNode", "Runtime", "ModelServing", "InferenceEngine", "Monitoring", "Batching",
-                "ModelRegistry", "Vision", "InferenceBackend", "VideoIO", "Analytics",
+                "ModelRegistry", "Vision", "InferenceBackend", "VideoIO", "Analytics", "Delivery",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -188,7 +205,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
-            name: "EdgeNodeTests", dependencies: ["EdgeNode", "Batching", "Analytics", "TestSupport"],
+            name: "EdgeNodeTests", dependencies: ["EdgeNode", "Batching", "Analytics", "Delivery", "TestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(name: "ModelServingTests", dependencies: ["ModelServing"], swiftSettings: swiftSettings),
         .testTarget(
@@ -197,6 +214,10 @@ let package = Package(
         .testTarget(name: "BatchingTests", dependencies: ["Batching"], swiftSettings: swiftSettings),
         .testTarget(name: "TrackingTests", dependencies: ["Tracking"], swiftSettings: swiftSettings),
         .testTarget(name: "AnalyticsTests", dependencies: ["Analytics"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "DeliveryTests",
+            dependencies: ["Delivery", "Analytics", "TestSupport", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings),
         .testTarget(name: "MonitoringTests", dependencies: ["Core", "Monitoring"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ServerTests",
@@ -215,7 +236,8 @@ let package = Package(
             name: "TestSupport", dependencies: ["Core", "Monitoring", "InferenceEngine", "InferenceBackend", "Vision"],
             path: "Tests/TestSupport",
             exclude: [
-                "dashboard_check.py", "live_http_camera.py", "opencv_frames.py",
+                "dashboard_check.py", "live_http_camera.py", "opencv_frames.py", "mqtt_subscriber.py",
+                "webhook_receiver.py",
                 "rtsp_camera.py", "triton_client_check.py",
             ], swiftSettings: swiftSettings),
     ]

@@ -18,7 +18,8 @@ log() { printf 'bootstrap: %s\n' "$*" >&2; }
 sudo_if_needed() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 
 # 1. Debian packages: FFmpeg development libraries and pkg-config.
-apt_pkgs=(pkg-config libavformat-dev libavcodec-dev libavutil-dev libswscale-dev)
+# SQLite's headers: the sinks' outboxes (GRDB).
+apt_pkgs=(pkg-config libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libsqlite3-dev)
 # A Debian python3 needs python3-venv for `python3 -m venv`.
 python3 -c "import venv, ensurepip" 2>/dev/null || apt_pkgs+=(python3-venv)
 # Installs the Debian packages named that are not installed yet (none: nothing, not even an update).
@@ -118,7 +119,7 @@ fi
 #    bindings load under Debian's /usr/bin/python3 only).
 if [[ " $* " == *" --test-peers "* ]]; then
   peers=(ffmpeg gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp gstreamer1.0-plugins-base gstreamer1.0-plugins-good
-    gstreamer1.0-plugins-ugly gstreamer1.0-libav gir1.2-gstreamer-1.0 python3-gi prometheus chromium chromium-driver)
+    gstreamer1.0-plugins-ugly gstreamer1.0-libav gir1.2-gstreamer-1.0 python3-gi prometheus chromium chromium-driver mosquitto)
   apt_install_missing "${peers[@]}"
   if ! "$venv/bin/python" -c 'import cv2, sys; sys.exit(cv2.__version__ != "5.0.0")' 2>/dev/null; then
     log "installing opencv-python-headless==5.0.0.93 into $venv"
@@ -138,6 +139,11 @@ if [[ " $* " == *" --test-peers "* ]]; then
   if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q 4.32.5; then
     log "installing schemathesis==4.32.5 into $venv"
     "$venv/bin/pip" install -q --disable-pip-version-check 'schemathesis==4.32.5'
+  fi
+  # The MQTT sink's subscriber (a persistent session, QoS 1), beside Debian's mosquitto broker.
+  if ! "$venv/bin/python" -c 'import paho.mqtt, sys; sys.exit(paho.mqtt.__version__ != "2.1.0")' 2>/dev/null; then
+    log "installing paho-mqtt==2.1.0 into $venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check 'paho-mqtt==2.1.0'
   fi
   # Tracker benchmarks (bench/mot): motmetrics scores, Roboflow's trackers is the reference. trackers
   # asks for opencv-python, whose cv2 would replace the headless one above: no deps, its others named.

@@ -167,7 +167,9 @@ extension EdgeService {
         options.sourceTimeout = config.sourceTimeout
         options.eventsFlushInterval = config.eventsFlush
         options.expectedStreams = config.streams.filter { ModelRepository.canonicalPath($0.modelPath) == model }.count
-        let pipeline = DetectionPipeline(options: options, logger: logger, metrics: metrics, events: events)
+        let pipeline = DetectionPipeline(
+            options: options, logger: logger, metrics: metrics, events: events,
+            recorder: sinks.map { SinkRecorder(sinks: $0) })
         let outcome = RunOutcome()
         let started = Clock.now
         let stopping = state.withLock { s in

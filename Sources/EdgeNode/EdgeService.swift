@@ -1,6 +1,7 @@
 import Batching
 import Core
 import CoreMetrics
+import Delivery
 import Foundation
 import InferenceBackend
 import Logging
@@ -84,6 +85,8 @@ public final class EdgeService: Sendable {
     /// What happens on the node, told as it happens: stream changes, batch size decisions, swaps
     /// (the event feed listens here).
     public let events = EventHub<NodeEvent>()
+    /// Where its streams' analytics events are delivered besides their events files (nil: nowhere).
+    public let sinks: EventSinks?
 
     /// A node serves at most this many models at once (each holds its compiled versions and threads).
     public static let maxModels = 8
@@ -92,11 +95,12 @@ public final class EdgeService: Sendable {
     /// process's bootstrapped factory unless given).
     public init(
         config: ServiceConfig, logger: Logger = Logger(label: "batchline.service"),
-        metrics: any MetricsFactory = MetricsSystem.factory
+        metrics: any MetricsFactory = MetricsSystem.factory, sinks: EventSinks? = nil
     ) {
         self.config = config
         self.logger = logger
         self.metrics = metrics
+        self.sinks = sinks
     }
 
     /// Whether every configured stream's model is loaded, none has failed, and the service is not

@@ -1,5 +1,6 @@
 import Batching
 import Core
+import Delivery
 import Foundation
 
 // The YAML of `batchline serve --config` as typed values: one `Decodable` type per section, each
@@ -63,7 +64,7 @@ extension ServiceConfig {
         }
     }
 
-    /// `output: { events, rotate_mb, keep, flush_s }`.
+    /// `output: { events, rotate_mb, keep, flush_s, outbox }`.
     struct OutputSection: Decodable, Equatable {
         /// The largest `rotate_mb`: 1 TiB (its bytes fit an `Int` with room to spare).
         static let maxRotateMB = 1 << 20
@@ -74,9 +75,10 @@ extension ServiceConfig {
         var rotateMB: Int?
         var keep: Int?
         var flush: Duration?
+        var outbox: String?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
-            case events, rotateMB = "rotate_mb", keep, flush = "flush_s"
+            case events, rotateMB = "rotate_mb", keep, flush = "flush_s", outbox
         }
 
         init(from decoder: any Decoder) throws {
@@ -86,6 +88,8 @@ extension ServiceConfig {
             rotateMB = try c.int(.rotateMB, in: 1...Self.maxRotateMB)
             keep = try c.int(.keep, in: 1...100)
             flush = try c.duration(.flush, atMost: Self.maxFlushSeconds, Duration.seconds)
+            outbox = try c.string(.outbox)
+            if outbox?.isEmpty == true { throw c.issue(.outbox, "must name a folder") }
         }
     }
 
@@ -193,7 +197,7 @@ extension ServiceConfig {
 
     /// The sections of a config file (in the order that an unknown key is told they are known).
     enum Section: String, CaseIterable {
-        case server, models, output, batching, sources, device, streams, nodes
+        case server, models, output, batching, sources, device, streams, nodes, sinks
     }
 
     /// A whole config file: every section that decoded, and one issue for each section, stream or
@@ -207,6 +211,7 @@ extension ServiceConfig {
         var device: String?
         var streams: [StreamSpec] = []
         var nodes: [String: [StreamSpec]] = [:]
+        var sinks: [SinkSpec] = []
         var issues: [ConfigIssue] = []
         /// Each model's first stream (`streams[0].model`), by model path.
         var modelKeys: [String: String] = [:]
@@ -251,6 +256,7 @@ extension ServiceConfig {
                 case .batching: part { batching = try top.decodeIfPresent(BatchingSection.self, forKey: key) }
                 case .sources: if let sourcesIssue { issues.append(sourcesIssue) }
                 case .device: part { device = try top.string(key) }
+                case .sinks: sinks = ServiceConfig.sinks(top, key, issues: &issues)
                 case .streams:
                     streams = Self.streams(top, key, context: context, ids: &ids, issues: &issues, models: &modelKeys)
                 case .nodes:

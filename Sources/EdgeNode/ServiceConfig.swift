@@ -1,5 +1,6 @@
 import Batching
 import Core
+import Delivery
 import Foundation
 import ModelRegistry
 import Yams
@@ -12,7 +13,8 @@ import Yams
 /// ```yaml
 /// server:   { host: 127.0.0.1, port: 8080 }
 /// models:   { repository: models }          # streams may name a model by its repository name
-/// output:   { events: out/events, rotate_mb: 64, keep: 3, flush_s: 1 }
+/// output:   { events: out/events, rotate_mb: 64, keep: 3, flush_s: 1, outbox: out/outbox }
+/// sinks:    [{ type: mqtt, url: "mqtt://127.0.0.1:1883", topic: batchline }]   # see `SinkSpec`
 /// batching: { policy: realtime, sizes: [1, 2, 4, 8, 16] }
 /// sources:  { timeout_s: 5, allow_protocols: [tcp], allow_folders: [/srv/videos] }   # see `SourcePolicy`
 /// streams:                                  # served by every node that reads this file
@@ -53,6 +55,10 @@ public struct ServiceConfig: Sendable, Equatable {
     public var keep = 3
     /// Seconds between flushes of the events files: what a SIGKILL can take (`output.flush_s`).
     public var eventsFlush = 1.0
+    /// Folder of the sinks' outboxes: `<outbox>/<sink name>.sqlite` (`output.outbox`).
+    public var outboxFolder = "out/outbox"
+    /// Where analytics events are delivered besides the events files (`sinks:`).
+    public var sinks: [SinkSpec] = []
     /// How the batch size is chosen.
     public var policy: BatchPolicy = .realtime
     /// Sizes the batch size manager may choose.
@@ -205,7 +211,9 @@ public struct ServiceConfig: Sendable, Equatable {
             rotateBytes = output.rotateMB.map { $0 << 20 } ?? rotateBytes
             keep = output.keep ?? keep
             eventsFlush = output.flush?.inSeconds ?? eventsFlush
+            outboxFolder = output.outbox ?? outboxFolder
         }
+        sinks = document.sinks
         if let batching = document.batching {
             policy = batching.policy ?? policy
             sizes = batching.sizes ?? sizes

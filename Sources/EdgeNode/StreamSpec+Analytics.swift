@@ -1,4 +1,7 @@
 import Analytics
+import Delivery
+import Foundation
+import Runtime
 
 /// A stream's `analytics:` entry, as a config or a request body gives it:
 /// `{lines: [{name, from: [x, y], to: [x, y], anchor, classes}], zones: [{name, points: [[x, y], ...],
@@ -84,5 +87,16 @@ extension KeyedDecodingContainer {
             throw issue(key, "must be one of \(Anchor.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         return anchor
+    }
+}
+
+/// Hands a stream's analytics events and counts to the node's sinks' outboxes.
+struct SinkRecorder: AnalyticsRecorder {
+    let sinks: EventSinks
+
+    func record(stream: String, events: [AnalyticsEvent], counts: AnalyticsCounts) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        sinks.record(stream: stream, events: events, counts: try? encoder.encode(counts))
     }
 }

@@ -39,7 +39,8 @@ public enum ControlPlane {
         ("/api/v1/streams/{id}/snapshot.jpg", ["GET"]), ("/api/v1/streams/{id}/analytics", ["GET"]),
         ("/api/v1/models", ["GET"]), ("/api/v1/models/{name}/activate", ["POST"]),
         ("/api/v1/models/{name}/rollback", ["POST"]), ("/api/v1/batching", ["GET", "PUT"]),
-        ("/api/v1/system", ["GET"]), ("/api/v1/events", ["GET"]), ("/api/v1/openapi.yaml", ["GET"]),
+        ("/api/v1/system", ["GET"]), ("/api/v1/sinks", ["GET"]), ("/api/v1/events", ["GET"]),
+        ("/api/v1/openapi.yaml", ["GET"]),
     ]
 
     /// The methods `path` takes, when it is one of `apiRoutes`.

@@ -1,4 +1,5 @@
 import Batching
+import Delivery
 import EdgeNode
 import Foundation
 import Hummingbird
@@ -18,6 +19,8 @@ import Vision
 /// - `GET /api/v1/batching`: per model, the policy, sizes, current batch size and requests in
 ///   flight, recent decisions with their reasons, and the measured stage costs per batch size;
 ///   `PUT /api/v1/batching` (`{"policy": "realtime", "batch_size": 4, "latency_slo_ms": 200}`);
+/// - `GET /api/v1/sinks`: each sink (MQTT, webhook), its state and last error, its outbox (depth,
+///   bytes, the oldest's age), what it sent, retried and dropped;
 /// - `GET /api/v1/system`: process and machine CPU, RSS, cgroup memory, GPUs, the machine.
 enum RestRoutes {
     struct BatchingEntry: Encodable {
@@ -97,6 +100,9 @@ enum RestRoutes {
                 targets.compactMap { p in
                     p.modelDescription.map { BatchingEntry(model: $0.name, batching: p.batching()) }
                 })
+        }
+        router.get("/api/v1/sinks") { _, _ in
+            ControlPlane.json(await service.sinks?.statuses() ?? [])
         }
         router.get("/api/v1/system") { _, _ in
             let monitor = sampler ?? ResourceMonitor(interval: 1, keep: 1)

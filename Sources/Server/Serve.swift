@@ -1,3 +1,4 @@
+import Delivery
 import EdgeNode
 import Foundation
 import Hummingbird
@@ -20,7 +21,17 @@ public enum Serve {
         config: ServiceConfig, logger: Logger, metrics: MetricsExporter = MetricsExporter(),
         onListening: @escaping @Sendable (String) -> Void = { _ in }
     ) async throws {
-        let service = EdgeService(config: config, logger: logger, metrics: metrics.factory)
+        // The sinks' outboxes open first: one that cannot be opened stops the start (one line).
+        let sinks: EventSinks?
+        do {
+            sinks =
+                config.sinks.isEmpty
+                ? nil
+                : try EventSinks(config.sinks, folder: config.outboxFolder, metrics: metrics.factory, logger: logger)
+        } catch {
+            throw ConfigError(file: config.file, key: "sinks", error.description)
+        }
+        let service = EdgeService(config: config, logger: logger, metrics: metrics.factory, sinks: sinks)
         let sampler = SamplerService()
         let host = config.host
         let limits = config.serverLimits
@@ -56,6 +67,8 @@ public enum Serve {
                 .init(service: app, serviceName: "http"),
                 .init(service: sampler, serviceName: "resource-sampler"),
                 .init(service: feed, serviceName: "event-feed"),
+                // After the pipelines in shutdown: what their drain counted still enters the outboxes.
+                .init(service: SinksService(sinks: sinks), serviceName: "sinks"),
                 .init(
                     service: PipelinesService(service: service, logger: logger),
                     successTerminationBehavior: .gracefullyShutdownGroup,
@@ -65,6 +78,17 @@ public enum Serve {
             logger: logger)
         configuration.maximumGracefulShutdownDuration = .milliseconds(9500)
         try await ServiceGroup(configuration: configuration).run()
+    }
+}
+
+/// The node's sinks as a service: they deliver their outboxes until graceful shutdown, then say
+/// goodbye to their peers (what is not acknowledged stays in the outboxes for the next start).
+struct SinksService: Service {
+    let sinks: EventSinks?
+
+    func run() async throws {
+        guard let sinks else { return try await gracefulShutdown() }
+        await cancelWhenGracefulShutdown { await sinks.run() }
     }
 }
 

@@ -1,6 +1,7 @@
 import Analytics
 import Batching
 import Core
+import Delivery
 import EdgeNode
 import Foundation
 import TestSupport
@@ -121,6 +122,33 @@ struct ServiceConfigTests {
                     + "analytics: { zones: [ { name: q, points: [[0, 0], [9, 0], [9, 9]], loiter_s: -1 } ] } }",
                 "bad.yaml: streams[0].analytics: zones[0] (q): loiter_s must be above 0"
             ),
+            ("sinks:\n  - { type: kafka, url: \"kafka://x\" }", "bad.yaml: sinks[0].type: unknown sink type 'kafka'"),
+            ("sinks:\n  - { type: mqtt }", "bad.yaml: sinks[0].url: missing"),
+            (
+                "sinks:\n  - { type: mqtt, url: \"mqtts://broker:8883\" }",
+                "bad.yaml: sinks[0]: mqtt-1: url scheme \"mqtts\" is not supported (use mqtt://HOST:PORT)"
+            ),
+            (
+                "sinks:\n  - { type: mqtt, url: \"mqtt://broker:1883\", qos: 0 }",
+                "bad.yaml: sinks[0]: mqtt-1: qos 0 is not supported"
+            ),
+            (
+                "sinks:\n  - { type: mqtt, url: \"mqtt://broker\", topic: \"a/#\" }",
+                "bad.yaml: sinks[0]: mqtt-1: topic \"a/#\" must be a plain topic"
+            ),
+            (
+                "sinks:\n  - { type: webhook, url: \"ftp://x/y\" }",
+                "bad.yaml: sinks[0]: webhook-1: url \"ftp://x/y\" must be http(s)://HOST[:PORT]/PATH"
+            ),
+            (
+                "sinks:\n  - { type: webhook, name: a, url: \"http://x/y\" }\n  - { type: mqtt, name: a, url: \"mqtt://x\" }",
+                "bad.yaml: sinks[1].name: duplicate sink name 'a'"
+            ),
+            (
+                "sinks:\n  - { type: webhook, url: \"http://x/y\", outbox_mb: 0 }",
+                "bad.yaml: sinks[0].outbox_mb: must be within 1...1048576"
+            ),
+            ("sinks: { type: mqtt }", "bad.yaml: sinks: must be a list of sinks"),
         ])
     func badConfigs(_ body: String, _ expected: String) {
         #expect {
@@ -422,5 +450,27 @@ struct ServiceConfigTests {
                 #expect("\(error)".hasPrefix(expected), "\(json): \(error)")
             }
         }
+    }
+}
+
+@Suite("Service config: sinks")
+struct SinkConfigTests {
+    @Test("Sinks decode into specs: defaults, names by place, stream filters, the outbox folder")
+    func sinksDecode() throws {
+        let config = try ServiceConfig.parse(
+            yaml: """
+                output: { outbox: /var/lib/batchline/outbox }
+                sinks:
+                  - { type: mqtt, url: "mqtt://user:secret@10.0.0.5:1884", topic: site/a, streams: [door] }
+                  - { type: webhook, name: alerts, url: "https://example.com/hook", headers: { Authorization: "Bearer x" }, outbox_mb: 8 }
+                """, file: "ok.yaml")
+        #expect(config.outboxFolder == "/var/lib/batchline/outbox")
+        #expect(config.sinks.map(\.name) == ["mqtt-1", "alerts"])
+        let mqtt = config.sinks[0]
+        #expect(try mqtt.broker() == Broker(host: "10.0.0.5", port: 1884, user: "user", password: "secret"))
+        #expect(mqtt.topic == "site/a" && mqtt.takes("door") && !mqtt.takes("yard"))
+        #expect(!mqtt.redactedURL.contains("secret"))
+        #expect(config.sinks[1].outboxBytes == 8 << 20 && config.sinks[1].headers["Authorization"] == "Bearer x")
+        #expect(config.sinks[1].takes("yard"))
     }
 }

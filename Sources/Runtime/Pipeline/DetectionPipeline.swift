@@ -51,21 +51,25 @@ public final class DetectionPipeline: Sendable {
     let batchingMetrics = Mutex<BatchingMetrics?>(nil)
     /// Where stream changes, batch size decisions and swaps are told as they happen (nil: nowhere).
     let nodeEvents: EventHub<NodeEvent>?
+    /// Where its streams' analytics events are handed over (the node's sinks), if anywhere.
+    let recorder: (any AnalyticsRecorder)?
 
     /// Creates a pipeline; nothing is opened until `run`. With `engine`, batches run on it instead of
     /// the model named by the options (a scripted engine isolates scheduling from the model), as
     /// version 1; `loader` then loads the versions a swap asks for. `backend` loads the models the
     /// options name (default: OpenVINO); another backend is another `EngineLoader`. Its metrics (the
     /// model's, by `model`; its streams', by `stream`) are made through `metrics`; what happens to
-    /// its streams, batch sizes and versions is told to `events`.
+    /// its streams, batch sizes and versions is told to `events`; its streams' analytics events are
+    /// handed to `recorder`.
     public init(
         options: PipelineOptions, engine: (any InferenceEngine)? = nil, loader: ModelManager.Loader? = nil,
         backend: (any EngineLoader)? = nil,
         logger: Logger = Logger(label: "batchline.pipeline"), metrics: any MetricsFactory = MetricsSystem.factory,
-        events: EventHub<NodeEvent>? = nil
+        events: EventHub<NodeEvent>? = nil, recorder: (any AnalyticsRecorder)? = nil
     ) {
         self.options = options
         nodeEvents = events
+        self.recorder = recorder
         metricsFactory = metrics
         counters = InferenceCounters(metrics: metrics)
         self.logger = logger
@@ -148,7 +152,8 @@ public final class DetectionPipeline: Sendable {
             id: id, number: number, source: source, model: model, loop: loop, realtime: realtime,
             stop: stopSignal.child(), metrics: metricsFactory,
             tell: nodeEvents.map { hub in { @Sendable change in hub.publish(.stream(change)) } }, tracking: tracking,
-            tellAnalytics: nodeEvents.map { hub in { @Sendable event in hub.publish(.analytics(stream: id, event)) } })
+            tellAnalytics: nodeEvents.map { hub in { @Sendable event in hub.publish(.analytics(stream: id, event)) } },
+            recorder: recorder)
         let stop = handle.stopSignal
         let decoderOptions = DecoderOptions(timeout: options.sourceTimeout, cancelled: { stop.isRaised })
         let reader = FrameSource(

@@ -27,6 +27,14 @@ public struct AnalyticsCounts: Sendable, Equatable, Encodable {
     }
 }
 
+/// Where a stream's analytics events go besides its events file and the node's event feed (a
+/// node's sinks): told on the output's thread where they were counted, before the frame's line is
+/// written, so that every event an events file holds was handed over first. It must not wait for
+/// anything but a local disk.
+public protocol AnalyticsRecorder: Sendable {
+    func record(stream: String, events: [AnalyticsEvent], counts: AnalyticsCounts)
+}
+
 extension StreamHandle {
     /// Its lines' crossings and zones' occupancy now.
     public var analytics: AnalyticsCounts { analyticsCounts.withLock { $0 } }
@@ -47,6 +55,7 @@ extension StreamHandle {
             if e.direction == .inward { lines[i].inward.increment() } else { lines[i].outward.increment() }
         }
         for (i, n) in occupancy.enumerated() where i < metrics.occupancy.count { metrics.occupancy[i].record(n) }
+        if let recorder, !events.isEmpty { recorder.record(stream: id, events: events, counts: analytics) }
         if let tellAnalytics { events.forEach(tellAnalytics) }
     }
 }

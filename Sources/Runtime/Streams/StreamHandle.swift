@@ -137,6 +137,8 @@ public final class StreamHandle: Sendable {
     private let tell: (@Sendable (StreamChange) -> Void)?
     /// Told each event of its lines and zones, as its output counted it (the node's event feed).
     let tellAnalytics: (@Sendable (AnalyticsEvent) -> Void)?
+    /// Handed each frame's events and the counts after it (the node's sinks), before its line is written.
+    let recorder: (any AnalyticsRecorder)?
     /// Raised by `stop` (or with the pipeline's own stop): the stream's reads and waits end.
     public let stopSignal: StopSignal
     /// Set when every frame it read is out and its events are closed.
@@ -159,10 +161,11 @@ public final class StreamHandle: Sendable {
         id: String, number: Int, source: String, model: String, loop: Bool = false, realtime: Bool = false,
         stop: StopSignal = StopSignal(), metrics: any MetricsFactory = MetricsSystem.factory,
         tell: (@Sendable (StreamChange) -> Void)? = nil, tracking: TrackingSettings? = nil,
-        tellAnalytics: (@Sendable (AnalyticsEvent) -> Void)? = nil
+        tellAnalytics: (@Sendable (AnalyticsEvent) -> Void)? = nil, recorder: (any AnalyticsRecorder)? = nil
     ) {
         self.tell = tell
         self.tellAnalytics = tellAnalytics
+        self.recorder = recorder
         stopSignal = stop
         let metrics = StreamMetrics(stream: id, factory: metrics, analytics: tracking?.analytics)
         self.metrics = metrics

@@ -1,0 +1,187 @@
+import Foundation
+import Logging
+import NIOCore
+import Synchronization
+
+/// Delivers an outbox to an MQTT broker, QoS 1: each message stays in the outbox until its PUBACK.
+///
+/// - Topics: `<topic>/<stream>/events` (one JSON message per event), `<topic>/<stream>/counts`
+///   (retained), `<topic>/available` (`online`, retained; the will, `offline`, retained).
+/// - In order: messages are published in the outbox's order on one connection, at most `window`
+///   unacknowledged. After a reconnect, everything still in the outbox is published again from its
+///   oldest (at least once: a message whose PUBACK was lost arrives twice, with the same id).
+/// - A broker that is down, refuses or stops answering: the sink says so (`retrying`, the error),
+///   and connects again after a back-off from `retryMin` doubling to `retryMax` seconds. The
+///   pipeline never waits for it: its outbox keeps what arrives meanwhile.
+///
+/// Why swift-nio rather than libmosquitto or paho.mqtt.c: the outbox is the one queue. Both C
+/// clients keep their own unbounded list of messages in flight and resend it on their own after a
+/// reconnect, on a thread of their own per client; here the outbox alone decides what is sent
+/// again, acknowledgements arrive on the event loop the HTTP server already runs, and a publisher's
+/// part of MQTT 3.1.1 (six packets) is small enough to check against the broker in the tests.
+final class MQTTSink: Sendable {
+    enum Input: Sendable {
+        case wake
+        case connection(generation: Int, MQTTInbound)
+    }
+
+    let figures: SinkFigures
+    private let broker: Broker
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    /// Messages published and not yet acknowledged, at most.
+    static let window = 64
+    /// The keep-alive asked of the broker, in seconds.
+    static let keepAlive: UInt16 = 10
+
+    init(figures: SinkFigures, group: any EventLoopGroup, logger: Logger) throws(SinkError) {
+        self.figures = figures
+        broker = try figures.spec.broker()
+        self.group = group
+        self.logger = logger
+    }
+
+    private var spec: SinkSpec { figures.spec }
+    private var outbox: Outbox { figures.outbox }
+    private var available: String { spec.topic + "/available" }
+
+    /// Runs until the task is cancelled; then says `offline` and disconnects.
+    func run() async {
+        let (inputs, input) = AsyncStream<Input>.makeStream(bufferingPolicy: .unbounded)
+        await withTaskGroup(of: Void.self) { tasks in
+            // The outbox's cue, coalesced: a wake waiting is enough.
+            let waiting = WakeFlag()
+            tasks.addTask {
+                for await _ in self.outbox.wake {
+                    if waiting.raise() { input.yield(.wake) }
+                }
+            }
+            tasks.addTask {
+                await self.deliver(inputs, input: input, waiting: waiting)
+                input.finish()
+            }
+            await tasks.next()
+            tasks.cancelAll()
+        }
+        figures.moved(to: .stopped)
+    }
+
+    private func deliver(
+        _ inputs: AsyncStream<Input>, input: AsyncStream<Input>.Continuation, waiting: WakeFlag
+    ) async {
+        var iterator = inputs.makeAsyncIterator()
+        var backoff = spec.retryMin
+        var generation = 0
+        /// The highest sequence ever published: one at or below it, published again, is a retry.
+        var highest: Int64 = 0
+        while !Task.isCancelled {
+            generation += 1
+            let current = generation
+            figures.moved(to: .connecting)
+            let connection: MQTTConnection
+            do {
+                connection = try await MQTTConnection.connect(
+                    to: broker, clientID: spec.clientID ?? "batchline-\(spec.name)", keepAlive: Self.keepAlive,
+                    will: .init(topic: available, payload: Array("offline".utf8), retain: true),
+                    timeout: spec.timeout, group: group,
+                    tell: { input.yield(.connection(generation: current, $0)) })
+            } catch {
+                figures.moved(to: .retrying, error: error.description)
+                logger.warning("sink \(spec.name): \(error.description); retrying in \(backoff) s")
+                guard (try? await Task.sleep(for: .seconds(backoff))) != nil else { break }
+                backoff = min(backoff * 2, spec.retryMax)
+                continue
+            }
+            figures.moved(to: .connected)
+            logger.info("sink \(spec.name): connected to \(broker.host):\(broker.port)")
+            backoff = spec.retryMin
+            let reason = await pump(
+                connection, generation: current, inputs: &iterator, waiting: waiting, highest: &highest)
+            guard let reason else {
+                // Cancelled: the service stops.
+                connection.publish(topic: available, payload: Array("offline".utf8), id: nil, retain: true)
+                await connection.disconnect()
+                break
+            }
+            await connection.close()
+            figures.moved(to: .retrying, error: reason)
+            logger.warning("sink \(spec.name): \(reason); reconnecting in \(backoff) s")
+            guard (try? await Task.sleep(for: .seconds(backoff))) != nil else { break }
+            backoff = min(backoff * 2, spec.retryMax)
+        }
+    }
+
+    /// Publishes what the outbox holds and removes what the broker acknowledges, until the
+    /// connection closes (its reason) or the task is cancelled (nil).
+    private func pump(
+        _ connection: MQTTConnection, generation: Int, inputs: inout AsyncStream<Input>.Iterator,
+        waiting: WakeFlag, highest: inout Int64
+    ) async -> String? {
+        var inflight: [UInt16: Outbox.Message] = [:]
+        var after: Int64 = 0
+        var nextID: UInt16 = 0
+        func allocate() -> UInt16 {
+            repeat { nextID = nextID == .max ? 1 : nextID + 1 } while inflight[nextID] != nil || nextID == 0
+            return nextID
+        }
+        // `online` first, acknowledged like any message but not from the outbox.
+        let onlineID = allocate()
+        connection.publish(topic: available, payload: Array("online".utf8), id: onlineID, retain: true)
+        connection.flush()
+        while !Task.isCancelled {
+            // Fill the window from the outbox, in order.
+            do {
+                var retried = 0
+                while inflight.count < Self.window {
+                    let batch = try await outbox.next(after: after, limit: Self.window - inflight.count)
+                    if batch.isEmpty { break }
+                    for m in batch {
+                        let id = allocate()
+                        inflight[id] = m
+                        let suffix = m.kind == .counts ? "counts" : "events"
+                        connection.publish(
+                            topic: "\(spec.topic)/\(m.stream)/\(suffix)", payload: m.payload, id: id,
+                            retain: m.kind == .counts, dup: m.seq <= highest)
+                        if m.seq <= highest { retried += 1 }
+                        highest = max(highest, m.seq)
+                        after = m.seq
+                    }
+                    connection.flush()
+                }
+                figures.retried(retried)
+            } catch {
+                return "the outbox cannot be read: \(Outbox.describe(error))"
+            }
+            guard let next = await inputs.next() else { return nil }
+            var acked: [Outbox.Message] = []
+            switch next {
+            case .wake: waiting.lower()
+            case .connection(let g, .ack(let id)) where g == generation:
+                if let m = inflight.removeValue(forKey: id) { acked.append(m) }
+            case .connection(let g, .closed(let reason)) where g == generation: return reason
+            case .connection: break  // an earlier connection's last words
+            }
+            if !acked.isEmpty {
+                do {
+                    try await outbox.remove(acked.map(\.seq))
+                } catch {
+                    return "the outbox cannot be written: \(Outbox.describe(error))"
+                }
+                figures.delivered(acked)
+            }
+            await figures.refresh()
+        }
+        return nil
+    }
+}
+
+/// Whether a wake is waiting to be read: the outbox's cues coalesce into one.
+final class WakeFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+
+    /// Raises it; true when it was down (a wake should be sent).
+    func raise() -> Bool { !flag.exchange(true, ordering: .acquiringAndReleasing) }
+
+    /// Lowers it (the wake was read).
+    func lower() { flag.store(false, ordering: .releasing) }
+}

@@ -15,7 +15,8 @@ public final class MosquittoBroker: @unchecked Sendable {
     /// Whether Debian's broker is installed (`scripts/bootstrap.sh --test-peers`).
     public static var isInstalled: Bool { FileManager.default.isExecutableFile(atPath: "/usr/sbin/mosquitto") }
 
-    public init() throws {
+    /// A broker on a free port, started unless `start` is false (nothing listens there until `start()`).
+    public init(start: Bool = true) throws {
         port = closedPort()
         folder = TestAssets.temporaryDirectory("mosquitto")
         let config = """
@@ -30,7 +31,7 @@ public final class MosquittoBroker: @unchecked Sendable {
 
             """
         try config.write(to: folder.appendingPathComponent("mosquitto.conf"), atomically: true, encoding: .utf8)
-        try start()
+        if start { try self.start() }
     }
 
     /// Starts it and waits until it accepts connections.
@@ -119,12 +120,13 @@ public final class MQTTSubscriber: @unchecked Sendable {
         public var payload: String
     }
 
-    public init(port: Int, topic: String, folder: URL) throws {
+    public init(port: Int, topic: String, folder: URL, clientID: String? = nil) throws {
         file = folder.appendingPathComponent("received.jsonl")
         logFile = folder.appendingPathComponent("subscriber.log")
         FileManager.default.createFile(atPath: file.path, contents: nil)
         peer = try PythonPeer(
-            script: "mqtt_subscriber.py", arguments: [String(port), topic, file.path, "batchline-test-\(port)"],
+            script: "mqtt_subscriber.py",
+            arguments: [String(port), topic, file.path, clientID ?? "batchline-test-\(port)"],
             log: logFile)
         let deadline = Date().addingTimeInterval(60)
         while Date() < deadline, !log.contains("connected") {

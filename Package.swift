@@ -176,6 +176,10 @@ let package = Package(
         // The tracker's benchmark (bench/tracker.sh runs it); not a product.
         .executableTarget(
             name: "TrackerBench", dependencies: ["Tracking"], path: "bench/TrackerBench", swiftSettings: swiftSettings),
+        // The sinks' benchmark (bench/delivery.sh runs it); not a product.
+        .executableTarget(
+            name: "DeliveryBench", dependencies: ["Delivery", "Analytics"], path: "bench/DeliveryBench",
+            swiftSettings: swiftSettings),
         // The thin CLI.
         .executableTarget(
             name: "batchline",

@@ -36,6 +36,19 @@ public struct AnalyticsEvent: Sendable, Equatable, Codable {
     public var track: UInt64
     public var direction: CrossingDirection?
     public var time: Double
+
+    public init(
+        id: String, type: AnalyticsEventType, line: String? = nil, zone: String? = nil, track: UInt64,
+        direction: CrossingDirection? = nil, time: Double
+    ) {
+        self.id = id
+        self.type = type
+        self.line = line
+        self.zone = zone
+        self.track = track
+        self.direction = direction
+        self.time = time
+    }
 }
 
 /// Lines, zones and dwell on one stream's tracks: a value, fed each frame's confirmed tracks in order

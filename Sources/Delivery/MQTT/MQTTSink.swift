@@ -20,11 +20,6 @@ import Synchronization
 /// again, acknowledgements arrive on the event loop the HTTP server already runs, and a publisher's
 /// part of MQTT 3.1.1 (six packets) is small enough to check against the broker in the tests.
 final class MQTTSink: Sendable {
-    enum Input: Sendable {
-        case wake
-        case connection(generation: Int, MQTTInbound)
-    }
-
     let figures: SinkFigures
     private let broker: Broker
     private let group: any EventLoopGroup
@@ -47,18 +42,14 @@ final class MQTTSink: Sendable {
 
     /// Runs until the task is cancelled; then says `offline` and disconnects.
     func run() async {
-        let (inputs, input) = AsyncStream<Input>.makeStream(bufferingPolicy: .unbounded)
+        let inbox = SinkInbox()
         await withTaskGroup(of: Void.self) { tasks in
-            // The outbox's cue, coalesced: a wake waiting is enough.
-            let waiting = WakeFlag()
             tasks.addTask {
-                for await _ in self.outbox.wake {
-                    if waiting.raise() { input.yield(.wake) }
-                }
+                for await _ in self.outbox.wake { inbox.wake() }
             }
             tasks.addTask {
-                await self.deliver(inputs, input: input, waiting: waiting)
-                input.finish()
+                await self.deliver(inbox)
+                inbox.finish()
             }
             await tasks.next()
             tasks.cancelAll()
@@ -66,10 +57,8 @@ final class MQTTSink: Sendable {
         figures.moved(to: .stopped)
     }
 
-    private func deliver(
-        _ inputs: AsyncStream<Input>, input: AsyncStream<Input>.Continuation, waiting: WakeFlag
-    ) async {
-        var iterator = inputs.makeAsyncIterator()
+    private func deliver(_ inbox: SinkInbox) async {
+        var iterator = inbox.cues.makeAsyncIterator()
         var backoff = spec.retryMin
         var generation = 0
         /// The highest sequence ever published: one at or below it, published again, is a retry.
@@ -84,7 +73,7 @@ final class MQTTSink: Sendable {
                     to: broker, clientID: spec.clientID ?? "batchline-\(spec.name)", keepAlive: Self.keepAlive,
                     will: .init(topic: available, payload: Array("offline".utf8), retain: true),
                     timeout: spec.timeout, group: group,
-                    tell: { input.yield(.connection(generation: current, $0)) })
+                    tell: { inbox.tell($0, generation: current) })
             } catch {
                 figures.moved(to: .retrying, error: error.description)
                 logger.warning("sink \(spec.name): \(error.description); retrying in \(backoff) s")
@@ -95,8 +84,7 @@ final class MQTTSink: Sendable {
             figures.moved(to: .connected)
             logger.info("sink \(spec.name): connected to \(broker.host):\(broker.port)")
             backoff = spec.retryMin
-            let reason = await pump(
-                connection, generation: current, inputs: &iterator, waiting: waiting, highest: &highest)
+            let reason = await pump(connection, generation: current, inbox: inbox, cues: &iterator, highest: &highest)
             guard let reason else {
                 // Cancelled: the service stops.
                 connection.publish(topic: available, payload: Array("offline".utf8), id: nil, retain: true)
@@ -111,11 +99,12 @@ final class MQTTSink: Sendable {
         }
     }
 
-    /// Publishes what the outbox holds and removes what the broker acknowledges, until the
-    /// connection closes (its reason) or the task is cancelled (nil).
+    /// Publishes what the outbox holds and removes what the broker acknowledges (every
+    /// acknowledgement that arrived since the last look, in one transaction), until the connection
+    /// closes (its reason) or the task is cancelled (nil).
     private func pump(
-        _ connection: MQTTConnection, generation: Int, inputs: inout AsyncStream<Input>.Iterator,
-        waiting: WakeFlag, highest: inout Int64
+        _ connection: MQTTConnection, generation: Int, inbox: SinkInbox,
+        cues: inout AsyncStream<Void>.Iterator, highest: inout Int64
     ) async -> String? {
         var inflight: [UInt16: Outbox.Message] = [:]
         var after: Int64 = 0
@@ -152,15 +141,9 @@ final class MQTTSink: Sendable {
             } catch {
                 return "the outbox cannot be read: \(Outbox.describe(error))"
             }
-            guard let next = await inputs.next() else { return nil }
-            var acked: [Outbox.Message] = []
-            switch next {
-            case .wake: waiting.lower()
-            case .connection(let g, .ack(let id)) where g == generation:
-                if let m = inflight.removeValue(forKey: id) { acked.append(m) }
-            case .connection(let g, .closed(let reason)) where g == generation: return reason
-            case .connection: break  // an earlier connection's last words
-            }
+            guard await cues.next() != nil else { return nil }
+            let news = inbox.take(generation: generation)
+            let acked = news.acks.compactMap { inflight.removeValue(forKey: $0) }
             if !acked.isEmpty {
                 do {
                     try await outbox.remove(acked.map(\.seq))
@@ -169,19 +152,58 @@ final class MQTTSink: Sendable {
                 }
                 figures.delivered(acked)
             }
+            if let reason = news.closed { return reason }
             await figures.refresh()
         }
         return nil
     }
 }
 
-/// Whether a wake is waiting to be read: the outbox's cues coalesce into one.
-final class WakeFlag: Sendable {
-    private let flag = Atomic<Bool>(false)
+/// What happened since the sink's worker last looked: acknowledgements, a close, appends to the
+/// outbox. Each is kept here and cued on a stream that holds one cue at most, so that the worker
+/// wakes once for however many arrived and takes them all (one outbox transaction for a burst of
+/// PUBACKs). Bounded: acknowledgements are at most the window per connection.
+final class SinkInbox: Sendable {
+    struct News {
+        var acks: [UInt16] = []
+        var closed: String?
+    }
 
-    /// Raises it; true when it was down (a wake should be sent).
-    func raise() -> Bool { !flag.exchange(true, ordering: .acquiringAndReleasing) }
+    private struct State {
+        var generation = 0
+        var news = News()
+    }
 
-    /// Lowers it (the wake was read).
-    func lower() { flag.store(false, ordering: .releasing) }
+    private let state = Mutex(State())
+    private let cue: AsyncStream<Void>.Continuation
+    let cues: AsyncStream<Void>
+
+    init() { (cues, cue) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1)) }
+
+    /// The connection of `generation` said `inbound`; an earlier connection's last words are dropped.
+    func tell(_ inbound: MQTTInbound, generation: Int) {
+        state.withLock { s in
+            if generation > s.generation { s = State(generation: generation) }
+            guard generation == s.generation else { return }
+            switch inbound {
+            case .ack(let id): s.news.acks.append(id)
+            case .closed(let reason): s.news.closed = s.news.closed ?? reason
+            }
+        }
+        cue.yield()
+    }
+
+    /// The outbox took something.
+    func wake() { cue.yield() }
+
+    /// What connection `generation` said since the last look.
+    func take(generation: Int) -> News {
+        state.withLock { s in
+            guard s.generation == generation else { return News() }
+            defer { s.news = News() }
+            return s.news
+        }
+    }
+
+    func finish() { cue.finish() }
 }

@@ -97,9 +97,12 @@ public struct StreamAnalytics: Sendable {
     }
 
     /// Analytics for `spec` (validated by the caller); event ids are `idPrefix-N`.
-    public init(spec: AnalyticsSpec, idPrefix: String) {
+    /// Watches `spec`; event ids are `<idPrefix>-<n>`, n going on from `previous`'s when given (the
+    /// same stream's lines and zones, replaced).
+    public init(spec: AnalyticsSpec, idPrefix: String, continuing previous: StreamAnalytics? = nil) {
         self.spec = spec
         self.idPrefix = idPrefix
+        sequence = previous?.sequence ?? 0
         crossings = Array(repeating: (0, 0), count: spec.lines.count)
         occupancy = Array(repeating: 0, count: spec.zones.count)
     }

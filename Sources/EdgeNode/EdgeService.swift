@@ -1,3 +1,4 @@
+import Analytics
 import Batching
 import Core
 import CoreMetrics
@@ -224,6 +225,24 @@ public final class EdgeService: Sendable {
                 "configured": "\(configured)",
             ])
         return handle.info
+    }
+
+    /// Replaces the lines and zones of tracked stream `id` while it runs (`PUT
+    /// /api/v1/streams/{id}/analytics`): checked against its frame's size; counts begin again.
+    public func replaceAnalytics(_ id: String, with spec: AnalyticsSpec) throws(ServiceError) {
+        guard let entry = state.withLock({ $0.streams[id] }) else { throw ServiceError(.notFound, "no stream '\(id)'") }
+        guard entry.spec.track else {
+            throw ServiceError(.conflict, "stream '\(id)' is not tracked: lines and zones need track: true")
+        }
+        do {
+            try entry.handle.replaceAnalytics(spec)
+        } catch {
+            throw ServiceError(.invalid, "analytics: \(error.message)")
+        }
+        state.withLock { $0.streams[id]?.spec.analytics = spec.isEmpty ? nil : spec }
+        logger.notice(
+            "stream analytics replaced",
+            metadata: ["stream": "\(id)", "lines": "\(spec.lines.count)", "zones": "\(spec.zones.count)"])
     }
 
     /// Removes a stream: it stops reading, its frames in flight drain, and its events file is closed

@@ -90,6 +90,26 @@ extension KeyedDecodingContainer {
     }
 }
 
+extension AnalyticsSpec {
+    /// A request body (`PUT /api/v1/streams/{id}/analytics`) as a stream's `analytics:` entry:
+    /// `{"lines": [...], "zones": [...]}`, checked as a config's is (one line naming the key).
+    public static func fromJSON(_ data: Data) throws(ConfigError) -> AnalyticsSpec {
+        let file = "request body"
+        do {
+            return try JSONDecoder().decode(AnalyticsEntry.self, from: data).spec
+        } catch DecodingError.dataCorrupted(let context) where context.codingPath.isEmpty {
+            throw ConfigError(file: file, key: nil, "not JSON")
+        } catch {
+            let issue = ConfigIssue(error)
+            guard issue.key != nil || !issue.message.hasPrefix("must be") else {
+                throw ConfigError(
+                    file: file, key: nil, "must be a JSON object like {\"lines\": [...], \"zones\": [...]}")
+            }
+            throw ConfigError(file: file, issue)
+        }
+    }
+}
+
 /// Hands a stream's analytics events and counts to the node's sinks' outboxes.
 struct SinkRecorder: AnalyticsRecorder {
     let sinks: EventSinks

@@ -1,3 +1,4 @@
+import Analytics
 import Core
 import EdgeNode
 import Foundation
@@ -36,7 +37,7 @@ public enum ControlPlane {
     /// describes (a test holds the two together), and what a wrong method is told (405, `Allow`).
     public static let apiRoutes: [(path: String, methods: [String])] = [
         ("/api/v1/streams", ["GET", "POST"]), ("/api/v1/streams/{id}", ["GET", "DELETE"]),
-        ("/api/v1/streams/{id}/snapshot.jpg", ["GET"]), ("/api/v1/streams/{id}/analytics", ["GET"]),
+        ("/api/v1/streams/{id}/snapshot.jpg", ["GET"]), ("/api/v1/streams/{id}/analytics", ["GET", "PUT"]),
         ("/api/v1/models", ["GET"]), ("/api/v1/models/{name}/activate", ["POST"]),
         ("/api/v1/models/{name}/rollback", ["POST"]), ("/api/v1/batching", ["GET", "PUT"]),
         ("/api/v1/system", ["GET"]), ("/api/v1/sinks", ["GET"]), ("/api/v1/events", ["GET"]),
@@ -139,6 +140,27 @@ public enum ControlPlane {
             guard StreamSpec.isValidID(id) else { return error(.badRequest, badID(id)) }
             guard let handle = service.handle(id) else { return error(.notFound, "no stream '\(id)'") }
             return json(handle.analytics)
+        }
+        router.put("/api/v1/streams/:id/analytics") { request, context in
+            let id = context.parameters.get("id") ?? ""
+            guard StreamSpec.isValidID(id) else { return error(.badRequest, badID(id)) }
+            var request = request
+            let body: ByteBuffer
+            do {
+                body = try await request.collectBody(upTo: maxBody)
+            } catch {
+                return self.error(.contentTooLarge, "request body over \(maxBody) bytes")
+            }
+            do {
+                let spec = try AnalyticsSpec.fromJSON(Data(body.readableBytesView))
+                try service.replaceAnalytics(id, with: spec)
+                guard let handle = service.handle(id) else { return error(.notFound, "no stream '\(id)'") }
+                return json(handle.analytics)
+            } catch let problem as ConfigError {
+                return error(.badRequest, problem.description)
+            } catch {
+                return self.error(error)
+            }
         }
         router.get("/api/v1/streams/:id") { _, context in
             let id = context.parameters.get("id") ?? ""

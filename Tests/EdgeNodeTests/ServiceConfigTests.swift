@@ -421,7 +421,7 @@ struct ServiceConfigTests {
                 "late.yaml: batching.policy: unknown policy 'fastest': use one of fixed, realtime, slo, aimd",
                 "late.yaml: server.port: must be within 0...65535",
                 "late.yaml: colour: unknown key (known: server, models, output, batching, sources, device, streams, "
-                    + "nodes)",
+                    + "nodes, sinks)",
             ])
         #expect(config.streams.map(\.modelPath) == ["\(TestAssets.root.path)/models/ppocr-cls"])
     }

@@ -1,5 +1,6 @@
 import Analytics
 import Foundation
+import Logging
 import Tracking
 import Vision
 
@@ -14,16 +15,37 @@ enum EventIDs {
 }
 
 extension OutputStage {
+    /// Stream `stream`'s lines and zones become `spec` (none when it is empty), checked again at
+    /// the next frame; event ids go on.
+    mutating func replaceAnalytics(_ spec: AnalyticsSpec, stream: Int) {
+        let old = streams[stream]!.analytics
+        let prefix = "\(EventIDs.run)-\(streams[stream]!.sink.name ?? String(stream))"
+        streams[stream]!.analytics = spec.isEmpty ? nil : StreamAnalytics(spec: spec, idPrefix: prefix, continuing: old)
+        if spec.isEmpty, let old { streams[stream]!.retiredSequence = old }
+        if let retired = streams[stream]!.retiredSequence, old == nil, !spec.isEmpty {
+            streams[stream]!.analytics = StreamAnalytics(spec: spec, idPrefix: prefix, continuing: retired)
+        }
+        streams[stream]!.analyticsChecked = false
+        streams[stream]!.analyticsReplaced = true
+    }
+
     /// What the stream's lines and zones saw on a frame whose reported boxes are `found` (its
     /// confirmed tracks are those with an id), on the tracker's clock. The lines and zones are
     /// checked against the frame's size at the stream's first frame that has one: a point outside
     /// it ends the run with one line naming the stream and the item.
     mutating func analyse(_ found: [Detection], stream: Int, width: Int?, height: Int?) throws -> [AnalyticsEvent] {
+        if let spec = streams[stream]!.sink.handle?.takePendingAnalytics() { replaceAnalytics(spec, stream: stream) }
         guard var analytics = streams[stream]!.analytics, let now = streams[stream]!.tracking?.now else { return [] }
         if !streams[stream]!.analyticsChecked, let width, let height, width > 0, height > 0 {
             streams[stream]!.analyticsChecked = true
             do {
                 try analytics.spec.validate(width: width, height: height)
+            } catch  where streams[stream]!.analyticsReplaced {
+                // Given over HTTP before the stream had a frame: this stream goes on without them.
+                let name = streams[stream]!.sink.name ?? streams[stream]!.sink.source
+                logger?.error("\(name): its new lines and zones do not fit its frames (\(error)); dropped")
+                streams[stream]!.analytics = nil
+                return []
             } catch {
                 let name = streams[stream]!.sink.name ?? streams[stream]!.sink.source
                 throw PipelineError(.invalidOptions, "\(name): \(error)")

@@ -70,6 +70,10 @@ struct OutputStage {
         var analytics: StreamAnalytics?
         /// The frame size its lines and zones were checked against (once, at its first frame).
         var analyticsChecked = false
+        /// Its lines and zones were given over HTTP (a misfit drops them, not the run).
+        var analyticsReplaced = false
+        /// Its last lines and zones, when they were removed (their event ids go on if new ones come).
+        var retiredSequence: StreamAnalytics?
         /// Frames its tracker answered without the detector, and by why it skipped them.
         var tracked = 0
         var skipped: [String: Int] = [:]

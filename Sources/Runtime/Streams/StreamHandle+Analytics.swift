@@ -1,6 +1,7 @@
 import Analytics
 import CoreMetrics
 import Synchronization
+import VideoIO
 
 /// A stream's line crossings and zone occupancy (`GET /api/v1/streams/{id}/analytics`).
 public struct AnalyticsCounts: Sendable, Equatable, Encodable {
@@ -36,6 +37,38 @@ public protocol AnalyticsRecorder: Sendable {
 }
 
 extension StreamHandle {
+    /// Replaces its lines and zones (a tracked stream's): checked against its frame's size when it
+    /// has one (else at its next frame, where a point outside is logged and the change dropped);
+    /// its output takes them at its next frame. Counts and series begin again with them; event ids
+    /// go on from where they were.
+    public func replaceAnalytics(_ spec: AnalyticsSpec) throws(PipelineError) {
+        guard interval != nil else { throw PipelineError(.invalidOptions, "stream '\(id)' is not tracked") }
+        if let frame = latest?.frame, frame.width > 0, frame.height > 0 {
+            do {
+                try spec.validate(width: frame.width, height: frame.height)
+            } catch {
+                throw PipelineError(.invalidOptions, "\(error)")
+            }
+        }
+        pendingAnalytics.withLock { $0 = spec }
+        analyticsCounts.withLock { $0 = AnalyticsCounts(stream: id, spec: spec) }
+        metrics.analytics.series.withLock { series in
+            series.destroy()
+            series = AnalyticsSeries(stream: id, spec: spec, factory: metricsFactory)
+        }
+        analyticsSpec.withLock { $0 = spec }
+    }
+
+    /// The lines and zones it watches now.
+    public var watched: AnalyticsSpec? { analyticsSpec.withLock { $0 } }
+
+    /// Lines and zones given since the output last looked (taken once).
+    func takePendingAnalytics() -> AnalyticsSpec? {
+        pendingAnalytics.withLock { p in
+            defer { p = nil }; return p
+        }
+    }
+
     /// Its lines' crossings and zones' occupancy now.
     public var analytics: AnalyticsCounts { analyticsCounts.withLock { $0 } }
 
@@ -48,13 +81,20 @@ extension StreamHandle {
             }
             for (i, n) in occupancy.enumerated() where i < c.zones.count { c.zones[i].occupancy = n }
         }
-        let lines = metrics.crossings
-        for e in events where e.type == .lineCrossed {
-            guard let i = analyticsCounts.withLock({ c in c.lines.firstIndex { $0.name == e.line } }), i < lines.count
-            else { continue }
-            if e.direction == .inward { lines[i].inward.increment() } else { lines[i].outward.increment() }
+        let lineIndex = analyticsCounts.withLock { c in
+            Dictionary(c.lines.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
         }
-        for (i, n) in occupancy.enumerated() where i < metrics.occupancy.count { metrics.occupancy[i].record(n) }
+        metrics.analytics.series.withLock { series in
+            for e in events where e.type == .lineCrossed {
+                guard let i = e.line.flatMap({ lineIndex[$0] }), i < series.crossings.count else { continue }
+                if e.direction == .inward {
+                    series.crossings[i].inward.increment()
+                } else {
+                    series.crossings[i].outward.increment()
+                }
+            }
+            for (i, n) in occupancy.enumerated() where i < series.occupancy.count { series.occupancy[i].record(n) }
+        }
         if let recorder, !events.isEmpty { recorder.record(stream: id, events: events, counts: analytics) }
         if let tellAnalytics { events.forEach(tellAnalytics) }
     }

@@ -146,6 +146,12 @@ public final class StreamHandle: Sendable {
     let metrics: StreamMetrics
     /// Its lines' crossings and zones' occupancy, as its output last counted them.
     let analyticsCounts: Mutex<AnalyticsCounts>
+    /// Lines and zones replaced and not yet taken by the output.
+    let pendingAnalytics = Mutex<AnalyticsSpec?>(nil)
+    /// Its lines and zones now.
+    let analyticsSpec: Mutex<AnalyticsSpec?>
+    /// Makes its series (those of lines and zones given later too).
+    let metricsFactory: any MetricsFactory
     /// The latest frame written and what was found in it (one frame held per stream), for a snapshot.
     private let latestFrame = Mutex<(frame: VideoFrame, detections: [Detection])?>(nil)
 
@@ -167,9 +173,11 @@ public final class StreamHandle: Sendable {
         self.tellAnalytics = tellAnalytics
         self.recorder = recorder
         stopSignal = stop
+        metricsFactory = metrics
         let metrics = StreamMetrics(stream: id, factory: metrics, analytics: tracking?.analytics)
         self.metrics = metrics
         analyticsCounts = Mutex(AnalyticsCounts(stream: id, spec: tracking?.analytics))
+        analyticsSpec = Mutex(tracking?.analytics)
         interval = tracking.map {
             StreamInterval(id: id, stream: number, settings: $0, observe: { metrics.interval.record($0) })
         }

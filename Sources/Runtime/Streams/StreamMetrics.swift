@@ -1,5 +1,6 @@
 import Analytics
 import CoreMetrics
+import Synchronization
 
 /// A stream's series (by `stream`), made once with its handle and counted where things happen: frames
 /// written and shed by the output stage, reconnects and `up` as its source's state moves, and each
@@ -29,11 +30,8 @@ struct StreamMetrics: Sendable {
     /// The detector runs on every N-th frame of the stream (`batchline_stream_infer_interval`; 1 for
     /// a stream not tracked).
     let interval: Gauge
-    /// Per line of its analytics, crossings in and out
-    /// (`batchline_line_crossings_total{stream,line,direction}`).
-    let crossings: [(inward: Counter, outward: Counter)]
-    /// Per zone, the tracks inside (`batchline_zone_occupancy{stream,zone}`).
-    let occupancy: [Gauge]
+    /// Its lines' and zones' series, replaced with them (`PUT /api/v1/streams/{id}/analytics`).
+    let analytics: AnalyticsSeriesBox
 
     /// The series of stream `id`, made through `factory` (with those of its lines and zones).
     init(stream id: String, factory: any MetricsFactory, analytics: AnalyticsSpec? = nil) {
@@ -51,21 +49,7 @@ struct StreamMetrics: Sendable {
         skippedMotion = Counter(
             label: "batchline_frames_skipped_total", dimensions: dimensions + [("reason", "motion")], factory: factory)
         interval = Gauge(label: "batchline_stream_infer_interval", dimensions: dimensions, factory: factory)
-        crossings = (analytics?.lines ?? []).map { line in
-            let named = dimensions + [("line", line.name)]
-            return (
-                Counter(
-                    label: "batchline_line_crossings_total", dimensions: named + [("direction", "in")], factory: factory
-                ),
-                Counter(
-                    label: "batchline_line_crossings_total", dimensions: named + [("direction", "out")],
-                    factory: factory)
-            )
-        }
-        occupancy = (analytics?.zones ?? []).map {
-            Gauge(label: "batchline_zone_occupancy", dimensions: dimensions + [("zone", $0.name)], factory: factory)
-        }
-        occupancy.forEach { $0.record(0) }
+        self.analytics = AnalyticsSeriesBox(AnalyticsSeries(stream: id, spec: analytics, factory: factory))
         up.record(0)
         interval.record(1)
         eventsFailing.record(0)
@@ -83,10 +67,47 @@ struct StreamMetrics: Sendable {
         skipped.destroy()
         skippedMotion.destroy()
         interval.destroy()
+        analytics.series.withLock { $0.destroy() }
+    }
+}
+
+/// A stream's series of its lines and zones: per line, crossings in and out
+/// (`batchline_line_crossings_total{stream,line,direction}`); per zone, the tracks inside
+/// (`batchline_zone_occupancy{stream,zone}`).
+struct AnalyticsSeries {
+    let crossings: [(inward: Counter, outward: Counter)]
+    let occupancy: [Gauge]
+
+    init(stream id: String, spec: AnalyticsSpec?, factory: any MetricsFactory) {
+        let dimensions = [("stream", id)]
+        crossings = (spec?.lines ?? []).map { line in
+            let named = dimensions + [("line", line.name)]
+            return (
+                Counter(
+                    label: "batchline_line_crossings_total", dimensions: named + [("direction", "in")], factory: factory
+                ),
+                Counter(
+                    label: "batchline_line_crossings_total", dimensions: named + [("direction", "out")],
+                    factory: factory)
+            )
+        }
+        occupancy = (spec?.zones ?? []).map {
+            Gauge(label: "batchline_zone_occupancy", dimensions: dimensions + [("zone", $0.name)], factory: factory)
+        }
+        occupancy.forEach { $0.record(0) }
+    }
+
+    func destroy() {
         for c in crossings {
             c.inward.destroy()
             c.outward.destroy()
         }
         occupancy.forEach { $0.destroy() }
     }
+}
+
+/// Holds a stream's `AnalyticsSeries`, so that they can be replaced with its lines and zones.
+final class AnalyticsSeriesBox: Sendable {
+    let series: Mutex<AnalyticsSeries>
+    init(_ series: AnalyticsSeries) { self.series = Mutex(series) }
 }

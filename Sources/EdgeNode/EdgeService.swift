@@ -88,6 +88,8 @@ public final class EdgeService: Sendable {
     public let events = EventHub<NodeEvent>()
     /// Where its streams' analytics events are delivered besides their events files (nil: nowhere).
     public let sinks: EventSinks?
+    /// Where its events' snapshots are kept (nil: nowhere).
+    public let snapshots: EventSnapshots?
 
     /// A node serves at most this many models at once (each holds its compiled versions and threads).
     public static let maxModels = 8
@@ -96,8 +98,10 @@ public final class EdgeService: Sendable {
     /// process's bootstrapped factory unless given).
     public init(
         config: ServiceConfig, logger: Logger = Logger(label: "batchline.service"),
-        metrics: any MetricsFactory = MetricsSystem.factory, sinks: EventSinks? = nil
+        metrics: any MetricsFactory = MetricsSystem.factory, sinks: EventSinks? = nil,
+        snapshots: EventSnapshots? = nil
     ) {
+        self.snapshots = snapshots
         self.config = config
         self.logger = logger
         self.metrics = metrics

@@ -64,7 +64,8 @@ extension ServiceConfig {
         }
     }
 
-    /// `output: { events, rotate_mb, keep, flush_s, outbox }`.
+    /// `output: { events, rotate_mb, keep, flush_s, outbox, snapshots, snapshots_mb, snapshots_max,
+    /// snapshots_age_s }`.
     struct OutputSection: Decodable, Equatable {
         /// The largest `rotate_mb`: 1 TiB (its bytes fit an `Int` with room to spare).
         static let maxRotateMB = 1 << 20
@@ -76,9 +77,14 @@ extension ServiceConfig {
         var keep: Int?
         var flush: Duration?
         var outbox: String?
+        var snapshots: String?
+        var snapshotsMB: Int?
+        var snapshotsMax: Int?
+        var snapshotsAge: Duration?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
-            case events, rotateMB = "rotate_mb", keep, flush = "flush_s", outbox
+            case events, rotateMB = "rotate_mb", keep, flush = "flush_s", outbox, snapshots
+            case snapshotsMB = "snapshots_mb", snapshotsMax = "snapshots_max", snapshotsAge = "snapshots_age_s"
         }
 
         init(from decoder: any Decoder) throws {
@@ -90,6 +96,11 @@ extension ServiceConfig {
             flush = try c.duration(.flush, atMost: Self.maxFlushSeconds, Duration.seconds)
             outbox = try c.string(.outbox)
             if outbox?.isEmpty == true { throw c.issue(.outbox, "must name a folder") }
+            snapshots = try c.string(.snapshots)
+            if snapshots?.isEmpty == true { throw c.issue(.snapshots, "must name a folder") }
+            snapshotsMB = try c.int(.snapshotsMB, in: 1...Self.maxRotateMB)
+            snapshotsMax = try c.int(.snapshotsMax, in: 1...1_000_000)
+            snapshotsAge = try c.duration(.snapshotsAge, atMost: 365 * 86400, Duration.seconds)
         }
     }
 

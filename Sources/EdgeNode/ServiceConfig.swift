@@ -57,6 +57,11 @@ public struct ServiceConfig: Sendable, Equatable {
     public var eventsFlush = 1.0
     /// Folder of the sinks' outboxes: `<outbox>/<sink name>.sqlite` (`output.outbox`).
     public var outboxFolder = "out/outbox"
+    /// Folder of the events' snapshots (`output.snapshots`), and their bounds: files, bytes, seconds.
+    public var snapshotsFolder = "out/snapshots"
+    public var snapshotsMax = 1000
+    public var snapshotsBytes = 256 << 20
+    public var snapshotsAge = 7 * 86400.0
     /// Where analytics events are delivered besides the events files (`sinks:`).
     public var sinks: [SinkSpec] = []
     /// How the batch size is chosen.
@@ -212,6 +217,10 @@ public struct ServiceConfig: Sendable, Equatable {
             keep = output.keep ?? keep
             eventsFlush = output.flush?.inSeconds ?? eventsFlush
             outboxFolder = output.outbox ?? outboxFolder
+            snapshotsFolder = output.snapshots ?? snapshotsFolder
+            snapshotsMax = output.snapshotsMax ?? snapshotsMax
+            snapshotsBytes = output.snapshotsMB.map { $0 << 20 } ?? snapshotsBytes
+            snapshotsAge = output.snapshotsAge?.inSeconds ?? snapshotsAge
         }
         sinks = document.sinks
         if let batching = document.batching {

@@ -41,6 +41,7 @@ public enum ControlPlane {
         ("/api/v1/models", ["GET"]), ("/api/v1/models/{name}/activate", ["POST"]),
         ("/api/v1/models/{name}/rollback", ["POST"]), ("/api/v1/batching", ["GET", "PUT"]),
         ("/api/v1/system", ["GET"]), ("/api/v1/sinks", ["GET"]), ("/api/v1/events", ["GET"]),
+        ("/api/v1/events/{id}/snapshot.jpg", ["GET"]),
         ("/api/v1/openapi.yaml", ["GET"]),
     ]
 
@@ -134,6 +135,18 @@ public enum ControlPlane {
             // Drawn and encoded only when asked, on the blocking executor (never the cooperative pool),
             // `server.max_snapshots` at once.
             return await guards.snapshots.run { await snapshot(latest) }
+        }
+        router.get("/api/v1/events/:id/snapshot.jpg") { _, context in
+            let id = context.parameters.get("id") ?? ""
+            guard EventSnapshots.isValidID(id) else {
+                return error(.badRequest, "'\(id.prefix(80))' is not an event id")
+            }
+            guard let jpeg = service.snapshots?.jpeg(id) else {
+                return error(.notFound, "no snapshot of event '\(id)' (none taken, or evicted)")
+            }
+            return Response(
+                status: .ok, headers: [.contentType: "image/jpeg", .cacheControl: "max-age=86400, immutable"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: jpeg)))
         }
         router.get("/api/v1/streams/:id/analytics") { _, context in
             let id = context.parameters.get("id") ?? ""

@@ -6,6 +6,7 @@ import HummingbirdCore
 import Logging
 import Monitoring
 import NIOCore
+import Runtime
 import ServiceLifecycle
 import UnixSignals
 
@@ -31,7 +32,20 @@ public enum Serve {
         } catch {
             throw ConfigError(file: config.file, key: "sinks", error.description)
         }
-        let service = EdgeService(config: config, logger: logger, metrics: metrics.factory, sinks: sinks)
+        // Snapshots only where something counts events.
+        let analysed = (config.streams + config.nodes.values.flatMap { $0 }).contains { $0.analytics != nil }
+        let snapshots: EventSnapshots?
+        do {
+            snapshots = try EventSnapshots(
+                folder: config.snapshotsFolder, maxCount: config.snapshotsMax, maxBytes: config.snapshotsBytes,
+                maxAge: config.snapshotsAge)
+        } catch {
+            guard !analysed else { throw ConfigError(file: config.file, key: "output.snapshots", error.message) }
+            logger.warning("no event snapshots: \(error)")
+            snapshots = nil
+        }
+        let service = EdgeService(
+            config: config, logger: logger, metrics: metrics.factory, sinks: sinks, snapshots: snapshots)
         let sampler = SamplerService()
         let host = config.host
         let limits = config.serverLimits
@@ -86,8 +100,13 @@ public enum Serve {
 struct SinksService: Service {
     let sinks: EventSinks?
 
-    func run() async throws {
-        guard let sinks else { return try await gracefulShutdown() }
+    /// Never throws: cancelled (the group's shutdown ran past its bound), it just ends, as the other
+    /// services do; an exit status is the pipelines' to give.
+    func run() async {
+        guard let sinks else {
+            try? await gracefulShutdown()
+            return
+        }
         await cancelWhenGracefulShutdown { await sinks.run() }
     }
 }

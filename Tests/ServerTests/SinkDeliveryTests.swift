@@ -15,7 +15,7 @@ struct SinkDeliveryTests {
         """
         server: { host: 127.0.0.1, port: 8080 }
         models: { repository: models }
-        output: { events: \(folder.path)/events, outbox: \(folder.path)/outbox, flush_s: 0.2 }
+        output: { events: \(folder.path)/events, outbox: \(folder.path)/outbox, snapshots: \(folder.path)/snapshots, flush_s: 0.2 }
         sinks:
           - { type: mqtt, name: broker, url: "mqtt://127.0.0.1:\(broker)", topic: site }
           - { type: webhook, name: hook, url: "http://127.0.0.1:\(webhook)/events", timeout_s: 5 }
@@ -126,6 +126,17 @@ struct SinkDeliveryTests {
         #expect(
             ["broker", "hook"].allSatisfy { (Self.sink(drained, $0)?["outbox_depth"] as? Int ?? 1) == 0 },
             "\(drained.array ?? [])")
+        // Each event's snapshot, those of the run killed included: a JPEG of the frame.
+        let ids = try Self.fileEvents(folder).compactMap { $0["id"] as? String }
+        var snapshots = 0
+        for id in [ids.first, ids.last].compactMap({ $0 }) {
+            let reply = try await serve.request("GET", "/api/v1/events/\(id)/snapshot.jpg")
+            #expect(reply.status == 200 && reply.data.starts(with: [0xFF, 0xD8]) && reply.data.count > 2000, "\(id)")
+            if reply.status == 200 { snapshots += 1 }
+        }
+        #expect(snapshots == 2)
+        #expect(try await serve.request("GET", "/api/v1/events/nobody-1/snapshot.jpg").status == 404)
+        #expect(try await serve.request("GET", "/api/v1/events/..%2Fx/snapshot.jpg").status == 400)
         let metrics = String(decoding: try await serve.request("GET", "/metrics").data, as: UTF8.self)
         #expect(metrics.contains(#"batchline_sink_sent_total{sink="broker"}"#))
         #expect(metrics.contains(#"batchline_outbox_depth{sink="hook"} 0"#), "\(metrics.suffix(3000))")

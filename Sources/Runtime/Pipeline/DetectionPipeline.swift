@@ -53,6 +53,8 @@ public final class DetectionPipeline: Sendable {
     let nodeEvents: EventHub<NodeEvent>?
     /// Where its streams' analytics events are handed over (the node's sinks), if anywhere.
     let recorder: (any AnalyticsRecorder)?
+    /// Where its streams' events' snapshots are kept, if anywhere.
+    let snapshots: EventSnapshots?
 
     /// Creates a pipeline; nothing is opened until `run`. With `engine`, batches run on it instead of
     /// the model named by the options (a scripted engine isolates scheduling from the model), as
@@ -65,8 +67,10 @@ public final class DetectionPipeline: Sendable {
         options: PipelineOptions, engine: (any InferenceEngine)? = nil, loader: ModelManager.Loader? = nil,
         backend: (any EngineLoader)? = nil,
         logger: Logger = Logger(label: "batchline.pipeline"), metrics: any MetricsFactory = MetricsSystem.factory,
-        events: EventHub<NodeEvent>? = nil, recorder: (any AnalyticsRecorder)? = nil
+        events: EventHub<NodeEvent>? = nil, recorder: (any AnalyticsRecorder)? = nil,
+        snapshots: EventSnapshots? = nil
     ) {
+        self.snapshots = snapshots
         self.options = options
         nodeEvents = events
         self.recorder = recorder
@@ -153,7 +157,7 @@ public final class DetectionPipeline: Sendable {
             stop: stopSignal.child(), metrics: metricsFactory,
             tell: nodeEvents.map { hub in { @Sendable change in hub.publish(.stream(change)) } }, tracking: tracking,
             tellAnalytics: nodeEvents.map { hub in { @Sendable event in hub.publish(.analytics(stream: id, event)) } },
-            recorder: recorder)
+            recorder: recorder, snapshots: snapshots)
         let stop = handle.stopSignal
         let decoderOptions = DecoderOptions(timeout: options.sourceTimeout, cancelled: { stop.isRaised })
         let reader = FrameSource(

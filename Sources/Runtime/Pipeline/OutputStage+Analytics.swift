@@ -2,6 +2,7 @@ import Analytics
 import Foundation
 import Logging
 import Tracking
+import VideoIO
 import Vision
 
 /// Event ids: this run's prefix, unique across restarts (the start time and a random part), then
@@ -33,10 +34,11 @@ extension OutputStage {
     /// confirmed tracks are those with an id), on the tracker's clock. The lines and zones are
     /// checked against the frame's size at the stream's first frame that has one: a point outside
     /// it ends the run with one line naming the stream and the item.
-    mutating func analyse(_ found: [Detection], stream: Int, width: Int?, height: Int?) throws -> [AnalyticsEvent] {
+    mutating func analyse(_ found: [Detection], stream: Int, frame: VideoFrame?) throws -> [AnalyticsEvent] {
+        let (width, height) = (frame?.width ?? 0, frame?.height ?? 0)
         if let spec = streams[stream]!.sink.handle?.takePendingAnalytics() { replaceAnalytics(spec, stream: stream) }
         guard var analytics = streams[stream]!.analytics, let now = streams[stream]!.tracking?.now else { return [] }
-        if !streams[stream]!.analyticsChecked, let width, let height, width > 0, height > 0 {
+        if !streams[stream]!.analyticsChecked, width > 0, height > 0 {
             streams[stream]!.analyticsChecked = true
             do {
                 try analytics.spec.validate(width: width, height: height)
@@ -54,8 +56,9 @@ extension OutputStage {
         let observed = found.compactMap { d in d.track.map { Observation(track: $0, label: d.label, box: d.box) } }
         let events = analytics.update(observed, at: now)
         streams[stream]!.analytics = analytics
-        streams[stream]!.sink.handle?.analysed(
-            events, crossings: analytics.crossings, occupancy: analytics.occupancy)
+        let handle = streams[stream]!.sink.handle
+        handle?.analysed(events, crossings: analytics.crossings, occupancy: analytics.occupancy)
+        if !events.isEmpty, let frame { handle?.snapshots?.capture(frame, detections: found, events: events) }
         return events
     }
 }

@@ -69,7 +69,7 @@ extension OutputStage {
         var result = FrameResult(
             stream: stream, frame: drop.index, pts: drop.pts, model: tag, batch: 0, detections: boxes)
         result.inferred = false
-        result.events = try analyse(boxes, stream: stream, width: drop.frame?.width, height: drop.frame?.height)
+        result.events = try analyse(boxes, stream: stream, frame: drop.frame)
         result.name = sink.name
         if wallClock { result.time = Date().timeIntervalSince1970 }
         let kept = try write(result, stream: stream)

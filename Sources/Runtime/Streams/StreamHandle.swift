@@ -139,6 +139,8 @@ public final class StreamHandle: Sendable {
     let tellAnalytics: (@Sendable (AnalyticsEvent) -> Void)?
     /// Handed each frame's events and the counts after it (the node's sinks), before its line is written.
     let recorder: (any AnalyticsRecorder)?
+    /// Keeps a snapshot of each of its events (a service's), if anything does.
+    let snapshots: EventSnapshots?
     /// Raised by `stop` (or with the pipeline's own stop): the stream's reads and waits end.
     public let stopSignal: StopSignal
     /// Set when every frame it read is out and its events are closed.
@@ -167,8 +169,10 @@ public final class StreamHandle: Sendable {
         id: String, number: Int, source: String, model: String, loop: Bool = false, realtime: Bool = false,
         stop: StopSignal = StopSignal(), metrics: any MetricsFactory = MetricsSystem.factory,
         tell: (@Sendable (StreamChange) -> Void)? = nil, tracking: TrackingSettings? = nil,
-        tellAnalytics: (@Sendable (AnalyticsEvent) -> Void)? = nil, recorder: (any AnalyticsRecorder)? = nil
+        tellAnalytics: (@Sendable (AnalyticsEvent) -> Void)? = nil, recorder: (any AnalyticsRecorder)? = nil,
+        snapshots: EventSnapshots? = nil
     ) {
+        self.snapshots = snapshots
         self.tell = tell
         self.tellAnalytics = tellAnalytics
         self.recorder = recorder

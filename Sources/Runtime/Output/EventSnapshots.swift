@@ -1,0 +1,147 @@
+import Analytics
+import Core
+import Foundation
+import Synchronization
+import VideoIO
+import Vision
+
+/// The snapshot of each analytics event: the frame it happened on with the frame's boxes drawn
+/// (the event's track among them), JPEG, kept as `<folder>/<event id>.jpg`
+/// (`GET /api/v1/events/{id}/snapshot.jpg`). The events of one frame share one file (hard links).
+///
+/// - **Off the output's thread**: the output hands the frame over (no copy: its pixels are shared)
+///   and returns; drawing and encoding run on the blocking executor, at most `maxEncoding` frames
+///   at once. A frame that finds them all busy gets no snapshot, counted in `skipped`.
+/// - **Bounded** by `maxCount` files, `maxBytes` and `maxAge` seconds: past any of them the oldest
+///   are removed first. What was kept survives a restart (the folder is read at start).
+public final class EventSnapshots: Sendable {
+    public let folder: String
+    public let maxCount: Int
+    public let maxBytes: Int
+    public let maxAge: Double
+    /// Frames being drawn and encoded at once, at most.
+    public static let maxEncoding = 2
+
+    private struct Kept {
+        var name: String
+        var bytes: Int
+        var time: Double
+    }
+
+    private struct State {
+        /// Oldest first.
+        var kept: [Kept] = []
+        var bytes = 0
+        var encoding = 0
+        var skipped = 0
+    }
+
+    private let state = Mutex(State())
+
+    /// Opens `folder` (made if missing) and counts what it holds.
+    public init(folder: String, maxCount: Int = 1000, maxBytes: Int = 256 << 20, maxAge: Double = 7 * 86400)
+        throws(OutputError)
+    {
+        self.folder = folder
+        self.maxCount = max(1, maxCount)
+        self.maxBytes = max(1 << 20, maxBytes)
+        self.maxAge = max(1, maxAge)
+        let files = FileManager.default
+        do {
+            try files.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        } catch {
+            throw OutputError(path: folder, message: error.localizedDescription)
+        }
+        let names = ((try? files.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.hasSuffix(".jpg") }
+        var kept: [Kept] = names.compactMap { name in
+            guard let a = try? files.attributesOfItem(atPath: folder + "/" + name) else { return nil }
+            return Kept(
+                name: name, bytes: (a[.size] as? Int) ?? 0,
+                time: (a[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)
+        }
+        kept.sort { ($0.time, $0.name) < ($1.time, $1.name) }
+        state.withLock { s in
+            s.kept = kept
+            s.bytes = kept.reduce(0) { $0 + $1.bytes }
+        }
+        evict(now: Date().timeIntervalSince1970)
+    }
+
+    /// Snapshots skipped because the encoders were busy.
+    public var skipped: Int { state.withLock { $0.skipped } }
+    /// Snapshots kept now.
+    public var count: Int { state.withLock { $0.kept.count } }
+
+    /// Whether `id` can name a snapshot: 1-200 of `A-Z a-z 0-9 _ . -`, not starting with a dot.
+    public static func isValidID(_ id: String) -> Bool {
+        let b = Array(id.utf8)
+        return (1...200).contains(b.count) && b[0] != UInt8(ascii: ".")
+            && b.allSatisfy { c in
+                (0x30...0x39).contains(c) || (0x41...0x5A).contains(c) || (0x61...0x7A).contains(c)
+                    || c == UInt8(ascii: "_") || c == UInt8(ascii: "-") || c == UInt8(ascii: ".")
+            }
+    }
+
+    /// The JPEG of event `id`, when it is kept.
+    public func jpeg(_ id: String) -> Data? {
+        guard Self.isValidID(id) else { return nil }
+        return FileManager.default.contents(atPath: folder + "/" + id + ".jpg")
+    }
+
+    /// Hands the frame of `events` over for drawing and encoding; returns at once.
+    func capture(_ frame: VideoFrame, detections: [Detection], events: [AnalyticsEvent]) {
+        let ids = events.map(\.id).filter(Self.isValidID)
+        guard frame.hasPicture, !ids.isEmpty else { return }
+        let admitted = state.withLock { s in
+            guard s.encoding < Self.maxEncoding else {
+                s.skipped += 1
+                return false
+            }
+            s.encoding += 1
+            return true
+        }
+        guard admitted else { return }
+        Task.detached {
+            let bytes = try? await BlockingExecutor.shared.run { () throws(VideoError) -> [UInt8] in
+                var pixels = frame.pixels
+                Annotator().draw(detections, on: &pixels, width: frame.width, height: frame.height)
+                return try JPEGEncoder.encode(rgb: pixels, width: frame.width, height: frame.height)
+            }
+            self.store(bytes, ids: ids)
+        }
+    }
+
+    private func store(_ bytes: [UInt8]?, ids: [String]) {
+        defer { state.withLock { $0.encoding -= 1 } }
+        guard let bytes else { return }
+        let first = folder + "/" + ids[0] + ".jpg"
+        guard FileManager.default.createFile(atPath: first, contents: Data(bytes)) else { return }
+        var names = [ids[0] + ".jpg"]
+        for id in ids.dropFirst() where link(first, folder + "/" + id + ".jpg") == 0 { names.append(id + ".jpg") }
+        let now = Date().timeIntervalSince1970
+        state.withLock { s in
+            // Hard links share their bytes: counted once, on the first.
+            for (i, name) in names.enumerated() {
+                s.kept.append(Kept(name: name, bytes: i == 0 ? bytes.count : 0, time: now))
+            }
+            s.bytes += bytes.count
+        }
+        evict(now: now)
+    }
+
+    /// Removes the oldest past the bounds.
+    private func evict(now: Double) {
+        let gone: [String] = state.withLock { s in
+            var gone: [String] = []
+            while let oldest = s.kept.first,
+                s.kept.count > maxCount || s.bytes > maxBytes || now - oldest.time > maxAge
+            {
+                s.kept.removeFirst()
+                s.bytes -= oldest.bytes
+                gone.append(oldest.name)
+            }
+            return gone
+        }
+        for name in gone { unlink(folder + "/" + name) }
+    }
+}

@@ -16,7 +16,9 @@ import urllib.request
 os.environ["SE_OFFLINE"] = "true"
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import Select  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # Seconds a condition is waited for: only against a hang. How fast the page follows the server is
@@ -73,6 +75,55 @@ def free_port():
     return port
 
 
+def analytics(base, sid):
+    with urllib.request.urlopen(f"{base}/api/v1/streams/{sid}/analytics", timeout=60) as r:
+        return json.loads(r.read())
+
+
+def shapes(driver, base):
+    """Lines and zones drawn on the tracked stream's picture from the page, counted beside, removed."""
+    Select(driver.find_element(By.ID, "stream-pick")).select_by_visible_text("back")
+    wait(driver, lambda d: d.execute_script("const i=document.getElementById('stream-snap'); return i.complete && i.naturalWidth"), PATIENCE)
+    svg = driver.find_element(By.ID, "overlay")
+    w, h = svg.size["width"], svg.size["height"]
+    check(w > 100 and h > 50, f"the overlay covers the picture ({w}x{h})")
+
+    def click(fx, fy):  # a point of the picture, as fractions of its size
+        ActionChains(driver).move_to_element_with_offset(svg, int((fx - 0.5) * w), int((fy - 0.5) * h)).click().perform()
+
+    name = driver.find_element(By.ID, "shape-name")
+    name.clear(); name.send_keys("door")
+    driver.find_element(By.ID, "draw-line").click()
+    click(0.5, 0.3); click(0.5, 0.95)
+    listed = wait(driver, lambda d: "line door" in d.find_element(By.ID, "shapes").text and d.find_element(By.ID, "shapes").text, PATIENCE)
+    check(bool(listed), f"a line drawn with two clicks is listed with its counts ({listed})")
+    line = next((l for l in analytics(base, "back")["lines"] if l["name"] == "door"), None)
+    check(line is not None and abs(line["from"][0] - 384) < 30 and abs(line["to"][0] - 384) < 30 and line["to"][1] > line["from"][1] + 200,
+          f"the server has it where it was drawn, in the frame's pixels ({line})")
+    check(bool(wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#overlay line"), PATIENCE)), "the line is drawn over the picture")
+
+    name.clear(); name.send_keys("west")
+    driver.find_element(By.ID, "draw-zone").click()
+    for p in [(0.02, 0.02), (0.5, 0.02), (0.5, 0.98), (0.02, 0.98)]:
+        click(*p)
+    driver.find_element(By.ID, "finish-zone").click()
+    check(bool(wait(driver, lambda d: "zone west" in d.find_element(By.ID, "shapes").text, PATIENCE)), "a zone drawn corner by corner is listed")
+    check(bool(wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#overlay polygon"), PATIENCE)), "the zone is drawn over the picture")
+    zones = analytics(base, "back")["zones"]
+    check(len(zones) == 1 and len(zones[0]["points"]) == 4, f"the server has the zone's four corners ({zones})")
+
+    event = wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#events-list li a") and d.find_element(By.ID, "events-list").text, PATIENCE * 3)
+    check(bool(event), f"the stream's events appear as they happen, each with its snapshot ({event and event.splitlines()[0]})")
+    href = driver.find_element(By.CSS_SELECTOR, "#events-list li a").get_attribute("href")
+    snapshot = wait(driver, lambda d: urllib.request.urlopen(href, timeout=60).read(2), PATIENCE)
+    check(snapshot == b"\xff\xd8", f"an event's snapshot is a JPEG ({href})")
+
+    driver.find_element(By.CSS_SELECTOR, '#shapes li[data-name="door"] .remove-shape').click()
+    gone = wait(driver, lambda d: "line door" not in d.find_element(By.ID, "shapes").text and not analytics(base, "back")["lines"], PATIENCE)
+    check(bool(gone), "a line removed from the page is gone from the server, the zone kept")
+    check([z["name"] for z in analytics(base, "back")["zones"]] == ["west"], "the zone is still there")
+
+
 def tab(driver, name):
     driver.find_element(By.ID, "tab-" + name).click()
     time.sleep(0.3)
@@ -105,6 +156,7 @@ def main() -> int:
         check(bool(drawn), "the stream view's charts have drawn data")
         snap = wait(driver, lambda d: d.execute_script("const i=document.getElementById('stream-snap'); return i.complete && i.naturalWidth"), PATIENCE)
         check(snap == 768, f"the stream view shows the live annotated picture ({snap} px wide)")
+        shapes(driver, base)
         tab(driver, "batcher")
         check(bool(wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#chart-batch path.series"), PATIENCE)),
               "the batcher's chart has drawn data")

@@ -9,11 +9,27 @@ public struct AnalyticsCounts: Sendable, Equatable, Encodable {
         public var name: String
         public var `in`: Int
         public var out: Int
+        /// Where it is: [x, y] in pixels of the source frame.
+        public var from: [Double] = []
+        public var to: [Double] = []
+        public var anchor = Anchor.bottomCentre
+        /// The classes it counts (nil: all).
+        public var classes: [String]?
     }
 
     public struct Zone: Sendable, Equatable, Encodable {
         public var name: String
         public var occupancy: Int
+        /// Its corners: [x, y] in pixels of the source frame.
+        public var points: [[Double]] = []
+        public var loiterSeconds: Double?
+        public var anchor = Anchor.bottomCentre
+        public var classes: [String]?
+
+        enum CodingKeys: String, CodingKey {
+            case name, occupancy, points, anchor, classes
+            case loiterSeconds = "loiter_s"
+        }
     }
 
     public var stream: String
@@ -23,8 +39,16 @@ public struct AnalyticsCounts: Sendable, Equatable, Encodable {
     /// Nothing counted yet on `spec`'s lines and zones.
     init(stream: String, spec: AnalyticsSpec?) {
         self.stream = stream
-        lines = (spec?.lines ?? []).map { Line(name: $0.name, in: 0, out: 0) }
-        zones = (spec?.zones ?? []).map { Zone(name: $0.name, occupancy: 0) }
+        lines = (spec?.lines ?? []).map {
+            Line(
+                name: $0.name, in: 0, out: 0, from: [$0.from.x, $0.from.y], to: [$0.to.x, $0.to.y], anchor: $0.anchor,
+                classes: $0.classes?.sorted())
+        }
+        zones = (spec?.zones ?? []).map {
+            Zone(
+                name: $0.name, occupancy: 0, points: $0.points.map { [$0.x, $0.y] }, loiterSeconds: $0.loiterSeconds,
+                anchor: $0.anchor, classes: $0.classes?.sorted())
+        }
     }
 }
 

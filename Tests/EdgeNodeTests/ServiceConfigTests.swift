@@ -24,6 +24,8 @@ struct ServiceConfigTests {
         // The model's one identity: its real path.
         let model = URL(fileURLWithPath: "models/pedestrian-ssdlite").resolvingSymlinksInPath().path
         #expect(config.streams.allSatisfy { $0.loop && $0.realtime && $0.modelPath == model })
+        #expect(config.streams[1].track && config.streams[1].analytics?.lines.map(\.name) == ["middle"])
+        #expect(config.sinks.isEmpty)
     }
 
     /// A config with `streams` entry `entry` (YAML flow mapping) after a valid header.

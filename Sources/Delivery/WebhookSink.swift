@@ -29,7 +29,6 @@ final class WebhookSink: Sendable {
         var wake = outbox.wake.makeAsyncIterator()
         var backoff = spec.retryMin
         var after: Int64 = 0
-        figures.moved(to: .connected)
         defer { figures.moved(to: .stopped) }
         while !Task.isCancelled {
             let batch: [Outbox.Message]

@@ -82,9 +82,11 @@ public final class EventSnapshots: Sendable {
             }
     }
 
-    /// The JPEG of event `id`, when it is kept.
+    /// The JPEG of event `id`, when it is kept (those past `maxAge` go first, even on a node that has
+    /// had no event since).
     public func jpeg(_ id: String) -> Data? {
         guard Self.isValidID(id) else { return nil }
+        evict(now: Date().timeIntervalSince1970)
         return FileManager.default.contents(atPath: folder + "/" + id + ".jpg")
     }
 

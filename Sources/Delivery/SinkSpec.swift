@@ -20,6 +20,9 @@ public struct SinkSpec: Sendable, Equatable {
     public var qos = 1
     /// MQTT: the client id (default `batchline-<name>`).
     public var clientID: String?
+    /// MQTT over TLS (`mqtts://`): a PEM file of the certificates that may sign the broker's
+    /// (nil: the system's roots).
+    public var caFile: String?
     /// The outbox's bound in bytes: past it the oldest messages are dropped and counted.
     public var outboxBytes = 64 << 20
     /// The streams whose events it takes (nil: all).
@@ -41,23 +44,25 @@ public struct SinkSpec: Sendable, Equatable {
     /// Whether it takes `stream`'s events.
     public func takes(_ stream: String) -> Bool { streams?.contains(stream) ?? true }
 
-    /// Its broker's address (MQTT), checked: `mqtt://` (TLS is not supported yet), a host, a port
-    /// within 1...65535; a user and password when given.
+    /// Its broker's address (MQTT), checked: `mqtt://` or `mqtts://` (TLS), a host, a port within
+    /// 1...65535 (1883, or 8883 with TLS, unless given); a user and password when given.
     public func broker() throws(SinkError) -> Broker {
         guard kind == .mqtt else { throw SinkError("\(name): not an MQTT sink") }
         guard let parts = URLComponents(string: url), let scheme = parts.scheme?.lowercased() else {
             throw SinkError("\(name): url \"\(url)\" is not a URL")
         }
-        guard scheme == "mqtt" || scheme == "tcp" else {
-            throw SinkError("\(name): url scheme \"\(scheme)\" is not supported (use mqtt://HOST:PORT)")
+        guard ["mqtt", "tcp", "mqtts", "ssl"].contains(scheme) else {
+            throw SinkError("\(name): url scheme \"\(scheme)\" is not supported (use mqtt://HOST:PORT or mqtts://)")
         }
+        let tls = scheme == "mqtts" || scheme == "ssl"
         guard let host = parts.host, !host.isEmpty else { throw SinkError("\(name): url \"\(url)\" has no host") }
-        let port = parts.port ?? 1883
+        let port = parts.port ?? (tls ? 8883 : 1883)
         guard (1...65535).contains(port) else { throw SinkError("\(name): port \(port) is outside 1...65535") }
         guard parts.path.isEmpty || parts.path == "/" else {
             throw SinkError("\(name): url \"\(url)\" has a path; the topic goes in `topic`")
         }
-        return Broker(host: host, port: port, user: parts.user, password: parts.password)
+        if caFile != nil && !tls { throw SinkError("\(name): ca_file needs an mqtts:// url") }
+        return Broker(host: host, port: port, user: parts.user, password: parts.password, tls: tls)
     }
 
     /// Checks everything but reachability: the name, the URL, the topic, the ranges.
@@ -111,12 +116,15 @@ public struct Broker: Sendable, Equatable {
     public var port: Int
     public var user: String?
     public var password: String?
+    /// Whether the connection is TLS (`mqtts://`).
+    public var tls = false
 
-    public init(host: String, port: Int, user: String? = nil, password: String? = nil) {
+    public init(host: String, port: Int, user: String? = nil, password: String? = nil, tls: Bool = false) {
         self.host = host
         self.port = port
         self.user = user
         self.password = password
+        self.tls = tls
     }
 }
 

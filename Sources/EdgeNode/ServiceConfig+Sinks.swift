@@ -5,8 +5,8 @@ extension ServiceConfig {
     /// The most sinks a node delivers to.
     static let maxSinks = 16
 
-    /// `sinks: [{type: mqtt|webhook, url, name, topic, qos, client_id, outbox_mb, streams, headers,
-    /// timeout_s}]`: each entry checked on its own (`SinkSpec.validate`); a sink without a `name`
+    /// `sinks: [{type: mqtt|webhook, url, name, topic, qos, client_id, ca_file, outbox_mb, streams,
+    /// headers, timeout_s}]`: each entry checked on its own (`SinkSpec.validate`); a sink without a `name`
     /// is `<type>-<n>` (its place among the sinks, from 1), which names its outbox file, so that a
     /// restart with the same file finds it again.
     struct SinkEntry: Decodable {
@@ -14,7 +14,7 @@ extension ServiceConfig {
 
         enum Keys: String, CodingKey, CaseIterable {
             case type, url, name, topic, qos, streams, headers
-            case clientID = "client_id", outboxMB = "outbox_mb", timeout = "timeout_s"
+            case clientID = "client_id", outboxMB = "outbox_mb", timeout = "timeout_s", caFile = "ca_file"
         }
 
         init(from decoder: any Decoder) throws {
@@ -29,6 +29,7 @@ extension ServiceConfig {
             spec.topic = try c.string(.topic) ?? spec.topic
             spec.qos = try c.int(.qos, in: 0...2) ?? spec.qos
             spec.clientID = try c.string(.clientID)
+            spec.caFile = try c.string(.caFile)
             spec.outboxBytes = (try c.int(.outboxMB, in: 1...(1 << 20)) ?? 64) << 20
             spec.streams = try c.strings(.streams, atMost: EdgeService.maxStreams).map(Set.init)
             if let timeout = try c.duration(.timeout, atMost: 300, Duration.seconds) {

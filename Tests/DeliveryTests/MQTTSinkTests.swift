@@ -64,6 +64,39 @@ struct MQTTSinkTests {
         #expect(messages.contains { $0.topic == "t/available" && $0.payload == "online" })
     }
 
+    @Test(
+        "mqtts://: with the CA that signed the broker's certificate, delivered; with the system's roots, retrying with the certificate's error; a missing ca_file refused at start",
+        .enabled(if: MosquittoBroker.isInstalled, "needs Debian's mosquitto (scripts/bootstrap.sh --test-peers)")
+    )
+    func tls() async throws {
+        let folder = TestAssets.temporaryDirectory("mqtt-tls")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let certificates = try makeTestCertificates(in: folder)
+        let broker = try MosquittoBroker(tls: certificates)
+        var trusted = SinkSpec(name: "trusted", kind: .mqtt, url: "mqtts://127.0.0.1:\(broker.port)")
+        trusted.topic = "t"
+        trusted.caFile = certificates.ca
+        var strange = SinkSpec(name: "strange", kind: .mqtt, url: "mqtts://localhost:\(broker.port)")
+        strange.topic = "t"
+        strange.retryMax = 1
+        let sinks = try EventSinks([trusted, strange], folder: folder.appendingPathComponent("outbox").path)
+        let delivering = Task { await sinks.run() }
+        defer { delivering.cancel() }
+        sinks.record(stream: "s", events: Self.events(0..<20), counts: nil)
+        try await Self.waitFor(60) {
+            let all = await sinks.statuses()
+            return all.first?.sent == 20 && all.last?.state == .retrying
+        }
+        let all = await sinks.statuses()
+        #expect(all[0].state == .connected && all[0].sent == 20 && all[0].outboxDepth == 0, "\(all[0])")
+        #expect(all[1].state == .retrying && all[1].sent == 0 && all[1].outboxDepth == 20, "\(all[1])")
+        #expect(all[1].lastError?.lowercased().contains("certificate") == true, "\(all[1].lastError ?? "")")
+
+        var missing = trusted
+        missing.caFile = folder.appendingPathComponent("nope.pem").path
+        #expect(throws: SinkError.self) { try EventSinks([missing], folder: folder.appendingPathComponent("o2").path) }
+    }
+
     @Test("A sink whose outbox folder cannot be made, or two of one name, is refused in one line")
     func refusedAtStart() throws {
         let spec = SinkSpec(name: "b", kind: .mqtt, url: "mqtt://127.0.0.1:1")

@@ -127,8 +127,12 @@ struct ServiceConfigTests {
             ("sinks:\n  - { type: kafka, url: \"kafka://x\" }", "bad.yaml: sinks[0].type: unknown sink type 'kafka'"),
             ("sinks:\n  - { type: mqtt }", "bad.yaml: sinks[0].url: missing"),
             (
-                "sinks:\n  - { type: mqtt, url: \"mqtts://broker:8883\" }",
-                "bad.yaml: sinks[0]: mqtt-1: url scheme \"mqtts\" is not supported (use mqtt://HOST:PORT)"
+                "sinks:\n  - { type: mqtt, url: \"ws://broker:80\" }",
+                "bad.yaml: sinks[0]: mqtt-1: url scheme \"ws\" is not supported (use mqtt://HOST:PORT or mqtts://)"
+            ),
+            (
+                "sinks:\n  - { type: mqtt, url: \"mqtt://broker\", ca_file: ca.pem }",
+                "bad.yaml: sinks[0]: mqtt-1: ca_file needs an mqtts:// url"
             ),
             (
                 "sinks:\n  - { type: mqtt, url: \"mqtt://broker:1883\", qos: 0 }",

@@ -16,11 +16,13 @@ public final class MosquittoBroker: @unchecked Sendable {
     public static var isInstalled: Bool { FileManager.default.isExecutableFile(atPath: "/usr/sbin/mosquitto") }
 
     /// A broker on a free port, started unless `start` is false (nothing listens there until `start()`).
-    public init(start: Bool = true) throws {
+    public init(start: Bool = true, tls: (ca: String, certificate: String, key: String)? = nil) throws {
         port = closedPort()
         folder = TestAssets.temporaryDirectory("mosquitto")
+        let tlsLines = tls.map { "cafile \($0.ca)\ncertfile \($0.certificate)\nkeyfile \($0.key)\n" } ?? ""
         let config = """
             listener \(port) 127.0.0.1
+            \(tlsLines)
             allow_anonymous true
             persistence true
             persistence_location \(folder.path)/
@@ -180,4 +182,30 @@ public final class WebhookReceiver: @unchecked Sendable {
     public var bodies: [String] {
         ((try? String(contentsOf: file, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
     }
+}
+
+/// A certificate authority and a broker certificate it signed (for `localhost` and 127.0.0.1), made
+/// with the openssl CLI in `folder`: the paths of the CA's certificate, the broker's and its key.
+public func makeTestCertificates(in folder: URL) throws -> (ca: String, certificate: String, key: String) {
+    let path = { (name: String) in folder.appendingPathComponent(name).path }
+    try "subjectAltName=DNS:localhost,IP:127.0.0.1\n".write(toFile: path("ext.cnf"), atomically: true, encoding: .utf8)
+    let openssl = URL(fileURLWithPath: "/usr/bin/openssl")
+    for arguments in [
+        [
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", path("ca.key"), "-out", path("ca.pem"),
+            "-days", "2", "-subj", "/CN=batchline-test-ca",
+        ],
+        [
+            "req", "-newkey", "rsa:2048", "-nodes", "-keyout", path("broker.key"), "-out", path("broker.csr"),
+            "-subj", "/CN=localhost",
+        ],
+        [
+            "x509", "-req", "-in", path("broker.csr"), "-CA", path("ca.pem"), "-CAkey", path("ca.key"),
+            "-CAcreateserial", "-out", path("broker.pem"), "-days", "2", "-extfile", path("ext.cnf"),
+        ],
+    ] {
+        let result = try runProcess(openssl, arguments, timeout: 60)
+        guard result.status == 0 else { throw ServeProcessError(message: "openssl: \(result.stderr)") }
+    }
+    return (path("ca.pem"), path("broker.pem"), path("broker.key"))
 }

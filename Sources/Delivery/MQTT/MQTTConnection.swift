@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// What a connection tells its sink: a PUBACK, or that it closed (and why).
 enum MQTTInbound: Sendable, Equatable {
@@ -19,7 +20,7 @@ final class MQTTConnection: Sendable {
     /// Connects and waits for the broker's CONNACK, at most `timeout` seconds in all.
     static func connect(
         to broker: Broker, clientID: String, keepAlive: UInt16, will: MQTTPacket.Will?, timeout: Double,
-        group: any EventLoopGroup, tell: @escaping @Sendable (MQTTInbound) -> Void
+        tls: NIOSSLContext? = nil, group: any EventLoopGroup, tell: @escaping @Sendable (MQTTInbound) -> Void
     ) async throws(SinkError) -> MQTTConnection {
         let eventLoop = group.next()
         let connack = eventLoop.makePromise(of: MQTTPacket.self)
@@ -32,6 +33,12 @@ final class MQTTConnection: Sendable {
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        if let tls {
+                            // A name is checked against the certificate; an address against its IP entries.
+                            let name = broker.host.contains(where: { $0.isLetter }) ? broker.host : nil
+                            try channel.pipeline.syncOperations.addHandler(
+                                try NIOSSLClientHandler(context: tls, serverHostname: name))
+                        }
                         try channel.pipeline.syncOperations.addHandlers([
                             IdleStateHandler(
                                 readTimeout: .milliseconds(Int64(keepAlive) * 1500),

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import NIOSSL
 import Synchronization
 
 /// Delivers an outbox to an MQTT broker, QoS 1: each message stays in the outbox until its PUBACK.
@@ -24,6 +25,8 @@ final class MQTTSink: Sendable {
     private let broker: Broker
     private let group: any EventLoopGroup
     private let logger: Logger
+    /// The TLS context of an `mqtts://` broker (its roots loaded once, at start).
+    private let tls: NIOSSLContext?
     /// Messages published and not yet acknowledged, at most.
     static let window = 64
     /// The keep-alive asked of the broker, in seconds.
@@ -34,6 +37,24 @@ final class MQTTSink: Sendable {
         broker = try figures.spec.broker()
         self.group = group
         self.logger = logger
+        if broker.tls {
+            var configuration = TLSConfiguration.makeClientConfiguration()
+            let spec = figures.spec
+            if let caFile = spec.caFile {
+                do {
+                    configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile))
+                } catch {
+                    throw SinkError("\(spec.name): ca_file \(caFile): \(error)")
+                }
+            }
+            do {
+                tls = try NIOSSLContext(configuration: configuration)
+            } catch {
+                throw SinkError("\(spec.name): TLS: \(error)")
+            }
+        } else {
+            tls = nil
+        }
     }
 
     private var spec: SinkSpec { figures.spec }
@@ -72,7 +93,7 @@ final class MQTTSink: Sendable {
                 connection = try await MQTTConnection.connect(
                     to: broker, clientID: spec.clientID ?? "batchline-\(spec.name)", keepAlive: Self.keepAlive,
                     will: .init(topic: available, payload: Array("offline".utf8), retain: true),
-                    timeout: spec.timeout, group: group,
+                    timeout: spec.timeout, tls: tls, group: group,
                     tell: { inbox.tell($0, generation: current) })
             } catch {
                 figures.moved(to: .retrying, error: error.description)

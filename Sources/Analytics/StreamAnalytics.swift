@@ -76,7 +76,8 @@ public struct StreamAnalytics: Sendable {
     public var maxTracks = 4096
 
     private let idPrefix: String
-    private var sequence: UInt64 = 0
+    /// Events issued so far (the last id's number).
+    public private(set) var sequence: UInt64 = 0
     private var tracks: [UInt64: TrackState] = [:]
     /// Crossings per line, in order of `spec.lines`.
     public private(set) var crossings: [(inward: Int, outward: Int)]
@@ -97,12 +98,12 @@ public struct StreamAnalytics: Sendable {
     }
 
     /// Analytics for `spec` (validated by the caller); event ids are `idPrefix-N`.
-    /// Watches `spec`; event ids are `<idPrefix>-<n>`, n going on from `previous`'s when given (the
-    /// same stream's lines and zones, replaced).
-    public init(spec: AnalyticsSpec, idPrefix: String, continuing previous: StreamAnalytics? = nil) {
+    /// Watches `spec`; event ids are `<idPrefix>-<n>`, n going on after `issued` (the events of the
+    /// same stream's lines and zones before these replaced them).
+    public init(spec: AnalyticsSpec, idPrefix: String, after issued: UInt64 = 0) {
         self.spec = spec
         self.idPrefix = idPrefix
-        sequence = previous?.sequence ?? 0
+        sequence = issued
         crossings = Array(repeating: (0, 0), count: spec.lines.count)
         occupancy = Array(repeating: 0, count: spec.zones.count)
     }

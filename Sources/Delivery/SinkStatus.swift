@@ -48,6 +48,8 @@ final class SinkFigures: Sendable {
         var sent = 0
         var retried = 0
         var droppedTold = 0
+        /// When the oldest's time was last read (a query), for its gauge.
+        var oldestRead = -Double.infinity
     }
 
     private let live = Mutex(Live())
@@ -97,16 +99,24 @@ final class SinkFigures: Sendable {
         retriedCounter.increment(by: n)
     }
 
-    /// Brings the outbox's series up to date (after every append it is told of, every ack).
+    /// Brings the outbox's series up to date (after every append it is told of, every ack); the
+    /// oldest's time, a query, at most once a second.
     func refresh() async {
         depthGauge.record(outbox.depth)
-        oldestGauge.record((try? await outbox.oldest()) ?? 0)
+        let now = Date().timeIntervalSince1970
         let dropped = outbox.dropped
-        let new = live.withLock { l in
+        let (new, readOldest) = live.withLock { l in
             defer { l.droppedTold = dropped }
-            return dropped - l.droppedTold
+            let due = now - l.oldestRead >= 1
+            if due { l.oldestRead = now }
+            return (dropped - l.droppedTold, due)
         }
         if new > 0 { droppedCounter.increment(by: new) }
+        if outbox.depth == 0 {
+            oldestGauge.record(0)
+        } else if readOldest {
+            oldestGauge.record((try? await outbox.oldest()) ?? 0)
+        }
     }
 
     func status() async -> SinkStatus {

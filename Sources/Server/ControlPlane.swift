@@ -141,7 +141,8 @@ public enum ControlPlane {
             guard EventSnapshots.isValidID(id) else {
                 return error(.badRequest, "'\(id.prefix(80))' is not an event id")
             }
-            guard let jpeg = service.snapshots?.jpeg(id) else {
+            let snapshots = service.snapshots
+            guard let jpeg = await BlockingExecutor.shared.run({ snapshots?.jpeg(id) }) else {
                 return error(.notFound, "no snapshot of event '\(id)' (none taken, or evicted)")
             }
             return Response(
@@ -157,12 +158,10 @@ public enum ControlPlane {
         router.put("/api/v1/streams/:id/analytics") { request, context in
             let id = context.parameters.get("id") ?? ""
             guard StreamSpec.isValidID(id) else { return error(.badRequest, badID(id)) }
-            var request = request
             let body: ByteBuffer
-            do {
-                body = try await request.collectBody(upTo: maxBody)
-            } catch {
-                return self.error(.contentTooLarge, "request body over \(maxBody) bytes")
+            switch try await collect(request) {
+            case .success(let b): body = b
+            case .failure(let refusal): return refusal.response
             }
             do {
                 let spec = try AnalyticsSpec.fromJSON(Data(body.readableBytesView))
@@ -170,7 +169,7 @@ public enum ControlPlane {
                 guard let handle = service.handle(id) else { return error(.notFound, "no stream '\(id)'") }
                 return json(handle.analytics)
             } catch let problem as ConfigError {
-                return error(.badRequest, problem.description)
+                return error(.badRequest, bodyProblem(problem))
             } catch {
                 return self.error(error)
             }
@@ -182,18 +181,16 @@ public enum ControlPlane {
             return json(info)
         }
         router.post("/api/v1/streams") { request, _ in
-            var request = request
             let body: ByteBuffer
-            do {
-                body = try await request.collectBody(upTo: maxBody)
-            } catch is NIOTooManyBytesError {
-                return error(.contentTooLarge, "request body over \(maxBody) bytes")
+            switch try await collect(request) {
+            case .success(let b): body = b
+            case .failure(let refusal): return refusal.response
             }
             let spec: StreamSpec
             do {
                 spec = try parseStream(String(buffer: body), repository: service.config.repository)
             } catch let e as ConfigError {
-                return error(.badRequest, e.key.map { "\($0): \(e.message)" } ?? e.message)
+                return error(.badRequest, bodyProblem(e))
             }
             // Over HTTP nothing is loaded from outside the repository: a model there, or one the
             // config already serves (the config is the operator's; a request is not).
@@ -261,6 +258,22 @@ public enum ControlPlane {
         }
     }
 
+    /// A request's body, at most `maxBody` bytes (413 past that); other failures (the client went)
+    /// are thrown.
+    static func collect(_ request: Request) async throws -> Result<ByteBuffer, BodyRefusal> {
+        var request = request
+        do {
+            return .success(try await request.collectBody(upTo: maxBody))
+        } catch is NIOTooManyBytesError {
+            return .failure(tooLarge)
+        }
+    }
+
+    static let tooLarge = BodyRefusal(.contentTooLarge, "request body over \(maxBody) bytes")
+
+    /// A body's problem in one line: the key, then what is wrong.
+    static func bodyProblem(_ e: ConfigError) -> String { e.key.map { "\($0): \(e.message)" } ?? e.message }
+
     /// A request body as a stream entry, checked as a config entry is.
     static func parseStream(_ text: String, repository: String?) throws(ConfigError) -> StreamSpec {
         try StreamSpec.fromJSON(text, repository: repository)
@@ -273,12 +286,10 @@ public enum ControlPlane {
     /// A request body (at most `maxBody` bytes, 413 past that) decoded as `T`, or the refusal: 400
     /// with one line naming the key path for a body that is not a `T` (see `RequestDecoding`).
     static func decodeBody<T: Decodable>(_ request: Request, as type: T.Type) async -> Result<T, BodyRefusal> {
-        var request = request
         let body: ByteBuffer
-        do {
-            body = try await request.collectBody(upTo: maxBody)
-        } catch {
-            return .failure(BodyRefusal(.contentTooLarge, "request body over \(maxBody) bytes"))
+        switch (try? await collect(request)) ?? .failure(tooLarge) {
+        case .success(let b): body = b
+        case .failure(let refusal): return .failure(refusal)
         }
         return RequestDecoding.decode(
             T.self, from: Data(body.readableBytesView), notAnObject: "the body must be a JSON object")

@@ -88,33 +88,32 @@ final class MQTTSink: Sendable {
             generation += 1
             let current = generation
             figures.moved(to: .connecting)
-            let connection: MQTTConnection
+            let failure: String
             do {
-                connection = try await MQTTConnection.connect(
+                let connection = try await MQTTConnection.connect(
                     to: broker, clientID: spec.clientID ?? "batchline-\(spec.name)", keepAlive: Self.keepAlive,
                     will: .init(topic: available, payload: Array("offline".utf8), retain: true),
                     timeout: spec.timeout, tls: tls, group: group,
                     tell: { inbox.tell($0, generation: current) })
+                figures.moved(to: .connected)
+                logger.info("sink \(spec.name): connected to \(broker.host):\(broker.port)")
+                backoff = spec.retryMin
+                guard
+                    let reason = await pump(
+                        connection, generation: current, inbox: inbox, cues: &iterator, highest: &highest)
+                else {
+                    // Cancelled: the service stops.
+                    connection.publish(topic: available, payload: Array("offline".utf8), id: nil, retain: true)
+                    await connection.disconnect()
+                    break
+                }
+                await connection.close()
+                failure = reason
             } catch {
-                figures.moved(to: .retrying, error: error.description)
-                logger.warning("sink \(spec.name): \(error.description); retrying in \(backoff) s")
-                guard (try? await Task.sleep(for: .seconds(backoff))) != nil else { break }
-                backoff = min(backoff * 2, spec.retryMax)
-                continue
+                failure = error.description
             }
-            figures.moved(to: .connected)
-            logger.info("sink \(spec.name): connected to \(broker.host):\(broker.port)")
-            backoff = spec.retryMin
-            let reason = await pump(connection, generation: current, inbox: inbox, cues: &iterator, highest: &highest)
-            guard let reason else {
-                // Cancelled: the service stops.
-                connection.publish(topic: available, payload: Array("offline".utf8), id: nil, retain: true)
-                await connection.disconnect()
-                break
-            }
-            await connection.close()
-            figures.moved(to: .retrying, error: reason)
-            logger.warning("sink \(spec.name): \(reason); reconnecting in \(backoff) s")
+            figures.moved(to: .retrying, error: failure)
+            logger.warning("sink \(spec.name): \(failure); retrying in \(backoff) s")
             guard (try? await Task.sleep(for: .seconds(backoff))) != nil else { break }
             backoff = min(backoff * 2, spec.retryMax)
         }
@@ -129,6 +128,8 @@ final class MQTTSink: Sendable {
     ) async -> String? {
         var inflight: [UInt16: Outbox.Message] = [:]
         var after: Int64 = 0
+        /// The last read found everything the outbox holds: no read again until it takes more.
+        var caughtUp = false
         var nextID: UInt16 = 0
         func allocate() -> UInt16 {
             repeat { nextID = nextID == .max ? 1 : nextID + 1 } while inflight[nextID] != nil || nextID == 0
@@ -142,9 +143,10 @@ final class MQTTSink: Sendable {
             // Fill the window from the outbox, in order.
             do {
                 var retried = 0
-                while inflight.count < Self.window {
-                    let batch = try await outbox.next(after: after, limit: Self.window - inflight.count)
-                    if batch.isEmpty { break }
+                while inflight.count < Self.window, !caughtUp {
+                    let limit = Self.window - inflight.count
+                    let batch = try await outbox.next(after: after, limit: limit)
+                    caughtUp = batch.count < limit
                     for m in batch {
                         let id = allocate()
                         inflight[id] = m
@@ -164,6 +166,7 @@ final class MQTTSink: Sendable {
             }
             guard await cues.next() != nil else { return nil }
             let news = inbox.take(generation: generation)
+            if news.appended { caughtUp = false }
             let acked = news.acks.compactMap { inflight.removeValue(forKey: $0) }
             if !acked.isEmpty {
                 do {
@@ -188,11 +191,19 @@ final class SinkInbox: Sendable {
     struct News {
         var acks: [UInt16] = []
         var closed: String?
+        /// The outbox took something.
+        var appended = false
     }
+
+    /// Acknowledgements kept between two looks, at most: a broker's are at most the window; more are
+    /// not answers to anything (a hostile or broken broker) and are dropped.
+    static let maxAcks = 4 * MQTTSink.window
 
     private struct State {
         var generation = 0
         var news = News()
+        /// Whatever the connection: an append is news to the next look.
+        var appended = false
     }
 
     private let state = Mutex(State())
@@ -204,10 +215,13 @@ final class SinkInbox: Sendable {
     /// The connection of `generation` said `inbound`; an earlier connection's last words are dropped.
     func tell(_ inbound: MQTTInbound, generation: Int) {
         state.withLock { s in
-            if generation > s.generation { s = State(generation: generation) }
+            if generation > s.generation {
+                s.generation = generation
+                s.news = News()
+            }
             guard generation == s.generation else { return }
             switch inbound {
-            case .ack(let id): s.news.acks.append(id)
+            case .ack(let id): if s.news.acks.count < Self.maxAcks { s.news.acks.append(id) }
             case .closed(let reason): s.news.closed = s.news.closed ?? reason
             }
         }
@@ -215,14 +229,19 @@ final class SinkInbox: Sendable {
     }
 
     /// The outbox took something.
-    func wake() { cue.yield() }
+    func wake() {
+        state.withLock { $0.appended = true }
+        cue.yield()
+    }
 
     /// What connection `generation` said since the last look.
     func take(generation: Int) -> News {
         state.withLock { s in
-            guard s.generation == generation else { return News() }
-            defer { s.news = News() }
-            return s.news
+            var news = News()
+            if s.generation == generation { swap(&news, &s.news) }
+            news.appended = s.appended
+            s.appended = false
+            return news
         }
     }
 

@@ -64,7 +64,7 @@ public final class EventSnapshots: Sendable {
             s.kept = kept
             s.bytes = kept.reduce(0) { $0 + $1.bytes }
         }
-        evict(now: Date().timeIntervalSince1970)
+        for name in evicted(now: Date().timeIntervalSince1970) { unlink(folder + "/" + name) }
     }
 
     /// Snapshots skipped because the encoders were busy.
@@ -83,10 +83,10 @@ public final class EventSnapshots: Sendable {
     }
 
     /// The JPEG of event `id`, when it is kept (those past `maxAge` go first, even on a node that has
-    /// had no event since).
+    /// had no event since). Blocking (file reads): call it from the blocking executor.
     public func jpeg(_ id: String) -> Data? {
         guard Self.isValidID(id) else { return nil }
-        evict(now: Date().timeIntervalSince1970)
+        for name in evicted(now: Date().timeIntervalSince1970) { unlink(folder + "/" + name) }
         return FileManager.default.contents(atPath: folder + "/" + id + ".jpg")
     }
 
@@ -103,37 +103,44 @@ public final class EventSnapshots: Sendable {
             return true
         }
         guard admitted else { return }
+        let folder = folder
         Task.detached {
-            let bytes = try? await BlockingExecutor.shared.run { () throws(VideoError) -> [UInt8] in
+            // Drawing, encoding and the file writes run on the blocking executor, never on the pool.
+            let kept = try? await BlockingExecutor.shared.run {
+                () throws(VideoError) -> (names: [String], bytes: Int)? in
                 var pixels = frame.pixels
                 Annotator().draw(detections, on: &pixels, width: frame.width, height: frame.height)
-                return try JPEGEncoder.encode(rgb: pixels, width: frame.width, height: frame.height)
+                let jpeg = try JPEGEncoder.encode(rgb: pixels, width: frame.width, height: frame.height)
+                let first = folder + "/" + ids[0] + ".jpg"
+                guard FileManager.default.createFile(atPath: first, contents: Data(jpeg)) else { return nil }
+                let linked = ids.dropFirst().filter { link(first, folder + "/" + $0 + ".jpg") == 0 }
+                return (([ids[0]] + linked).map { $0 + ".jpg" }, jpeg.count)
             }
-            self.store(bytes, ids: ids)
+            self.stored(kept.flatMap { $0 })
         }
     }
 
-    private func store(_ bytes: [UInt8]?, ids: [String]) {
+    /// Counts what the encoder wrote (the files of one frame), then keeps the store in its bounds.
+    private func stored(_ kept: (names: [String], bytes: Int)?) {
         defer { state.withLock { $0.encoding -= 1 } }
-        guard let bytes else { return }
-        let first = folder + "/" + ids[0] + ".jpg"
-        guard FileManager.default.createFile(atPath: first, contents: Data(bytes)) else { return }
-        var names = [ids[0] + ".jpg"]
-        for id in ids.dropFirst() where link(first, folder + "/" + id + ".jpg") == 0 { names.append(id + ".jpg") }
+        guard let kept else { return }
         let now = Date().timeIntervalSince1970
         state.withLock { s in
             // Hard links share their bytes: counted once, on the first.
-            for (i, name) in names.enumerated() {
-                s.kept.append(Kept(name: name, bytes: i == 0 ? bytes.count : 0, time: now))
+            for (i, name) in kept.names.enumerated() {
+                s.kept.append(Kept(name: name, bytes: i == 0 ? kept.bytes : 0, time: now))
             }
-            s.bytes += bytes.count
+            s.bytes += kept.bytes
         }
-        evict(now: now)
+        let gone = evicted(now: now)
+        guard !gone.isEmpty else { return }
+        let folder = folder
+        Task.detached { await BlockingExecutor.shared.run { for name in gone { unlink(folder + "/" + name) } } }
     }
 
-    /// Removes the oldest past the bounds.
-    private func evict(now: Double) {
-        let gone: [String] = state.withLock { s in
+    /// Forgets the oldest past the bounds; their file names (for the caller to remove).
+    private func evicted(now: Double) -> [String] {
+        state.withLock { s in
             var gone: [String] = []
             while let oldest = s.kept.first,
                 s.kept.count > maxCount || s.bytes > maxBytes || now - oldest.time > maxAge
@@ -144,6 +151,5 @@ public final class EventSnapshots: Sendable {
             }
             return gone
         }
-        for name in gone { unlink(folder + "/" + name) }
     }
 }

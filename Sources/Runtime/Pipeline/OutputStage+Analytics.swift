@@ -19,13 +19,11 @@ extension OutputStage {
     /// Stream `stream`'s lines and zones become `spec` (none when it is empty), checked again at
     /// the next frame; event ids go on.
     mutating func replaceAnalytics(_ spec: AnalyticsSpec, stream: Int) {
-        let old = streams[stream]!.analytics
+        // Event ids go on from the last issued, through a removal too.
+        let issued = streams[stream]!.analytics?.sequence ?? streams[stream]!.eventsIssued
         let prefix = "\(EventIDs.run)-\(streams[stream]!.sink.name ?? String(stream))"
-        streams[stream]!.analytics = spec.isEmpty ? nil : StreamAnalytics(spec: spec, idPrefix: prefix, continuing: old)
-        if spec.isEmpty, let old { streams[stream]!.retiredSequence = old }
-        if let retired = streams[stream]!.retiredSequence, old == nil, !spec.isEmpty {
-            streams[stream]!.analytics = StreamAnalytics(spec: spec, idPrefix: prefix, continuing: retired)
-        }
+        streams[stream]!.eventsIssued = issued
+        streams[stream]!.analytics = spec.isEmpty ? nil : StreamAnalytics(spec: spec, idPrefix: prefix, after: issued)
         streams[stream]!.analyticsChecked = false
         streams[stream]!.analyticsReplaced = true
     }
@@ -57,7 +55,8 @@ extension OutputStage {
         let events = analytics.update(observed, at: now)
         streams[stream]!.analytics = analytics
         let handle = streams[stream]!.sink.handle
-        handle?.analysed(events, crossings: analytics.crossings, occupancy: analytics.occupancy)
+        handle?.analysed(
+            events, crossings: analytics.crossings, occupancy: analytics.occupancy, spec: analytics.spec)
         if !events.isEmpty, let frame { handle?.snapshots?.capture(frame, detections: found, events: events) }
         return events
     }

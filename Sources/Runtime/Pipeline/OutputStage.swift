@@ -72,8 +72,8 @@ struct OutputStage {
         var analyticsChecked = false
         /// Its lines and zones were given over HTTP (a misfit drops them, not the run).
         var analyticsReplaced = false
-        /// Its last lines and zones, when they were removed (their event ids go on if new ones come).
-        var retiredSequence: StreamAnalytics?
+        /// Events its lines and zones issued before the last replacement (the new ones' ids go on).
+        var eventsIssued: UInt64 = 0
         /// Frames its tracker answered without the detector, and by why it skipped them.
         var tracked = 0
         var skipped: [String: Int] = [:]

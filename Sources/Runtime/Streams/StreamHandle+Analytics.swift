@@ -83,9 +83,6 @@ extension StreamHandle {
         analyticsSpec.withLock { $0 = spec }
     }
 
-    /// The lines and zones it watches now.
-    public var watched: AnalyticsSpec? { analyticsSpec.withLock { $0 } }
-
     /// Lines and zones given since the output last looked (taken once).
     func takePendingAnalytics() -> AnalyticsSpec? {
         pendingAnalytics.withLock { p in
@@ -96,8 +93,13 @@ extension StreamHandle {
     /// Its lines' crossings and zones' occupancy now.
     public var analytics: AnalyticsCounts { analyticsCounts.withLock { $0 } }
 
-    /// The output counted `events` on a frame: the counts as they are after it, and the series moved.
-    func analysed(_ events: [AnalyticsEvent], crossings: [(inward: Int, outward: Int)], occupancy: [Int]) {
+    /// The output counted `events` on a frame with lines and zones `spec`: the counts as they are
+    /// after it, and the series moved. A frame counted on lines and zones replaced since (the output
+    /// takes new ones at its next frame) moves nothing.
+    func analysed(
+        _ events: [AnalyticsEvent], crossings: [(inward: Int, outward: Int)], occupancy: [Int], spec: AnalyticsSpec
+    ) {
+        guard analyticsSpec.withLock({ $0 == spec }) else { return }
         analyticsCounts.withLock { c in
             for (i, n) in crossings.enumerated() where i < c.lines.count {
                 c.lines[i].in = n.inward
@@ -105,12 +107,9 @@ extension StreamHandle {
             }
             for (i, n) in occupancy.enumerated() where i < c.zones.count { c.zones[i].occupancy = n }
         }
-        let lineIndex = analyticsCounts.withLock { c in
-            Dictionary(c.lines.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
-        }
         metrics.analytics.series.withLock { series in
             for e in events where e.type == .lineCrossed {
-                guard let i = e.line.flatMap({ lineIndex[$0] }), i < series.crossings.count else { continue }
+                guard let i = e.line.flatMap({ series.lineIndex[$0] }) else { continue }
                 if e.direction == .inward {
                     series.crossings[i].inward.increment()
                 } else {

@@ -77,6 +77,8 @@ struct StreamMetrics: Sendable {
 struct AnalyticsSeries {
     let crossings: [(inward: Counter, outward: Counter)]
     let occupancy: [Gauge]
+    /// Each line's place in `crossings`, by name (made once, not per frame).
+    let lineIndex: [String: Int]
 
     init(stream id: String, spec: AnalyticsSpec?, factory: any MetricsFactory) {
         let dimensions = [("stream", id)]
@@ -95,6 +97,8 @@ struct AnalyticsSeries {
             Gauge(label: "batchline_zone_occupancy", dimensions: dimensions + [("zone", $0.name)], factory: factory)
         }
         occupancy.forEach { $0.record(0) }
+        lineIndex = Dictionary(
+            (spec?.lines ?? []).enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
     func destroy() {

@@ -44,7 +44,7 @@ public final class DetectionPipeline: Sendable {
     /// Raised by `stop`: every source of the run stops reading (each attached stream has a child of it).
     let stopSignal = StopSignal()
     /// Numbers for streams attached later (the initial sources are 0..<n).
-    private let nextStream: Mutex<Int>
+    let nextStream: Mutex<Int>
     /// Makes the pipeline's series (its model's, its streams').
     let metricsFactory: any MetricsFactory
     /// The model's batching series, once it is known.
@@ -130,59 +130,6 @@ public final class DetectionPipeline: Sendable {
     /// Waits until streams can attach (true) or the run ended first (false); nil when the waiting
     /// task is cancelled. Resumed by the run itself, never by polling.
     public func waitUntilReady() async -> Bool? { await readiness.wait() }
-
-    /// Attaches a stream while the pipeline runs (staged modes): it is opened and read on its own
-    /// thread (a camera that is not up yet is retried until it answers, for as long as it is
-    /// attached), shares the batcher with the others, and keeps its own order and numbering. Its
-    /// results go to `eventsPath` (one JSON line per frame, carrying the stream's name and the wall
-    /// clock; rotated past `rotateBytes`). `handle.stop()` removes it: frames in flight drain, then
-    /// its events file is closed complete (`handle.isComplete`).
-    public func attach(
-        id: String, source: String, model: String, loop: Bool, realtime: Bool, eventsPath: String?,
-        rotateBytes: Int? = nil, keep: Int = 3, tracking: TrackingSettings? = nil
-    ) throws -> StreamHandle {
-        guard let runtime else {
-            throw PipelineError(.notReady, "the pipeline for \(options.model) is not running")
-        }
-        let number = nextStream.withLock { n in
-            defer { n += 1 }
-            return n
-        }
-        let events = try eventsPath.map { path throws(OutputError) in
-            // A file already there (a restart, or the id added again) is kept, rotated, not truncated.
-            try EventWriter(path: path, rotateBytes: rotateBytes, keep: keep, start: .rotate)
-        }
-        let handle = StreamHandle(
-            id: id, number: number, source: source, model: model, loop: loop, realtime: realtime,
-            stop: stopSignal.child(), metrics: metricsFactory,
-            tell: nodeEvents.map { hub in { @Sendable change in hub.publish(.stream(change)) } }, tracking: tracking,
-            tellAnalytics: nodeEvents.map { hub in { @Sendable event in hub.publish(.analytics(stream: id, event)) } },
-            recorder: recorder, snapshots: snapshots)
-        let stop = handle.stopSignal
-        let decoderOptions = DecoderOptions(timeout: options.sourceTimeout, cancelled: { stop.isRaised })
-        let reader = FrameSource(
-            input: source, giveUpAfter: nil, loop: loop, options: decoderOptions, logger: logger, handle: handle,
-            stop: stop)
-        let decode = DecodeSettings(
-            maxFrames: nil, realtime: realtime,
-            shed: options.shed ?? (realtime || source.contains("://") ? .dropOldest : .backlog), join: nil, leave: nil,
-            announce: true, name: id, interval: handle.interval)
-        // Told before its source can move it (`connecting` first, then whatever it becomes).
-        handle.announce()
-        let started = runtime.attach(
-            Handoff(reader), stream: number, decode: decode,
-            sink: StreamSink(events: events, handle: handle, name: id, source: source, interval: handle.interval),
-            stop: stop)
-        guard started else {
-            try? events?.close()
-            handle.destroyMetrics()
-            throw PipelineError(.notReady, "the pipeline for \(options.model) is stopping")
-        }
-        return handle
-    }
-
-    /// Whether `stop` was called.
-    var stopRequested: Bool { stopSignal.isRaised }
 
     /// The batch size the next batch will use.
     public var currentBatchSize: Int { settings.withLock { $0.batchSize } }
@@ -370,21 +317,6 @@ public final class DetectionPipeline: Sendable {
             inFlight: { [self] in self.settings.withLock { $0.requests } },
             batchSize: { [self] in self.currentBatchSize },
             timeout: { manager?.batchTimeout ?? opts.batchTimeout })
-    }
-
-    /// The sources given at the start, as streams 0..<n.
-    private func attachSources(_ decoders: [FrameSource], intervals: [StreamInterval?], to staged: StagedRuntime) {
-        for (stream, decoder) in decoders.enumerated() {
-            let window = options.schedule[stream]
-            let interval = intervals[stream]
-            let decode = DecodeSettings(
-                maxFrames: options.maxFrames, realtime: options.realtime, shed: options.effectiveShed,
-                join: window?.join, leave: window?.leave, announce: false, interval: interval,
-                annotated: options.annotatePath != nil)
-            staged.attach(
-                Handoff(decoder), stream: stream, decode: decode,
-                sink: StreamSink(source: options.sources[stream], interval: interval), stop: stopSignal)
-        }
     }
 
     /// Decoded frames waiting for pre-processing, all sources together (a service's streams come

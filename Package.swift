@@ -212,7 +212,8 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
-            name: "EdgeNodeTests", dependencies: ["EdgeNode", "Batching", "Analytics", "Delivery", "TestSupport"],
+            name: "EdgeNodeTests",
+            dependencies: ["EdgeNode", "Batching", "Analytics", "Delivery", "Runtime", "TestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(name: "ModelServingTests", dependencies: ["ModelServing"], swiftSettings: swiftSettings),
         .testTarget(

@@ -169,7 +169,7 @@ extension EdgeService {
         options.expectedStreams = config.streams.filter { ModelRepository.canonicalPath($0.modelPath) == model }.count
         let pipeline = DetectionPipeline(
             options: options, logger: logger, metrics: metrics, events: events,
-            recorder: sinks.map { SinkRecorder(sinks: $0) }, snapshots: snapshots)
+            recorder: sinks.map { SinkRecorder(sinks: $0) }, media: media)
         let outcome = RunOutcome()
         let started = Clock.now
         let stopping = state.withLock { s in

@@ -88,8 +88,8 @@ public final class EdgeService: Sendable {
     public let events = EventHub<NodeEvent>()
     /// Where its streams' analytics events are delivered besides their events files (nil: nowhere).
     public let sinks: EventSinks?
-    /// Where its events' snapshots are kept (nil: nowhere).
-    public let snapshots: EventSnapshots?
+    /// Where its events' snapshots and clips are kept.
+    public let media: EventMedia
 
     /// A node serves at most this many models at once (each holds its compiled versions and threads).
     public static let maxModels = 8
@@ -99,9 +99,9 @@ public final class EdgeService: Sendable {
     public init(
         config: ServiceConfig, logger: Logger = Logger(label: "batchline.service"),
         metrics: any MetricsFactory = MetricsSystem.factory, sinks: EventSinks? = nil,
-        snapshots: EventSnapshots? = nil
+        media: EventMedia = EventMedia()
     ) {
-        self.snapshots = snapshots
+        self.media = media
         self.config = config
         self.logger = logger
         self.metrics = metrics
@@ -213,7 +213,7 @@ public final class EdgeService: Sendable {
             handle = try pipeline.attach(
                 id: id, source: spec.source, model: spec.model, loop: spec.loop, realtime: spec.realtime,
                 eventsPath: config.eventsFolder + "/" + id + ".jsonl", rotateBytes: config.rotateBytes,
-                keep: config.keep, tracking: spec.tracking)
+                keep: config.keep, tracking: spec.tracking, record: spec.record)
         } catch let e as PipelineError where e.code == .notReady {
             release(id)
             throw ServiceError(.unavailable, "\(id): \(e)")

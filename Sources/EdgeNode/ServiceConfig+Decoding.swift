@@ -65,7 +65,7 @@ extension ServiceConfig {
     }
 
     /// `output: { events, rotate_mb, keep, flush_s, outbox, snapshots, snapshots_mb, snapshots_max,
-    /// snapshots_age_s }`.
+    /// snapshots_age_s, clips, clips_mb, clips_max, clips_age_s }`.
     struct OutputSection: Decodable, Equatable {
         /// The largest `rotate_mb`: 1 TiB (its bytes fit an `Int` with room to spare).
         static let maxRotateMB = 1 << 20
@@ -77,14 +77,13 @@ extension ServiceConfig {
         var keep: Int?
         var flush: Duration?
         var outbox: String?
-        var snapshots: String?
-        var snapshotsMB: Int?
-        var snapshotsMax: Int?
-        var snapshotsAge: Duration?
+        var snapshots = MediaStoreEntry()
+        var clips = MediaStoreEntry()
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case events, rotateMB = "rotate_mb", keep, flush = "flush_s", outbox, snapshots
             case snapshotsMB = "snapshots_mb", snapshotsMax = "snapshots_max", snapshotsAge = "snapshots_age_s"
+            case clips, clipsMB = "clips_mb", clipsMax = "clips_max", clipsAge = "clips_age_s"
         }
 
         init(from decoder: any Decoder) throws {
@@ -96,11 +95,34 @@ extension ServiceConfig {
             flush = try c.duration(.flush, atMost: Self.maxFlushSeconds, Duration.seconds)
             outbox = try c.string(.outbox)
             if outbox?.isEmpty == true { throw c.issue(.outbox, "must name a folder") }
-            snapshots = try c.string(.snapshots)
-            if snapshots?.isEmpty == true { throw c.issue(.snapshots, "must name a folder") }
-            snapshotsMB = try c.int(.snapshotsMB, in: 1...Self.maxRotateMB)
-            snapshotsMax = try c.int(.snapshotsMax, in: 1...1_000_000)
-            snapshotsAge = try c.duration(.snapshotsAge, atMost: 365 * 86400, Duration.seconds)
+            snapshots = try MediaStoreEntry(c, .snapshots, mb: .snapshotsMB, max: .snapshotsMax, age: .snapshotsAge)
+            clips = try MediaStoreEntry(c, .clips, mb: .clipsMB, max: .clipsMax, age: .clipsAge)
+        }
+    }
+
+    /// One store's keys in `output:`: `NAME` (a folder), `NAME_mb`, `NAME_max`, `NAME_age_s`.
+    struct MediaStoreEntry: Equatable {
+        var folder: String?
+        var megabytes: Int?
+        var maxCount: Int?
+        var age: Duration?
+
+        init() {}
+
+        init<Keys>(
+            _ c: KeyedDecodingContainer<Keys>, _ folderKey: Keys, mb: Keys, max: Keys, age ageKey: Keys
+        ) throws(ConfigIssue) {
+            folder = try c.string(folderKey)
+            if folder?.isEmpty == true { throw c.issue(folderKey, "must name a folder") }
+            megabytes = try c.int(mb, in: 1...OutputSection.maxRotateMB)
+            maxCount = try c.int(max, in: 1...1_000_000)
+            age = try c.duration(ageKey, atMost: 365 * 86400, Duration.seconds)
+        }
+
+        func applied(to base: MediaStoreConfig) -> MediaStoreConfig {
+            MediaStoreConfig(
+                folder: folder ?? base.folder, maxCount: maxCount ?? base.maxCount,
+                maxBytes: megabytes.map { $0 << 20 } ?? base.maxBytes, maxAge: age?.inSeconds ?? base.maxAge)
         }
     }
 

@@ -57,11 +57,10 @@ public struct ServiceConfig: Sendable, Equatable {
     public var eventsFlush = 1.0
     /// Folder of the sinks' outboxes: `<outbox>/<sink name>.sqlite` (`output.outbox`).
     public var outboxFolder = "out/outbox"
-    /// Folder of the events' snapshots (`output.snapshots`), and their bounds: files, bytes, seconds.
-    public var snapshotsFolder = "out/snapshots"
-    public var snapshotsMax = 1000
-    public var snapshotsBytes = 256 << 20
-    public var snapshotsAge = 7 * 86400.0
+    /// The events' snapshots (`output.snapshots`, `snapshots_mb`, `snapshots_max`, `snapshots_age_s`).
+    public var snapshots = MediaStoreConfig(folder: "out/snapshots", maxCount: 1000, maxBytes: 256 << 20)
+    /// The events' clips (`output.clips`, `clips_mb`, `clips_max`, `clips_age_s`).
+    public var clips = MediaStoreConfig(folder: "out/clips", maxCount: 200, maxBytes: 1 << 30)
     /// Where analytics events are delivered besides the events files (`sinks:`).
     public var sinks: [SinkSpec] = []
     /// How the batch size is chosen.
@@ -217,10 +216,8 @@ public struct ServiceConfig: Sendable, Equatable {
             keep = output.keep ?? keep
             eventsFlush = output.flush?.inSeconds ?? eventsFlush
             outboxFolder = output.outbox ?? outboxFolder
-            snapshotsFolder = output.snapshots ?? snapshotsFolder
-            snapshotsMax = output.snapshotsMax ?? snapshotsMax
-            snapshotsBytes = output.snapshotsMB.map { $0 << 20 } ?? snapshotsBytes
-            snapshotsAge = output.snapshotsAge?.inSeconds ?? snapshotsAge
+            snapshots = output.snapshots.applied(to: snapshots)
+            clips = output.clips.applied(to: clips)
         }
         sinks = document.sinks
         if let batching = document.batching {
@@ -277,5 +274,20 @@ public struct ServiceConfig: Sendable, Equatable {
             func alnum(_ c: UInt8) -> Bool { (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x7A) }
             return alnum(b.first!) && alnum(b.last!) && b.allSatisfy { alnum($0) || $0 == 0x2D }
         }
+    }
+}
+
+/// A folder of event media (snapshots or clips) and its bounds: files, bytes, seconds.
+public struct MediaStoreConfig: Sendable, Equatable {
+    public var folder: String
+    public var maxCount: Int
+    public var maxBytes: Int
+    public var maxAge: Double
+
+    public init(folder: String, maxCount: Int, maxBytes: Int, maxAge: Double = 7 * 86400) {
+        self.folder = folder
+        self.maxCount = maxCount
+        self.maxBytes = maxBytes
+        self.maxAge = maxAge
     }
 }

@@ -120,3 +120,22 @@ struct SinkRecorder: AnalyticsRecorder {
         sinks.record(stream: stream, events: events, counts: try? encoder.encode(counts))
     }
 }
+
+/// A stream's `record:` entry: `{pre_s, post_s}`, the seconds of video kept before and after each
+/// of its events (its clips).
+struct RecordEntry: Decodable {
+    let settings: ClipSettings
+
+    enum Keys: String, CodingKey, CaseIterable {
+        case pre = "pre_s"
+        case post = "post_s"
+    }
+
+    init(from decoder: any Decoder) throws {
+        let fields = try decoder.mapping(Keys.self)
+        let settings = ClipSettings(
+            preSeconds: try fields.number(.pre) ?? 5, postSeconds: try fields.number(.post) ?? 5)
+        if let problem = settings.problem { throw ConfigIssue(at: decoder.codingPath, problem) }
+        self.settings = settings
+    }
+}

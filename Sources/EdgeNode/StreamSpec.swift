@@ -34,6 +34,9 @@ public struct StreamSpec: Sendable, Equatable {
     public var motion = false
     /// With `track`: lines and zones watched on its tracks (`analytics:`); nil: none.
     public var analytics: AnalyticsSpec? = nil
+    /// With `analytics`: a clip of each event, `pre_s` before it to `post_s` after (`record:`);
+    /// nil: none.
+    public var record: ClipSettings? = nil
 
     /// The stream's tracking, as the pipeline takes it; nil when not tracked.
     public var tracking: TrackingSettings? {
@@ -75,7 +78,7 @@ extension StreamSpec: DecodableWithConfiguration {
 
     /// The keys an entry may have.
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case id, source, model, loop, realtime, track, motion, analytics
+        case id, source, model, loop, realtime, track, motion, analytics, record
         case inferEvery = "infer_every"
     }
 
@@ -108,11 +111,13 @@ extension StreamSpec: DecodableWithConfiguration {
         if motion && !track { throw fields.issue(.motion, "needs track: true") }
         let analytics = fields.has(.analytics) ? try fields.decode(AnalyticsEntry.self, forKey: .analytics).spec : nil
         if analytics != nil && !track { throw fields.issue(.analytics, "needs track: true") }
+        let record = fields.has(.record) ? try fields.decode(RecordEntry.self, forKey: .record).settings : nil
+        if record != nil && analytics == nil { throw fields.issue(.record, "needs analytics: (clips are of events)") }
         self.init(
             id: id, source: source, model: model, modelPath: ModelRepository.canonicalPath(modelPath),
             loop: try fields.bool(.loop) ?? false,
             realtime: try fields.bool(.realtime) ?? false, track: track, inferEvery: interval?.every ?? 1,
-            inferAuto: interval?.auto ?? false, motion: motion, analytics: analytics)
+            inferAuto: interval?.auto ?? false, motion: motion, analytics: analytics, record: record)
     }
 
     /// `infer_every`: a whole number of frames within 1...300, or `auto`; nil when not given.

@@ -41,7 +41,8 @@ public enum ControlPlane {
         ("/api/v1/models", ["GET"]), ("/api/v1/models/{name}/activate", ["POST"]),
         ("/api/v1/models/{name}/rollback", ["POST"]), ("/api/v1/batching", ["GET", "PUT"]),
         ("/api/v1/system", ["GET"]), ("/api/v1/sinks", ["GET"]), ("/api/v1/events", ["GET"]),
-        ("/api/v1/events/{id}/snapshot.jpg", ["GET"]),
+        ("/api/v1/events/{id}/snapshot.jpg", ["GET"]), ("/api/v1/events/{id}/clip.mp4", ["GET"]),
+        ("/api/v1/events/{id}/clip.mov", ["GET"]),
         ("/api/v1/openapi.yaml", ["GET"]),
     ]
 
@@ -136,19 +137,7 @@ public enum ControlPlane {
             // `server.max_snapshots` at once.
             return await guards.snapshots.run { await snapshot(latest) }
         }
-        router.get("/api/v1/events/:id/snapshot.jpg") { _, context in
-            let id = context.parameters.get("id") ?? ""
-            guard EventSnapshots.isValidID(id) else {
-                return error(.badRequest, "'\(id.prefix(80))' is not an event id")
-            }
-            let snapshots = service.snapshots
-            guard let jpeg = await BlockingExecutor.shared.run({ snapshots?.jpeg(id) }) else {
-                return error(.notFound, "no snapshot of event '\(id)' (none taken, or evicted)")
-            }
-            return Response(
-                status: .ok, headers: [.contentType: "image/jpeg", .cacheControl: "max-age=86400, immutable"],
-                body: ResponseBody(byteBuffer: ByteBuffer(bytes: jpeg)))
-        }
+        EventRoutes.add(to: router, media: service.media, guards: guards)
         router.get("/api/v1/streams/:id/analytics") { _, context in
             let id = context.parameters.get("id") ?? ""
             guard StreamSpec.isValidID(id) else { return error(.badRequest, badID(id)) }

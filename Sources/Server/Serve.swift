@@ -32,20 +32,9 @@ public enum Serve {
         } catch {
             throw ConfigError(file: config.file, key: "sinks", error.description)
         }
-        // Snapshots only where something counts events.
-        let analysed = (config.streams + config.nodes.values.flatMap { $0 }).contains { $0.analytics != nil }
-        let snapshots: EventSnapshots?
-        do {
-            snapshots = try EventSnapshots(
-                folder: config.snapshotsFolder, maxCount: config.snapshotsMax, maxBytes: config.snapshotsBytes,
-                maxAge: config.snapshotsAge)
-        } catch {
-            guard !analysed else { throw ConfigError(file: config.file, key: "output.snapshots", error.message) }
-            logger.warning("no event snapshots: \(error)")
-            snapshots = nil
-        }
         let service = EdgeService(
-            config: config, logger: logger, metrics: metrics.factory, sinks: sinks, snapshots: snapshots)
+            config: config, logger: logger, metrics: metrics.factory, sinks: sinks,
+            media: try Self.eventMedia(config, logger: logger))
         let sampler = SamplerService()
         let host = config.host
         let limits = config.serverLimits

@@ -56,6 +56,12 @@ public final class VideoDecoder {
     public let input: String
     /// Facts about the video stream.
     public let info: VideoInfo
+    /// The stream's codec parameters and time base, for remuxing its packets (nil when FFmpeg
+    /// could not copy them).
+    public let parameters: StreamParameters?
+    /// Handed a copy of each compressed packet of the video stream as it is read, before it is
+    /// decoded (a clip recorder's ring). Nil: packets are not copied.
+    public var onPacket: ((EncodedPacket) -> Void)?
 
     private var format: UnsafeMutablePointer<AVFormatContext>?
     private var codec: UnsafeMutablePointer<AVCodecContext>?
@@ -76,6 +82,8 @@ public final class VideoDecoder {
     private var draining = false
     private var finished = false
     private var sawDecodeError: String?
+    /// Packets decoded but not shown (before an edit list's start): the container counts them.
+    private var hidden = 0
 
     /// Opens `input` (a path or an `http://`, `udp://`, `rtsp://`... URL) and its best video stream.
     public init(input: String, options: DecoderOptions = DecoderOptions()) throws(VideoError) {
@@ -166,6 +174,7 @@ public final class VideoDecoder {
             codec: String(cString: decoder.pointee.name)
         )
         self.streamIndex = best
+        self.parameters = StreamParameters(copying: stream.pointee.codecpar, timeBase: stream.pointee.time_base)
         self.timeBase = Double(stream.pointee.time_base.num) / Double(max(stream.pointee.time_base.den, 1))
         self.packet = av_packet_alloc()
         self.decoded = av_frame_alloc()
@@ -248,12 +257,14 @@ public final class VideoDecoder {
             }
             defer { av_packet_unref(packet) }
             guard packet.pointee.stream_index == streamIndex else { continue }
+            if let onPacket { onPacket(EncodedPacket(copying: packet)) }
+            if packet.pointee.flags & AV_PKT_FLAG_DISCARD != 0 { hidden += 1 }
             let sent = avcodec_send_packet(codec, packet)
             if sent < 0 && sent != cffmpeg_averror_eagain() {
                 sawDecodeError = ffmpegMessage(sent)
             }
         }
-        if let expected = info.frameCount, nextIndex < expected {
+        if let expected = info.frameCount, nextIndex + hidden < expected {
             let why = sawDecodeError.map { " (\($0))" } ?? ""
             throw VideoError(
                 .truncated, input: input,

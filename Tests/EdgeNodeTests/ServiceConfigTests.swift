@@ -4,6 +4,7 @@ import Core
 import Delivery
 import EdgeNode
 import Foundation
+import Runtime
 import TestSupport
 import Testing
 
@@ -124,6 +125,27 @@ struct ServiceConfigTests {
                     + "analytics: { zones: [ { name: q, points: [[0, 0], [9, 0], [9, 9]], loiter_s: -1 } ] } }",
                 "bad.yaml: streams[0].analytics: zones[0] (q): loiter_s must be above 0"
             ),
+            (
+                "streams:\n  - { id: a, source: \(video), model: pedestrian-ssdlite, track: true, record: {} }",
+                "bad.yaml: streams[0].record: needs analytics: (clips are of events)"
+            ),
+            (
+                "streams:\n  - { id: a, source: \(video), model: pedestrian-ssdlite, track: true, "
+                    + "analytics: { lines: [ { name: door, from: [1, 1], to: [9, 9] } ] }, record: { pre_s: 500 } }",
+                "bad.yaml: streams[0].record: pre_s must be a number of seconds within 0...120"
+            ),
+            (
+                "streams:\n  - { id: a, source: \(video), model: pedestrian-ssdlite, track: true, "
+                    + "analytics: { lines: [ { name: door, from: [1, 1], to: [9, 9] } ] }, record: { pre_s: 0, post_s: 0 } }",
+                "bad.yaml: streams[0].record: pre_s and post_s are both 0: a clip would be empty"
+            ),
+            (
+                "streams:\n  - { id: a, source: \(video), model: pedestrian-ssdlite, track: true, "
+                    + "analytics: { lines: [ { name: door, from: [1, 1], to: [9, 9] } ] }, record: { pre: 5 } }",
+                "bad.yaml: streams[0].record.pre: unknown key (known: pre_s, post_s)"
+            ),
+            ("output: { clips: '' }", "bad.yaml: output.clips: must name a folder"),
+            ("output: { clips_mb: 0 }", "bad.yaml: output.clips_mb: must be within 1...1048576"),
             ("sinks:\n  - { type: kafka, url: \"kafka://x\" }", "bad.yaml: sinks[0].type: unknown sink type 'kafka'"),
             ("sinks:\n  - { type: mqtt }", "bad.yaml: sinks[0].url: missing"),
             (
@@ -330,7 +352,7 @@ struct ServiceConfigTests {
             (
                 "nodes:\n  edge-01:\n    streams:\n"
                     + "      - { id: a, source: \"rtsp://h/x\", model: ppocr-cls, fps: 5 }",
-                "bad.yaml: nodes.edge-01.streams[0].fps: unknown key (known: id, source, model, loop, realtime, track, motion, analytics, infer_every)"
+                "bad.yaml: nodes.edge-01.streams[0].fps: unknown key (known: id, source, model, loop, realtime, track, motion, analytics, record, infer_every)"
             ),
             (
                 "nodes:\n  edge-01:\n    streams:\n"
@@ -377,12 +399,19 @@ struct ServiceConfigTests {
             yaml: Self.config(
                 """
                 server: { host: "10.0.0.1", port: 0, token_file: ~ }
-                output: { events: /tmp/ev, rotate_mb: 16, keep: 7 }
+                output: { events: /tmp/ev, rotate_mb: 16, keep: 7, clips: /tmp/clips, clips_mb: 32, clips_age_s: 60 }
                 batching: { policy: aimd, sizes: [8, 2, 2], latency_slo_ms: 250 }
                 sources: { timeout_s: 2.5 }
                 device: GPU
+                streams:
+                  - { id: a, source: \(Self.video), model: pedestrian-ssdlite, track: true, record: { post_s: 2.5 },
+                      analytics: { lines: [ { name: door, from: [1, 1], to: [9, 9] } ] } }
                 nodes:
                 """), file: "ok.yaml")
+        #expect(config.clips == MediaStoreConfig(folder: "/tmp/clips", maxCount: 200, maxBytes: 32 << 20, maxAge: 60))
+        #expect(config.snapshots.folder == "out/snapshots" && config.snapshots.maxBytes == 256 << 20)
+        // pre_s defaults to 5 s.
+        #expect(config.streams.first?.record == ClipSettings(preSeconds: 5, postSeconds: 2.5))
         #expect(config.host == "10.0.0.1" && config.port == 0 && config.tokenFile == nil)
         #expect(config.eventsFolder == "/tmp/ev" && config.rotateBytes == 16 << 20 && config.keep == 7)
         #expect(config.policy == .aimd && config.sizes == [2, 8] && config.latencySLO == 0.25)

@@ -15,62 +15,33 @@ import Vision
 /// - **Bounded** by `maxCount` files, `maxBytes` and `maxAge` seconds: past any of them the oldest
 ///   are removed first. What was kept survives a restart (the folder is read at start).
 public final class EventSnapshots: Sendable {
-    public let folder: String
-    public let maxCount: Int
-    public let maxBytes: Int
-    public let maxAge: Double
+    public var folder: String { store.folder }
+    public var maxCount: Int { store.maxCount }
+    public var maxBytes: Int { store.maxBytes }
+    public var maxAge: Double { store.maxAge }
     /// Frames being drawn and encoded at once, at most.
     public static let maxEncoding = 2
 
-    private struct Kept {
-        var name: String
-        var bytes: Int
-        var time: Double
-    }
-
     private struct State {
-        /// Oldest first.
-        var kept: [Kept] = []
-        var bytes = 0
         var encoding = 0
         var skipped = 0
     }
 
+    private let store: BoundedFolder
     private let state = Mutex(State())
 
     /// Opens `folder` (made if missing) and counts what it holds.
     public init(folder: String, maxCount: Int = 1000, maxBytes: Int = 256 << 20, maxAge: Double = 7 * 86400)
         throws(OutputError)
     {
-        self.folder = folder
-        self.maxCount = max(1, maxCount)
-        self.maxBytes = max(1 << 20, maxBytes)
-        self.maxAge = max(1, maxAge)
-        let files = FileManager.default
-        do {
-            try files.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        } catch {
-            throw OutputError(path: folder, message: error.localizedDescription)
-        }
-        let names = ((try? files.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.hasSuffix(".jpg") }
-        var kept: [Kept] = names.compactMap { name in
-            guard let a = try? files.attributesOfItem(atPath: folder + "/" + name) else { return nil }
-            return Kept(
-                name: name, bytes: (a[.size] as? Int) ?? 0,
-                time: (a[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)
-        }
-        kept.sort { ($0.time, $0.name) < ($1.time, $1.name) }
-        state.withLock { s in
-            s.kept = kept
-            s.bytes = kept.reduce(0) { $0 + $1.bytes }
-        }
-        for name in evicted(now: Date().timeIntervalSince1970) { unlink(folder + "/" + name) }
+        store = try BoundedFolder(
+            folder: folder, suffixes: [".jpg"], maxCount: maxCount, maxBytes: maxBytes, maxAge: maxAge)
     }
 
     /// Snapshots skipped because the encoders were busy.
     public var skipped: Int { state.withLock { $0.skipped } }
     /// Snapshots kept now.
-    public var count: Int { state.withLock { $0.kept.count } }
+    public var count: Int { store.count }
 
     /// Whether `id` can name a snapshot: 1-200 of `A-Z a-z 0-9 _ . -`, not starting with a dot.
     public static func isValidID(_ id: String) -> Bool {
@@ -86,8 +57,8 @@ public final class EventSnapshots: Sendable {
     /// had no event since). Blocking (file reads): call it from the blocking executor.
     public func jpeg(_ id: String) -> Data? {
         guard Self.isValidID(id) else { return nil }
-        for name in evicted(now: Date().timeIntervalSince1970) { unlink(folder + "/" + name) }
-        return FileManager.default.contents(atPath: folder + "/" + id + ".jpg")
+        store.removeExpired()
+        return FileManager.default.contents(atPath: store.path(id + ".jpg"))
     }
 
     /// Hands the frame of `events` over for drawing and encoding; returns at once.
@@ -124,32 +95,9 @@ public final class EventSnapshots: Sendable {
     private func stored(_ kept: (names: [String], bytes: Int)?) {
         defer { state.withLock { $0.encoding -= 1 } }
         guard let kept else { return }
-        let now = Date().timeIntervalSince1970
-        state.withLock { s in
-            // Hard links share their bytes: counted once, on the first.
-            for (i, name) in kept.names.enumerated() {
-                s.kept.append(Kept(name: name, bytes: i == 0 ? kept.bytes : 0, time: now))
-            }
-            s.bytes += kept.bytes
-        }
-        let gone = evicted(now: now)
+        let gone = store.added(kept.names, bytes: kept.bytes)
         guard !gone.isEmpty else { return }
-        let folder = folder
-        Task.detached { await BlockingExecutor.shared.run { for name in gone { unlink(folder + "/" + name) } } }
-    }
-
-    /// Forgets the oldest past the bounds; their file names (for the caller to remove).
-    private func evicted(now: Double) -> [String] {
-        state.withLock { s in
-            var gone: [String] = []
-            while let oldest = s.kept.first,
-                s.kept.count > maxCount || s.bytes > maxBytes || now - oldest.time > maxAge
-            {
-                s.kept.removeFirst()
-                s.bytes -= oldest.bytes
-                gone.append(oldest.name)
-            }
-            return gone
-        }
+        let store = store
+        Task.detached { await BlockingExecutor.shared.run { for name in gone { unlink(store.path(name)) } } }
     }
 }

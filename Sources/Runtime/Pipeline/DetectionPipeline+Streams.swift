@@ -19,13 +19,20 @@ extension DetectionPipeline {
     /// attached), shares the batcher with the others, and keeps its own order and numbering. Its
     /// results go to `eventsPath` (one JSON line per frame, carrying the stream's name and the wall
     /// clock; rotated past `rotateBytes`). `handle.stop()` removes it: frames in flight drain, then
-    /// its events file is closed complete (`handle.isComplete`).
+    /// its events file is closed complete (`handle.isComplete`). With `record`, each of its events
+    /// gets a clip (the pipeline must have been given a clip store).
     public func attach(
         id: String, source: String, model: String, loop: Bool, realtime: Bool, eventsPath: String?,
-        rotateBytes: Int? = nil, keep: Int = 3, tracking: TrackingSettings? = nil
+        rotateBytes: Int? = nil, keep: Int = 3, tracking: TrackingSettings? = nil, record: ClipSettings? = nil
     ) throws -> StreamHandle {
         guard let runtime else {
             throw PipelineError(.notReady, "the pipeline for \(options.model) is not running")
+        }
+        if let record {
+            if let problem = record.problem { throw PipelineError(.invalidOptions, "\(id): record: \(problem)") }
+            guard media.clips != nil else {
+                throw PipelineError(.invalidOptions, "\(id): record: this node keeps no clips (output.clips)")
+            }
         }
         let number = nextStream.withLock { n in
             defer { n += 1 }
@@ -40,7 +47,7 @@ extension DetectionPipeline {
             stop: stopSignal.child(), metrics: metricsFactory,
             tell: nodeEvents.map { hub in { @Sendable change in hub.publish(.stream(change)) } }, tracking: tracking,
             tellAnalytics: nodeEvents.map { hub in { @Sendable event in hub.publish(.analytics(stream: id, event)) } },
-            recorder: recorder, snapshots: snapshots)
+            recorder: recorder, media: media, record: record)
         let stop = handle.stopSignal
         let decoderOptions = DecoderOptions(timeout: options.sourceTimeout, cancelled: { stop.isRaised })
         let reader = FrameSource(

@@ -53,8 +53,8 @@ public final class DetectionPipeline: Sendable {
     let nodeEvents: EventHub<NodeEvent>?
     /// Where its streams' analytics events are handed over (the node's sinks), if anywhere.
     let recorder: (any AnalyticsRecorder)?
-    /// Where its streams' events' snapshots are kept, if anywhere.
-    let snapshots: EventSnapshots?
+    /// Where its streams' events' snapshots and clips are kept, if anywhere.
+    let media: EventMedia
 
     /// Creates a pipeline; nothing is opened until `run`. With `engine`, batches run on it instead of
     /// the model named by the options (a scripted engine isolates scheduling from the model), as
@@ -68,9 +68,9 @@ public final class DetectionPipeline: Sendable {
         backend: (any EngineLoader)? = nil,
         logger: Logger = Logger(label: "batchline.pipeline"), metrics: any MetricsFactory = MetricsSystem.factory,
         events: EventHub<NodeEvent>? = nil, recorder: (any AnalyticsRecorder)? = nil,
-        snapshots: EventSnapshots? = nil
+        media: EventMedia = EventMedia()
     ) {
-        self.snapshots = snapshots
+        self.media = media
         self.options = options
         nodeEvents = events
         self.recorder = recorder

@@ -28,6 +28,8 @@ final class FrameSource {
     private var lastPts: Double?
     private var ptsOffset = 0.0
     private var rebase = false
+    /// The clip recorder's session awaits its first frame's offset.
+    private var clipOffsetPending = false
 
     /// Wraps an opened `decoder`; `giveUpAfter` seconds without a frame end a live source (nil: never).
     init(
@@ -46,6 +48,7 @@ final class FrameSource {
             settings: .init(live: live, loop: loop && !live, giveUpAfter: giveUpAfter), time: Clock.now)
         _ = machine.handle(.opened, at: Clock.now)
         publish()
+        tap(decoder)
     }
 
     /// A source opened by its own thread on the first `nextFrame` (a camera that is not up yet does
@@ -108,6 +111,10 @@ final class FrameSource {
                     }
                     frame.index = next
                     frame.pts += ptsOffset
+                    if clipOffsetPending {
+                        clipOffsetPending = false
+                        handle?.clips?.setOffset(ptsOffset)
+                    }
                     next += 1
                     lastPts = frame.pts
                     return frame
@@ -130,11 +137,22 @@ final class FrameSource {
     func stop() {
         _ = machine.handle(.stop, at: Clock.now)
         publish()
+        handle?.clips?.finish()
     }
 
     private func fail(_ reason: String) {
         _ = machine.handle(.failed(reason), at: Clock.now)
         publish()
+        handle?.clips?.finish()
+    }
+
+    /// Hands the decoder's packets to the stream's clip recorder, if it keeps clips: a new session,
+    /// whose times are mapped to the pipeline's by the offset its first frame gets.
+    private func tap(_ decoder: VideoDecoder) {
+        guard let clips = handle?.clips else { return }
+        decoder.onPacket = { clips.append($0) }
+        clips.begin(decoder.parameters, offset: nil)
+        clipOffsetPending = true
     }
 
     private func publish() {
@@ -148,6 +166,7 @@ final class FrameSource {
             let opened = try VideoDecoder(input: input, options: decoderOptions)
             decoder = opened
             info = opened.info
+            tap(opened)
             _ = machine.handle(.opened, at: Clock.now)
             publish()
             return true
@@ -172,6 +191,7 @@ final class FrameSource {
                 return true
             case .finish:
                 decoder = nil
+                handle?.clips?.finish()
                 if machine.phase == .failed {
                     throw VideoError(.timeout, input: input, message: "camera lost: \(machine.lastError ?? "gone")")
                 }
@@ -196,6 +216,7 @@ final class FrameSource {
                     let opened = try VideoDecoder(input: input, options: decoderOptions)
                     decoder = opened
                     if info == nil { info = opened.info }
+                    tap(opened)
                     event = .opened
                     rebase = true
                     if !looping {

@@ -57,7 +57,10 @@ extension OutputStage {
         let handle = streams[stream]!.sink.handle
         handle?.analysed(
             events, crossings: analytics.crossings, occupancy: analytics.occupancy, spec: analytics.spec)
-        if !events.isEmpty, let frame { handle?.snapshots?.capture(frame, detections: found, events: events) }
+        if !events.isEmpty, let frame {
+            handle?.snapshots?.capture(frame, detections: found, events: events)
+            handle?.clips?.request(ids: events.map(\.id), at: frame.pts)
+        }
         return events
     }
 }

@@ -141,6 +141,8 @@ public final class StreamHandle: Sendable {
     let recorder: (any AnalyticsRecorder)?
     /// Keeps a snapshot of each of its events (a service's), if anything does.
     let snapshots: EventSnapshots?
+    /// Keeps a clip of each of its events (`record:`), if it asked for them.
+    let clips: ClipRecorder?
     /// Raised by `stop` (or with the pipeline's own stop): the stream's reads and waits end.
     public let stopSignal: StopSignal
     /// Set when every frame it read is out and its events are closed.
@@ -170,9 +172,14 @@ public final class StreamHandle: Sendable {
         stop: StopSignal = StopSignal(), metrics: any MetricsFactory = MetricsSystem.factory,
         tell: (@Sendable (StreamChange) -> Void)? = nil, tracking: TrackingSettings? = nil,
         tellAnalytics: (@Sendable (AnalyticsEvent) -> Void)? = nil, recorder: (any AnalyticsRecorder)? = nil,
-        snapshots: EventSnapshots? = nil
+        media: EventMedia = EventMedia(), record: ClipSettings? = nil
     ) {
-        self.snapshots = snapshots
+        snapshots = media.snapshots
+        if let record, let store = media.clips {
+            clips = ClipRecorder(settings: record, store: store)
+        } else {
+            clips = nil
+        }
         self.tell = tell
         self.tellAnalytics = tellAnalytics
         self.recorder = recorder

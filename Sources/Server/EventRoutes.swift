@@ -44,8 +44,9 @@ enum EventRoutes {
                 headers: [.contentType: container.contentType, .cacheControl: "max-age=86400, immutable"],
                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
         case .elsewhere(let container):
+            // A browser or `curl -L` follows it.
             var moved = ControlPlane.error(
-                .notFound,
+                .seeOther,
                 "the clip of event '\(id)' is \(container.rawValue): /api/v1/events/\(id)/clip.\(container.rawValue)")
             moved.headers[.location] = "/api/v1/events/\(id)/clip.\(container.rawValue)"
             return moved

@@ -49,6 +49,8 @@ public struct StreamInfo: Sendable, Encodable, Equatable {
     public var tracked = 0
     /// With `track`: those frames by why the detector skipped them (`interval`, `motion`).
     public var skipped: [String: Int]? = nil
+    /// Its events' clips (`record`), nil when it keeps none.
+    public var record: ClipSettings? = nil
 
     /// p50 and p99 in milliseconds.
     public struct Lag: Sendable, Codable, Equatable {
@@ -62,7 +64,7 @@ public struct StreamInfo: Sendable, Encodable, Equatable {
         case lastError = "last_error"
         case eventsError = "events_error"
         case eventsLost = "events_lost"
-        case track, tracked, motion, skipped
+        case track, tracked, motion, skipped, record
         case inferEvery = "infer_every"
         case inferAuto = "infer_auto"
     }
@@ -90,6 +92,7 @@ public struct StreamInfo: Sendable, Encodable, Equatable {
         try c.encode(motion, forKey: .motion)
         try c.encode(tracked, forKey: .tracked)
         try c.encode(skipped, forKey: .skipped)
+        try c.encode(record, forKey: .record)
     }
 }
 
@@ -234,7 +237,7 @@ public final class StreamHandle: Sendable {
                 dropped: s.dropped, reconnects: s.reconnects, lastError: s.lastError, loop: loop, realtime: realtime,
                 eventsError: s.eventsError, eventsLost: s.eventsLost, track: interval != nil,
                 inferEvery: interval?.interval, inferAuto: interval?.auto, motion: interval?.settings.motion,
-                tracked: s.tracked, skipped: interval == nil ? nil : s.skipped)
+                tracked: s.tracked, skipped: interval == nil ? nil : s.skipped, record: clips?.settings)
         }
     }
 

@@ -68,18 +68,24 @@ public final class EventSinks: Sendable {
     /// Puts `events` of `stream` (and, for MQTT sinks, its `counts` now, retained) into the outbox
     /// of every sink that takes the stream. Blocking (a disk write), never waiting for a peer: call
     /// it from the output's thread. Never throws: what a disk refuses is dropped and counted.
-    public func record(stream: String, events: [AnalyticsEvent], counts: Data?) {
+    /// `frameTime` is when the events' frame was read (seconds since 1970; nil: now): each message
+    /// carries it as `frame_time`, and delivery is measured from it.
+    public func record(stream: String, events: [AnalyticsEvent], counts: Data?, frameTime: Double? = nil) {
         guard !workers.isEmpty, !events.isEmpty || counts != nil else { return }
+        let frameTime = frameTime ?? Date().timeIntervalSince1970
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         let payloads: [(key: String, payload: Data)] = events.compactMap { e in
-            (try? encoder.encode(Delivered(stream: stream, event: e))).map { (e.id, $0) }
+            (try? encoder.encode(Delivered(stream: stream, event: e, frameTime: frameTime))).map { (e.id, $0) }
         }
         for worker in workers where worker.figures.spec.takes(stream) {
             switch worker {
-            case .mqtt: worker.figures.outbox.append(stream: stream, events: payloads, counts: counts)
+            case .mqtt:
+                worker.figures.outbox.append(stream: stream, events: payloads, counts: counts, created: frameTime)
             case .webhook:
-                if !payloads.isEmpty { worker.figures.outbox.append(stream: stream, events: payloads) }
+                if !payloads.isEmpty {
+                    worker.figures.outbox.append(stream: stream, events: payloads, created: frameTime)
+                }
             }
         }
     }
@@ -110,12 +116,18 @@ public final class EventSinks: Sendable {
 struct Delivered: Encodable {
     var stream: String
     var event: AnalyticsEvent
+    /// When its frame was read, seconds since 1970 (milliseconds kept).
+    var frameTime: Double
 
-    enum Keys: String, CodingKey { case stream }
+    enum Keys: String, CodingKey {
+        case stream
+        case frameTime = "frame_time"
+    }
 
     func encode(to encoder: any Encoder) throws {
         try event.encode(to: encoder)
         var container = encoder.container(keyedBy: Keys.self)
         try container.encode(stream, forKey: .stream)
+        try container.encode((frameTime * 1000).rounded() / 1000, forKey: .frameTime)
     }
 }

@@ -143,10 +143,13 @@ public final class Outbox: Sendable {
     /// Adds `events` (key: the event id, payload) and, when given, `counts` (replacing the stream's
     /// waiting counts) in one transaction, then drops the oldest past the bound. Never throws and
     /// never waits for a sink: what the disk refuses is dropped and counted. Blocking (a disk
-    /// write): call it from a thread of its own, never from the cooperative pool.
-    public func append(stream: String, events: [(key: String, payload: Data)], counts: Data? = nil) {
+    /// write): call it from a thread of its own, never from the cooperative pool. `created` (seconds
+    /// since 1970; nil: now) is the time their age counts from: the events' frame's reading.
+    public func append(
+        stream: String, events: [(key: String, payload: Data)], counts: Data? = nil, created: Double? = nil
+    ) {
         guard !events.isEmpty || counts != nil else { return }
-        let now = Date().timeIntervalSince1970
+        let now = created ?? Date().timeIntervalSince1970
         let overhead = Self.rowOverhead
         let limit = maxBytes
         do {

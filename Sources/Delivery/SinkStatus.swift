@@ -39,8 +39,8 @@ public struct SinkStatus: Sendable, Equatable, Encodable {
 /// A sink's live figures, shared by its worker (which moves them) and whoever reads them; and its
 /// series: `batchline_outbox_depth{sink}`, `batchline_outbox_oldest_timestamp_seconds{sink}`
 /// (age: `time() - it`), `batchline_sink_sent_total{sink}`, `batchline_sink_retried_total{sink}`,
-/// `batchline_outbox_dropped_total{sink}`, `batchline_sink_delivery_seconds{sink}` (from an event's
-/// entry into the outbox to its acknowledgement).
+/// `batchline_outbox_dropped_total{sink}`, `batchline_sink_delivery_seconds{sink}` (from the reading
+/// of an event's frame to the peer's acknowledgement: frame to PUBACK, or to the webhook's 2xx).
 final class SinkFigures: Sendable {
     private struct Live {
         var state = SinkState.connecting

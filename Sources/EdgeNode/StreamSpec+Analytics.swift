@@ -114,10 +114,10 @@ extension AnalyticsSpec {
 struct SinkRecorder: AnalyticsRecorder {
     let sinks: EventSinks
 
-    func record(stream: String, events: [AnalyticsEvent], counts: AnalyticsCounts) {
+    func record(stream: String, events: [AnalyticsEvent], counts: AnalyticsCounts, frameTime: Double) {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
-        sinks.record(stream: stream, events: events, counts: try? encoder.encode(counts))
+        sinks.record(stream: stream, events: events, counts: try? encoder.encode(counts), frameTime: frameTime)
     }
 }
 

@@ -68,6 +68,7 @@ struct SinkDeliveryTests {
         .enabled(if: MosquittoBroker.isInstalled, "needs Debian's mosquitto (scripts/bootstrap.sh --test-peers)")
     )
     func outageAndKill() async throws {
+        let testStart = Date().timeIntervalSince1970
         let folder = TestAssets.temporaryDirectory("sinks")
         defer { try? FileManager.default.removeItem(at: folder) }
         let broker = try MosquittoBroker()
@@ -160,6 +161,13 @@ struct SinkDeliveryTests {
         // In order: the events files' order, among what the subscriber got first.
         let writtenSet = Set(written)
         #expect(mqttIDs.filter(writtenSet.contains) == written, "MQTT order differs from the events files'")
+        // Each message says when its frame was read (seconds since 1970), within this test's run.
+        let frameTimes = events.compactMap { message in
+            (try? JSONSerialization.jsonObject(with: Data(message.payload.utf8)) as? [String: Any])?["frame_time"]
+                as? Double
+        }
+        #expect(frameTimes.count == events.count, "messages without frame_time")
+        #expect(frameTimes.allSatisfy { $0 >= testStart && $0 <= Date().timeIntervalSince1970 })
         #expect(messages.contains { $0.topic == "site/yard/counts" && $0.payload.contains("\"middle\"") })
         #expect(messages.last { $0.topic == "site/available" }?.payload == "offline", "a clean stop says offline")
 

@@ -1,8 +1,9 @@
-"""Subscribes to TOPIC (QoS 1) on 127.0.0.1:PORT and waits for COUNT messages whose JSON has a
-`time` (the wall-clock seconds the publisher recorded it); prints one JSON line with the latency
+"""Subscribes to TOPIC (QoS 1) on 127.0.0.1:PORT and waits for COUNT messages (or SECONDS, when
+given) whose JSON has a `time` (the wall-clock seconds the publisher recorded it), or a
+`frame_time` (a serve's event: when its frame was read); prints one JSON line with the latency
 percentiles (ms) from that time to arrival, and the arrival rate. Touches READY once subscribed.
 
-usage: latency_sub.py PORT TOPIC COUNT READY
+usage: latency_sub.py PORT TOPIC COUNT READY [SECONDS]
 """
 import json
 import sys
@@ -12,6 +13,7 @@ import time
 import paho.mqtt.client as mqtt
 
 port, topic, count, ready = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
+seconds = float(sys.argv[5]) if len(sys.argv) > 5 else 600
 latencies, first, done = [], [None], threading.Event()
 
 
@@ -28,7 +30,8 @@ def on_message(client, userdata, message):
         return
     now = time.time()
     first[0] = first[0] or now
-    latencies.append((now - json.loads(message.payload)["time"]) * 1000)
+    body = json.loads(message.payload)
+    latencies.append((now - body.get("frame_time", body.get("time"))) * 1000)
     if len(latencies) >= count:
         done.set()
 
@@ -38,7 +41,7 @@ client.max_inflight_messages_set(64)
 client.on_connect, client.on_subscribe, client.on_message = on_connect, on_subscribe, on_message
 client.connect("127.0.0.1", port)
 client.loop_start()
-done.wait(600)
+done.wait(seconds)
 client.loop_stop()
 latencies.sort()
 n = len(latencies)

@@ -1,4 +1,5 @@
 import Analytics
+import Core
 import Foundation
 import Logging
 import Tracking
@@ -31,8 +32,11 @@ extension OutputStage {
     /// What the stream's lines and zones saw on a frame whose reported boxes are `found` (its
     /// confirmed tracks are those with an id), on the tracker's clock. The lines and zones are
     /// checked against the frame's size at the stream's first frame that has one: a point outside
-    /// it ends the run with one line naming the stream and the item.
-    mutating func analyse(_ found: [Detection], stream: Int, frame: VideoFrame?) throws -> [AnalyticsEvent] {
+    /// it ends the run with one line naming the stream and the item. `decodedAt` (`Clock.now`) is
+    /// when the frame was read: the sinks measure their delivery from it.
+    mutating func analyse(_ found: [Detection], stream: Int, frame: VideoFrame?, decodedAt: Double) throws
+        -> [AnalyticsEvent]
+    {
         let (width, height) = (frame?.width ?? 0, frame?.height ?? 0)
         if let spec = streams[stream]!.sink.handle?.takePendingAnalytics() { replaceAnalytics(spec, stream: stream) }
         guard var analytics = streams[stream]!.analytics, let now = streams[stream]!.tracking?.now else { return [] }
@@ -56,7 +60,8 @@ extension OutputStage {
         streams[stream]!.analytics = analytics
         let handle = streams[stream]!.sink.handle
         handle?.analysed(
-            events, crossings: analytics.crossings, occupancy: analytics.occupancy, spec: analytics.spec)
+            events, crossings: analytics.crossings, occupancy: analytics.occupancy, spec: analytics.spec,
+            frameAge: Clock.now - decodedAt)
         if !events.isEmpty, let frame {
             handle?.snapshots?.capture(frame, detections: found, events: events)
             handle?.clips?.request(ids: events.map(\.id), at: frame.pts)

@@ -69,7 +69,7 @@ extension OutputStage {
         var result = FrameResult(
             stream: stream, frame: drop.index, pts: drop.pts, model: tag, batch: 0, detections: boxes)
         result.inferred = false
-        result.events = try analyse(boxes, stream: stream, frame: drop.frame)
+        result.events = try analyse(boxes, stream: stream, frame: drop.frame, decodedAt: drop.arrival)
         result.name = sink.name
         if wallClock { result.time = Date().timeIntervalSince1970 }
         let kept = try write(result, stream: stream)

@@ -194,7 +194,7 @@ struct OutputStage {
             var result = FrameResult(
                 stream: s.stream, frame: s.frame.index, pts: s.frame.pts, model: batch.model, batch: batch.frames.count,
                 detections: found)
-            result.events = try analyse(found, stream: s.stream, frame: s.frame)
+            result.events = try analyse(found, stream: s.stream, frame: s.frame, decodedAt: s.arrival)
             result.name = sink.name
             if wallClock { result.time = Date().timeIntervalSince1970 }
             let kept = try write(result, stream: s.stream)

@@ -1,5 +1,6 @@
 import Analytics
 import CoreMetrics
+import Foundation
 import Synchronization
 import VideoIO
 
@@ -55,9 +56,9 @@ public struct AnalyticsCounts: Sendable, Equatable, Encodable {
 /// Where a stream's analytics events go besides its events file and the node's event feed (a
 /// node's sinks): told on the output's thread where they were counted, before the frame's line is
 /// written, so that every event an events file holds was handed over first. It must not wait for
-/// anything but a local disk.
+/// anything but a local disk. `frameTime` is when the events' frame was read (seconds since 1970).
 public protocol AnalyticsRecorder: Sendable {
-    func record(stream: String, events: [AnalyticsEvent], counts: AnalyticsCounts)
+    func record(stream: String, events: [AnalyticsEvent], counts: AnalyticsCounts, frameTime: Double)
 }
 
 extension StreamHandle {
@@ -97,7 +98,8 @@ extension StreamHandle {
     /// after it, and the series moved. A frame counted on lines and zones replaced since (the output
     /// takes new ones at its next frame) moves nothing.
     func analysed(
-        _ events: [AnalyticsEvent], crossings: [(inward: Int, outward: Int)], occupancy: [Int], spec: AnalyticsSpec
+        _ events: [AnalyticsEvent], crossings: [(inward: Int, outward: Int)], occupancy: [Int], spec: AnalyticsSpec,
+        frameAge: Double
     ) {
         guard analyticsSpec.withLock({ $0 == spec }) else { return }
         analyticsCounts.withLock { c in
@@ -118,7 +120,10 @@ extension StreamHandle {
             }
             for (i, n) in occupancy.enumerated() where i < series.occupancy.count { series.occupancy[i].record(n) }
         }
-        if let recorder, !events.isEmpty { recorder.record(stream: id, events: events, counts: analytics) }
+        if let recorder, !events.isEmpty {
+            let frameTime = Date().timeIntervalSince1970 - max(0, frameAge)
+            recorder.record(stream: id, events: events, counts: analytics, frameTime: frameTime)
+        }
         if let tellAnalytics { events.forEach(tellAnalytics) }
     }
 }

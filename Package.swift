@@ -178,7 +178,8 @@ let package = Package(
         .target(name: "Tracking", dependencies: ["Vision"], swiftSettings: swiftSettings),
         // The tracker's benchmark (bench/tracker.sh runs it); not a product.
         .executableTarget(
-            name: "TrackerBench", dependencies: ["Tracking", "Analytics"], path: "bench/TrackerBench", swiftSettings: swiftSettings),
+            name: "TrackerBench", dependencies: ["Tracking", "Analytics"], path: "bench/TrackerBench",
+            swiftSettings: swiftSettings),
         // The sinks' benchmark (bench/delivery.sh runs it); not a product.
         .executableTarget(
             name: "DeliveryBench", dependencies: ["Delivery", "Analytics"], path: "bench/DeliveryBench",

@@ -110,6 +110,9 @@ final class BatchManager: Sendable {
         }
     }
 
+    /// What it can still take: its measured costs' capacity against the frames arriving now.
+    var capacity: Capacity { Capacity(costs: costs, served: arrivals.rate(now: Clock.now) ?? 0) }
+
     /// While paused (a fixed size asked for over the control plane) no decision is made.
     private let paused = Atomic<Bool>(false)
 

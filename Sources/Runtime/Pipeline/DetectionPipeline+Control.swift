@@ -28,6 +28,8 @@ extension DetectionPipeline {
         public var costsMs: [String: [String: Double]]
         /// The p99 latency target, seconds.
         public var latencySLO: Double
+        /// What it can still take, in detector frames a second (the fleet places cameras by it).
+        public var capacity: Capacity
 
         enum CodingKeys: String, CodingKey {
             case policy, sizes, streams, decisions
@@ -36,6 +38,7 @@ extension DetectionPipeline {
             case batchSize = "batch_size"
             case requestsInFlight = "requests_in_flight"
             case decisionCount = "decision_count"
+            case capacity
         }
     }
 
@@ -51,7 +54,8 @@ extension DetectionPipeline {
             sizes: options.batchPolicy == .fixed ? [currentBatchSize] : options.batchSizes, batchSize: currentBatchSize,
             requestsInFlight: settings.withLock { $0.requests }, streams: manager?.streams ?? 0,
             decisionCount: manager?.decisionCount ?? 0, decisions: Array((manager?.decisions ?? []).suffix(keep)),
-            costsMs: costs, latencySLO: settings.withLock { $0.latencySLO })
+            costsMs: costs, latencySLO: settings.withLock { $0.latencySLO },
+            capacity: manager?.capacity ?? Capacity(costs: [:], served: 0))
     }
 
     /// Changes how batches are sized while running: a policy the manager follows, or `fixed` at

@@ -32,8 +32,10 @@ public struct EncodedPacket: Sendable {
         let p = packet.pointee
         let count = Int(max(p.size, 0))
         data = count > 0 && p.data != nil ? Array(UnsafeBufferPointer(start: p.data, count: count)) : []
-        pts = p.pts == cffmpeg_nopts_value() ? nil : p.pts
-        dts = p.dts == cffmpeg_nopts_value() ? nil : p.dts
+        // A time past 2^53 ticks is no time (and could overflow the arithmetic on it).
+        let sane = { (t: Int64) -> Int64? in t == cffmpeg_nopts_value() || t.magnitude >= 1 << 53 ? nil : t }
+        pts = sane(p.pts)
+        dts = sane(p.dts)
         duration = max(p.duration, 0)
         isKeyframe = p.flags & AV_PKT_FLAG_KEY != 0
     }

@@ -30,7 +30,7 @@ public enum Remuxer {
     /// before it (from the keyframe that decoding needs) get negative times: the muxer's edit list
     /// has players decode them without showing them, so the clip shows from `start` exactly.
     /// The file appears whole or not at all (written aside, then renamed). Packets without a time,
-    /// or whose decode time does not move on, are left out. Blocking: run it off the cooperative pool.
+    /// or whose own decode time does not move on, are left out. Blocking: run it off the cooperative pool.
     public static func write(
         _ packets: [EncodedPacket], parameters: StreamParameters, start: Int64, to path: String,
         container: ClipContainer
@@ -68,15 +68,18 @@ public enum Remuxer {
         try check(avformat_write_header(fmt, &options), .encode, input: path, "writing the header")
         var lastDecode: Int64?
         for item in packets {
-            guard let time = item.time, let decode = item.decodeTime else { continue }
-            if let lastDecode, decode <= lastDecode { continue }
-            lastDecode = decode
+            guard let time = item.time else { continue }
+            // A decode time the container gave must move on; a missing one the muxer works out.
+            if let dts = item.dts {
+                if let lastDecode, dts <= lastDecode { continue }
+                lastDecode = dts
+            }
             try check(av_new_packet(packet, Int32(item.data.count)), .encode, input: path, "allocating a packet")
             item.data.withUnsafeBufferPointer { bytes in
                 if let base = bytes.baseAddress { packet.pointee.data.update(from: base, count: bytes.count) }
             }
-            packet.pointee.pts = time - start
-            packet.pointee.dts = decode - start
+            packet.pointee.pts = time &- start
+            packet.pointee.dts = item.dts.map { $0 &- start } ?? cffmpeg_nopts_value()
             packet.pointee.duration = item.duration
             packet.pointee.flags = item.isKeyframe ? AV_PKT_FLAG_KEY : 0
             packet.pointee.stream_index = stream.pointee.index

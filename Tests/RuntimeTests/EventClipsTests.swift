@@ -65,6 +65,59 @@ struct EventClipsTests {
         #expect(ring.count == 0)
     }
 
+    @Test(
+        "Presentation times standing in for missing decode times (B-frames) do not clear the ring; the clock only moves on"
+    )
+    func ringWithoutDecodeTimes() throws {
+        var ring = PacketRing(window: 100, maxBytes: 1 << 20)
+        ring.begin(try Self.parameters(), offset: 0)
+        // I P B B P B B ... as a demuxer without decode times gives them: pts only.
+        let order: [Int64] = [0, 3, 1, 2, 6, 4, 5, 9, 7, 8]
+        for (i, pts) in order.enumerated() {
+            ring.append(EncodedPacket(data: [1], pts: pts, dts: nil, isKeyframe: i == 0))
+        }
+        #expect(ring.count == 10)
+        #expect(ring.hasRead(past: 0.85) && !ring.hasRead(past: 0.9))
+    }
+
+    /// Waits until `store` wrote `count` clips (or 30 s).
+    static func written(_ store: EventClips, _ count: Int) async throws -> Bool {
+        let deadline = Date().addingTimeInterval(30)
+        while store.figures.written < count, Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        return store.figures.written >= count
+    }
+
+    @Test(
+        "A clip waiting when the times start again is cut from what was held; one asked after a reopen for an event before it comes from the previous session"
+    )
+    func recorderAcrossRestarts() async throws {
+        let dir = TestAssets.temporaryDirectory("clip-recorder")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let store = try EventClips(folder: dir.path)
+        let parameters = try Self.parameters()
+        let recorder = ClipRecorder(settings: ClipSettings(preSeconds: 1, postSeconds: 5), store: store)
+        recorder.begin(parameters, offset: 0)
+        for p in Self.packets(0..<30, gop: 10) { recorder.append(p) }
+        // An event at 2.5 s waits for 7.5 s, which never comes: the source starts its times again.
+        recorder.request(ids: ["r-1"], at: 2.5)
+        #expect(store.clip("r-1", container: .mov) == .recording)
+        for p in Self.packets(0..<5, gop: 10) { recorder.append(p) }
+        #expect(try await Self.written(store, 1))
+        #expect(store.clip("r-1", container: .mov) != .recording)
+
+        // A second session (a loop: times go on from 100 s); an event counted late, at 0.2 s, is
+        // cut from the first.
+        recorder.begin(parameters, offset: 100)
+        for p in Self.packets(0..<20, gop: 10) { recorder.append(p) }
+        recorder.request(ids: ["r-2"], at: 0.2)
+        #expect(try await Self.written(store, 2))
+        guard case .ready(let data, .mov) = store.clip("r-2", container: .mov) else {
+            Issue.record("no clip of r-2: \(store.figures)")
+            return
+        }
+        #expect(!data.isEmpty && store.figures.skipped == 0)
+    }
+
     enum Source: String, CaseIterable, CustomTestStringConvertible {
         case h264InMP4 = "mp4"
         case h264InTS = "ts"

@@ -9,14 +9,17 @@ import VideoIO
 /// /api/v1/events/{id}/clip.mp4`. The events of one frame share one file (hard links).
 ///
 /// - **Off the pipeline's threads**: the remuxing and the file writes run on the blocking
-///   executor, at most `maxWriting` clips at once; a clip that finds them all busy is skipped,
-///   counted, as is one whose packets were no longer held.
+///   executor, at most `maxWriting` clips at once; up to `maxQueued` more wait their turn (a burst:
+///   a stream that ends or loops hands over every clip that waited for its end), and one more is
+///   skipped, counted, as is one whose packets were no longer held.
 /// - **Bounded** by `maxCount` files, `maxBytes` and `maxAge` seconds: past any of them the oldest
 ///   are removed first. What was kept survives a restart.
 public final class EventClips: Sendable {
     public var folder: String { store.folder }
     /// Clips remuxed at once, at most.
     public static let maxWriting = 4
+    /// Clips waiting for a writer, at most.
+    public static let maxQueued = 64
     /// Events whose clip is being recorded, at most (more are not told apart from unknown ones).
     static let maxRecording = 4096
 
@@ -39,8 +42,15 @@ public final class EventClips: Sendable {
         public var lastProblem: String?
     }
 
+    private struct Job {
+        var cut: ClipCut
+        var ids: [String]
+        var container: ClipContainer
+    }
+
     private struct State {
         var writing = 0
+        var queued: [Job] = []
         var recording: Set<String> = []
         var figures = Figures()
     }
@@ -96,31 +106,47 @@ public final class EventClips: Sendable {
         logger.warning("no clip for event \(ids[0]): \(reason)")
     }
 
-    /// Remuxes `cut` into the file of `ids` on the blocking executor; returns at once.
+    /// Remuxes `cut` into the file of `ids` on the blocking executor (or queues it while
+    /// `maxWriting` are being written); returns at once.
     func write(_ cut: ClipCut, ids: [String]) {
         guard let container = ClipContainer.best(for: cut.parameters) else {
             skip(ids, reason: "neither MP4 nor QuickTime holds \(cut.parameters.codec)")
             return
         }
-        let admitted = state.withLock { s in
-            guard s.writing < Self.maxWriting else { return false }
-            s.writing += 1
-            return true
+        if cut.late > 0 {
+            let late = String(format: "%.1f", cut.late)
+            logger.notice(
+                "clip of event \(ids[0]) starts \(late) s later than asked: the ring no longer held its start")
         }
-        guard admitted else {
-            skip(ids, reason: "\(Self.maxWriting) clips were being written")
-            return
+        let job = Job(cut: cut, ids: ids, container: container)
+        let start = state.withLock { s -> Bool? in
+            if s.writing < Self.maxWriting {
+                s.writing += 1
+                return true
+            }
+            guard s.queued.count < Self.maxQueued else { return nil }
+            s.queued.append(job)
+            return false
         }
+        switch start {
+        case true?: run(job)
+        case false?: break
+        case nil: skip(ids, reason: "\(Self.maxWriting) clips were being written and \(Self.maxQueued) waited")
+        }
+    }
+
+    private func run(_ job: Job) {
         let store = store
-        let name = ids[0] + "." + container.rawValue
+        let name = job.ids[0] + "." + job.container.rawValue
         Task.detached {
             let result = await BlockingExecutor.shared.run { () -> Result<(names: [String], bytes: Int), VideoError> in
                 do throws(VideoError) {
                     let first = store.path(name)
                     try Remuxer.write(
-                        cut.packets, parameters: cut.parameters, start: cut.start, to: first, container: container)
+                        job.cut.packets, parameters: job.cut.parameters, start: job.cut.start, to: first,
+                        container: job.container)
                     let bytes = (try? FileManager.default.attributesOfItem(atPath: first)[.size] as? Int) ?? 0
-                    let linked = ids.dropFirst().map { $0 + "." + container.rawValue }.filter {
+                    let linked = job.ids.dropFirst().map { $0 + "." + job.container.rawValue }.filter {
                         link(first, store.path($0)) == 0
                     }
                     return .success(([name] + linked, bytes))
@@ -128,16 +154,21 @@ public final class EventClips: Sendable {
                     return .failure(error)
                 }
             }
-            self.finished(result, ids: ids)
+            self.finished(result, ids: job.ids)
         }
     }
 
     private func finished(_ result: Result<(names: [String], bytes: Int), VideoError>, ids: [String]) {
-        state.withLock { s in
-            s.writing -= 1
+        let next = state.withLock { s -> Job? in
             s.recording.subtract(ids)
             if case .success = result { s.figures.written += 1 }
+            guard !s.queued.isEmpty else {
+                s.writing -= 1
+                return nil
+            }
+            return s.queued.removeFirst()
         }
+        if let next { run(next) }
         switch result {
         case .failure(let error):
             skip(ids, reason: "remuxing failed: \(error.message)")

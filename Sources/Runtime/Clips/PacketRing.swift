@@ -37,8 +37,10 @@ struct PacketRing {
     private(set) var bytes = 0
     /// The latest presentation time seen, in the stream's time base.
     private(set) var newest: Int64?
-    /// The latest decode time seen, in the stream's time base.
+    /// The latest decode time read (held or not: the stream's clock), in the stream's time base.
     private var newestDecode: Int64?
+    /// The latest decode time the container gave itself (not made up from a presentation time).
+    private var lastRealDecode: Int64?
 
     init(window: Double, maxBytes: Int) {
         self.window = max(window, 0)
@@ -58,15 +60,27 @@ struct PacketRing {
     /// The session's offset from the stream's times to the pipeline's.
     mutating func setOffset(_ seconds: Double) { offset = seconds }
 
-    /// Takes the next packet in decode order.
+    /// Whether `packet` starts the stream's times again (its own decode time goes back): what is
+    /// held then belongs to another timeline, and whoever waits on it should be served first.
+    func restarts(with packet: EncodedPacket) -> Bool {
+        guard let dts = packet.dts, let last = lastRealDecode else { return false }
+        return dts < last
+    }
+
+    /// Takes the next packet in decode order. One that starts the times again (`restarts`) clears
+    /// what is held first; then the ring waits for a keyframe. The stream's clock moves with every
+    /// packet that has a time, held or not.
     mutating func append(_ packet: EncodedPacket) {
         guard parameters != nil, let decode = packet.decodeTime, let time = packet.time else { return }
-        if let last = packets.last?.decodeTime, head < packets.count, decode < last { clear() }
+        if restarts(with: packet) { clear() }
+        if let dts = packet.dts { lastRealDecode = dts }
+        // A presentation time standing in for a missing decode time goes back at B-frames: the
+        // clock only moves on.
+        newestDecode = max(newestDecode ?? decode, decode)
+        newest = max(newest ?? time, time)
         if count == 0 && !packet.isKeyframe { return }
         packets.append(packet)
         bytes += packet.data.count
-        newest = max(newest ?? time, time)
-        newestDecode = decode
         trim()
     }
 
@@ -91,8 +105,10 @@ struct PacketRing {
         let held = packets[head...]
         // The ticks at or before each time (a frame at exactly `from` counts as at or before it).
         let scale = Double(parameters.timeBaseDen) / Double(parameters.timeBaseNum)
-        let first = Int64(((from - offset) * scale + 1e-6).rounded(.down))
-        let last = Int64(((to - offset) * scale + 1e-6).rounded(.down))
+        let (a, b) = (((from - offset) * scale + 1e-6).rounded(.down), ((to - offset) * scale + 1e-6).rounded(.down))
+        // Times past what a packet may carry (EncodedPacket keeps |t| under 2^53) cut nothing.
+        guard abs(a) < 0x1p53, abs(b) < 0x1p53 else { return nil }
+        let (first, last) = (Int64(a), Int64(b))
         let shownAtOrBefore = held.compactMap(\.time).filter { $0 <= first }.max()
         guard let earliest = held.compactMap(\.time).min(), earliest <= last else { return nil }
         let start = shownAtOrBefore ?? earliest
@@ -109,13 +125,14 @@ struct PacketRing {
         bytes = 0
         newest = nil
         newestDecode = nil
+        lastRealDecode = nil
     }
 
     /// Drops whole groups from the front while the next group still covers the window, or while
     /// over the byte bound.
     private mutating func trim() {
         guard let parameters, let newest else { return }
-        let horizon = newest - parameters.ticks(window)
+        let horizon = newest &- parameters.ticks(window)
         while count > 0 {
             guard let next = packets[(head + 1)...].firstIndex(where: \.isKeyframe) else {
                 // One group only: over the bound, it all goes (the next keyframe starts again).
@@ -124,10 +141,14 @@ struct PacketRing {
             }
             let nextTime = packets[next].time ?? .max
             guard bytes > maxBytes || nextTime <= horizon else { break }
-            for packet in packets[head..<next] { bytes -= packet.data.count }
+            // Their bytes go now; the list's slots when half of it is dropped ones.
+            for i in head..<next {
+                bytes -= packets[i].data.count
+                packets[i].data = []
+            }
             head = next
         }
-        if head > 256 && head * 2 > packets.count {
+        if head > 64 && head * 2 > packets.count {
             packets.removeFirst(head)
             head = 0
         }

@@ -18,7 +18,7 @@ public struct ConfigError: Error, CustomStringConvertible, Sendable, Equatable {
     }
 
     /// `issue`, found in `file`.
-    init(file: String, _ issue: ConfigIssue) {
+    package init(file: String, _ issue: ConfigIssue) {
         self.init(file: file, key: issue.key, issue.message)
     }
 
@@ -28,27 +28,27 @@ public struct ConfigError: Error, CustomStringConvertible, Sendable, Equatable {
 
 /// A problem found while decoding a config or a request body: the dotted key and what is wrong, in
 /// one line. The decoders do not know the file; whoever decodes makes it a `ConfigError`.
-struct ConfigIssue: Error, Equatable, CustomStringConvertible {
+package struct ConfigIssue: Error, Equatable, CustomStringConvertible {
     /// The key, dotted (`nodes.edge-01.streams[0].id`); nil for the whole document.
-    let key: String?
+    package let key: String?
     /// What is wrong.
-    let message: String
+    package let message: String
 
-    init(key: String?, _ message: String) {
+    package init(key: String?, _ message: String) {
         self.key = key
         self.message = Self.firstLine(message)
     }
 
     /// `key: message`.
-    var description: String { [key, message].compactMap { $0 }.joined(separator: ": ") }
+    package var description: String { [key, message].compactMap { $0 }.joined(separator: ": ") }
 
     /// A problem at `path`.
-    init(at path: [any CodingKey], _ message: String) {
+    package init(at path: [any CodingKey], _ message: String) {
         self.init(key: Self.dotted(path), message)
     }
 
     /// Any error of decoding as an issue: its own, or a `DecodingError` with its key and a short message.
-    init(_ error: any Error) {
+    package init(_ error: any Error) {
         if let issue = error as? ConfigIssue {
             self = issue
             return

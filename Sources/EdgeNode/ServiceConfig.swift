@@ -107,26 +107,10 @@ public struct ServiceConfig: Sendable, Equatable {
     /// Reads and checks `path`, collecting every problem (`serve --check-config`): one per section,
     /// stream or node that is wrong, in the file's order.
     public static func check(path: String) -> (ServiceConfig, [ConfigError]) {
-        guard FileManager.default.fileExists(atPath: path) else {
-            return (ServiceConfig(), [ConfigError(file: path, key: nil, "no such file")])
+        switch ConfigFile.read(path, maxBytes: maxFileBytes) {
+        case .success(let text): return check(yaml: text, file: path)
+        case .failure(let problem): return (ServiceConfig(), [problem])
         }
-        if isDirectory(path) {
-            return (ServiceConfig(), [ConfigError(file: path, key: nil, "is a folder, not a file")])
-        }
-        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
-        guard size <= maxFileBytes else {
-            return (
-                ServiceConfig(),
-                [ConfigError(file: path, key: nil, "\(size) bytes: a config is at most \(maxFileBytes) bytes")]
-            )
-        }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            return (ServiceConfig(), [ConfigError(file: path, key: nil, "cannot read it (permissions?)")])
-        }
-        guard let text = String(data: data, encoding: .utf8) else {
-            return (ServiceConfig(), [ConfigError(file: path, key: nil, "cannot read it as UTF-8 text")])
-        }
-        return check(yaml: text, file: path)
     }
 
     /// Parses and checks `yaml` (from `file`, for the messages); throws the first problem.
@@ -141,22 +125,11 @@ public struct ServiceConfig: Sendable, Equatable {
     public static func check(yaml: String, file: String) -> (ServiceConfig, [ConfigError]) {
         var config = ServiceConfig()
         config.file = file
-        guard yaml.utf8.count <= maxFileBytes else {
-            return (config, [ConfigError(file: file, key: nil, "a config is at most \(maxFileBytes) bytes")])
-        }
-        let root: Node?
-        do {
-            root = try Yams.compose(yaml: yaml)
-        } catch {
-            let text = "\(error)".split(separator: "\n").first.map(String.init) ?? "\(error)"
-            return (config, [ConfigError(file: file, key: nil, "not valid YAML: \(text)")])
-        }
-        guard let root, root.null == nil else { return (config, []) }
-        guard Self.nodeCount(root, limit: maxNodes) <= maxNodes else {
-            return (
-                config,
-                [ConfigError(file: file, key: nil, "more than \(maxNodes) YAML nodes once its aliases are expanded")]
-            )
+        let root: Node
+        switch ConfigFile.compose(yaml, file: file, maxBytes: maxFileBytes, maxNodes: maxNodes) {
+        case .success(let node?): root = node
+        case .success(nil): return (config, [])
+        case .failure(let problem): return (config, [problem])
         }
         let folder = URL(fileURLWithPath: file).deletingLastPathComponent().path
         let document: Document

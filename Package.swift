@@ -176,6 +176,17 @@ let package = Package(
         .target(name: "Analytics", swiftSettings: swiftSettings),
         // Tracking: a multi-object tracker (Kalman motion, two-stage IoU association), a pure value.
         .target(name: "Tracking", dependencies: ["Vision"], swiftSettings: swiftSettings),
+        // The fleet (`batchline fleet`): cameras across nodes, placed by headroom, reconciled.
+        .target(
+            name: "Fleet",
+            dependencies: [
+                "Core", "EdgeNode",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings),
         // The tracker's benchmark (bench/tracker.sh runs it); not a product.
         .executableTarget(
             name: "TrackerBench", dependencies: ["Tracking", "Analytics"], path: "bench/TrackerBench",
@@ -217,6 +228,8 @@ let package = Package(
             dependencies: ["EdgeNode", "Batching", "Analytics", "Delivery", "Runtime", "TestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(name: "ModelServingTests", dependencies: ["ModelServing"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "FleetTests", dependencies: ["Fleet", "EdgeNode", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ModelRegistryTests", dependencies: ["ModelRegistry", "Vision", "TestSupport"],
             swiftSettings: swiftSettings),

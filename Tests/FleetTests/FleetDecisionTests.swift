@@ -1,0 +1,147 @@
+import Foundation
+import Testing
+
+@testable import Fleet
+
+/// The fleet's decisions as values: nodes up and down, placement by headroom, and the plan that
+/// makes the nodes match the desired state.
+@Suite("Fleet decisions: node states, placement, reconciliation")
+struct FleetDecisionTests {
+    static let nodes = ["a", "b", "c"].map { FleetConfig.Node(name: $0, url: "http://127.0.0.1:1", tokenFile: nil) }
+
+    static func report(_ streams: [String], headroom: Double?, model: String = "det") -> NodeReport {
+        NodeReport(
+            streams: streams.map { .init(id: $0, state: "running", fps: 10, model: model) },
+            models: headroom == nil && streams.isEmpty
+                ? [:] : [model: .init(capacityFPS: headroom.map { $0 + 10 }, servedFPS: 10, headroomFPS: headroom)])
+    }
+
+    static func camera(_ id: String, need: Double = 10, placement: String? = nil, node: String? = nil) -> Camera {
+        Camera(id: id, spec: Data(#"{"id":"\#(id)"}"#.utf8), model: "det", need: need, placement: placement, node: node)
+    }
+
+    @Test(
+        "A node is up when it answers, down after downAfter seconds of silence (from the start too), up again at its next answer"
+    )
+    func upAndDown() {
+        var board = NodeBoard(nodes: Self.nodes, downAfter: 6, now: 0)
+        #expect(board.answered("a", Self.report([], headroom: nil), at: 1) == .up)
+        #expect(board.failed("b", "refused", at: 5) == nil && board.nodes["b"]?.state == .unknown)
+        #expect(board.failed("b", "refused", at: 6) == .down)
+        #expect(board.failed("a", "timed out", at: 6) == nil && board.nodes["a"]?.state == .up)
+        #expect(board.failed("a", "timed out", at: 7) == .down && board.nodes["a"]?.lastError == "timed out")
+        #expect(board.downFor("a", now: 37) == 30)
+        #expect(
+            board.answered("a", Self.report([], headroom: nil), at: 40) == .up && board.downFor("a", now: 41) == nil)
+    }
+
+    @Test(
+        "Placement takes the most headroom that covers the need, an empty unmeasured node first; refuses with the reason"
+    )
+    func placement() {
+        let c = { (n: String, h: Double?, k: Int) in Placement.Candidate(name: n, headroom: h, cameras: k) }
+        #expect(Placement.choose(need: 10, among: [c("a", 30, 2), c("b", 50, 3)]) == .success("b"))
+        #expect(Placement.choose(need: 10, among: [c("a", 30, 2), c("b", nil, 0)]) == .success("b"))
+        // A full node gets none.
+        #expect(Placement.choose(need: 10, among: [c("a", 4, 2), c("b", 12, 3)]) == .success("b"))
+        #expect(
+            Placement.choose(need: 20, among: [c("a", 4, 2), c("b", 12, 3)])
+                == .failure(.noRoom(needed: 20, best: "b", headroom: 12)))
+        #expect(Placement.choose(need: 1, among: []) == .failure(.noNodeUp))
+        #expect(Placement.choose(need: 1, among: [c("a", nil, 1)]) == .failure(.notMeasured))
+    }
+
+    @Test("Cameras spread over empty nodes, each assigned once; then started where they are assigned")
+    func spreadAndStart() {
+        var board = NodeBoard(nodes: Self.nodes, downAfter: 6, now: 0)
+        for n in ["a", "b", "c"] { board.answered(n, Self.report([], headroom: nil), at: 1) }
+        let cameras = ["x", "y", "z"].map { Self.camera($0) }
+        let plan = Reconciler.plan(cameras: cameras, board: board, failover: 30, now: 2)
+        let placed = plan.compactMap { a -> String? in
+            if case .assign(_, let node?, _) = a { return node } else { return nil }
+        }
+        #expect(placed.sorted() == ["a", "b", "c"], "\(plan)")
+        #expect(plan.filter { if case .start = $0 { true } else { false } }.count == 3)
+    }
+
+    @Test(
+        "A node down past failover has its auto cameras moved to one with room; back, the moved stream is stopped there; a stream added behind the fleet's back is stopped"
+    )
+    func failoverAndDrift() {
+        var board = NodeBoard(nodes: Self.nodes, downAfter: 6, now: 0)
+        board.answered("a", Self.report(["x"], headroom: 40), at: 1)
+        board.answered("b", Self.report(["y"], headroom: 5), at: 1)
+        board.answered("c", Self.report(["z", "stray"], headroom: 30), at: 1)
+        var cameras = [
+            Self.camera("x", node: "a"), Self.camera("y", node: "b"), Self.camera("z", node: "c"),
+            Self.camera("p", placement: "a", node: "a"),
+        ]
+        // Only the stray is out of place; p (pinned to a) starts there.
+        #expect(
+            Reconciler.plan(cameras: cameras, board: board, failover: 30, now: 2) == [
+                .start(node: "a", camera: "p"),
+                .stop(node: "c", stream: "stray", reason: "not in the fleet's desired state (added behind its back)"),
+            ])
+        board.failed("a", "refused", at: 8)
+        // Down, not yet past failover: nothing moves.
+        #expect(
+            Reconciler.plan(cameras: cameras, board: board, failover: 30, now: 20).allSatisfy {
+                if case .assign = $0 { false } else { true }
+            })
+        // Past failover: x moves to c (b is nearly full); p, pinned, waits for a.
+        let moved = Reconciler.plan(cameras: cameras, board: board, failover: 30, now: 40)
+        #expect(moved.contains(.assign(camera: "x", node: "c", reason: "its node a has been down for 32 s")))
+        #expect(moved.contains(.start(node: "c", camera: "x")))
+        #expect(!moved.contains { if case .assign("p", _, _) = $0 { true } else { false } })
+        // a comes back still running x: x is stopped there.
+        cameras[0].node = "c"
+        board.answered("a", Self.report(["x"], headroom: 40), at: 50)
+        let back = Reconciler.plan(cameras: cameras, board: board, failover: 30, now: 50)
+        #expect(back.contains(.stop(node: "a", stream: "x", reason: "camera x runs on c now")))
+    }
+
+    @Test("No room anywhere: the camera stays unplaced with the reason, said once")
+    func unplaced() {
+        var board = NodeBoard(nodes: Self.nodes, downAfter: 6, now: 0)
+        for n in ["a", "b", "c"] { board.answered(n, Self.report(["s-\(n)"], headroom: 3), at: 1) }
+        var camera = Self.camera("big", need: 25)
+        let plan = Reconciler.plan(cameras: [camera], board: board, failover: 30, now: 2)
+        let reason = Placement.Refusal.noRoom(needed: 25, best: "a", headroom: 3).description
+        #expect(plan.first == .unplaced(camera: "big", reason: reason), "\(plan)")
+        camera.problem = reason
+        #expect(
+            !Reconciler.plan(cameras: [camera], board: board, failover: 30, now: 3).contains {
+                if case .unplaced = $0 { true } else { false }
+            })
+    }
+
+    @Test("A camera request: a stream spec plus node and fps, unknown keys and unknown nodes refused with the key")
+    func cameraRequests() throws {
+        let nodes: Set<String> = ["a", "b"]
+        let ok = try CameraRequest(
+            json: Data(#"{"id":"door","source":"rtsp://h/x","model":"det","node":"b","fps":30,"infer_every":3}"#.utf8),
+            nodes: nodes
+        ).camera
+        #expect(ok.id == "door" && ok.placement == "b" && ok.need == 10 && ok.model == "det")
+        let spec = try JSONSerialization.jsonObject(with: ok.spec) as? [String: Any]
+        #expect(spec?["node"] == nil && spec?["fps"] == nil && spec?["infer_every"] as? Int == 3)
+        let auto = try CameraRequest(
+            json: Data(#"{"source":"rtsp://h/x","model":"det","node":"auto"}"#.utf8), nodes: nodes)
+        #expect(auto.camera.placement == nil && auto.camera.id.hasPrefix("cam-") && auto.camera.need == 25)
+        for (body, words) in [
+            (#"{"source":"s","model":"m","nodes":"a"}"#, "nodes: unknown key"),
+            (#"{"source":"s","model":"m","node":"z"}"#, "node: no node 'z'"),
+            (#"{"model":"m"}"#, "source: missing"),
+            (#"{"id":"../x","source":"s","model":"m"}"#, "id: must be"),
+            (#"{"source":"s","model":"m","fps":0}"#, "fps: must be within"),
+            ("[1]", "JSON object"),
+        ] {
+            #expect(throws: CameraProblem.self) { try CameraRequest(json: Data(body.utf8), nodes: nodes) }
+            do {
+                _ = try CameraRequest(json: Data(body.utf8), nodes: nodes)
+            } catch {
+                #expect(error.description.contains(words), "\(body): \(error)")
+            }
+        }
+    }
+}

@@ -152,7 +152,7 @@ let package = Package(
             name: "Server",
             dependencies: [
                 "Core", "EdgeNode", "Runtime", "ModelServing", "InferenceEngine", "Monitoring", "Batching",
-                "ModelRegistry", "Vision", "InferenceBackend", "VideoIO", "Analytics", "Delivery",
+                "ModelRegistry", "Vision", "InferenceBackend", "VideoIO", "Analytics", "Delivery", "Fleet",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -185,6 +185,8 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings),
         // The tracker's benchmark (bench/tracker.sh runs it); not a product.
@@ -200,7 +202,7 @@ let package = Package(
             name: "batchline",
             dependencies: [
                 "Core", "Runtime", "ModelServing", "Tools", "Batching", "ModelRegistry", "Vision", "EdgeNode", "Server",
-                "Analytics",
+                "Analytics", "Fleet",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),

@@ -70,6 +70,24 @@ public final class FleetStore: Sendable {
         try write { db in try Self.put(camera, in: db) }
     }
 
+    /// Changes camera `id` in one transaction (what was written meanwhile is kept); returns it as
+    /// changed, nil when there is none.
+    @discardableResult
+    public func modify(_ id: String, _ change: @Sendable (inout Camera) throws(FleetError) -> Void) throws(FleetError)
+        -> Camera?
+    {
+        var result: Camera?
+        try write { db in
+            guard let body = try Data.fetchOne(db, sql: "SELECT body FROM cameras WHERE id = ?", arguments: [id]),
+                var camera = try? JSONDecoder().decode(Camera.self, from: body)
+            else { return }
+            try change(&camera)
+            try Self.put(camera, in: db)
+            result = camera
+        }
+        return result
+    }
+
     /// Removes camera `id`; false when there was none.
     @discardableResult
     public func remove(_ id: String) throws(FleetError) -> Bool {

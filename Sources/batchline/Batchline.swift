@@ -9,7 +9,7 @@ struct Batchline: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "batchline",
         abstract: "Real-time video analytics: decode, pre-process, batched inference, post-process.",
-        subcommands: [Run.self, Serve.self, Profile.self, Simulate.self, Models.self],
+        subcommands: [Run.self, Serve.self, FleetCommand.self, Profile.self, Simulate.self, Models.self],
         defaultSubcommand: Run.self
     )
 }

@@ -20,7 +20,8 @@ public final class ServeProcess: @unchecked Sendable {
 
     /// Starts it on `config` (YAML text written to a temporary file) and waits until it listens;
     /// throws with its standard error when it exits first or does not listen within `timeout`.
-    public init(config: String, timeout: Double = 60) throws {
+    /// `command` is `serve`, or `fleet` (which takes the same `--config` and `--port`).
+    public init(config: String, command: String = "serve", timeout: Double = 60) throws {
         folder = TestAssets.temporaryDirectory("serve")
         let configFile = folder.appendingPathComponent("config.yaml")
         try config.write(to: configFile, atomically: true, encoding: .utf8)
@@ -28,7 +29,7 @@ public final class ServeProcess: @unchecked Sendable {
         errFile = folder.appendingPathComponent("stderr")
         for file in [outFile, errFile] { _ = FileManager.default.createFile(atPath: file.path, contents: nil) }
         process.executableURL = TestAssets.executable
-        process.arguments = ["serve", "--config", configFile.path, "--port", "0"]
+        process.arguments = [command, "--config", configFile.path, "--port", "0"]
         process.currentDirectoryURL = TestAssets.root
         process.standardOutput = try FileHandle(forWritingTo: outFile)
         process.standardError = try FileHandle(forWritingTo: errFile)
@@ -46,7 +47,7 @@ public final class ServeProcess: @unchecked Sendable {
         }
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
-        throw ServeProcessError(message: "serve did not start: \(stderr)")
+        throw ServeProcessError(message: "\(command) did not start: \(stderr)")
     }
 
     deinit {

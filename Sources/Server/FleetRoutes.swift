@@ -1,0 +1,92 @@
+import Fleet
+import Foundation
+import Hummingbird
+import NIOCore
+
+/// The fleet's API (`batchline fleet`): nodes, cameras and what the fleet did, health. Mutating
+/// routes take the fleet's bearer token (`JSONErrors`, as a node's do); bodies are read up to
+/// `CameraRequest.maxBytes` and checked as untrusted input; every error is one line of JSON.
+enum FleetRoutes {
+    static let apiRoutes: [(path: String, methods: [String])] = [
+        ("/api/v1/fleet/nodes", ["GET"]), ("/api/v1/fleet/cameras", ["GET", "POST"]),
+        ("/api/v1/fleet/cameras/{id}", ["GET", "PATCH", "DELETE"]), ("/api/v1/fleet/log", ["GET"]),
+    ]
+
+    static func router(_ fleet: FleetService) -> Router<ControlContext> {
+        let router = Router(context: ControlContext.self)
+        router.get("/v2/health/live") { _, _ in ControlPlane.json(["live": true]) }
+        router.get("/v2/health/ready") { _, _ in
+            fleet.ready
+                ? ControlPlane.json(["ready": true])
+                : ControlPlane.error(.serviceUnavailable, "the fleet's state cannot be read")
+        }
+        router.get("/api/v1/fleet/nodes") { _, _ in ControlPlane.json(fleet.nodeViews()) }
+        router.get("/api/v1/fleet/log") { _, _ in ControlPlane.json(fleet.log()) }
+        router.get("/api/v1/fleet/cameras") { _, _ in answer { () throws(FleetError) in try fleet.cameraViews() } }
+        router.post("/api/v1/fleet/cameras") { request, _ in
+            switch await body(request) {
+            case .failure(let refusal): return refusal.response
+            case .success(let data):
+                return answer(status: .created) { () throws(FleetError) in try fleet.addCamera(json: data) }
+            }
+        }
+        router.get("/api/v1/fleet/cameras/:id") { _, context in
+            let id = context.parameters.get("id") ?? ""
+            return answer { () throws(FleetError) in try fleet.cameraView(id) }
+        }
+        router.patch("/api/v1/fleet/cameras/:id") { request, context in
+            let id = context.parameters.get("id") ?? ""
+            switch await body(request) {
+            case .failure(let refusal): return refusal.response
+            case .success(let data):
+                return answer { () throws(FleetError) in try fleet.moveCamera(id, json: data) }
+            }
+        }
+        router.delete("/api/v1/fleet/cameras/:id") { _, context in
+            let id = context.parameters.get("id") ?? ""
+            do throws(FleetError) {
+                try fleet.removeCamera(id)
+                return Response(status: .noContent)
+            } catch {
+                return failure(error)
+            }
+        }
+        return router
+    }
+
+    /// A request's body, at most `CameraRequest.maxBytes` (413 past that).
+    static func body(_ request: Request) async -> Result<Data, BodyRefusal> {
+        var request = request
+        do {
+            let buffer = try await request.collectBody(upTo: CameraRequest.maxBytes)
+            return .success(Data(buffer.readableBytesView))
+        } catch is NIOTooManyBytesError {
+            return .failure(BodyRefusal(.contentTooLarge, "request body over \(CameraRequest.maxBytes) bytes"))
+        } catch {
+            return .failure(BodyRefusal(.badRequest, "the body could not be read"))
+        }
+    }
+
+    static func answer<T: Encodable>(status: HTTPResponse.Status = .ok, _ body: () throws(FleetError) -> T)
+        -> Response
+    {
+        do throws(FleetError) {
+            return ControlPlane.json(try body(), status: status)
+        } catch {
+            return failure(error)
+        }
+    }
+
+    /// The one mapping of the fleet's errors to HTTP statuses.
+    static func failure(_ error: FleetError) -> Response {
+        let status: HTTPResponse.Status =
+            switch error.code {
+            case .invalid: .badRequest
+            case .notFound: .notFound
+            case .exists: .conflict
+            case .full: .conflict
+            case .unavailable, .state: .serviceUnavailable
+            }
+        return ControlPlane.error(status, error.message)
+    }
+}

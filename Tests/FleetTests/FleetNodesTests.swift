@@ -1,0 +1,148 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// The fleet with real nodes: three `batchline serve` processes on loopback and `batchline fleet`,
+/// on the real detector and vtest.avi.
+@Suite("Fleet with real nodes", .serialized)
+struct FleetNodesTests {
+    /// A node with a token and no streams of its own (the fleet's are all it runs).
+    static func node(_ dir: URL, _ name: String) throws -> ServeProcess {
+        try ServeProcess(
+            config: """
+                server: { host: 127.0.0.1, port: 0, token_file: \(dir.path)/\(name).token }
+                models: { repository: \(TestAssets.root.path)/models }
+                output: { events: \(dir.path)/\(name)/events, outbox: \(dir.path)/\(name)/outbox, snapshots: \(dir.path)/\(name)/snapshots, clips: \(dir.path)/\(name)/clips }
+                batching: { policy: realtime, sizes: [1, 2, 4] }
+                sources: { timeout_s: 5 }
+                """)
+    }
+
+    static func fleetConfig(_ dir: URL, nodes: [(String, ServeProcess)]) -> String {
+        var yaml = """
+            server: { host: 127.0.0.1, port: 0, token_file: \(dir.path)/fleet.token }
+            state: \(dir.path)/fleet/state.sqlite
+            failover_s: 10
+            nodes:
+
+            """
+        for (name, node) in nodes {
+            yaml += "  - { name: \(name), url: \"\(node.address)\", token_file: \(dir.path)/\(name).token }\n"
+        }
+        return yaml
+    }
+
+    static func cameras(_ fleet: ServeProcess) async throws -> [String: [String: Any]] {
+        let reply = try await fleet.request("GET", "/api/v1/fleet/cameras")
+        return Dictionary(
+            uniqueKeysWithValues: (reply.array ?? []).compactMap { c in (c["id"] as? String).map { ($0, c) } })
+    }
+
+    /// Polls until every camera of `ids` runs (on whatever node), or `timeout`; the last look.
+    static func allRunning(_ fleet: ServeProcess, _ ids: [String], timeout: Double) async throws -> [String: [String:
+        Any]]
+    {
+        let deadline = Date().addingTimeInterval(timeout)
+        var seen = try await cameras(fleet)
+        while Date() < deadline, !ids.allSatisfy({ seen[$0]?["state"] as? String == "running" }) {
+            try await Task.sleep(for: .milliseconds(500))
+            seen = try await cameras(fleet)
+        }
+        return seen
+    }
+
+    @Test(
+        "Cameras spread over three nodes by headroom; a node SIGKILLed is down and its camera runs on another, none lost; a stream added behind the fleet's back is undone; the fleet SIGKILLed and restarted keeps its desired state; a move and a removal reach the nodes"
+    )
+    func placeFailAndReconcile() async throws {
+        let dir = TestAssets.temporaryDirectory("fleet")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let names = ["n1", "n2", "n3"]
+        var nodes: [String: ServeProcess] = [:]
+        for name in names { nodes[name] = try Self.node(dir, name) }
+        let fleetYAML = Self.fleetConfig(dir, nodes: names.map { ($0, nodes[$0]!) })
+        var fleet = try ServeProcess(config: fleetYAML, command: "fleet")
+        try #require(try await fleet.poll("/v2/health/ready", timeout: 30) { $0.status == 200 }.status == 200)
+        let token = try String(contentsOf: dir.appendingPathComponent("fleet.token"), encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let auth = "Bearer \(token)"
+        func add(_ id: String, node: String = "auto") async throws -> HTTPReply {
+            let body =
+                #"{"id":"\#(id)","source":"\#(TestAssets.video)","model":"pedestrian-ssdlite","loop":true,"realtime":true,"fps":10,"node":"\#(node)"}"#
+            return try await fleet.request("POST", "/api/v1/fleet/cameras", body: Data(body.utf8), authorization: auth)
+        }
+
+        // Refusals: no token, an unknown node, an unknown key.
+        let body = Data(#"{"source":"x","model":"m"}"#.utf8)
+        #expect(try await fleet.request("POST", "/api/v1/fleet/cameras", body: body).status == 401)
+        #expect(try await add("z", node: "n9").status == 400)
+
+        // Three cameras, auto: one on each node (an empty node is the roomiest).
+        for id in ["a", "b", "c"] { #expect(try await add(id).status == 201) }
+        #expect(try await add("a").status == 409)
+        var seen = try await Self.allRunning(fleet, ["a", "b", "c"], timeout: 180)
+        let placed = ["a", "b", "c"].compactMap { seen[$0]?["node"] as? String }
+        #expect(Set(placed) == Set(names), "placed: \(placed); \(seen)")
+        let nodesReply = try await fleet.request("GET", "/api/v1/fleet/nodes")
+        #expect(
+            (nodesReply.array ?? []).allSatisfy { ($0["state"] as? String) == "up" && $0["headroom_fps"] is Double })
+
+        // Behind the fleet's back: a stream added on a node directly is stopped there.
+        let victim = try #require(seen["b"]?["node"] as? String)
+        let other = names.first { $0 != victim }!
+        let nodeToken = try String(contentsOf: dir.appendingPathComponent("\(other).token"), encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let stray = #"{"id":"stray","source":"\#(TestAssets.video)","model":"pedestrian-ssdlite","loop":true}"#
+        #expect(
+            try await nodes[other]!.request(
+                "POST", "/api/v1/streams", body: Data(stray.utf8), authorization: "Bearer \(nodeToken)"
+            ).status == 201)
+        let undone = try await nodes[other]!.poll("/api/v1/streams", timeout: 60) { reply in
+            !(reply.array ?? []).contains { $0["id"] as? String == "stray" }
+        }
+        #expect(!(undone.array ?? []).contains { $0["id"] as? String == "stray" }, "the stray stream is still there")
+
+        // A node dies: down, then its camera runs elsewhere; none lost.
+        let killedAt = Date()
+        _ = nodes[victim]!.stop(signal: SIGKILL)
+        let down = try await fleet.poll("/api/v1/fleet/nodes", timeout: 60) { reply in
+            (reply.array ?? []).contains { $0["name"] as? String == victim && $0["state"] as? String == "down" }
+        }
+        #expect((down.array ?? []).contains { $0["name"] as? String == victim && $0["state"] as? String == "down" })
+        let downAfter = Date().timeIntervalSince(killedAt)
+        seen = try await Self.allRunning(fleet, ["a", "b", "c"], timeout: 180)
+        let movedAfter = Date().timeIntervalSince(killedAt)
+        #expect(["a", "b", "c"].allSatisfy { seen[$0]?["state"] as? String == "running" }, "\(seen)")
+        #expect(seen["b"]?["node"] as? String != victim)
+        print(
+            "fleet: node \(victim) down \(String(format: "%.1f", downAfter)) s after SIGKILL; its camera running elsewhere after \(String(format: "%.1f", movedAfter)) s (failover_s 10)"
+        )
+
+        // The fleet itself dies and comes back: the same desired state.
+        let before = seen.mapValues { $0["node"] as? String ?? "" }
+        _ = fleet.stop(signal: SIGKILL)
+        fleet = try ServeProcess(config: fleetYAML, command: "fleet")
+        let after = try await Self.cameras(fleet).mapValues { $0["node"] as? String ?? "" }
+        #expect(after == before, "before \(before), after \(after)")
+
+        // Moved by hand to a named node, then removed.
+        let target = names.first { $0 != victim && $0 != before["a"] }!
+        let moved = try await fleet.request(
+            "PATCH", "/api/v1/fleet/cameras/a", body: Data(#"{"node":"\#(target)"}"#.utf8), authorization: auth)
+        #expect(moved.status == 200 && moved.object?["placement"] as? String == target)
+        let there = try await nodes[target]!.poll("/api/v1/streams", timeout: 120) { reply in
+            (reply.array ?? []).contains { $0["id"] as? String == "a" }
+        }
+        #expect((there.array ?? []).contains { $0["id"] as? String == "a" })
+        #expect(try await fleet.request("DELETE", "/api/v1/fleet/cameras/c", authorization: auth).status == 204)
+        let cNode = try #require(before["c"])
+        if let holder = nodes[cNode], cNode != victim {
+            let gone = try await holder.poll("/api/v1/streams", timeout: 60) { reply in
+                !(reply.array ?? []).contains { $0["id"] as? String == "c" }
+            }
+            #expect(!(gone.array ?? []).contains { $0["id"] as? String == "c" })
+        }
+        #expect(try await fleet.request("GET", "/api/v1/fleet/cameras/c").status == 404)
+        #expect(fleet.stop().status == 0)
+    }
+}

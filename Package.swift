@@ -169,7 +169,10 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
             ],
-            resources: [.copy("Resources/openapi.yaml"), .copy("Resources/dashboard.html")],
+            resources: [
+                .copy("Resources/openapi.yaml"), .copy("Resources/dashboard.html"), .copy("Resources/fleet.html"),
+                .copy("Resources/fleet-openapi.yaml"),
+            ],
             swiftSettings: swiftSettings
         ),
         // Analytics: lines, zones and dwell on a stream's tracks, a pure value.

@@ -250,16 +250,16 @@ public final class EdgeService: Sendable {
     }
 
     /// Removes a stream: it stops reading, its frames in flight drain, and its events file is closed
-    /// complete before this returns, and its series go. If that takes longer than `timeout` seconds the
-    /// stream stays listed (stopping; its id taken) and this throws `unavailable`: ask again.
-    public func remove(_ id: String, timeout: Duration = .seconds(10)) async throws(ServiceError) {
+    /// complete, and its series go; true once done. If that takes longer than `timeout` seconds (a
+    /// loaded node, a source slow to give up) the stream stays listed (stopping; its id taken) and
+    /// this returns false: it goes on stopping, and asking again says how it stands.
+    @discardableResult
+    public func remove(_ id: String, timeout: Duration = .seconds(5)) async throws(ServiceError) -> Bool {
         guard let entry = state.withLock({ $0.streams[id] }) else {
             throw ServiceError(.notFound, "no stream '\(id)'")
         }
         entry.handle.stop()
-        guard await entry.handle.waitUntilComplete(timeout: timeout) else {
-            throw ServiceError(.unavailable, "stream '\(id)' is still draining; ask again")
-        }
+        guard await entry.handle.waitUntilComplete(timeout: timeout) else { return false }
         let removed = state.withLock { s in
             guard s.streams[id]?.handle === entry.handle else { return false }
             // Before the id is free again: a stream added under it makes series of the same name.
@@ -276,6 +276,7 @@ public final class EdgeService: Sendable {
                     )))
             logger.notice("stream removed", metadata: ["stream": "\(id)"])
         }
+        return true
     }
 
     /// The first step of stopping, at once: no more streams, readiness goes, every source stops

@@ -201,8 +201,12 @@ public enum ControlPlane {
             let id = context.parameters.get("id") ?? ""
             guard StreamSpec.isValidID(id) else { return error(.badRequest, badID(id)) }
             do {
-                try await service.remove(id)
-                return Response(status: .noContent)
+                if try await service.remove(id) { return Response(status: .noContent) }
+                // Accepted: it goes on stopping (frames in flight, its events file) and stays listed
+                // as such until done.
+                var accepted = json(["id": id, "state": "stopping"], status: .accepted)
+                accepted.headers[.retryAfter] = "2"
+                return accepted
             } catch let e {
                 return error(e)
             }

@@ -6,14 +6,49 @@ import NIOCore
 /// The fleet's API (`batchline fleet`): nodes, cameras and what the fleet did, health. Mutating
 /// routes take the fleet's bearer token (`JSONErrors`, as a node's do); bodies are read up to
 /// `CameraRequest.maxBytes` and checked as untrusted input; every error is one line of JSON.
-enum FleetRoutes {
-    static let apiRoutes: [(path: String, methods: [String])] = [
+public enum FleetRoutes {
+    /// Every route of the fleet's API with its methods (what its OpenAPI document must list).
+    public static let apiRoutes: [(path: String, methods: [String])] = [
         ("/api/v1/fleet/nodes", ["GET"]), ("/api/v1/fleet/cameras", ["GET", "POST"]),
         ("/api/v1/fleet/cameras/{id}", ["GET", "PATCH", "DELETE"]), ("/api/v1/fleet/log", ["GET"]),
+        ("/api/v1/openapi.yaml", ["GET"]),
     ]
+
+    /// The OpenAPI 3.1 document of the fleet's routes (`Sources/Server/Resources/fleet-openapi.yaml`).
+    public static let openAPIDocument: String? = Bundle.module.url(
+        forResource: "fleet-openapi", withExtension: "yaml"
+    ).flatMap { try? String(contentsOf: $0, encoding: .utf8) }
+
+    /// The fleet's page, one file with no outside dependency (`Sources/Server/Resources/fleet.html`).
+    static let page: String? = Bundle.module.url(forResource: "fleet", withExtension: "html")
+        .flatMap { try? String(contentsOf: $0, encoding: .utf8) }
 
     static func router(_ fleet: FleetService) -> Router<ControlContext> {
         let router = Router(context: ControlContext.self)
+        router.get("/") { _, _ in
+            guard let page else { return ControlPlane.error(.internalServerError, "the fleet's page is missing") }
+            return Response(
+                status: .ok,
+                headers: [
+                    .contentType: "text/html; charset=utf-8",
+                    .contentSecurityPolicy:
+                        "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:",
+                ],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: page)))
+        }
+        router.get("/api/v1/openapi.yaml") { _, _ in
+            guard let text = openAPIDocument else {
+                return ControlPlane.error(.internalServerError, "the OpenAPI document is missing")
+            }
+            return Response(
+                status: .ok, headers: [.contentType: "application/yaml"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+        }
+        router.get("/metrics") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: FleetMetrics.render(fleet))))
+        }
         router.get("/v2/health/live") { _, _ in ControlPlane.json(["live": true]) }
         router.get("/v2/health/ready") { _, _ in
             fleet.ready

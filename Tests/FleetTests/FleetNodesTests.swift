@@ -145,4 +145,31 @@ struct FleetNodesTests {
         #expect(try await fleet.request("GET", "/api/v1/fleet/cameras/c").status == 404)
         #expect(fleet.stop().status == 0)
     }
+
+    @Test(
+        "The fleet's page in headless Chromium: nodes up with their dashboards, a camera added, moved and removed from the page, the log, no console errors"
+    )
+    func page() async throws {
+        let dir = TestAssets.temporaryDirectory("fleet-page")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let n1 = try Self.node(dir, "n1")
+        let n2 = try Self.node(dir, "n2")
+        let fleet = try ServeProcess(config: Self.fleetConfig(dir, nodes: [("n1", n1), ("n2", n2)]), command: "fleet")
+        try #require(try await fleet.poll("/v2/health/ready", timeout: 30) { $0.status == 200 }.status == 200)
+        let page = try await fleet.request("GET", "/")
+        #expect(page.status == 200 && page.text.contains("<title>Batchline fleet</title>"))
+        let metrics = try await fleet.poll("/metrics", timeout: 30) {
+            $0.text.contains(#"batchline_fleet_node_up{node="n2"} 1"#)
+        }
+        #expect(metrics.text.contains(#"batchline_fleet_node_up{node="n1"} 1"#), "\(metrics.text)")
+        let token = try String(contentsOf: dir.appendingPathComponent("fleet.token"), encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let result = try runProcess(
+            URL(fileURLWithPath: TestAssets.venvPython),
+            [TestAssets.helper("fleet_check.py"), fleet.address, token, TestAssets.video], timeout: 400)
+        print(result.stdout)
+        #expect(result.status == 0, "fleet page checks failed:\n\(result.stdout)\n\(result.stderr.suffix(3000))")
+        #expect(result.stdout.contains("all checks passed"))
+        #expect(fleet.stop().status == 0)
+    }
 }

@@ -6,18 +6,23 @@ import Yams
 
 @Suite("OpenAPI document", .serialized)
 struct OpenAPITests {
-    @Test("The document's paths and methods are the routes' (no drift either way)")
-    func noDrift() throws {
-        let text = try #require(ControlPlane.openAPIDocument)
-        let document = try #require(try Yams.load(yaml: text) as? [String: Any])
+    /// Each documented path's methods.
+    static func documented(_ text: String?) throws -> [String: Set<String>] {
+        let yaml = try #require(text)
+        let document = try #require(try Yams.load(yaml: yaml) as? [String: Any])
         let paths = try #require(document["paths"] as? [String: Any])
         var documented: [String: Set<String>] = [:]
         for (path, item) in paths {
             let methods = (item as? [String: Any] ?? [:]).keys.filter { $0 != "parameters" }.map { $0.uppercased() }
             documented[path] = Set(methods)
         }
+        return documented
+    }
+
+    @Test("The document's paths and methods are the routes' (no drift either way)")
+    func noDrift() throws {
         let routes = Dictionary(uniqueKeysWithValues: ControlPlane.apiRoutes.map { ($0.path, Set($0.methods)) })
-        #expect(documented == routes)
+        #expect(try Self.documented(ControlPlane.openAPIDocument) == routes)
     }
 
     @Test(
@@ -58,5 +63,14 @@ struct OpenAPITests {
         #expect(serve.isRunning, "the server is still up")
         let (status, _) = serve.stop()
         #expect(status == 0)
+    }
+}
+
+@Suite("The fleet's OpenAPI document")
+struct FleetOpenAPITests {
+    @Test("Its paths and methods are the fleet's routes (no drift either way)")
+    func noDrift() throws {
+        let routes = Dictionary(uniqueKeysWithValues: FleetRoutes.apiRoutes.map { ($0.path, Set($0.methods)) })
+        #expect(try OpenAPITests.documented(FleetRoutes.openAPIDocument) == routes)
     }
 }

@@ -82,7 +82,11 @@ def analytics(base, sid):
 
 def shapes(driver, base):
     """Lines and zones drawn on the tracked stream's picture from the page, counted beside, removed."""
-    Select(driver.find_element(By.ID, "stream-pick")).select_by_visible_text("back")
+    # The picker's options are drawn again each second: a choice may land on one just replaced.
+    def pick(d):
+        Select(d.find_element(By.ID, "stream-pick")).select_by_visible_text("back")
+        return d.find_element(By.ID, "stream-pick").get_attribute("value") == "back"
+    check(bool(wait(driver, pick, PATIENCE)), "the tracked stream is chosen in the stream view")
     wait(driver, lambda d: d.execute_script("const i=document.getElementById('stream-snap'); return i.complete && i.naturalWidth"), PATIENCE)
     svg = driver.find_element(By.ID, "overlay")
     w, h = svg.size["width"], svg.size["height"]

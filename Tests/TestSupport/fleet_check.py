@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""The fleet's page in a real browser (headless Chromium through selenium) against a live fleet.
+
+    fleet_check.py BASE_URL TOKEN VIDEO
+
+The fleet has two nodes, n1 and n2. Prints one line per check and exits 1 at the first failure.
+"""
+import os
+import sys
+import time
+
+os.environ["SE_OFFLINE"] = "true"
+from selenium import webdriver  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import Select  # noqa: E402
+
+# Seconds a condition is waited for: only against a hang (timing is a benchmark's matter).
+PATIENCE = 120
+
+
+def check(ok, what):
+    print(("ok   " if ok else "FAIL ") + what, flush=True)
+    if not ok:
+        sys.exit(1)
+
+
+def wait(driver, condition, seconds=PATIENCE, every=0.25):
+    end = time.time() + seconds
+    while time.time() < end:
+        try:
+            value = condition(driver)
+            if value:
+                return value
+        except Exception:
+            pass
+        time.sleep(every)
+    return None
+
+
+def row(driver, kind, name):
+    rows = driver.find_elements(By.CSS_SELECTOR, f'tr[data-{kind}="{name}"]')
+    return rows[0] if rows else None
+
+
+def cell(driver, kind, name, css):
+    r = row(driver, kind, name)
+    return r.find_element(By.CSS_SELECTOR, css).text if r else None
+
+
+def main() -> int:
+    base, token, video = sys.argv[1], sys.argv[2], sys.argv[3]
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for a in ["--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,960"]:
+        options.add_argument(a)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    try:
+        driver.get(base + "/")
+        check(driver.title == "Batchline fleet", "the page loads")
+        # The token as the page keeps it after asking once.
+        driver.execute_script("sessionStorage.setItem('batchline-fleet-token', arguments[0])", token)
+        driver.get(base + "/")
+        up = wait(driver, lambda d: all(cell(d, "node", n, ".state") == "up" for n in ["n1", "n2"]))
+        check(bool(up), "both nodes appear up")
+        links = [a.get_attribute("href") for a in driver.find_elements(By.CSS_SELECTOR, "#nodes a")]
+        check(len(links) == 2 and all(h.startswith("http://127.0.0.1:") for h in links), f"each node links to its dashboard ({links})")
+
+        # A camera added from the form, auto: it runs on a node.
+        form = driver.find_element(By.ID, "add")
+        form.find_element(By.NAME, "id").send_keys("gate")
+        form.find_element(By.NAME, "source").send_keys(video)
+        fps = form.find_element(By.NAME, "fps")
+        fps.clear()
+        fps.send_keys("10")
+        form.find_element(By.NAME, "loop").click()
+        form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        said = wait(driver, lambda d: "gate added" in d.find_element(By.ID, "add-msg").text)
+        check(bool(said), "the form says the camera was added")
+        running = wait(driver, lambda d: cell(d, "camera", "gate", ".state") == "running" and cell(d, "camera", "gate", ".node"))
+        check(bool(running), f"the camera runs on a node ({running})")
+        where = running
+        other = "n2" if where == "n1" else "n1"
+        check(wait(driver, lambda d: "gate" in cell(d, "node", where, ".cams")) is not None, f"{where}'s row lists it")
+
+        # Moved from the page: it runs on the other node.
+        Select(row(driver, "camera", "gate").find_element(By.CSS_SELECTOR, "select.move")).select_by_visible_text(other)
+        moved = wait(driver, lambda d: cell(d, "camera", "gate", ".node") == other and cell(d, "camera", "gate", ".state") == "running")
+        check(bool(moved), f"moved from the page, it runs on {other}")
+        logged = wait(driver, lambda d: "asked for " + other in d.find_element(By.ID, "log").text)
+        check(bool(logged), "the log says so")
+
+        # A bad request is said on the page, in one line.
+        form = driver.find_element(By.ID, "add")
+        form.find_element(By.NAME, "id").send_keys("gate")
+        form.find_element(By.NAME, "source").send_keys(video)
+        form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        refused = wait(driver, lambda d: "exists" in d.find_element(By.ID, "add-msg").text)
+        check(bool(refused), "a duplicate id is refused on the page")
+
+        # Removed from the page.
+        row(driver, "camera", "gate").find_element(By.CSS_SELECTOR, "button.remove").click()
+        gone = wait(driver, lambda d: row(d, "camera", "gate") is None and "gate" not in cell(d, "node", other, ".cams"))
+        check(bool(gone), "removed from the page, it leaves its node")
+
+        # The duplicate refused above is a 409 the browser logs as a failed load: asked for, not an error.
+        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE" and "favicon" not in e["message"]
+                  and "409 (Conflict)" not in e["message"]]
+        check(not errors, f"no console errors ({errors[:3]})")
+        print("all checks passed")
+        return 0
+    finally:
+        driver.quit()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -14,35 +14,18 @@ import time
 import urllib.request
 
 os.environ["SE_OFFLINE"] = "true"
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import Select  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from browser_checks import check, chromium, wait  # noqa: E402
 # Seconds a condition is waited for: only against a hang. How fast the page follows the server is
 # timing, a benchmark's matter (bench/dashboard.sh), not a test's: a slow, loaded machine must pass.
 PATIENCE = 60
 
 
-def check(ok, what):
-    print(("ok   " if ok else "FAIL ") + what, flush=True)
-    if not ok:
-        sys.exit(1)
-
-
-def wait(driver, condition, seconds, every=0.25):
-    end = time.time() + seconds
-    while time.time() < end:
-        try:
-            value = condition(driver)
-            if value:
-                return value
-        except Exception:
-            pass
-        time.sleep(every)
-    return None
 
 
 def card(driver, sid):
@@ -135,13 +118,7 @@ def tab(driver, name):
 
 def main() -> int:
     base, video, events, heap_seconds = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for a in ["--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,960",
-              "--enable-precise-memory-info", "--js-flags=--expose-gc"]:
-        options.add_argument(a)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver = chromium("--enable-precise-memory-info", "--js-flags=--expose-gc")
     camera = None
     try:
         driver.get(base + "/")

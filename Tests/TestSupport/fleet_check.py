@@ -7,11 +7,10 @@ The fleet has two nodes, n1 and n2. Prints one line per check and exits 1 at the
 """
 import os
 import sys
-import time
 
-os.environ["SE_OFFLINE"] = "true"
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from browser_checks import check, chromium  # noqa: E402
+from browser_checks import wait as wait_for  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import Select  # noqa: E402
 
@@ -19,23 +18,8 @@ from selenium.webdriver.support.ui import Select  # noqa: E402
 PATIENCE = 120
 
 
-def check(ok, what):
-    print(("ok   " if ok else "FAIL ") + what, flush=True)
-    if not ok:
-        sys.exit(1)
-
-
-def wait(driver, condition, seconds=PATIENCE, every=0.25):
-    end = time.time() + seconds
-    while time.time() < end:
-        try:
-            value = condition(driver)
-            if value:
-                return value
-        except Exception:
-            pass
-        time.sleep(every)
-    return None
+def wait(driver, condition, seconds=PATIENCE):
+    return wait_for(driver, condition, seconds)
 
 
 def row(driver, kind, name):
@@ -50,12 +34,7 @@ def cell(driver, kind, name, css):
 
 def main() -> int:
     base, token, video = sys.argv[1], sys.argv[2], sys.argv[3]
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for a in ["--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,960"]:
-        options.add_argument(a)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver = chromium()
     try:
         driver.get(base + "/")
         check(driver.title == "Batchline fleet", "the page loads")

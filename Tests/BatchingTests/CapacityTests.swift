@@ -15,4 +15,15 @@ struct CapacityTests {
         let unknown = Capacity(costs: [:], served: 3)
         #expect(unknown.capacityFPS == nil && unknown.headroomFPS == nil && unknown.servedFPS == 3)
     }
+
+    @Test("Intervals the manager may still lengthen count as headroom: each auto stream's frames at its interval less at its longest")
+    func reclaimable() {
+        let costs: [Int: [Stage: Double]] = [4: [.preprocess: 0.04, .infer: 0.1]]
+        let streams = [
+            IntervalStream(id: "a", interval: 2, maxInterval: 12, fps: 24, stability: 1),  // 12 -> 2: 10 freed
+            IntervalStream(id: "b", interval: 12, maxInterval: 12, fps: 24, stability: 1),  // at its longest
+        ]
+        let c = Capacity(costs: costs, served: 38, intervals: streams)
+        #expect(c.reclaimableFPS == 10 && c.headroomFPS == 12)
+    }
 }

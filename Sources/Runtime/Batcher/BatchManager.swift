@@ -111,7 +111,11 @@ final class BatchManager: Sendable {
     }
 
     /// What it can still take: its measured costs' capacity against the frames arriving now.
-    var capacity: Capacity { Capacity(costs: costs, served: arrivals.rate(now: Clock.now) ?? 0) }
+    var capacity: Capacity {
+        let now = Clock.now
+        return Capacity(
+            costs: costs, served: arrivals.rate(now: now) ?? 0, intervals: intervalBoard.streams(at: now))
+    }
 
     /// While paused (a fixed size asked for over the control plane) no decision is made.
     private let paused = Atomic<Bool>(false)

@@ -31,7 +31,9 @@ public struct Capacity: Sendable, Equatable, Codable {
         }
         capacityFPS = rates.max()
         servedFPS = max(0, served)
-        reclaimableFPS = intervals.reduce(0) { $0 + max(0, $1.inferred(at: $1.interval) - $1.inferred(at: $1.maxInterval)) }
+        reclaimableFPS = intervals.reduce(0) {
+            $0 + max(0, $1.inferred(at: $1.interval) - $1.inferred(at: $1.maxInterval))
+        }
         headroomFPS = capacityFPS.map { max(0, $0 - servedFPS + reclaimableFPS) }
     }
 }

@@ -16,7 +16,9 @@ struct CapacityTests {
         #expect(unknown.capacityFPS == nil && unknown.headroomFPS == nil && unknown.servedFPS == 3)
     }
 
-    @Test("Intervals the manager may still lengthen count as headroom: each auto stream's frames at its interval less at its longest")
+    @Test(
+        "Intervals the manager may still lengthen count as headroom: each auto stream's frames at its interval less at its longest"
+    )
     func reclaimable() {
         let costs: [Int: [Stage: Double]] = [4: [.preprocess: 0.04, .infer: 0.1]]
         let streams = [

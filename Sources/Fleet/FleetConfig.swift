@@ -9,8 +9,11 @@ import Yams
 /// state: out/fleet/state.sqlite          # the desired state (cameras and placements), durable
 /// nodes:
 ///   - { name: edge-01, url: "http://10.0.0.11:8080", token_file: secrets/edge-01.token }
+/// discover: { dns: batchline-nodes.batchline.svc, port: 8080, token_file: /var/run/secrets/node-token }
 /// failover_s: 30                          # a node down this long has its cameras moved
 /// ```
+/// `discover` finds nodes besides `nodes`: every address the name resolves to (a headless
+/// Service's, one per node pod) is asked its name (`GET /api/v1/system`), every 10 s.
 /// Every key is checked as `serve`'s are: an unknown key, a wrong type, a duplicate name is refused
 /// with one line naming the file and the key.
 public struct FleetConfig: Sendable, Equatable {
@@ -24,7 +27,17 @@ public struct FleetConfig: Sendable, Equatable {
         public var tokenFile: String?
     }
 
+    /// Nodes found by a DNS name's addresses (a headless Service), all with one token.
+    public struct Discovery: Sendable, Equatable {
+        public var dns: String
+        public var port: Int
+        public var tokenFile: String?
+        /// Seconds between lookups.
+        public var every = 10.0
+    }
+
     public var file = ""
+    public var discover: Discovery?
     public var host = "127.0.0.1"
     public var port = 8090
     /// The fleet's own bearer token for its mutating routes (nil: none asked for).
@@ -74,7 +87,11 @@ public struct FleetConfig: Sendable, Equatable {
         }
         config.statePath = document.state ?? config.statePath
         config.nodes = document.nodes ?? []
+        config.discover = document.discover
         config.failover = document.failover ?? config.failover
+        guard !config.nodes.isEmpty || config.discover != nil else {
+            throw ConfigError(file: file, key: "nodes", "give nodes, discover, or both")
+        }
         return config
     }
 
@@ -83,10 +100,11 @@ public struct FleetConfig: Sendable, Equatable {
         var server: ServerSection?
         var state: String?
         var nodes: [Node]?
+        var discover: Discovery?
         var failover: Double?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
-            case server, state, nodes
+            case server, state, nodes, discover
             case failover = "failover_s"
         }
 
@@ -106,10 +124,32 @@ public struct FleetConfig: Sendable, Equatable {
                 }
                 nodes = entries
             }
+            discover = try c.has(.discover) ? c.decode(DiscoveryEntry.self, forKey: .discover).discovery : nil
             failover = try c.number(.failover)
             if let f = failover, !(f >= 5 && f <= 86_400) {
                 throw c.issue(.failover, "must be within 5...86400 seconds")
             }
+        }
+    }
+
+    struct DiscoveryEntry: Decodable {
+        let discovery: Discovery
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case dns, port
+            case tokenFile = "token_file"
+        }
+
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.mapping(CodingKeys.self)
+            guard let dns = try c.string(.dns) else { throw c.issue(.dns, "missing") }
+            let allowed = dns.utf8.allSatisfy { b in
+                (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2E
+                    || b == 0x2D
+            }
+            guard allowed, (1...253).contains(dns.utf8.count) else { throw c.issue(.dns, "must be a DNS name") }
+            guard let port = try c.int(.port, in: 1...65_535) else { throw c.issue(.port, "missing") }
+            discovery = Discovery(dns: dns, port: port, tokenFile: try c.string(.tokenFile))
         }
     }
 

@@ -129,7 +129,7 @@ extension FleetService {
     public func addCamera(json body: Data) throws(FleetError) -> CameraView {
         let request: CameraRequest
         do {
-            request = try CameraRequest(json: body, nodes: Set(config.nodes.map(\.name)))
+            request = try CameraRequest(json: body, nodes: nodeNames)
         } catch {
             throw FleetError(.invalid, error.description)
         }
@@ -150,7 +150,7 @@ extension FleetService {
         guard object["node"] != nil else { throw FleetError(.invalid, "node: missing") }
         let placement: String?
         do {
-            placement = try CameraRequest.placement(object["node"], nodes: Set(config.nodes.map(\.name)))
+            placement = try CameraRequest.placement(object["node"], nodes: nodeNames)
         } catch {
             throw FleetError(.invalid, error.description)
         }
@@ -174,6 +174,9 @@ extension FleetService {
         note(.info, "camera \(id) removed")
         kick()
     }
+
+    /// The nodes a camera may name: configured and discovered.
+    var nodeNames: Set<String> { board.withLock { Set($0.nodes.keys) } }
 
     /// What the fleet did and saw lately, oldest first.
     public func log() -> [FleetNote] { notes.withLock { $0.elements } }

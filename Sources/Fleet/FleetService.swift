@@ -10,7 +10,12 @@ import Synchronization
 public final class FleetService: Sendable {
     public let config: FleetConfig
     let store: FleetStore
-    let clients: [String: NodeClient]
+    let clients: Mutex<[String: NodeClient]>
+    let client: HTTPClient
+    /// The discovered nodes' token (`discover.token_file`).
+    let discoveredToken: String?
+    /// When the discovery name was last looked up.
+    let lastLookup = Mutex<Double>(-.infinity)
     let board: Mutex<NodeBoard>
     let notes = Mutex(Ring<FleetNote>(capacity: 256))
     let wake = Wake()
@@ -21,19 +26,26 @@ public final class FleetService: Sendable {
         self.config = config
         self.logger = logger
         store = try FleetStore(path: config.statePath)
+        self.client = client
         var clients: [String: NodeClient] = [:]
         for node in config.nodes {
-            var token: String?
-            if let file = node.tokenFile {
-                guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
-                    throw FleetError(.invalid, "\(config.file): nodes \(node.name): cannot read token_file \(file)")
-                }
-                token = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            let token = try node.tokenFile.map { file throws(FleetError) in
+                try Self.token(file, what: "nodes \(node.name)", config: config)
             }
             clients[node.name] = NodeClient(node: node, token: token, client: client)
         }
-        self.clients = clients
+        discoveredToken = try config.discover?.tokenFile.map { file throws(FleetError) in
+            try Self.token(file, what: "discover", config: config)
+        }
+        self.clients = Mutex(clients)
         board = Mutex(NodeBoard(nodes: config.nodes, downAfter: config.downAfter, now: Clock.now))
+    }
+
+    static func token(_ file: String, what: String, config: FleetConfig) throws(FleetError) -> String {
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+            throw FleetError(.invalid, "\(config.file): \(what): cannot read token_file \(file)")
+        }
+        return text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// Goes round until cancelled.
@@ -46,6 +58,7 @@ public final class FleetService: Sendable {
 
     /// One round: poll, plan, act.
     public func round() async {
+        await discover()
         await poll()
         let cameras: [Camera]
         do {
@@ -75,9 +88,46 @@ public final class FleetService: Sendable {
     /// Asks for a round now (after a change over the API).
     func kick() { wake.kick() }
 
+    /// Every `discover.every` seconds: the name's addresses, each not yet known asked its name and
+    /// added (or, a known name at a new address, moved there).
+    private func discover() async {
+        guard let discovery = config.discover else { return }
+        let now = Clock.now
+        let due = lastLookup.withLock { last -> Bool in
+            guard now - last >= discovery.every else { return false }
+            last = now
+            return true
+        }
+        guard due else { return }
+        let dns = discovery.dns
+        let addresses = await BlockingExecutor.shared.run { Resolver.addresses(of: dns) }
+        let known = Set(clients.withLock { $0.values.map(\.node.url) })
+        for address in addresses.prefix(FleetConfig.maxNodes) {
+            let url = "http://\(address):\(discovery.port)"
+            guard !known.contains(url) else { continue }
+            let probe = NodeClient(
+                node: .init(name: address, url: url, tokenFile: nil), token: discoveredToken, client: client)
+            do throws(FleetError) {
+                let name = try await probe.identity()
+                let node = FleetConfig.Node(name: name, url: url, tokenFile: nil)
+                let added = clients.withLock { c -> Bool in
+                    guard c.count < FleetConfig.maxNodes || c[name] != nil else { return false }
+                    let existed = c[name] != nil
+                    c[name] = NodeClient(node: node, token: c[name]?.token ?? discoveredToken, client: client)
+                    return !existed
+                }
+                board.withLock { $0.add(name, url: url, at: Clock.now) }
+                note(.info, added ? "node \(name) discovered at \(url)" : "node \(name) is now at \(url)")
+            } catch {
+                note(.warning, "\(url) (from \(dns)) does not say its name: \(error.message)")
+            }
+        }
+    }
+
     private func poll() async {
+        let current = clients.withLock { $0 }
         let results = await withTaskGroup(of: (String, Result<NodeReport, FleetError>).self) { group in
-            for (name, client) in clients {
+            for (name, client) in current {
                 group.addTask {
                     do throws(FleetError) {
                         return (name, .success(try await client.report()))
@@ -123,7 +173,7 @@ public final class FleetService: Sendable {
             change(id) { $0.problem = reason }
             note(.warning, "camera \(id) not placed: \(reason)")
         case .start(let node, let id):
-            guard let camera = cameras[id], let client = clients[node] else { return }
+            guard let camera = cameras[id], let client = clients.withLock({ $0[node] }) else { return }
             switch await client.start(camera.spec) {
             case .started, .exists:
                 if camera.problem != nil { change(id) { $0.problem = nil } }
@@ -139,7 +189,7 @@ public final class FleetService: Sendable {
                 change(id) { $0.problem = "starting on \(node): \(message)" }
             }
         case .stop(let node, let stream, let reason):
-            guard let client = clients[node] else { return }
+            guard let client = clients.withLock({ $0[node] }) else { return }
             if let failure = await client.stop(stream) {
                 note(.warning, "stream \(stream) on \(node) could not be stopped: \(failure)")
             } else {

@@ -80,6 +80,15 @@ public struct NodeBoard: Sendable {
         self.nodes = all
     }
 
+    /// A node found later (discovered): `unknown` until it answers; a known name takes `url`.
+    public mutating func add(_ name: String, url: String, at now: Double) {
+        if nodes[name] != nil {
+            nodes[name]!.url = url
+        } else {
+            nodes[name] = NodeStatus(name: name, url: url, since: now)
+        }
+    }
+
     /// `name` answered with `report`; returns its new state when it changed.
     @discardableResult
     public mutating func answered(_ name: String, _ report: NodeReport, at now: Double) -> NodeStatus.State? {

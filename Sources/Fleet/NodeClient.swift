@@ -63,6 +63,20 @@ struct NodeClient: Sendable {
             memoryBytes: sample?["rss_bytes"] as? Int)
     }
 
+    /// The name the node gives itself (`GET /api/v1/system`'s `node`).
+    func identity() async throws(FleetError) -> String {
+        let data: Data
+        do {
+            data = try await get("/api/v1/system")
+        } catch {
+            throw FleetError(.unavailable, "\(error)")
+        }
+        guard let name = ((try? JSONSerialization.jsonObject(with: data)) as? [String: Any])?["node"] as? String,
+            (1...64).contains(name.utf8.count)
+        else { throw FleetError(.unavailable, "its /api/v1/system gives no node name") }
+        return name
+    }
+
     /// Starts a stream from `spec` (`POST /api/v1/streams`); allowed `startTimeout`, since a node
     /// loads and compiles a model for its first stream on it.
     func start(_ spec: Data) async -> Started {

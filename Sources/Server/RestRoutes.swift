@@ -29,6 +29,8 @@ enum RestRoutes {
     }
 
     struct SystemReply: Encodable {
+        /// The node's name: its `--node` (Kubernetes: the node it runs on), else the host's name.
+        var node: String
         var sample: ResourceSample?
         var machine: MachineInfo
         var cgroup_memory_limit_bytes: Int?
@@ -108,7 +110,8 @@ enum RestRoutes {
             let monitor = sampler ?? ResourceMonitor(interval: 1, keep: 1)
             return ControlPlane.json(
                 SystemReply(
-                    sample: sampler?.recent.last, machine: monitor.machine,
+                    node: service.config.node ?? ProcessInfo.processInfo.hostName, sample: sampler?.recent.last,
+                    machine: monitor.machine,
                     cgroup_memory_limit_bytes: ResourceMonitor.cgroupMemoryLimit(), models: service.servedModels.count,
                     streams: service.streams.count))
         }

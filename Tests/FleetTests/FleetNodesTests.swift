@@ -172,4 +172,27 @@ struct FleetNodesTests {
         #expect(result.stdout.contains("all checks passed"))
         #expect(fleet.stop().status == 0)
     }
+
+    @Test("discover: a DNS name's addresses are asked their names and become nodes (localhost: the one node there)")
+    func discovery() async throws {
+        let dir = TestAssets.temporaryDirectory("fleet-discover")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let node = try Self.node(dir, "n1")
+        let port = try #require(node.address.split(separator: ":").last.map(String.init))
+        let fleet = try ServeProcess(
+            config: """
+                server: { host: 127.0.0.1, port: 0, token_file: \(dir.path)/fleet.token }
+                state: \(dir.path)/fleet/state.sqlite
+                discover: { dns: localhost, port: \(port), token_file: \(dir.path)/n1.token }
+                """, command: "fleet")
+        let system = try await node.request("GET", "/api/v1/system")
+        let name = try #require(system.object?["node"] as? String)
+        let found = try await fleet.poll("/api/v1/fleet/nodes", timeout: 60) { reply in
+            (reply.array ?? []).contains { $0["name"] as? String == name && $0["state"] as? String == "up" }
+        }
+        let nodes = found.array ?? []
+        #expect(nodes.count == 1 && nodes.first?["name"] as? String == name, "\(nodes)")
+        #expect(nodes.first?["url"] as? String == "http://127.0.0.1:\(port)")
+        #expect(fleet.stop().status == 0)
+    }
 }

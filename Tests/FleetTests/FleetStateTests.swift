@@ -21,6 +21,11 @@ struct FleetStateTests {
         #expect(config.host == "0.0.0.0" && config.port == 8090 && config.tokenFile == "/tmp/fleet.token")
         #expect(config.nodes.map(\.name) == ["edge-01", "edge-02"] && config.nodes[0].url == "http://10.0.0.1:8080")
         #expect(config.failover == 20 && config.statePath == "/tmp/fleet/state.sqlite")
+        let found = try FleetConfig.parse(
+            yaml: "discover: { dns: batchline-nodes.batchline.svc, port: 8080, token_file: /t }", file: "f.yaml")
+        #expect(
+            found.nodes.isEmpty
+                && found.discover == .init(dns: "batchline-nodes.batchline.svc", port: 8080, tokenFile: "/t"))
         for (yaml, expected) in [
             ("nodes: [ { name: a, url: \"ftp://x\" } ]", "fleet.yaml: nodes[0].url: must be http://HOST:PORT"),
             (
@@ -30,6 +35,9 @@ struct FleetStateTests {
             ("nodes: [ { name: \"a b\", url: \"http://x:1\" } ]", "fleet.yaml: nodes[0].name: must be 1-64"),
             ("failover_s: 1", "fleet.yaml: failover_s: must be within 5...86400 seconds"),
             ("nodez: []", "fleet.yaml: nodez: unknown key"),
+            ("failover_s: 30", "fleet.yaml: nodes: give nodes, discover, or both"),
+            ("discover: { dns: \"a b\", port: 80 }", "fleet.yaml: discover.dns: must be a DNS name"),
+            ("discover: { dns: nodes.svc }", "fleet.yaml: discover.port: missing"),
         ] {
             #expect(throws: ConfigError.self) { try FleetConfig.parse(yaml: yaml, file: "fleet.yaml") }
             do {

@@ -249,7 +249,7 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "EdgeNode", "Runtime", "ModelServing", "Batching", "Analytics", "TestSupport",
+                "Server", "EdgeNode", "Runtime", "ModelServing", "Batching", "Analytics", "Fleet", "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -33,7 +33,7 @@ esac
 # runs in the other lane, slower; it is never skipped).
 processes='ServerLimitsTests|DashboardTests|ReconnectTests|CameraTests|OpenAPITests|MetricsTests|DurabilityTests'
 processes+='|FairnessTests|InferenceProtocolTests|DeploymentTests|EventFeedTests|ServeTests|ControlRoutesTests'
-processes+='|CheckConfigTests|CLITests|ModelsCLITests|AnalyticsRunTests|SinkDeliveryTests|FleetNodesTests'
+processes+='|CheckConfigTests|CLITests|ModelsCLITests|AnalyticsRunTests|SinkDeliveryTests|FleetNodesTests|FleetDeploymentTests'
 processes="\.($processes)/"
 
 logs=$(mktemp -d)

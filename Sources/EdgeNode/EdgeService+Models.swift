@@ -166,6 +166,7 @@ extension EdgeService {
         options.device = config.device
         options.sourceTimeout = config.sourceTimeout
         options.eventsFlushInterval = config.eventsFlush
+        options.watch = config.watch
         options.expectedStreams = config.streams.filter { ModelRepository.canonicalPath($0.modelPath) == model }.count
         let pipeline = DetectionPipeline(
             options: options, logger: logger, metrics: metrics, events: events,

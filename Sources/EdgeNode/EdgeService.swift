@@ -79,6 +79,8 @@ public final class EdgeService: Sendable {
     public let config: ServiceConfig
     let state = Mutex(State())
     let loading = Mutex<[String: Task<DetectionPipeline, any Error>]>([:])
+    /// Each model's shadow evaluation, the latest (one per model served at most).
+    let shadows = Mutex<[String: ShadowRun]>([:])
     let logger: Logger
     let ready = Atomic<Bool>(false)
     /// Makes the series of the node's models and streams.
@@ -294,6 +296,7 @@ public final class EdgeService: Sendable {
     /// file is flushed and closed. Returns when the pipelines have ended (or after `timeout` s).
     public func shutdown(timeout: Double = 8) async {
         beginShutdown()
+        stopShadows()
         let hosts = state.withLock { Array($0.hosts.values) + Array($0.starting.values) }
         let until = Clock.now + timeout
         // Each pipeline's end resumes this (within what is left of the time-out).

@@ -47,16 +47,18 @@ extension ServiceConfig {
         }
     }
 
-    /// `models: { repository }`: a folder that exists.
+    /// `models: { repository, watch }`: a folder that exists; whether new versions swap in.
     struct ModelsSection: Decodable, Equatable {
         var repository: String?
+        var watch: Bool?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
-            case repository
+            case repository, watch
         }
 
         init(from decoder: any Decoder) throws {
             let c = try decoder.mapping(CodingKeys.self)
+            watch = try c.bool(.watch)
             repository = try c.string(.repository)
             if let repository, !isDirectory(repository) {
                 throw c.issue(.repository, "no such folder: \(repository)")

@@ -47,6 +47,10 @@ public struct ServiceConfig: Sendable, Equatable {
     public var serverLimits = ServerLimits()
     /// A model repository: streams may name a model there by its name.
     public var repository: String?
+    /// Whether a version that appears in the repository swaps in on its own (`models.watch`; nil:
+    /// yes, for a model served at its latest version); false under the fleet, which activates the
+    /// versions it rolls out.
+    public var watch: Bool?
     /// Folder for the events files: `<events>/<stream id>.jsonl`.
     public var eventsFolder = "out/events"
     /// An events file is rotated past this many bytes.
@@ -183,6 +187,7 @@ public struct ServiceConfig: Sendable, Equatable {
             serverLimits = server.limits
         }
         repository = document.models?.repository
+        watch = document.models?.watch
         if let output = document.output {
             eventsFolder = output.events ?? eventsFolder
             rotateBytes = output.rotateMB.map { $0 << 20 } ?? rotateBytes

@@ -66,6 +66,7 @@ enum RestRoutes {
 
     static func add(to router: Router<ControlContext>, service: EdgeService, sampler: ResourceMonitor?) {
         ModelRoutes.add(to: router, control: service, trigger: "http")
+        ShadowRoutes.add(to: router, service: service)
         router.get("/api/v1/batching") { _, _ in
             ControlPlane.json(
                 service.servedModels.compactMap { p in

@@ -12,7 +12,7 @@ extension Batchline {
         static let configuration = CommandConfiguration(
             abstract:
                 "List a model's versions; activate one, or roll back, in a running `batchline run`; make an INT8 version.",
-            subcommands: [List.self, Status.self, Activate.self, Rollback.self, Quantize.self]
+            subcommands: [List.self, Status.self, Activate.self, Rollback.self, Shadow.self, Quantize.self]
         )
 
         /// Where the command goes: the model folder, and the socket of the run serving it.
@@ -84,6 +84,55 @@ extension Batchline {
                     throw fail(PipelineError("\(name): the \(server == nil ? "run" : "service") does not serve it"))
                 }
                 print(String(decoding: json, as: UTF8.self))
+            }
+        }
+
+        /// `batchline models shadow NAME VERSION --server URL`: a version judged beside the serving one
+        /// on the node's own frames; progress on standard error, the figures (JSON) on standard
+        /// output; exit 0 when the run compared its frames, 1 when it failed.
+        struct Shadow: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Judge a version beside the serving one on a node's own live frames (F1 and mean IoU).")
+            @OptionGroup var target: Target
+            @Argument(help: "The version to judge.")
+            var version: Int
+            @Option(name: .long, help: "Frames to compare (1...1000).")
+            var frames = 50
+            @Option(name: .customLong("every-ms"), help: "Milliseconds between sampled frames: the CPU it may take.")
+            var everyMs = 500
+
+            func run() async throws {
+                guard let server = target.server else {
+                    throw fail(ValidationError("shadow runs on a node: give --server http://HOST:PORT"))
+                }
+                var token: String?
+                if let file = target.tokenFile {
+                    guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                        throw fail(PipelineError("\(file): cannot read the token file"))
+                    }
+                    token = text.trimmingCharacters(in: .whitespacesAndNewlines)
+                }
+                let client = ControlClient(server: server, token: token)
+                let path = "/api/v1/models/\(target.name)/shadow"
+                let body = try JSONEncoder().encode(["version": version, "frames": frames, "every_ms": everyMs])
+                var reply = try await client.send(.POST, path, body: body)
+                guard reply.status == 202 else { throw fail(PipelineError("\(target.name): \(reply.errorMessage)")) }
+                while true {
+                    let figures = (try? JSONSerialization.jsonObject(with: reply.body)) as? [String: Any] ?? [:]
+                    let state = figures["state"] as? String ?? "?"
+                    if ["done", "failed", "stopped"].contains(state) {
+                        print(String(decoding: reply.body, as: UTF8.self))
+                        if state != "done" { throw ExitCode(1) }
+                        return
+                    }
+                    let line = "shadow: \(state), \(figures["frames"] as? Int ?? 0) of \(frames) frames\n"
+                    FileHandle.standardError.write(Data(line.utf8))
+                    try await Task.sleep(for: .seconds(1))
+                    reply = try await client.send(.GET, path)
+                    guard reply.status == 200 else {
+                        throw fail(PipelineError("\(target.name): \(reply.errorMessage)"))
+                    }
+                }
             }
         }
 

@@ -48,11 +48,22 @@ public final class FleetService: Sendable {
         return text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    /// Goes round until cancelled.
+    /// Goes round until cancelled; rollouts move on a loop of their own (a node's switch may take
+    /// a minute: the nodes are still watched meanwhile).
     public func run() async {
-        while !Task.isCancelled {
-            await round()
-            await wake.wait(seconds: config.pollInterval)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                while !Task.isCancelled {
+                    await self.round()
+                    await self.wake.wait(seconds: self.config.pollInterval)
+                }
+            }
+            group.addTask {
+                while !Task.isCancelled {
+                    await self.advanceRollouts()
+                    try? await Task.sleep(for: .seconds(1))
+                }
+            }
         }
     }
 

@@ -32,6 +32,13 @@ public final class FleetStore: Sendable {
                             body BLOB NOT NULL,
                             updated REAL NOT NULL)
                         """)
+                try db.execute(
+                    sql: """
+                        CREATE TABLE IF NOT EXISTS rollouts (
+                            id TEXT PRIMARY KEY,
+                            body BLOB NOT NULL,
+                            created REAL NOT NULL)
+                        """)
                 let check = try String.fetchOne(db, sql: "PRAGMA quick_check") ?? "?"
                 guard check == "ok" else { throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: check) }
             }
@@ -97,6 +104,41 @@ public final class FleetStore: Sendable {
             removed = db.changesCount > 0
         }
         return removed
+    }
+
+    /// Rollouts kept at most (the oldest finished ones go).
+    public static let maxRollouts = 100
+
+    /// Every rollout, oldest first.
+    public func rollouts() throws(FleetError) -> [Rollout] {
+        do {
+            let rows = try db.read { db in try Data.fetchAll(db, sql: "SELECT body FROM rollouts ORDER BY created, id")
+            }
+            let decoder = JSONDecoder()
+            return rows.compactMap { try? decoder.decode(Rollout.self, from: $0) }
+        } catch {
+            throw FleetError(.state, "reading the fleet's rollouts: \(Self.describe(error))")
+        }
+    }
+
+    /// Writes `rollout` (new or changed); past `maxRollouts`, the oldest finished ones go.
+    public func save(_ rollout: Rollout) throws(FleetError) {
+        try write { db in
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO rollouts (id, body, created) VALUES (?, ?, ?)",
+                arguments: [rollout.id, try JSONEncoder().encode(rollout), rollout.created])
+            let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM rollouts") ?? 0
+            guard count > Self.maxRollouts else { return }
+            let decoder = JSONDecoder()
+            let old = try Row.fetchAll(db, sql: "SELECT id, body FROM rollouts ORDER BY created, id")
+            var excess = count - Self.maxRollouts
+            for row in old where excess > 0 {
+                let body: Data = row["body"]
+                guard let r = try? decoder.decode(Rollout.self, from: body), r.phase.finished else { continue }
+                try db.execute(sql: "DELETE FROM rollouts WHERE id = ?", arguments: [r.id])
+                excess -= 1
+            }
+        }
     }
 
     private static func put(_ camera: Camera, in db: Database) throws {

@@ -110,7 +110,7 @@ struct NodeClient: Sendable {
         return body
     }
 
-    private func send(_ method: HTTPMethod, _ path: String, body: Data?, timeout: TimeAmount? = nil) async throws
+    func send(_ method: HTTPMethod, _ path: String, body: Data?, timeout: TimeAmount? = nil) async throws
         -> (Int, Data)
     {
         var request = HTTPClientRequest(url: node.url + path)

@@ -29,6 +29,14 @@ enum FleetMetrics {
             "batchline_fleet_cameras", "Cameras by state.",
             states.map { s in (label("state", s), Double(cameras.filter { $0.state == s }.count)) }
                 + [(label("state", "other"), Double(other))])
+        let rollouts = (try? fleet.rollouts()) ?? []
+        let phases = ["shadowing", "observing", "waves", "done", "failed", "aborted"]
+        family(
+            "batchline_fleet_rollouts", "Rollouts kept, by phase.",
+            phases.map { p in (label("phase", p), Double(rollouts.filter { $0.phase.rawValue == p }.count)) })
+        family(
+            "batchline_fleet_rollout_steps", "Steps of the rollouts under way.",
+            rollouts.filter { !$0.phase.finished }.map { (label("rollout", $0.id), Double($0.steps.count)) })
         return out
     }
 

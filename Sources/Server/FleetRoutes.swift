@@ -11,7 +11,8 @@ public enum FleetRoutes {
     public static let apiRoutes: [(path: String, methods: [String])] = [
         ("/api/v1/fleet/nodes", ["GET"]), ("/api/v1/fleet/cameras", ["GET", "POST"]),
         ("/api/v1/fleet/cameras/{id}", ["GET", "PATCH", "DELETE"]), ("/api/v1/fleet/log", ["GET"]),
-        ("/api/v1/openapi.yaml", ["GET"]),
+        ("/api/v1/openapi.yaml", ["GET"]), ("/api/v1/fleet/rollouts", ["GET", "POST"]),
+        ("/api/v1/fleet/rollouts/{id}", ["GET"]), ("/api/v1/fleet/rollouts/{id}/abort", ["POST"]),
     ]
 
     /// The OpenAPI 3.1 document of the fleet's routes (`Sources/Server/Resources/fleet-openapi.yaml`).
@@ -75,6 +76,26 @@ public enum FleetRoutes {
             case .failure(let refusal): return refusal.response
             case .success(let data):
                 return answer { () throws(FleetError) in try fleet.moveCamera(id, json: data) }
+            }
+        }
+        router.get("/api/v1/fleet/rollouts") { _, _ in answer { () throws(FleetError) in try fleet.rollouts() } }
+        router.post("/api/v1/fleet/rollouts") { request, _ in
+            switch await body(request) {
+            case .failure(let refusal): return refusal.response
+            case .success(let data):
+                return answer(status: .created) { () throws(FleetError) in try fleet.startRollout(json: data) }
+            }
+        }
+        router.get("/api/v1/fleet/rollouts/:id") { _, context in
+            let id = context.parameters.get("id") ?? ""
+            return answer { () throws(FleetError) in try fleet.rollout(id) }
+        }
+        router.post("/api/v1/fleet/rollouts/:id/abort") { _, context in
+            let id = context.parameters.get("id") ?? ""
+            do throws(FleetError) {
+                return ControlPlane.json(try await fleet.abortRollout(id))
+            } catch {
+                return failure(error)
             }
         }
         router.delete("/api/v1/fleet/cameras/:id") { _, context in

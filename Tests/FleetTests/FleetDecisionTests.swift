@@ -144,4 +144,28 @@ struct FleetDecisionTests {
             }
         }
     }
+
+    @Test(
+        "Rollout gates: the shadow verdict waits for its run, then passes at the least agreement; the watched canary fails on lag or shedding past the margins"
+    )
+    func rolloutGates() {
+        let gate = Rollout.Gate()
+        #expect(RolloutGates.shadow(state: "running", agreement: 0.5, frames: 3, reason: nil, gate: gate) == nil)
+        #expect(RolloutGates.shadow(state: "done", agreement: 0.97, frames: 50, reason: nil, gate: gate)?.pass == true)
+        #expect(RolloutGates.shadow(state: "done", agreement: 0.91, frames: 50, reason: nil, gate: gate)?.pass == false)
+        #expect(RolloutGates.shadow(state: "done", agreement: nil, frames: 50, reason: nil, gate: gate)?.pass == false)
+        let failed = RolloutGates.shadow(
+            state: "failed", agreement: nil, frames: 0, reason: "cannot be loaded", gate: gate)
+        #expect(failed?.pass == false && failed?.why.contains("cannot be loaded") == true)
+
+        let before = Rollout.Figures(shed: 10, lagP99: 100, time: 0)
+        let fine = Rollout.Figures(shed: 12, lagP99: 180, time: 30)
+        #expect(RolloutGates.observation(baseline: before, now: fine, shedBefore: 0, gate: gate).pass)
+        let slow = Rollout.Figures(shed: 10, lagP99: 260, time: 30)
+        #expect(!RolloutGates.observation(baseline: before, now: slow, shedBefore: 0, gate: gate).pass)
+        let shedding = Rollout.Figures(shed: 70, lagP99: 100, time: 30)
+        #expect(!RolloutGates.observation(baseline: before, now: shedding, shedBefore: 0, gate: gate).pass)
+        #expect(RolloutGates.observation(baseline: before, now: shedding, shedBefore: 2, gate: gate).pass)
+        #expect(RolloutGates.waves(["c", "a", "b", "d", "e"], size: 2) == [["a", "b"], ["c", "d"], ["e"]])
+    }
 }

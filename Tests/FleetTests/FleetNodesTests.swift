@@ -7,11 +7,11 @@ import Testing
 @Suite("Fleet with real nodes", .serialized)
 struct FleetNodesTests {
     /// A node with a token and no streams of its own (the fleet's are all it runs).
-    static func node(_ dir: URL, _ name: String) throws -> ServeProcess {
+    static func node(_ dir: URL, _ name: String, repository: String? = nil) throws -> ServeProcess {
         try ServeProcess(
             config: """
                 server: { host: 127.0.0.1, port: 0, token_file: \(dir.path)/\(name).token }
-                models: { repository: \(TestAssets.root.path)/models }
+                models: { repository: \(repository ?? TestAssets.root.path + "/models"), watch: false }
                 output: { events: \(dir.path)/\(name)/events, outbox: \(dir.path)/\(name)/outbox, snapshots: \(dir.path)/\(name)/snapshots, clips: \(dir.path)/\(name)/clips }
                 batching: { policy: realtime, sizes: [1, 2, 4] }
                 sources: { timeout_s: 5 }
@@ -193,6 +193,96 @@ struct FleetNodesTests {
         let nodes = found.array ?? []
         #expect(nodes.count == 1 && nodes.first?["name"] as? String == name, "\(nodes)")
         #expect(nodes.first?["url"] as? String == "http://127.0.0.1:\(port)")
+        #expect(fleet.stop().status == 0)
+    }
+
+    @Test(
+        "Rollouts over three nodes: a good version judged on the canary, served there and watched, then on the others; a corrupt one halted at the canary with the others untouched; one aborted by hand goes back"
+    )
+    func rollouts() async throws {
+        let dir = TestAssets.temporaryDirectory("fleet-rollout")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = dir.appendingPathComponent("models/pedestrian")
+        try FileManager.default.createDirectory(at: model, withIntermediateDirectories: true)
+        for v in ["1", "2"] {
+            try FileManager.default.copyItem(
+                at: URL(fileURLWithPath: TestAssets.detector), to: model.appendingPathComponent(v))
+        }
+        let names = ["n1", "n2", "n3"]
+        var nodes: [String: ServeProcess] = [:]
+        for name in names {
+            nodes[name] = try Self.node(dir, name, repository: dir.appendingPathComponent("models").path)
+        }
+        let fleet = try ServeProcess(
+            config: Self.fleetConfig(dir, nodes: names.map { ($0, nodes[$0]!) }), command: "fleet")
+        let token = try String(contentsOf: dir.appendingPathComponent("fleet.token"), encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let auth = "Bearer \(token)"
+        for (i, name) in names.enumerated() {
+            let body =
+                #"{"id":"c\#(i)","source":"\#(TestAssets.video)","model":"pedestrian","loop":true,"realtime":true,"fps":10,"node":"\#(name)"}"#
+            #expect(
+                try await fleet.request("POST", "/api/v1/fleet/cameras", body: Data(body.utf8), authorization: auth)
+                    .status == 201)
+        }
+        _ = try await Self.allRunning(fleet, ["c0", "c1", "c2"], timeout: 180)
+        func served() async throws -> [String: Int] {
+            var out: [String: Int] = [:]
+            for name in names {
+                let list = try await nodes[name]!.request("GET", "/api/v1/models").array ?? []
+                out[name] = list.first { $0["name"] as? String == "pedestrian" }?["version"] as? Int
+            }
+            return out
+        }
+        #expect(try await served() == ["n1": 2, "n2": 2, "n3": 2])
+        // The fleet sees each node serve the model before a rollout can choose among them.
+        _ = try await fleet.poll("/api/v1/fleet/nodes", timeout: 60) { reply in
+            (reply.array ?? []).allSatisfy { (($0["models"] as? [String: Any])?["pedestrian"]) != nil }
+        }
+        func roll(_ body: String) async throws -> String {
+            let reply = try await fleet.request(
+                "POST", "/api/v1/fleet/rollouts", body: Data(body.utf8), authorization: auth)
+            #expect(reply.status == 201, "\(reply.text)")
+            return try #require(reply.object?["id"] as? String)
+        }
+        func settled(_ id: String, _ phases: Set<String>) async throws -> [String: Any] {
+            let reply = try await fleet.poll("/api/v1/fleet/rollouts/\(id)", timeout: 300) { r in
+                phases.contains(r.object?["phase"] as? String ?? "")
+            }
+            return reply.object ?? [:]
+        }
+
+        // A good version (the same weights): shadow agrees, the canary serves it, then the others.
+        let good = try await roll(#"{"model":"pedestrian","version":1,"frames":6,"every_ms":200,"observe_s":5}"#)
+        let done = try await settled(good, ["done", "failed", "aborted"])
+        #expect(done["phase"] as? String == "done", "\(done)")
+        let steps = (done["steps"] as? [[String: Any]] ?? []).compactMap { $0["text"] as? String }
+        #expect(steps.contains { $0.hasPrefix("shadow: agreement 1.0") }, "\(steps)")
+        #expect(steps.contains { $0.hasPrefix("kept up") }, "\(steps)")
+        #expect(try await served() == ["n1": 1, "n2": 1, "n3": 1])
+
+        // A corrupt version: the canary's shadow run cannot load it; halted there, nothing switched.
+        try FileManager.default.copyItem(
+            at: URL(fileURLWithPath: TestAssets.detector), to: model.appendingPathComponent("3"))
+        try Data("not a graph".utf8).write(to: model.appendingPathComponent("3/frozen_inference_graph.pb"))
+        let bad = try await roll(#"{"model":"pedestrian","version":3,"frames":6,"every_ms":200,"observe_s":5}"#)
+        let halted = try await settled(bad, ["done", "failed", "aborted"])
+        #expect(
+            halted["phase"] as? String == "failed" && (halted["reason"] as? String ?? "").contains("shadow"),
+            "\(halted)")
+        #expect(try await served() == ["n1": 1, "n2": 1, "n3": 1])
+
+        // Aborted by hand while the canary is watched: it goes back.
+        let slow = try await roll(#"{"model":"pedestrian","version":2,"frames":4,"every_ms":200,"observe_s":600}"#)
+        let watched = try await settled(slow, ["observing", "failed"])
+        #expect(watched["phase"] as? String == "observing", "\(watched)")
+        let canary = try #require(watched["canary"] as? String)
+        #expect(try await served()[canary] == 2)
+        let aborted = try await fleet.request("POST", "/api/v1/fleet/rollouts/\(slow)/abort", authorization: auth)
+        #expect(aborted.status == 200 && aborted.object?["phase"] as? String == "aborted", "\(aborted.text)")
+        #expect(try await served() == ["n1": 1, "n2": 1, "n3": 1])
+        let metrics = try await fleet.request("GET", "/metrics")
+        #expect(metrics.text.contains(#"batchline_fleet_rollouts{phase="done"} 1"#), "\(metrics.text)")
         #expect(fleet.stop().status == 0)
     }
 }

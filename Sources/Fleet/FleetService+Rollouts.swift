@@ -33,23 +33,33 @@ extension FleetService {
         gate.frames = try number("frames", 1...1000).map { Int($0) } ?? gate.frames
         gate.everyMs = try number("every_ms", 100...60_000).map { Int($0) } ?? gate.everyMs
         gate.minAgreement = try number("min_agreement", 0...1) ?? gate.minAgreement
-        gate.observeSeconds = try number("observe_s", 5...3600) ?? gate.observeSeconds
+        // At least 15 s: the lag is judged over the last 10 s, after the switch's own moment.
+        gate.observeSeconds = try number("observe_s", 15...3600) ?? gate.observeSeconds
         let waveSize = try number("wave_size", 1...256).map { Int($0) } ?? 1
+        // Every node up with the model loaded is switched; the canary must run cameras on it (its
+        // shadow run needs their frames).
         let serving = board.withLock { b in
-            b.nodes.values.filter { $0.state == .up && $0.report?.models[model] != nil }.map {
-                (name: $0.name, headroom: $0.report?.models[model]?.headroomFPS ?? 0)
+            b.nodes.values.filter { $0.state == .up && $0.report?.models[model] != nil }.map { n in
+                (
+                    name: n.name, headroom: n.report?.models[model]?.headroomFPS ?? 0,
+                    cameras: n.report?.streams.contains { Self.sameModel($0.model, model) } ?? false
+                )
             }
         }
         guard !serving.isEmpty else { throw FleetError(.unavailable, "no node up serves \(model)") }
+        let watched = serving.filter(\.cameras)
+        guard !watched.isEmpty else {
+            throw FleetError(.unavailable, "no node up runs a camera on \(model): a shadow run needs their frames")
+        }
         let canary: String
         if let named = o["canary"] {
-            guard let name = named as? String, serving.contains(where: { $0.name == name }) else {
-                let names = serving.map(\.name).sorted().joined(separator: ", ")
-                throw FleetError(.invalid, "canary: must be a node up that serves \(model) (\(names))")
+            guard let name = named as? String, watched.contains(where: { $0.name == name }) else {
+                let names = watched.map(\.name).sorted().joined(separator: ", ")
+                throw FleetError(.invalid, "canary: must be a node up running cameras on \(model) (\(names))")
             }
             canary = name
         } else {
-            canary = serving.max { ($0.headroom, $1.name) < ($1.headroom, $0.name) }!.name
+            canary = watched.max { ($0.headroom, $1.name) < ($1.headroom, $0.name) }!.name
         }
         if try store.rollouts().contains(where: { $0.model == model && !$0.phase.finished }) {
             throw FleetError(.exists, "a rollout of \(model) is under way: let it finish or abort it")
@@ -125,6 +135,12 @@ extension FleetService {
                     "shadow started: \(r.gate.frames) frames, one every \(r.gate.everyMs) ms", node: r.canary, at: now)
                 return
             }
+            if let began = r.shadowBaseline?.time, Clock.now - began > Self.shadowLimit(r.gate) {
+                let frames = (try? await canary.shadowFigures(r.model))?.frames ?? 0
+                let limit = Int(Self.shadowLimit(r.gate))
+                fail(&r, "shadow on \(r.canary) compared \(frames) of \(r.gate.frames) frames in \(limit) s", at: now)
+                return
+            }
             guard let s = try? await canary.shadowFigures(r.model) else { return }
             guard
                 let verdict = RolloutGates.shadow(
@@ -187,6 +203,17 @@ extension FleetService {
         case .done, .failed, .aborted:
             return
         }
+    }
+
+    /// Whether a stream's model (a name or a path) is `model`.
+    static func sameModel(_ given: String, _ model: String) -> Bool {
+        given == model || URL(fileURLWithPath: given).lastPathComponent == model
+    }
+
+    /// Seconds a shadow run may take before the rollout gives up on it: four times what its frames
+    /// should take, a minute at least (a canary whose cameras went quiet gives no frames).
+    static func shadowLimit(_ gate: Rollout.Gate) -> Double {
+        max(60, Double(gate.frames * gate.everyMs) / 1000 * 4)
     }
 
     /// Each node's version now (what a rollback returns to).

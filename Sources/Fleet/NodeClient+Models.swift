@@ -47,7 +47,8 @@ extension NodeClient {
         let body = try? JSONSerialization.data(withJSONObject: ["version": version])
         do {
             let (status, reply) = try await call(.POST, "/api/v1/models/\(model)/activate", body, Self.switchTimeout)
-            return status == 200 ? nil : Self.message(reply) ?? "HTTP \(status)"
+            // 202: staged on an idle node, serving from its next batch.
+            return status == 200 || status == 202 ? nil : Self.message(reply) ?? "HTTP \(status)"
         } catch {
             return error.message
         }
@@ -63,14 +64,18 @@ extension NodeClient {
         }
     }
 
-    /// Its streams' frames shed in all and worst lag p99, now.
+    /// Its streams' frames shed in all and worst lag p99 over the last 10 s, now.
     func figures() async throws(FleetError) -> Rollout.Figures {
         let (status, body) = try await call(.GET, "/api/v1/streams", nil, timeout)
         guard status == 200, let streams = (try? JSONSerialization.jsonObject(with: body)) as? [[String: Any]] else {
             throw FleetError(.unavailable, "its /api/v1/streams: HTTP \(status)")
         }
         let shed = streams.reduce(0) { $0 + ($1["dropped"] as? Int ?? 0) }
-        let lag = streams.compactMap { ($0["lag_ms"] as? [String: Any])?["p99"] as? Double }.max() ?? 0
+        // The last 10 s: what changed lately, not a minute's history.
+        let lag =
+            streams.compactMap { s in
+                ((s["lag_10s_ms"] ?? s["lag_ms"]) as? [String: Any])?["p99"] as? Double
+            }.max() ?? 0
         return Rollout.Figures(shed: shed, lagP99: (lag * 10).rounded() / 10, time: Clock.now)
     }
 

@@ -32,7 +32,8 @@ public struct Rollout: Sendable, Codable, Equatable {
         public var everyMs = 500
         /// The least shadow agreement (F1 of detections, or top-1) for the canary to switch.
         public var minAgreement = 0.95
-        /// Seconds the canary is watched serving it.
+        /// Seconds the canary is watched serving it (15 at least: its lag p99 is judged over the last
+        /// 10 s, after the switch's own moment).
         public var observeSeconds = 30.0
         /// How much worse the canary's lag p99 may get while watched (0.25: 25%), and how many more
         /// frames it may shed a second than before.
@@ -53,7 +54,7 @@ public struct Rollout: Sendable, Codable, Equatable {
     public struct Figures: Sendable, Codable, Equatable {
         /// Frames shed in all (the node's streams' `dropped`, summed).
         public var shed: Int
-        /// The worst stream's lag p99, milliseconds.
+        /// The worst stream's lag p99 over the last 10 s, milliseconds.
         public var lagP99: Double
         public var time: Double
     }

@@ -232,7 +232,7 @@ public final class ModelManager: Sendable {
             let why = moved == nil ? "the request was cancelled" : "the stream has not reached a batch boundary"
             throw ModelSwapError(
                 "version \(version) is staged but \(why) in \(Int(wait.seconds)) s (is it idle?); "
-                    + "it takes over at the next batch")
+                    + "it takes over at the next batch", code: .staged)
         case let outcome?: throw ModelSwapError("version \(version) \(outcome): \(r?.reason ?? "")")
         case nil: throw ModelSwapError("version \(version): its record is gone")
         }

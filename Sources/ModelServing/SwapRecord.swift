@@ -51,6 +51,9 @@ public struct ModelSwapError: Error, CustomStringConvertible, Sendable {
         case refused
         /// Loading, compiling, validating or warming up the new version failed.
         case failed
+        /// Loaded and waiting for the stream's next batch, which an idle stream has not reached:
+        /// it serves from then on (not a failure).
+        case staged
     }
 
     /// The kind.
@@ -84,5 +87,5 @@ public enum SwapOutcome: String, Sendable, Codable, Equatable, CaseIterable, Cus
 
 extension ModelSwapError: CodedError {
     /// Refused in the present state (a conflict), or the version itself is bad (invalid).
-    public var errorCode: ErrorCode { code == .refused ? .conflict : .invalid }
+    public var errorCode: ErrorCode { code == .refused || code == .staged ? .conflict : .invalid }
 }

@@ -13,6 +13,13 @@ protocol ModelControl: Sendable {
     func modelEntries() -> [ModelEntry]
     /// The manager of the model called `name`, if it is served.
     func modelManager(named name: String) -> ModelManager?
+    /// Whether any stream feeds the model called `name` now (a switch waits for a batch boundary
+    /// only where batches come).
+    func hasStreams(named name: String) -> Bool
+}
+
+extension ModelControl {
+    func hasStreams(named name: String) -> Bool { true }
 }
 
 /// One model served, as `GET /api/v1/models` and `batchline models status` show it.
@@ -131,8 +138,10 @@ enum ModelRoutes {
                 return ControlPlane.error(
                     .notFound, "\(name) has no version \(version) (no such version in the repository; it has \(known))")
             }
+            // An idle model (no stream) reaches no batch boundary: staged at once, serving from the next.
+            let wait: Duration = control.hasStreams(named: name) ? .seconds(30) : .seconds(2)
             return await swap(control, name) { models throws(ModelSwapError) in
-                try await models.activate(version, trigger: trigger)
+                try await models.activate(version, trigger: trigger, wait: wait)
             }
         }
         router.post("/api/v1/models/:name/rollback") { _, context in
@@ -152,6 +161,9 @@ enum ModelRoutes {
         }
         do {
             return ControlPlane.json(try await body(models))
+        } catch  where error.code == .staged {
+            // Accepted: it serves from the stream's next batch.
+            return ControlPlane.json(["state": "staged", "message": error.message], status: .accepted)
         } catch {
             return ControlPlane.error(ControlPlane.status(of: error), error.message)
         }
@@ -169,6 +181,9 @@ extension EdgeService: ModelControl {
 
     /// The manager of the model called `name`.
     func modelManager(named name: String) -> ModelManager? { servedPipeline(named: name)?.models }
+
+    /// Whether a stream feeds it now.
+    func hasStreams(named name: String) -> Bool { (servedPipeline(named: name)?.batching().streams ?? 0) > 0 }
 }
 
 /// One `run`'s model, as its control socket shows it.

@@ -146,14 +146,26 @@ struct FleetNodesTests {
         #expect(fleet.stop().status == 0)
     }
 
+    /// A repository of the detector's weights as versions 1 and 2 (`<dir>/models/pedestrian`).
+    static func twoVersions(_ dir: URL) throws -> String {
+        let model = dir.appendingPathComponent("models/pedestrian")
+        try FileManager.default.createDirectory(at: model, withIntermediateDirectories: true)
+        for v in ["1", "2"] {
+            try FileManager.default.copyItem(
+                at: URL(fileURLWithPath: TestAssets.detector), to: model.appendingPathComponent(v))
+        }
+        return dir.appendingPathComponent("models").path
+    }
+
     @Test(
-        "The fleet's page in headless Chromium: nodes up with their dashboards, a camera added, moved and removed from the page, the log, no console errors"
+        "The fleet's page in headless Chromium: nodes up with their dashboards, a camera added, moved and removed from the page, a rollout started from the page with its steps appearing live, the log, no console errors"
     )
     func page() async throws {
         let dir = TestAssets.temporaryDirectory("fleet-page")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let n1 = try Self.node(dir, "n1")
-        let n2 = try Self.node(dir, "n2")
+        let repository = try Self.twoVersions(dir)
+        let n1 = try Self.node(dir, "n1", repository: repository)
+        let n2 = try Self.node(dir, "n2", repository: repository)
         let fleet = try ServeProcess(config: Self.fleetConfig(dir, nodes: [("n1", n1), ("n2", n2)]), command: "fleet")
         try #require(try await fleet.poll("/v2/health/ready", timeout: 30) { $0.status == 200 }.status == 200)
         let page = try await fleet.request("GET", "/")
@@ -202,17 +214,11 @@ struct FleetNodesTests {
     func rollouts() async throws {
         let dir = TestAssets.temporaryDirectory("fleet-rollout")
         defer { try? FileManager.default.removeItem(at: dir) }
+        let repository = try Self.twoVersions(dir)
         let model = dir.appendingPathComponent("models/pedestrian")
-        try FileManager.default.createDirectory(at: model, withIntermediateDirectories: true)
-        for v in ["1", "2"] {
-            try FileManager.default.copyItem(
-                at: URL(fileURLWithPath: TestAssets.detector), to: model.appendingPathComponent(v))
-        }
         let names = ["n1", "n2", "n3"]
         var nodes: [String: ServeProcess] = [:]
-        for name in names {
-            nodes[name] = try Self.node(dir, name, repository: dir.appendingPathComponent("models").path)
-        }
+        for name in names { nodes[name] = try Self.node(dir, name, repository: repository) }
         let fleet = try ServeProcess(
             config: Self.fleetConfig(dir, nodes: names.map { ($0, nodes[$0]!) }), command: "fleet")
         let token = try String(contentsOf: dir.appendingPathComponent("fleet.token"), encoding: .utf8)
@@ -253,7 +259,7 @@ struct FleetNodesTests {
         }
 
         // A good version (the same weights): shadow agrees, the canary serves it, then the others.
-        let good = try await roll(#"{"model":"pedestrian","version":1,"frames":6,"every_ms":200,"observe_s":5}"#)
+        let good = try await roll(#"{"model":"pedestrian","version":1,"frames":6,"every_ms":200,"observe_s":15}"#)
         let done = try await settled(good, ["done", "failed", "aborted"])
         #expect(done["phase"] as? String == "done", "\(done)")
         let steps = (done["steps"] as? [[String: Any]] ?? []).compactMap { $0["text"] as? String }
@@ -265,7 +271,7 @@ struct FleetNodesTests {
         try FileManager.default.copyItem(
             at: URL(fileURLWithPath: TestAssets.detector), to: model.appendingPathComponent("3"))
         try Data("not a graph".utf8).write(to: model.appendingPathComponent("3/frozen_inference_graph.pb"))
-        let bad = try await roll(#"{"model":"pedestrian","version":3,"frames":6,"every_ms":200,"observe_s":5}"#)
+        let bad = try await roll(#"{"model":"pedestrian","version":3,"frames":6,"every_ms":200,"observe_s":15}"#)
         let halted = try await settled(bad, ["done", "failed", "aborted"])
         #expect(
             halted["phase"] as? String == "failed" && (halted["reason"] as? String ?? "").contains("shadow"),

@@ -50,6 +50,9 @@ def main() -> int:
         form = driver.find_element(By.ID, "add")
         form.find_element(By.NAME, "id").send_keys("gate")
         form.find_element(By.NAME, "source").send_keys(video)
+        model = form.find_element(By.NAME, "model")
+        model.clear()
+        model.send_keys("pedestrian")
         fps = form.find_element(By.NAME, "fps")
         fps.clear()
         fps.send_keys("10")
@@ -69,6 +72,33 @@ def main() -> int:
         check(bool(moved), f"moved from the page, it runs on {other}")
         logged = wait(driver, lambda d: "asked for " + other in d.find_element(By.ID, "log").text)
         check(bool(logged), "the log says so")
+
+        # A rollout from the page: version 1 (the node serves 2), its steps appearing as they happen.
+        roll = driver.find_element(By.ID, "roll")
+        model = roll.find_element(By.NAME, "model")
+        model.clear()
+        model.send_keys("pedestrian")
+        roll.find_element(By.NAME, "version").send_keys("1")
+        for name, value in [("frames", "4"), ("observe_s", "15")]:
+            field = roll.find_element(By.NAME, name)
+            field.clear()
+            field.send_keys(value)
+        roll.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        started = wait(driver, lambda d: "started" in d.find_element(By.ID, "rollout-msg").text and d.find_elements(By.CSS_SELECTOR, "#rollouts tr"))
+        check(bool(started), "a rollout starts from the page")
+
+        def steps(d):
+            return len(d.find_elements(By.CSS_SELECTOR, "#rollouts tr:first-child ol.steps li"))
+        first = wait(driver, lambda d: steps(d) >= 1 and steps(d))
+        check(bool(first), f"its steps appear ({first})")
+        grown = wait(driver, lambda d: steps(d) > first and steps(d))
+        check(bool(grown), f"and more follow, live ({first} then {grown})")
+
+        def phase(d):
+            return d.find_element(By.CSS_SELECTOR, "#rollouts tr:first-child .state").text
+        finished = wait(driver, lambda d: phase(d) in ("done", "failed", "aborted") and phase(d))
+        row_text = driver.find_element(By.CSS_SELECTOR, "#rollouts tr:first-child").text
+        check(finished == "done", f"the rollout ends done on the page ({finished}: {row_text})")
 
         # A bad request is said on the page, in one line.
         form = driver.find_element(By.ID, "add")

@@ -23,6 +23,8 @@ public struct StreamInfo: Sendable, Encodable, Equatable {
     public var fps: Double
     /// Lag from decode to output over its recent frames, milliseconds.
     public var lagMs: Lag
+    /// The same over the last 10 s only (what changed lately: a rollout's canary is judged by it).
+    public var lagRecentMs = Lag(p50: 0, p99: 0)
     /// Frames shed (written as gaps).
     public var dropped: Int
     /// Times a live source came back after dropping.
@@ -61,6 +63,7 @@ public struct StreamInfo: Sendable, Encodable, Equatable {
     enum CodingKeys: String, CodingKey {
         case id, source, model, state, frames, fps, dropped, reconnects, loop, realtime
         case lagMs = "lag_ms"
+        case lagRecentMs = "lag_10s_ms"
         case lastError = "last_error"
         case eventsError = "events_error"
         case eventsLost = "events_lost"
@@ -78,6 +81,7 @@ public struct StreamInfo: Sendable, Encodable, Equatable {
         try c.encode(frames, forKey: .frames)
         try c.encode((fps * 100).rounded() / 100, forKey: .fps)
         try c.encode(lagMs, forKey: .lagMs)
+        try c.encode(lagRecentMs, forKey: .lagRecentMs)
         try c.encode(dropped, forKey: .dropped)
         try c.encode(reconnects, forKey: .reconnects)
         // Always present, null when there was none: clients need not guess the key.
@@ -127,6 +131,8 @@ public final class StreamHandle: Sendable {
         var frames = 0
         var dropped = 0
         var lags = Ring<Double>(capacity: 512)
+        /// When each of `lags` was taken (same order).
+        var lagTimes = Ring<Double>(capacity: 512)
         var outputs = Ring<Double>(capacity: 128)
         var complete = false
         var eventsError: String?
@@ -226,6 +232,7 @@ public final class StreamHandle: Sendable {
         let now = Clock.now
         return live.withLock { s in
             let lags = s.lags.elements.sorted()
+            let recent = zip(s.lagTimes.elements, s.lags.elements).filter { now - $0.0 <= 10 }.map(\.1).sorted()
             let times = s.outputs.elements
             var fps = 0.0
             if times.count >= 2, let last = times.last, let first = times.first, now - last < 2, last > first {
@@ -234,6 +241,7 @@ public final class StreamHandle: Sendable {
             return StreamInfo(
                 id: id, source: source, model: model, state: s.phase, frames: s.frames, fps: fps,
                 lagMs: .init(p50: Self.percentile(lags, 0.5) * 1000, p99: Self.percentile(lags, 0.99) * 1000),
+                lagRecentMs: .init(p50: Self.percentile(recent, 0.5) * 1000, p99: Self.percentile(recent, 0.99) * 1000),
                 dropped: s.dropped, reconnects: s.reconnects, lastError: s.lastError, loop: loop, realtime: realtime,
                 eventsError: s.eventsError, eventsLost: s.eventsLost, track: interval != nil,
                 inferEvery: interval?.interval, inferAuto: interval?.auto, motion: interval?.settings.motion,
@@ -282,6 +290,7 @@ public final class StreamHandle: Sendable {
         live.withLock { s in
             s.frames += 1
             s.lags.append(lag)
+            s.lagTimes.append(time)
             s.outputs.append(time)
         }
         metrics.frames.increment()

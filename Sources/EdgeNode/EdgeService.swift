@@ -65,6 +65,9 @@ public final class EdgeService: Sendable {
 
     struct State: Sendable {
         var streams: [String: Entry] = [:]
+        /// Streams removed whose frames in flight are still draining: no longer listed or reachable,
+        /// their ids still taken (in `order`) until they are out.
+        var leaving: [String: Entry] = [:]
         /// In the order they were added, for listing.
         var order: [String] = []
         var hosts: [String: Host] = [:]
@@ -251,22 +254,41 @@ public final class EdgeService: Sendable {
             metadata: ["stream": "\(id)", "lines": "\(spec.lines.count)", "zones": "\(spec.zones.count)"])
     }
 
-    /// Removes a stream: it stops reading, its frames in flight drain, and its events file is closed
-    /// complete, and its series go; true once done. If that takes longer than `timeout` seconds (a
-    /// loaded node, a source slow to give up) the stream stays listed (stopping; its id taken) and
-    /// this returns false: it goes on stopping, and asking again says how it stands.
+    /// Removes a stream: it is gone from the node's view at once (listing, routes), stops reading,
+    /// its frames in flight drain, its events file is closed complete, and its series go; true once
+    /// all that is done. If it takes longer than `timeout` seconds (a loaded node, a source slow to
+    /// give up) this returns false and the draining goes on behind (its id stays taken until then).
     @discardableResult
     public func remove(_ id: String, timeout: Duration = .seconds(5)) async throws(ServiceError) -> Bool {
-        guard let entry = state.withLock({ $0.streams[id] }) else {
+        guard
+            let entry = state.withLock({ s -> Entry? in
+                guard let entry = s.streams.removeValue(forKey: id) else { return nil }
+                s.leaving[id] = entry
+                return entry
+            })
+        else {
             throw ServiceError(.notFound, "no stream '\(id)'")
         }
         entry.handle.stop()
-        guard await entry.handle.waitUntilComplete(timeout: timeout) else { return false }
+        guard await entry.handle.waitUntilComplete(timeout: timeout) else {
+            Task.detached {
+                // Bounded too: a stream that never drains frees its id after ten minutes.
+                _ = await entry.handle.waitUntilComplete(timeout: .seconds(600))
+                self.forget(id, entry)
+            }
+            return false
+        }
+        forget(id, entry)
+        return true
+    }
+
+    /// A removed stream is out: its id is free again and its series go.
+    private func forget(_ id: String, _ entry: Entry) {
         let removed = state.withLock { s in
-            guard s.streams[id]?.handle === entry.handle else { return false }
+            guard s.leaving[id]?.handle === entry.handle else { return false }
             // Before the id is free again: a stream added under it makes series of the same name.
             entry.handle.destroyMetrics()
-            s.streams[id] = nil
+            s.leaving[id] = nil
             s.order.removeAll { $0 == id }
             return true
         }
@@ -278,7 +300,6 @@ public final class EdgeService: Sendable {
                     )))
             logger.notice("stream removed", metadata: ["stream": "\(id)"])
         }
-        return true
     }
 
     /// The first step of stopping, at once: no more streams, readiness goes, every source stops
@@ -326,7 +347,8 @@ public final class EdgeService: Sendable {
                 s.made += 1
             }
             guard !s.order.contains(name!) else {
-                return .failure(ServiceError(.conflict, "a stream '\(name!)' exists already"))
+                let why = s.leaving[name!] != nil ? "is still stopping; ask again" : "exists already"
+                return .failure(ServiceError(.conflict, "a stream '\(name!)' \(why)"))
             }
             s.order.append(name!)
             return .success(name!)

@@ -203,8 +203,8 @@ public enum ControlPlane {
             guard StreamSpec.isValidID(id) else { return error(.badRequest, badID(id)) }
             do {
                 if try await service.remove(id) { return Response(status: .noContent) }
-                // Accepted: it goes on stopping (frames in flight, its events file) and stays listed
-                // as such until done.
+                // Accepted: gone from view; it goes on draining behind (frames in flight, its events
+                // file), its id taken until then.
                 var accepted = json(["id": id, "state": "stopping"], status: .accepted)
                 accepted.headers[.retryAfter] = "2"
                 return accepted

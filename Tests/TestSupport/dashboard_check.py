@@ -101,9 +101,20 @@ def shapes(driver, base):
 
     event = wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#events-list li a") and d.find_element(By.ID, "events-list").text, PATIENCE * 3)
     check(bool(event), f"the stream's events appear as they happen, each with its snapshot ({event and event.splitlines()[0]})")
-    href = driver.find_element(By.CSS_SELECTOR, "#events-list li a").get_attribute("href")
-    snapshot = wait(driver, lambda d: urllib.request.urlopen(href, timeout=60).read(2), PATIENCE)
-    check(snapshot == b"\xff\xd8", f"an event's snapshot is a JPEG ({href})")
+    # A snapshot is skipped (counted) when two are being encoded already, as on a loaded machine:
+    # any listed event's will do, and more events come.
+    def jpeg(d):
+        for link in d.find_elements(By.CSS_SELECTOR, "#events-list li a"):
+            href = link.get_attribute("href")
+            if href.endswith("/snapshot.jpg"):
+                try:
+                    if urllib.request.urlopen(href, timeout=60).read(2) == b"\xff\xd8":
+                        return href
+                except Exception:
+                    pass
+        return None
+    href = wait(driver, jpeg, PATIENCE * 2)
+    check(bool(href), f"an event's snapshot is a JPEG ({href})")
 
     driver.find_element(By.CSS_SELECTOR, '#shapes li[data-name="door"] .remove-shape').click()
     gone = wait(driver, lambda d: "line door" not in d.find_element(By.ID, "shapes").text and not analytics(base, "back")["lines"], PATIENCE)

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """The fleet's page in a real browser (headless Chromium through selenium) against a live fleet.
 
-    fleet_check.py BASE_URL TOKEN VIDEO
+    fleet_check.py BASE_URL TOKEN VIDEO NODE...
 
-The fleet has two nodes, n1 and n2. Prints one line per check and exits 1 at the first failure.
+The fleet's nodes are NODE..., each serving version 2 of model `pedestrian` (version 1 the same
+weights). Prints one line per check and exits 1 at the first failure.
 """
 import os
 import sys
@@ -33,7 +34,7 @@ def cell(driver, kind, name, css):
 
 
 def main() -> int:
-    base, token, video = sys.argv[1], sys.argv[2], sys.argv[3]
+    base, token, video, names = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
     driver = chromium()
     try:
         driver.get(base + "/")
@@ -41,10 +42,10 @@ def main() -> int:
         # The token as the page keeps it after asking once.
         driver.execute_script("sessionStorage.setItem('batchline-fleet-token', arguments[0])", token)
         driver.get(base + "/")
-        up = wait(driver, lambda d: all(cell(d, "node", n, ".state") == "up" for n in ["n1", "n2"]))
-        check(bool(up), "both nodes appear up")
+        up = wait(driver, lambda d: all(cell(d, "node", n, ".state") == "up" for n in names))
+        check(bool(up), f"every node appears up ({names})")
         links = [a.get_attribute("href") for a in driver.find_elements(By.CSS_SELECTOR, "#nodes a")]
-        check(len(links) == 2 and all(h.startswith("http://127.0.0.1:") for h in links), f"each node links to its dashboard ({links})")
+        check(len(links) == len(names) and all(h.startswith("http://127.0.0.1:") for h in links), f"each node links to its dashboard ({links})")
 
         # A camera added from the form, auto: it runs on a node.
         form = driver.find_element(By.ID, "add")
@@ -63,7 +64,7 @@ def main() -> int:
         running = wait(driver, lambda d: cell(d, "camera", "gate", ".state") == "running" and cell(d, "camera", "gate", ".node"))
         check(bool(running), f"the camera runs on a node ({running})")
         where = running
-        other = "n2" if where == "n1" else "n1"
+        other = next(n for n in names if n != where)
         check(wait(driver, lambda d: "gate" in cell(d, "node", where, ".cams")) is not None, f"{where}'s row lists it")
 
         # Moved from the page: it runs on the other node.

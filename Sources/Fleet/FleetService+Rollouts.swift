@@ -14,6 +14,7 @@ extension FleetService {
         }
         let known: Set<String> = [
             "model", "version", "canary", "wave_size", "frames", "every_ms", "min_agreement", "observe_s",
+            "lag_margin", "shed_margin_fps",
         ]
         if let key = o.keys.sorted().first(where: { !known.contains($0) }) {
             throw FleetError(.invalid, "\(key): unknown key (known: \(known.sorted().joined(separator: ", ")))")
@@ -35,6 +36,8 @@ extension FleetService {
         gate.minAgreement = try number("min_agreement", 0...1) ?? gate.minAgreement
         // At least 15 s: the lag is judged over the last 10 s, after the switch's own moment.
         gate.observeSeconds = try number("observe_s", 15...3600) ?? gate.observeSeconds
+        gate.lagMargin = try number("lag_margin", 0...100) ?? gate.lagMargin
+        gate.shedMargin = try number("shed_margin_fps", 0...10_000) ?? gate.shedMargin
         let waveSize = try number("wave_size", 1...256).map { Int($0) } ?? 1
         // Every node up with the model loaded is switched; the canary must run cameras on it (its
         // shadow run needs their frames).

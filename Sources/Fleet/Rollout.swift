@@ -35,8 +35,8 @@ public struct Rollout: Sendable, Codable, Equatable {
         /// Seconds the canary is watched serving it (15 at least: its lag p99 is judged over the last
         /// 10 s, after the switch's own moment).
         public var observeSeconds = 30.0
-        /// How much worse the canary's lag p99 may get while watched (0.25: 25%), and how many more
-        /// frames it may shed a second than before.
+        /// How much worse the canary's lag p99 may get while watched (`lag_margin`, 0.5: 50%), and
+        /// how many more frames it may shed a second than before (`shed_margin_fps`).
         public var lagMargin = 0.5
         public var shedMargin = 0.5
 

@@ -68,7 +68,7 @@ struct FleetNodesTests {
         let auth = "Bearer \(token)"
         func add(_ id: String, node: String = "auto") async throws -> HTTPReply {
             let body =
-                #"{"id":"\#(id)","source":"\#(TestAssets.video)","model":"pedestrian-ssdlite","loop":true,"realtime":true,"fps":10,"node":"\#(node)"}"#
+                #"{"id":"\#(id)","source":"\#(TestAssets.video)","model":"pedestrian-ssdlite","loop":true,"realtime":true,"track":true,"infer_every":2,"fps":10,"node":"\#(node)"}"#
             return try await fleet.request("POST", "/api/v1/fleet/cameras", body: Data(body.utf8), authorization: auth)
         }
 
@@ -198,7 +198,7 @@ struct FleetNodesTests {
         let auth = "Bearer \(token)"
         for (i, name) in names.enumerated() {
             let body =
-                #"{"id":"c\#(i)","source":"\#(TestAssets.video)","model":"pedestrian","loop":true,"realtime":true,"fps":10,"node":"\#(name)"}"#
+                #"{"id":"c\#(i)","source":"\#(TestAssets.video)","model":"pedestrian","loop":true,"realtime":true,"track":true,"infer_every":2,"fps":10,"node":"\#(name)"}"#
             #expect(
                 try await fleet.request("POST", "/api/v1/fleet/cameras", body: Data(body.utf8), authorization: auth)
                     .status == 201)
@@ -253,7 +253,8 @@ struct FleetNodesTests {
         try FileManager.default.copyItem(
             at: URL(fileURLWithPath: TestAssets.detector), to: model.appendingPathComponent("3"))
         try Data("not a graph".utf8).write(to: model.appendingPathComponent("3/frozen_inference_graph.pb"))
-        let bad = try await roll(#"{"model":"pedestrian","version":3,"frames":6,"every_ms":200,"observe_s":15}"#)
+        let bad = try await roll(
+            #"{"model":"pedestrian","version":3,"frames":6,"every_ms":200,"observe_s":15,"lag_margin":20}"#)
         let halted = try await settled(bad, ["done", "failed", "aborted"])
         #expect(
             halted["phase"] as? String == "failed" && (halted["reason"] as? String ?? "").contains("shadow"),
@@ -261,7 +262,8 @@ struct FleetNodesTests {
         #expect(try await served() == ["n1": 1, "n2": 1, "n3": 1])
 
         // Aborted by hand while the canary is watched: it goes back.
-        let slow = try await roll(#"{"model":"pedestrian","version":2,"frames":4,"every_ms":200,"observe_s":600}"#)
+        let slow = try await roll(
+            #"{"model":"pedestrian","version":2,"frames":4,"every_ms":200,"observe_s":600,"lag_margin":20}"#)
         let watched = try await settled(slow, ["observing", "failed"])
         #expect(watched["phase"] as? String == "observing", "\(watched)")
         let canary = try #require(watched["canary"] as? String)

@@ -68,7 +68,11 @@ def main() -> int:
         check(wait(driver, lambda d: "gate" in cell(d, "node", where, ".cams")) is not None, f"{where}'s row lists it")
 
         # Moved from the page: it runs on the other node.
-        Select(row(driver, "camera", "gate").find_element(By.CSS_SELECTOR, "select.move")).select_by_visible_text(other)
+        # The table is drawn again every 2 s: a control may be replaced under the click; try again.
+        def move(d):
+            Select(row(d, "camera", "gate").find_element(By.CSS_SELECTOR, "select.move")).select_by_visible_text(other)
+            return True
+        check(bool(wait(driver, move)), f"the camera's node is chosen from the page ({other})")
         moved = wait(driver, lambda d: cell(d, "camera", "gate", ".node") == other and cell(d, "camera", "gate", ".state") == "running")
         check(bool(moved), f"moved from the page, it runs on {other}")
         logged = wait(driver, lambda d: "asked for " + other in d.find_element(By.ID, "log").text)
@@ -112,7 +116,10 @@ def main() -> int:
         check(bool(refused), "a duplicate id is refused on the page")
 
         # Removed from the page.
-        row(driver, "camera", "gate").find_element(By.CSS_SELECTOR, "button.remove").click()
+        def remove(d):
+            row(d, "camera", "gate").find_element(By.CSS_SELECTOR, "button.remove").click()
+            return True
+        check(bool(wait(driver, remove)), "the camera's remove button is pressed")
         gone = wait(driver, lambda d: row(d, "camera", "gate") is None and "gate" not in cell(d, "node", other, ".cams"))
         check(bool(gone), "removed from the page, it leaves its node")
 

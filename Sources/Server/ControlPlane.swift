@@ -80,25 +80,8 @@ public enum ControlPlane {
     ) -> Router<ControlContext> {
         let router = Router(context: ControlContext.self)
         router.get("/v2/health/live") { _, _ in json(["live": true]) }
-        router.get("/") { _, _ in
-            guard let page = dashboardPage else { return error(.internalServerError, "the dashboard is missing") }
-            return Response(
-                status: .ok,
-                headers: [
-                    .contentType: "text/html; charset=utf-8",
-                    .contentSecurityPolicy:
-                        "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:",
-                ],
-                body: ResponseBody(byteBuffer: ByteBuffer(string: page)))
-        }
-        router.get("/api/v1/openapi.yaml") { _, _ in
-            guard let text = openAPIDocument else {
-                return error(.internalServerError, "the OpenAPI document is missing")
-            }
-            return Response(
-                status: .ok, headers: [.contentType: "application/yaml"],
-                body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
-        }
+        router.get("/") { _, _ in page(dashboardPage, missing: "the dashboard") }
+        router.get("/api/v1/openapi.yaml") { _, _ in document(openAPIDocument) }
         router.get("/api/v1/events") { _, context in
             guard let body = await feed?.body(on: context.channel) else {
                 var full = error(
@@ -303,6 +286,27 @@ public enum ControlPlane {
     /// `error` answered with its status and its one-line message.
     static func error(_ error: any Error) -> Response {
         self.error(status(of: error), (error as? ServiceError)?.message ?? "\(error)")
+    }
+
+    /// A page of the bundle (the dashboard, the fleet's): one file, inline script and style only.
+    static func page(_ html: String?, missing what: String) -> Response {
+        guard let html else { return error(.internalServerError, "\(what) is missing") }
+        return Response(
+            status: .ok,
+            headers: [
+                .contentType: "text/html; charset=utf-8",
+                .contentSecurityPolicy:
+                    "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:",
+            ],
+            body: ResponseBody(byteBuffer: ByteBuffer(string: html)))
+    }
+
+    /// An OpenAPI document of the bundle, as YAML.
+    static func document(_ text: String?) -> Response {
+        guard let text else { return error(.internalServerError, "the OpenAPI document is missing") }
+        return Response(
+            status: .ok, headers: [.contentType: "application/yaml"],
+            body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
     }
 
     static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {

@@ -26,25 +26,8 @@ public enum FleetRoutes {
 
     static func router(_ fleet: FleetService) -> Router<ControlContext> {
         let router = Router(context: ControlContext.self)
-        router.get("/") { _, _ in
-            guard let page else { return ControlPlane.error(.internalServerError, "the fleet's page is missing") }
-            return Response(
-                status: .ok,
-                headers: [
-                    .contentType: "text/html; charset=utf-8",
-                    .contentSecurityPolicy:
-                        "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:",
-                ],
-                body: ResponseBody(byteBuffer: ByteBuffer(string: page)))
-        }
-        router.get("/api/v1/openapi.yaml") { _, _ in
-            guard let text = openAPIDocument else {
-                return ControlPlane.error(.internalServerError, "the OpenAPI document is missing")
-            }
-            return Response(
-                status: .ok, headers: [.contentType: "application/yaml"],
-                body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
-        }
+        router.get("/") { _, _ in ControlPlane.page(page, missing: "the fleet's page") }
+        router.get("/api/v1/openapi.yaml") { _, _ in ControlPlane.document(openAPIDocument) }
         router.get("/metrics") { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],

@@ -121,11 +121,16 @@ public final class FleetService: Sendable {
             do throws(FleetError) {
                 let name = try await probe.identity()
                 let node = FleetConfig.Node(name: name, url: url, tokenFile: nil)
-                let added = clients.withLock { c -> Bool in
-                    guard c.count < FleetConfig.maxNodes || c[name] != nil else { return false }
+                // nil: the fleet holds `maxNodes` already and this is a new one (not kept, nor on the board).
+                let added = clients.withLock { c -> Bool? in
                     let existed = c[name] != nil
+                    guard c.count < FleetConfig.maxNodes || existed else { return nil }
                     c[name] = NodeClient(node: node, token: c[name]?.token ?? discoveredToken, client: client)
                     return !existed
+                }
+                guard let added else {
+                    note(.warning, "node \(name) at \(url) left out: the fleet holds \(FleetConfig.maxNodes) nodes")
+                    continue
                 }
                 board.withLock { $0.add(name, url: url, at: Clock.now) }
                 note(.info, added ? "node \(name) discovered at \(url)" : "node \(name) is now at \(url)")

@@ -183,7 +183,7 @@ let package = Package(
         .target(
             name: "Fleet",
             dependencies: [
-                "Core", "EdgeNode",
+                "Core", "EdgeNode", "ModelRegistry",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),

@@ -3,7 +3,9 @@
 # scripts/image.sh; run with podman it becomes ready, serves its bundled streams, answers /metrics
 # and exits 0 on `podman stop`; each overlay's config passes `serve --check-config` inside the
 # image; `podman kube play` of the single-node rendering becomes ready and `podman kube down`
-# removes it. Every check says what it saw; the first failure ends the run with exit 1.
+# removes it; `podman kube play` of the fleet overlay (two node pods and the fleet) runs a camera
+# the fleet placed on a node pod. Every check says what it saw; the first failure ends the run
+# with exit 1.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -16,7 +18,9 @@ volumes=()
 cleanup() {
   podman rm -f -t 0 "$name" >/dev/null 2>&1 || true
   [[ -f $work/single-node.yaml ]] && podman kube down "$work/single-node.yaml" >/dev/null 2>&1 || true
-  podman secret rm batchline-token >/dev/null 2>&1 || true
+  [[ -f $work/fleet-fleet.yaml ]] && podman kube down "$work/fleet-fleet.yaml" >/dev/null 2>&1 || true
+  [[ -f $work/fleet-nodes.yaml ]] && podman kube down "$work/fleet-nodes.yaml" >/dev/null 2>&1 || true
+  podman secret rm batchline-token batchline-fleet-token >/dev/null 2>&1 || true
   # kube down (podman 4.3) leaves the pod's volumes: the ConfigMap's, the Secret's, the emptyDirs.
   for v in "${volumes[@]}"; do podman volume rm -f "$v" >/dev/null 2>&1 || true; done
   rm -rf "$work"
@@ -57,6 +61,82 @@ streams_running() {
   done
   "$py" -c "$running" "$streams" print
 }
+
+# 5. podman kube play of the fleet overlay: its node DaemonSet played as two Deployments (podman
+# 4.3 plays no DaemonSet; each named as a Kubernetes node would name it), the models from this
+# checkout (a hostPath for the overlay's ReadOnlyMany claim), then the fleet's Deployment, claim
+# and Secret as rendered, its nodes listed by their pods' addresses (podman has no Services: the
+# headless Service's discovery is tested against DNS in FleetNodesTests). The fleet must see both
+# nodes up and run a camera placed `auto` on one of them.
+fleet_play() {
+  kubectl kustomize deploy/kubernetes/overlays/fleet >"$work/fleet.yaml"
+  "$py" scripts/deploy/fleet_play.py nodes "$work/fleet.yaml" "$root/models" "$(free_port)" "$(free_port)" \
+    >"$work/fleet-nodes.yaml"
+  podman kube play "$work/fleet-nodes.yaml" >"$work/play-nodes.log" 2>&1 || {
+    cat "$work/play-nodes.log" >&2
+    fail "podman kube play of the fleet's nodes"
+  }
+  # pod_ip POD: the address of POD's container.
+  pod_ip() {
+    local c
+    c=$(podman ps --format '{{.Names}}' --filter "pod=$1" | grep -v -- '-infra$' | head -1)
+    podman inspect --format '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$c"
+  }
+  node_urls=()
+  for node in a b; do
+    npod=$(podman pod ps --format '{{.Name}}' --filter "name=batchline-$node" | head -1)
+    [[ -n $npod ]] || fail "kube play started no pod for node edge-$node: $(cat "$work/play-nodes.log")"
+    nip=$(pod_ip "$npod")
+    wait_ready "http://$nip:8080" 120 || fail "node pod $npod ($nip) is not ready within 120 s"
+    node_urls+=("edge-$node=http://$nip:8080")
+    say "fleet overlay: node pod $npod ready at $nip:8080"
+  done
+  "$py" scripts/deploy/fleet_play.py fleet "$work/fleet.yaml" "$(free_port)" "${node_urls[@]}" >"$work/fleet-fleet.yaml"
+  podman kube play "$work/fleet-fleet.yaml" >"$work/play-fleet.log" 2>&1 || {
+    cat "$work/play-fleet.log" >&2
+    fail "podman kube play of the fleet"
+  }
+  mapfile -t volumes < <(cat "$work/fleet-nodes.yaml" "$work/fleet-fleet.yaml" | "$py" scripts/deploy/fleet_play.py volumes)
+  fpod=$(podman pod ps --format '{{.Name}}' --filter name=batchline-fleet | head -1)
+  [[ -n $fpod ]] || fail "kube play started no fleet pod: $(cat "$work/play-fleet.log")"
+  fcontainer=$(podman ps --format '{{.Names}}' --filter "pod=$fpod" | grep -v -- '-infra$' | head -1)
+  furl=http://$(pod_ip "$fpod"):8090
+  wait_ready "$furl" 60 || {
+    podman logs "$fcontainer" 2>&1 | tail -20 >&2
+    fail "the fleet pod ($furl) is not ready within 60 s"
+  }
+  for _ in $(seq 1 60); do
+    curl -s --max-time 3 "$furl/api/v1/fleet/nodes" >"$work/nodes.json" || true
+    "$py" scripts/deploy/fleet_play.py nodes-up "$work/nodes.json" 2>/dev/null && break
+    sleep 1
+  done
+  "$py" scripts/deploy/fleet_play.py nodes-up "$work/nodes.json" print || fail "the fleet does not see both node pods up"
+  ftoken=$(podman exec "$fcontainer" cat /etc/batchline/fleet-token/token)
+  code=$(curl -s -o "$work/camera.json" -w '%{http_code}' -X POST -H "Authorization: Bearer $ftoken" \
+    -d '{"id":"cam","source":"/opt/batchline/assets/vtest.avi","model":"pedestrian-ssdlite","loop":true,"realtime":true,"node":"auto"}' \
+    "$furl/api/v1/fleet/cameras")
+  [[ $code == 201 ]] || fail "POST /api/v1/fleet/cameras answered $code: $(cat "$work/camera.json")"
+  for _ in $(seq 1 120); do
+    curl -s --max-time 3 "$furl/api/v1/fleet/cameras" >"$work/cameras.json" || true
+    "$py" scripts/deploy/fleet_play.py camera-running "$work/cameras.json" 2>/dev/null && break
+    sleep 1
+  done
+  "$py" scripts/deploy/fleet_play.py camera-running "$work/cameras.json" print || {
+    podman logs "$fcontainer" 2>&1 | tail -20 >&2
+    fail "the camera placed auto is not running on a node pod"
+  }
+  podman kube down "$work/fleet-fleet.yaml" >/dev/null
+  podman kube down "$work/fleet-nodes.yaml" >/dev/null
+  if podman pod exists "$fpod"; then fail "podman kube down left pod $fpod"; fi
+  say "kube play of the fleet overlay: a camera placed auto runs on a node pod; kube down removed the pods"
+}
+
+# `scripts/test-deploy.sh --fleet`: step 5 alone, on the image built before.
+if [[ ${1:-} == --fleet ]]; then
+  fleet_play
+  say "passed"
+  exit 0
+fi
 
 # 1. The image.
 scripts/image.sh "$image"
@@ -165,4 +245,8 @@ say "kube play: the Secret's token is the one the pod asks for (401 without it, 
 podman kube down "$work/single-node.yaml" >/dev/null
 if podman pod exists "$pod"; then fail "podman kube down left pod $pod"; fi
 say "kube down: pod $pod removed"
+for v in "${volumes[@]}"; do podman volume rm -f "$v" >/dev/null 2>&1 || true; done
+podman secret rm batchline-token >/dev/null 2>&1 || true
+
+fleet_play
 say "passed"

@@ -30,10 +30,12 @@ case ${1:-} in
 esac
 
 # Suites that start processes: keep this list in step with Tests/ (a suite missing here only
-# runs in the other lane, slower; it is never skipped).
+# runs in the other lane, slower; it is never skipped). `batchline run`'s suites (CLITests,
+# AnalyticsRunTests) start processes too but keep a core busy for their whole length: they run in
+# the in-process lane, which the fleet's and the browsers' suites would otherwise leave short.
 processes='ServerLimitsTests|DashboardTests|ReconnectTests|CameraTests|OpenAPITests|MetricsTests|DurabilityTests'
 processes+='|FairnessTests|InferenceProtocolTests|DeploymentTests|EventFeedTests|ServeTests|ControlRoutesTests'
-processes+='|CheckConfigTests|CLITests|ModelsCLITests|AnalyticsRunTests|SinkDeliveryTests|FleetNodesTests|FleetDeploymentTests'
+processes+='|CheckConfigTests|ModelsCLITests|SinkDeliveryTests|FleetNodesTests|FleetDeploymentTests'
 processes="\.($processes)/"
 
 logs=$(mktemp -d)

@@ -17,6 +17,8 @@ public struct ErrorCode: Hashable, Sendable, CustomStringConvertible {
     public static let conflict = ErrorCode("conflict")
     /// Not now: loading, stopping, or too much waiting already; ask again (HTTP 503).
     public static let unavailable = ErrorCode("unavailable")
+    /// The disk we write to is full (HTTP 507).
+    public static let noSpace = ErrorCode("no-space")
     /// Something of ours failed: a stage, a device, a file we write (HTTP 500).
     public static let failed = ErrorCode("failed")
 

@@ -55,10 +55,10 @@ extension EdgeService {
         return entries
     }
 
-    /// Loads `name` from the repository (served at its latest version), or, when it serves
-    /// already, swaps the latest version in: the on-the-fly swap, with its validation and
-    /// rollback; a refusal or failure says why, with the library's own message.
-    public func load(model name: String) async throws(ServiceError) {
+    /// Loads `name` from the repository (served at `version`, else its latest), or, when it serves
+    /// already, swaps that version in: the on-the-fly swap, with its validation and rollback; a
+    /// refusal or failure says why, with the library's own message.
+    public func load(model name: String, version asked: Int? = nil) async throws(ServiceError) {
         guard ModelRepository.isValidName(name) else {
             throw ServiceError(.invalid, "invalid model name '\(name.prefix(80))' (use A-Z a-z 0-9 . _ -, 1-64)")
         }
@@ -67,10 +67,14 @@ extension EdgeService {
         let latest: Int
         do {
             repo = try ModelRepository(root: root)
-            guard let v = try repo.latest(of: name)?.version else {
-                throw ServiceError(.invalid, "\(root)/\(name): no complete version to load")
+            if let asked {
+                latest = try repo.version(name, asked).version
+            } else {
+                guard let v = try repo.latest(of: name)?.version else {
+                    throw ServiceError(.invalid, "\(root)/\(name): no complete version to load")
+                }
+                latest = v
             }
-            latest = v
         } catch let e as ServiceError {
             throw e
         } catch {
@@ -78,9 +82,13 @@ extension EdgeService {
         }
         if let served = servedPipeline(named: name), let models = served.models {
             guard models.status.version != latest else { return }
-            // The version loads on the blocking executor; this resumes when the stream switched.
+            // The version loads on the blocking executor; this resumes when the stream switched. A
+            // model no stream feeds reaches no batch boundary: staged, it serves from its next batch.
+            let wait: Duration = served.batching().streams > 0 ? .seconds(30) : .seconds(2)
             do {
-                _ = try await models.activate(latest, trigger: "repository-load")
+                _ = try await models.activate(latest, trigger: "repository-load", wait: wait)
+            } catch  where error.code == .staged {
+                return
             } catch {
                 throw ServiceError(error.code == .refused ? .conflict : .invalid, "\(name): \(error.message)")
             }
@@ -88,7 +96,7 @@ extension EdgeService {
         }
         guard !isStopping else { throw ServiceError(.unavailable, "the service is stopping") }
         do {
-            _ = try await pipeline(for: repo.root + "/" + name)
+            _ = try await pipeline(for: repo.root + "/" + name, version: asked)
         } catch let e as ServiceError {
             throw e
         } catch {
@@ -124,8 +132,9 @@ extension EdgeService {
         return ServiceError(invalid ? .invalid : .failed, "\(model): \(error)")
     }
 
-    /// The running pipeline for `model`, started (and awaited until ready) if there is none.
-    func pipeline(for model: String) async throws -> DetectionPipeline {
+    /// The running pipeline for `model`, started (and awaited until ready) if there is none; a
+    /// pipeline started here serves `version` first (the repository's latest when nil).
+    func pipeline(for model: String, version: Int? = nil) async throws -> DetectionPipeline {
         // One identity per model, however it is spelled: one pipeline serves every spelling.
         let model = ModelRepository.canonicalPath(model)
         // One lock decides between "serving", "loading" and "to load", so that no model loads twice.
@@ -141,7 +150,7 @@ extension EdgeService {
             if count + tasks.count >= Self.maxModels {
                 return .refused(ServiceError(.conflict, "this node serves \(Self.maxModels) models already"))
             }
-            let task = Task { try await self.startPipeline(model) }
+            let task = Task { try await self.startPipeline(model, version: version) }
             tasks[model] = task
             return .loading(task)
         }
@@ -155,8 +164,9 @@ extension EdgeService {
         return try await task.value
     }
 
-    private func startPipeline(_ model: String) async throws -> DetectionPipeline {
+    private func startPipeline(_ model: String, version: Int?) async throws -> DetectionPipeline {
         var options = PipelineOptions(sources: [], model: model)
+        options.modelVersion = version
         options.keepOpen = true
         options.mode = .batched
         options.batchPolicy = config.policy

@@ -84,7 +84,7 @@ public final class EdgeService: Sendable {
     let loading = Mutex<[String: Task<DetectionPipeline, any Error>]>([:])
     /// Each model's shadow evaluation, the latest (one per model served at most).
     let shadows = Mutex<[String: ShadowRun]>([:])
-    let logger: Logger
+    public let logger: Logger
     let ready = Atomic<Bool>(false)
     /// Makes the series of the node's models and streams.
     let metrics: any MetricsFactory

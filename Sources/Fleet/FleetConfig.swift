@@ -11,7 +11,11 @@ import Yams
 ///   - { name: edge-01, url: "http://10.0.0.11:8080", token_file: secrets/edge-01.token }
 /// discover: { dns: batchline-nodes.batchline.svc, port: 8080, token_file: /var/run/secrets/node-token }
 /// failover_s: 30                          # a node down this long has its cameras moved
+/// models: { repository: models }          # where rollouts take versions from
 /// ```
+/// With `models.repository`, a rollout's version comes from there, and a node that does not hold
+/// it (one with a repository of its own) is sent it first (`PUT /api/v1/models/{name}/versions/{v}`);
+/// without it, the nodes must share one repository that holds it.
 /// `discover` finds nodes besides `nodes`: every address the name resolves to (a headless
 /// Service's, one per node pod) is asked its name (`GET /api/v1/system`), every 10 s.
 /// Every key is checked as `serve`'s are: an unknown key, a wrong type, a duplicate name is refused
@@ -50,6 +54,8 @@ public struct FleetConfig: Sendable, Equatable {
     /// A node that has not answered for this long is `down` (polls every `pollInterval`).
     public var downAfter = 6.0
     public var pollInterval = 2.0
+    /// The repository rollouts take versions from (`models.repository`); nil: the nodes' own.
+    public var repository: String?
 
     public static let maxNodes = 256
     public static let maxFileBytes = 1 << 20
@@ -89,6 +95,7 @@ public struct FleetConfig: Sendable, Equatable {
         config.nodes = document.nodes ?? []
         config.discover = document.discover
         config.failover = document.failover ?? config.failover
+        config.repository = document.models?.repository
         guard !config.nodes.isEmpty || config.discover != nil else {
             throw ConfigError(file: file, key: "nodes", "give nodes, discover, or both")
         }
@@ -102,9 +109,10 @@ public struct FleetConfig: Sendable, Equatable {
         var nodes: [Node]?
         var discover: Discovery?
         var failover: Double?
+        var models: ModelsSection?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
-            case server, state, nodes, discover
+            case server, state, nodes, discover, models
             case failover = "failover_s"
         }
 
@@ -125,6 +133,7 @@ public struct FleetConfig: Sendable, Equatable {
                 nodes = entries
             }
             discover = try c.has(.discover) ? c.decode(DiscoveryEntry.self, forKey: .discover).discovery : nil
+            models = try c.has(.models) ? c.decode(ModelsSection.self, forKey: .models) : nil
             failover = try c.number(.failover)
             if let f = failover, !(f >= 5 && f <= 86_400) {
                 throw c.issue(.failover, "must be within 5...86400 seconds")
@@ -150,6 +159,18 @@ public struct FleetConfig: Sendable, Equatable {
             guard allowed, (1...253).contains(dns.utf8.count) else { throw c.issue(.dns, "must be a DNS name") }
             guard let port = try c.int(.port, in: 1...65_535) else { throw c.issue(.port, "missing") }
             discovery = Discovery(dns: dns, port: port, tokenFile: try c.string(.tokenFile))
+        }
+    }
+
+    struct ModelsSection: Decodable {
+        var repository: String
+
+        enum CodingKeys: String, CodingKey, CaseIterable { case repository }
+
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.mapping(CodingKeys.self)
+            guard let path = try c.string(.repository), !path.isEmpty else { throw c.issue(.repository, "missing") }
+            repository = path
         }
     }
 

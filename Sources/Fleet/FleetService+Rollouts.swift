@@ -23,6 +23,8 @@ extension FleetService {
             throw FleetError(.invalid, "model: missing")
         }
         guard let version = o["version"] as? Int, version >= 0 else { throw FleetError(.invalid, "version: missing") }
+        // From the fleet's repository when it has one: there, and complete, before any node hears of it.
+        _ = try repositoryVersion(model, version)
         var gate = Rollout.Gate()
         func number(_ key: String, _ range: ClosedRange<Double>) throws(FleetError) -> Double? {
             guard let value = o[key] else { return nil }
@@ -128,6 +130,10 @@ extension FleetService {
         case .shadowing:
             if !r.shadowStarted {
                 if r.before.isEmpty { await recordVersions(&r) }
+                if let refusal = await provide(r.model, r.version, to: r.canary, holds: held(r.model, on: r.canary)) {
+                    fail(&r, refusal, at: now)
+                    return
+                }
                 r.shadowBaseline = try? await canary.figures()
                 if let refusal = await canary.startShadow(r.model, version: r.version, gate: r.gate) {
                     fail(&r, "shadow on \(r.canary) refused: \(refusal)", at: now)
@@ -191,6 +197,10 @@ extension FleetService {
             }
             for node in r.waves[r.wave] {
                 guard let client = clients.withLock({ $0[node] }) else { continue }
+                if let refusal = await provide(r.model, r.version, to: node, holds: held(r.model, on: node)) {
+                    fail(&r, "\(refusal); halted", at: now)
+                    return
+                }
                 if let refusal = await client.activate(r.model, version: r.version) {
                     fail(&r, "\(node) could not switch: \(refusal); halted", at: now)
                     return

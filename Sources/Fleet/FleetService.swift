@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Core
 import Foundation
 import Logging
+import ModelRegistry
 import Synchronization
 
 /// The fleet: every node polled each `pollInterval` (at once, each bounded by its client's
@@ -19,6 +20,8 @@ public final class FleetService: Sendable {
     let board: Mutex<NodeBoard>
     let notes = Mutex(Ring<FleetNote>(capacity: 256))
     let wake = Wake()
+    /// Node/model pairs being switched to their assigned version, and when each last failed.
+    let switching = Mutex(VersionSwitches())
     let logger: Logger
 
     /// Opens the desired state and reads every node's token; throws one line naming what is wrong.
@@ -36,6 +39,9 @@ public final class FleetService: Sendable {
         }
         discoveredToken = try config.discover?.tokenFile.map { file throws(FleetError) in
             try Self.token(file, what: "discover", config: config)
+        }
+        if let root = config.repository, (try? ModelRepository(root: root)) == nil {
+            throw FleetError(.invalid, "\(config.file): models.repository: no such folder \(root)")
         }
         self.clients = Mutex(clients)
         board = Mutex(NodeBoard(nodes: config.nodes, downAfter: config.downAfter, now: Clock.now))
@@ -94,6 +100,8 @@ public final class FleetService: Sendable {
         }
         let byID = Dictionary(uniqueKeysWithValues: cameras.map { ($0.id, $0) })
         for action in plan { await carry(action, byID) }
+        let rollouts = (try? store.rollouts()) ?? []
+        switchVersions(board.withLock { Reconciler.versions(board: $0, rollouts: rollouts) })
     }
 
     /// Asks for a round now (after a change over the API).
@@ -118,8 +126,8 @@ public final class FleetService: Sendable {
             guard !known.contains(url) else { continue }
             let probe = NodeClient(
                 node: .init(name: address, url: url, tokenFile: nil), token: discoveredToken, client: client)
-            do throws(FleetError) {
-                let name = try await probe.identity()
+            switch await probe.identity() {
+            case .success(let name):
                 let node = FleetConfig.Node(name: name, url: url, tokenFile: nil)
                 // nil: the fleet holds `maxNodes` already and this is a new one (not kept, nor on the board).
                 let added = clients.withLock { c -> Bool? in
@@ -134,7 +142,7 @@ public final class FleetService: Sendable {
                 }
                 board.withLock { $0.add(name, url: url, at: Clock.now) }
                 note(.info, added ? "node \(name) discovered at \(url)" : "node \(name) is now at \(url)")
-            } catch {
+            case .failure(let error):
                 note(.warning, "\(url) (from \(dns)) does not say its name: \(error.message)")
             }
         }
@@ -144,13 +152,10 @@ public final class FleetService: Sendable {
         let current = clients.withLock { $0 }
         let results = await withTaskGroup(of: (String, Result<NodeReport, FleetError>).self) { group in
             for (name, client) in current {
-                group.addTask {
-                    do throws(FleetError) {
-                        return (name, .success(try await client.report()))
-                    } catch {
-                        return (name, .failure(error))
-                    }
-                }
+                // A Result, not `do throws(FleetError)` in the task: the release build (Swift
+                // 6.x, -O) corrupted the returned name that way, and the fleet crashed at its
+                // first answer ("No foreign strings"); seen in the fleet's pod.
+                group.addTask { (name, await client.reportResult()) }
             }
             var all: [(String, Result<NodeReport, FleetError>)] = []
             for await result in group { all.append(result) }
@@ -190,6 +195,10 @@ public final class FleetService: Sendable {
             note(.warning, "camera \(id) not placed: \(reason)")
         case .start(let node, let id):
             guard let camera = cameras[id], let client = clients.withLock({ $0[node] }) else { return }
+            if let problem = await prepare(camera, on: node) {
+                change(id) { $0.problem = "starting on \(node): \(problem)" }
+                return
+            }
             switch await client.start(camera.spec) {
             case .started, .exists:
                 if camera.problem != nil { change(id) { $0.problem = nil } }
@@ -204,6 +213,8 @@ public final class FleetService: Sendable {
             case .failed(let message):
                 change(id) { $0.problem = "starting on \(node): \(message)" }
             }
+        case .serve:
+            switchVersions([action])
         case .stop(let node, let stream, let reason):
             guard let client = clients.withLock({ $0[node] }) else { return }
             if let failure = await client.stop(stream) {
@@ -222,7 +233,7 @@ public final class FleetService: Sendable {
         }
     }
 
-    func note(_ level: Logger.Level, _ text: String) {
+    public func note(_ level: Logger.Level, _ text: String) {
         logger.log(level: level, "\(text)")
         let entry = FleetNote(time: Date().timeIntervalSince1970, level: level.rawValue, text: text)
         notes.withLock { $0.append(entry) }

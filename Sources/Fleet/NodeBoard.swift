@@ -48,11 +48,18 @@ public struct NodeReport: Sendable, Equatable {
         public var capacityFPS: Double?
         public var servedFPS: Double
         public var headroomFPS: Double?
+        /// The version it serves (nil until known), and those its repository holds.
+        public var version: Int?
+        public var versions: [Int]
 
-        public init(capacityFPS: Double?, servedFPS: Double, headroomFPS: Double?) {
+        public init(
+            capacityFPS: Double?, servedFPS: Double, headroomFPS: Double?, version: Int? = nil, versions: [Int] = []
+        ) {
             self.capacityFPS = capacityFPS
             self.servedFPS = servedFPS
             self.headroomFPS = headroomFPS
+            self.version = version
+            self.versions = versions
         }
     }
 

@@ -9,7 +9,7 @@ extension NodeClient {
     static let switchTimeout: TimeAmount = .seconds(120)
 
     /// The version of `model` it serves (nil when it does not serve it).
-    func servedVersion(_ model: String) async throws(FleetError) -> Int? {
+    func servedVersion(_ model: String) async throws -> Int? {
         let (status, body) = try await call(.GET, "/api/v1/models", nil, timeout)
         guard status == 200, let list = (try? JSONSerialization.jsonObject(with: body)) as? [[String: Any]] else {
             throw FleetError(.unavailable, "its /api/v1/models: HTTP \(status)")
@@ -25,12 +25,12 @@ extension NodeClient {
             let (status, reply) = try await call(.POST, "/api/v1/models/\(model)/shadow", body, timeout)
             return status == 202 ? nil : Self.message(reply) ?? "HTTP \(status)"
         } catch {
-            return error.message
+            return (error as? FleetError)?.message ?? "\(error)"
         }
     }
 
     /// The shadow run's state, agreement, frames and reason.
-    func shadowFigures(_ model: String) async throws(FleetError) -> (
+    func shadowFigures(_ model: String) async throws -> (
         state: String, agreement: Double?, frames: Int, reason: String?
     ) {
         let (status, body) = try await call(.GET, "/api/v1/models/\(model)/shadow", nil, timeout)
@@ -50,7 +50,7 @@ extension NodeClient {
             // 202: staged on an idle node, serving from its next batch.
             return status == 200 || status == 202 ? nil : Self.message(reply) ?? "HTTP \(status)"
         } catch {
-            return error.message
+            return (error as? FleetError)?.message ?? "\(error)"
         }
     }
 
@@ -60,12 +60,12 @@ extension NodeClient {
             let (status, reply) = try await call(.POST, "/api/v1/models/\(model)/rollback", nil, Self.switchTimeout)
             return status == 200 ? nil : Self.message(reply) ?? "HTTP \(status)"
         } catch {
-            return error.message
+            return (error as? FleetError)?.message ?? "\(error)"
         }
     }
 
     /// Its streams' frames shed in all and worst lag p99 over the last 10 s, now.
-    func figures() async throws(FleetError) -> Rollout.Figures {
+    func figures() async throws -> Rollout.Figures {
         let (status, body) = try await call(.GET, "/api/v1/streams", nil, timeout)
         guard status == 200, let streams = (try? JSONSerialization.jsonObject(with: body)) as? [[String: Any]] else {
             throw FleetError(.unavailable, "its /api/v1/streams: HTTP \(status)")
@@ -79,7 +79,7 @@ extension NodeClient {
         return Rollout.Figures(shed: shed, lagP99: (lag * 10).rounded() / 10, time: Clock.now)
     }
 
-    private func call(_ method: HTTPMethod, _ path: String, _ body: Data?, _ limit: TimeAmount) async throws(FleetError)
+    private func call(_ method: HTTPMethod, _ path: String, _ body: Data?, _ limit: TimeAmount) async throws
         -> (Int, Data)
     {
         do {

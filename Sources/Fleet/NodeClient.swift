@@ -26,13 +26,16 @@ struct NodeClient: Sendable {
     }
 
     /// Its streams, its models' headroom and its process's CPU and memory.
-    func report() async throws(FleetError) -> NodeReport {
+    func report() async throws -> NodeReport {
         async let streamsBody = get("/api/v1/streams")
         async let batchingBody = get("/api/v1/batching")
         async let systemBody = get("/api/v1/system")
-        let (streamsData, batchingData, systemData): (Data, Data, Data)
+        async let modelsBody = get("/api/v1/models")
+        let (streamsData, batchingData, systemData, modelsData): (Data, Data, Data, Data)
         do {
-            (streamsData, batchingData, systemData) = try await (streamsBody, batchingBody, systemBody)
+            (streamsData, batchingData, systemData, modelsData) = try await (
+                streamsBody, batchingBody, systemBody, modelsBody
+            )
         } catch let error as FleetError {
             throw error
         } catch {
@@ -50,6 +53,14 @@ struct NodeClient: Sendable {
                 capacityFPS: capacity["capacity_fps"] as? Double, servedFPS: capacity["served_fps"] as? Double ?? 0,
                 headroomFPS: capacity["headroom_fps"] as? Double)
         }
+        // The version each serves, and those its repository holds.
+        for entry in (try? JSONSerialization.jsonObject(with: modelsData)) as? [[String: Any]] ?? [] {
+            guard let model = entry["name"] as? String, let version = entry["version"] as? Int else { continue }
+            var load = models[model] ?? .init(capacityFPS: nil, servedFPS: 0, headroomFPS: nil)
+            load.version = version
+            load.versions = (entry["versions"] as? [Int] ?? []).prefix(1000).map { $0 }
+            models[model] = load
+        }
         let sample =
             ((try? JSONSerialization.jsonObject(with: systemData)) as? [String: Any])?["sample"] as? [String: Any]
         return NodeReport(
@@ -63,18 +74,30 @@ struct NodeClient: Sendable {
             memoryBytes: sample?["rss_bytes"] as? Int)
     }
 
-    /// The name the node gives itself (`GET /api/v1/system`'s `node`).
-    func identity() async throws(FleetError) -> String {
+    /// `report()` as a value.
+    func reportResult() async -> Result<NodeReport, FleetError> {
+        do {
+            return .success(try await report())
+        } catch let error as FleetError {
+            return .failure(error)
+        } catch {
+            return .failure(FleetError(.unavailable, "\(error)"))
+        }
+    }
+
+    /// The name the node gives itself (`GET /api/v1/system`'s `node`), or why not (a value, as
+    /// `reportResult`: no typed throws across an async call in the release build).
+    func identity() async -> Result<String, FleetError> {
         let data: Data
         do {
             data = try await get("/api/v1/system")
         } catch {
-            throw FleetError(.unavailable, "\(error)")
+            return .failure(FleetError(.unavailable, "\(error)"))
         }
         guard let name = ((try? JSONSerialization.jsonObject(with: data)) as? [String: Any])?["node"] as? String,
             (1...64).contains(name.utf8.count)
-        else { throw FleetError(.unavailable, "its /api/v1/system gives no node name") }
-        return name
+        else { return .failure(FleetError(.unavailable, "its /api/v1/system gives no node name")) }
+        return .success(name)
     }
 
     /// Starts a stream from `spec` (`POST /api/v1/streams`); allowed `startTimeout`, since a node
@@ -113,12 +136,21 @@ struct NodeClient: Sendable {
     func send(_ method: HTTPMethod, _ path: String, body: Data?, timeout: TimeAmount? = nil) async throws
         -> (Int, Data)
     {
+        try await send(
+            method, path, body: body.map { .bytes(ByteBuffer(bytes: $0)) }, contentType: "application/json",
+            timeout: timeout)
+    }
+
+    func send(
+        _ method: HTTPMethod, _ path: String, body: HTTPClientRequest.Body?, contentType: String,
+        timeout: TimeAmount? = nil
+    ) async throws -> (Int, Data) {
         var request = HTTPClientRequest(url: node.url + path)
         request.method = method
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         if let body {
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(bytes: body))
+            request.headers.add(name: "Content-Type", value: contentType)
+            request.body = body
         }
         let limit = timeout ?? self.timeout
         let deadline = NIODeadline.now() + limit

@@ -10,6 +10,8 @@ public enum Reconciler {
         case start(node: String, camera: String)
         /// Remove stream `stream` from `node` (`DELETE`), for `reason`.
         case stop(node: String, stream: String, reason: String)
+        /// Switch `node`'s `model` from version `from` to `version`, the one the fleet assigns it.
+        case serve(node: String, model: String, version: Int, from: Int)
     }
 
     /// The actions that bring `cameras` and the nodes of `board` together:
@@ -83,6 +85,22 @@ public enum Reconciler {
                     elsewhere.map { "camera \(stream) runs on \($0) now" }
                     ?? "not in the fleet's desired state (added behind its back)"
                 actions.append(.stop(node: node.name, stream: stream, reason: reason))
+            }
+        }
+        return actions
+    }
+
+    /// The switches that bring every node up to the version of each model it serves that the
+    /// rollouts assign it (`Assignments`): a node that restarted and loaded its latest, or one
+    /// switched behind the fleet's back. Models with a rollout under way are left to it.
+    public static func versions(board: NodeBoard, rollouts: [Rollout]) -> [Action] {
+        var actions: [Action] = []
+        for node in board.nodes.values.sorted(by: { $0.name < $1.name }) where node.state == .up {
+            for (model, load) in (node.report?.models ?? [:]).sorted(by: { $0.key < $1.key }) {
+                guard let served = load.version, !Assignments.rollingOut(model, rollouts: rollouts),
+                    let wanted = Assignments.version(of: model, on: node.name, rollouts: rollouts), wanted != served
+                else { continue }
+                actions.append(.serve(node: node.name, model: model, version: wanted, from: served))
             }
         }
         return actions

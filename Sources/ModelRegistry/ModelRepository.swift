@@ -46,6 +46,12 @@ public struct RepositoryError: Error, CustomStringConvertible, Sendable, Equatab
         case incomplete
         /// A name, version, size or path that is refused.
         case invalid
+        /// A version by that number is there already, with other files.
+        case exists
+        /// The disk is full.
+        case noSpace
+        /// The repository could not be written.
+        case failed
     }
 
     /// The kind.
@@ -168,6 +174,15 @@ public struct ModelRepository: Sendable {
         guard let dir = Self.realPath(path), Self.isDirectory(dir) else {
             throw RepositoryError(path: path, message: "no such version", code: .notFound)
         }
+        return try check(folder: dir, name: name, version: v, shown: path)
+    }
+
+    /// Checks the version folder `dir` (inside the root; its real path) as a complete version `v` of
+    /// `name`: no `.incomplete`, a bounded valid sidecar naming a plain file that is there, bounded
+    /// and not empty. `shown` is the path errors name.
+    public func check(folder dir: String, name: String, version v: Int, shown path: String) throws(RepositoryError)
+        -> ModelVersion
+    {
         try inside(dir, path)
         if FileManager.default.fileExists(atPath: dir + "/.incomplete") {
             throw RepositoryError(path: path, message: "still being copied (.incomplete present)", code: .incomplete)
@@ -305,6 +320,9 @@ extension RepositoryError: CodedError {
         case .notFound: .notFound
         case .incomplete: .unavailable
         case .invalid: .invalid
+        case .exists: .conflict
+        case .noSpace: .noSpace
+        case .failed: .failed
         }
     }
 }

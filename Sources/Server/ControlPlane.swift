@@ -40,6 +40,7 @@ public enum ControlPlane {
         ("/api/v1/streams/{id}/snapshot.jpg", ["GET"]), ("/api/v1/streams/{id}/analytics", ["GET", "PUT"]),
         ("/api/v1/models", ["GET"]), ("/api/v1/models/{name}/activate", ["POST"]),
         ("/api/v1/models/{name}/rollback", ["POST"]), ("/api/v1/models/{name}/shadow", ["GET", "POST"]),
+        ("/api/v1/models/{name}/versions/{version}", ["PUT"]),
         ("/api/v1/batching", ["GET", "PUT"]),
         ("/api/v1/system", ["GET"]), ("/api/v1/sinks", ["GET"]), ("/api/v1/events", ["GET"]),
         ("/api/v1/events/{id}/snapshot.jpg", ["GET"]), ("/api/v1/events/{id}/clip.mp4", ["GET"]),
@@ -279,6 +280,7 @@ public enum ControlPlane {
         case .notFound: .notFound
         case .conflict: .conflict
         case .unavailable: .serviceUnavailable
+        case .noSpace: .init(code: 507, reasonPhrase: "Insufficient Storage")
         default: .internalServerError
         }
     }

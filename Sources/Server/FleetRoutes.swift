@@ -1,6 +1,7 @@
 import Fleet
 import Foundation
 import Hummingbird
+import Logging
 import NIOCore
 
 /// The fleet's API (`batchline fleet`): nodes, cameras and what the fleet did, health. Mutating
@@ -13,6 +14,7 @@ public enum FleetRoutes {
         ("/api/v1/fleet/cameras/{id}", ["GET", "PATCH", "DELETE"]), ("/api/v1/fleet/log", ["GET"]),
         ("/api/v1/openapi.yaml", ["GET"]), ("/api/v1/fleet/rollouts", ["GET", "POST"]),
         ("/api/v1/fleet/rollouts/{id}", ["GET"]), ("/api/v1/fleet/rollouts/{id}/abort", ["POST"]),
+        ("/api/v1/fleet/models", ["GET"]), ("/api/v1/fleet/models/{name}/versions/{version}", ["PUT"]),
     ]
 
     /// The OpenAPI 3.1 document of the fleet's routes (`Sources/Server/Resources/fleet-openapi.yaml`).
@@ -80,6 +82,15 @@ public enum FleetRoutes {
             } catch {
                 return failure(error)
             }
+        }
+        // The versions rollouts take (`models.repository`), and one uploaded there (token only).
+        router.get("/api/v1/fleet/models") { _, _ in ControlPlane.json(fleet.repositoryModels()) }
+        let uploads = VersionUploads(root: fleet.config.repository, guarded: fleet.config.tokenFile != nil)
+        router.put("/api/v1/fleet/models/:name/versions/:version") { request, context in
+            let received = await uploads.receive(
+                request, name: context.parameters.get("name") ?? "", version: context.parameters.get("version") ?? "")
+            if let (model, version) = received.added { fleet.note(.notice, "\(model) version \(version) uploaded") }
+            return received.response
         }
         router.delete("/api/v1/fleet/cameras/:id") { _, context in
             let id = context.parameters.get("id") ?? ""

@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import Hummingbird
 
 /// The `infer` request's JSON, as typed values. Only what the Open Inference Protocol defines is
 /// read: the request's keys are checked, a tensor's and an output's extra keys are left alone.
@@ -220,5 +221,49 @@ extension Double: TensorElement {
     init?(json n: UnsafeRawBufferPointer.SubSequence) {
         guard let d = JSONReader.double(n), d.isFinite else { return nil }
         self = d
+    }
+}
+
+/// `POST /v2/repository/models/{name}/load`'s optional body: `{"parameters": {"version": N}}`
+/// loads (or swaps in) that version instead of the latest; an empty body asks for the latest.
+struct LoadRequest: Decodable {
+    var parameters: Parameters?
+
+    struct Parameters: Decodable {
+        var version: Int?
+
+        enum CodingKeys: String, CodingKey, CaseIterable { case version }
+
+        init(from decoder: any Decoder) throws {
+            try decoder.rejectUnknownKeys(CodingKeys.self)
+            version = try decoder.container(keyedBy: CodingKeys.self).strict(Int.self, forKey: .version)
+        }
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case parameters }
+
+    init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        parameters = try decoder.container(keyedBy: CodingKeys.self).strict(Parameters.self, forKey: .parameters)
+    }
+
+    /// The version asked for (nil: the latest), or the refusal.
+    static func decode(_ request: Request) async -> Result<Int?, BodyRefusal> {
+        let body: ByteBuffer
+        switch (try? await ControlPlane.collect(request)) ?? .failure(ControlPlane.tooLarge) {
+        case .success(let b): body = b
+        case .failure(let refusal): return .failure(refusal)
+        }
+        guard body.readableBytes > 0 else { return .success(nil) }
+        switch RequestDecoding.decode(
+            LoadRequest.self, from: Data(body.readableBytesView), notAnObject: "the body must be a JSON object")
+        {
+        case .success(let r):
+            if let v = r.parameters?.version, v < 0 {
+                return .failure(BodyRefusal(.badRequest, "parameters.version: must be 0 or more"))
+            }
+            return .success(r.parameters?.version)
+        case .failure(let refusal): return .failure(refusal)
+        }
     }
 }

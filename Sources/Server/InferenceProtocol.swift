@@ -55,10 +55,16 @@ enum InferenceProtocol {
         router.post("/v2/repository/index") { _, _ in
             ControlPlane.json(service.repositoryIndex())
         }
-        router.post("/v2/repository/models/:model/load") { _, context in
+        router.post("/v2/repository/models/:model/load") { request, context in
             let name = context.parameters.get("model") ?? ""
+            // An optional body, `{"parameters": {"version": N}}`: that version (else the latest).
+            let version: Int?
+            switch await LoadRequest.decode(request) {
+            case .success(let v): version = v
+            case .failure(let refusal): return refusal.response
+            }
             do {
-                try await service.load(model: name)
+                try await service.load(model: name, version: version)
                 return Response(status: .ok)
             } catch {
                 return ControlPlane.error(error)

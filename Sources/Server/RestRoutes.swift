@@ -3,6 +3,7 @@ import Delivery
 import EdgeNode
 import Foundation
 import Hummingbird
+import Logging
 import ModelRegistry
 import Monitoring
 import NIOCore
@@ -67,6 +68,16 @@ enum RestRoutes {
     static func add(to router: Router<ControlContext>, service: EdgeService, sampler: ResourceMonitor?) {
         ModelRoutes.add(to: router, control: service, trigger: "http")
         ShadowRoutes.add(to: router, service: service)
+        // Into the node's own repository (where the fleet sends what it rolls out); token only.
+        let uploads = VersionUploads(root: service.config.repository, guarded: service.config.tokenFile != nil)
+        router.put("/api/v1/models/:name/versions/:version") { request, context in
+            let received = await uploads.receive(
+                request, name: context.parameters.get("name") ?? "", version: context.parameters.get("version") ?? "")
+            if let (model, version) = received.added {
+                service.logger.notice("version uploaded", metadata: ["model": "\(model)", "version": "\(version)"])
+            }
+            return received.response
+        }
         router.get("/api/v1/batching") { _, _ in
             ControlPlane.json(
                 service.servedModels.compactMap { p in

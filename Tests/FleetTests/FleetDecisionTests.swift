@@ -168,4 +168,49 @@ struct FleetDecisionTests {
         #expect(RolloutGates.observation(baseline: before, now: shedding, shedBefore: 2, gate: gate).pass)
         #expect(RolloutGates.waves(["c", "a", "b", "d", "e"], size: 2) == [["a", "b"], ["c", "d"], ["e"]])
     }
+
+    static func rollout(
+        _ version: Int, _ phase: Rollout.Phase, switched: [String] = [], before: [String: Int] = [:], at created: Double
+    ) -> Rollout {
+        var r = Rollout(
+            id: "r\(created)", model: "det", version: version, canary: "a", waves: [["b"], ["c"]], gate: .init(),
+            phase: phase, before: before, created: created)
+        r.switched = switched
+        return r
+    }
+
+    @Test(
+        "Assigned versions: none before any rollout; a done rollout's version everywhere; a refused one keeps the version before; one under way splits the nodes"
+    )
+    func assignments() {
+        #expect(Assignments.version(of: "det", on: "a", rollouts: []) == nil)
+        let done = Self.rollout(2, .done, switched: ["a", "b", "c"], before: ["a": 1, "b": 1, "c": 1], at: 1)
+        #expect(["a", "b", "c"].map { Assignments.version(of: "det", on: $0, rollouts: [done]) } == [2, 2, 2])
+        #expect(Assignments.version(of: "other", on: "a", rollouts: [done]) == nil)
+        // v3 refused at the canary: everyone stays on 2 (a node that restarts and loads 3 goes back).
+        let failed = Self.rollout(3, .failed, before: ["a": 2, "b": 2, "c": 2], at: 2)
+        #expect(Assignments.version(of: "det", on: "b", rollouts: [done, failed]) == 2)
+        // A first rollout refused: the canary's version before it is kept.
+        #expect(
+            Assignments.version(of: "det", on: "c", rollouts: [Self.rollout(3, .aborted, before: ["a": 1], at: 0)]) == 1
+        )
+        // Under way: what switched serves 4, the rest 2; the plan leaves the model to the rollout.
+        let going = Self.rollout(4, .waves, switched: ["a", "b"], before: ["a": 2, "b": 2, "c": 2], at: 3)
+        let all = [failed, going, done]
+        #expect(["a", "b", "c"].map { Assignments.version(of: "det", on: $0, rollouts: all) } == [4, 4, 2])
+        #expect(Assignments.rollingOut("det", rollouts: all) && !Assignments.rollingOut("det", rollouts: [done]))
+
+        var board = NodeBoard(nodes: Self.nodes, downAfter: 6, now: 0)
+        for (name, version) in [("a", 2), ("b", 3), ("c", 2)] {
+            var report = Self.report(["s-\(name)"], headroom: 50)
+            report.models["det"]?.version = version
+            _ = board.answered(name, report, at: 1)
+        }
+        // b restarted and loaded its latest (3): switched back to 2; the others are as assigned.
+        #expect(
+            Reconciler.versions(board: board, rollouts: [done, failed])
+                == [.serve(node: "b", model: "det", version: 2, from: 3)])
+        #expect(Reconciler.versions(board: board, rollouts: [done, failed, going]).isEmpty)
+        #expect(Reconciler.versions(board: board, rollouts: []).isEmpty)
+    }
 }

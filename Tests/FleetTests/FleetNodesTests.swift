@@ -7,7 +7,7 @@ import Testing
 @Suite("Fleet with real nodes", .serialized)
 struct FleetNodesTests {
     /// A node with a token and no streams of its own (the fleet's are all it runs).
-    static func node(_ dir: URL, _ name: String, repository: String? = nil) throws -> ServeProcess {
+    static func node(_ dir: URL, _ name: String, repository: String? = nil, port: Int = 0) throws -> ServeProcess {
         try ServeProcess(
             config: """
                 server: { host: 127.0.0.1, port: 0, token_file: \(dir.path)/\(name).token }
@@ -15,14 +15,15 @@ struct FleetNodesTests {
                 output: { events: \(dir.path)/\(name)/events, outbox: \(dir.path)/\(name)/outbox, snapshots: \(dir.path)/\(name)/snapshots, clips: \(dir.path)/\(name)/clips }
                 batching: { policy: realtime, sizes: [1, 2, 4] }
                 sources: { timeout_s: 5 }
-                """)
+                """, port: port)
     }
 
-    static func fleetConfig(_ dir: URL, nodes: [(String, ServeProcess)]) -> String {
+    static func fleetConfig(_ dir: URL, nodes: [(String, ServeProcess)], repository: String? = nil) -> String {
         var yaml = """
             server: { host: 127.0.0.1, port: 0, token_file: \(dir.path)/fleet.token }
             state: \(dir.path)/fleet/state.sqlite
             failover_s: 10
+            \(repository.map { "models: { repository: \($0) }" } ?? "")
             nodes:
 
             """
@@ -181,18 +182,26 @@ struct FleetNodesTests {
     }
 
     @Test(
-        "Rollouts over three nodes, and the fleet's page in headless Chromium: a camera added, moved and removed from the page; a good version rolled out from the page (judged on the canary, served there and watched, then on the others; its steps live); a corrupt one halted at the canary with the others untouched; one aborted by hand goes back"
+        "Rollouts over three nodes, two sharing the fleet's repository and one with its own (sent the versions it lacks), and the fleet's page in headless Chromium: a camera added, moved and removed from the page; a good version rolled out from the page (judged on the canary, served there and watched, then on the others; its steps live); a corrupt one halted at the canary with the others untouched; one aborted by hand goes back; a node switched behind the fleet's back, and one restarted on a newer version on its disk, serve the version assigned again"
     )
     func rollouts() async throws {
         let dir = TestAssets.temporaryDirectory("fleet-rollout")
         defer { try? FileManager.default.removeItem(at: dir) }
         let repository = try Self.twoVersions(dir)
         let model = dir.appendingPathComponent("models/pedestrian")
+        // n3 keeps a repository of its own, holding version 2 only: the fleet sends it the others.
+        let own = dir.appendingPathComponent("n3-models/pedestrian")
+        try FileManager.default.createDirectory(at: own, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: model.appendingPathComponent("2"), to: own.appendingPathComponent("2"))
         let names = ["n1", "n2", "n3"]
         var nodes: [String: ServeProcess] = [:]
-        for name in names { nodes[name] = try Self.node(dir, name, repository: repository) }
+        for name in names {
+            nodes[name] = try Self.node(
+                dir, name, repository: name == "n3" ? own.deletingLastPathComponent().path : repository)
+        }
         let fleet = try ServeProcess(
-            config: Self.fleetConfig(dir, nodes: names.map { ($0, nodes[$0]!) }), command: "fleet")
+            config: Self.fleetConfig(dir, nodes: names.map { ($0, nodes[$0]!) }, repository: repository),
+            command: "fleet")
         let token = try String(contentsOf: dir.appendingPathComponent("fleet.token"), encoding: .utf8)
             .trimmingCharacters(in: .whitespacesAndNewlines)
         let auth = "Bearer \(token)"
@@ -271,6 +280,44 @@ struct FleetNodesTests {
         let aborted = try await fleet.request("POST", "/api/v1/fleet/rollouts/\(slow)/abort", authorization: auth)
         #expect(aborted.status == 200 && aborted.object?["phase"] as? String == "aborted", "\(aborted.text)")
         #expect(try await served() == ["n1": 1, "n2": 1, "n3": 1])
+        // n3 was sent version 1 (and 3 when it was the canary) into its own repository, as a version.
+        let sent = try FileManager.default.contentsOfDirectory(atPath: own.path).sorted()
+        #expect(sent.contains("1") && !sent.contains { $0.hasPrefix(".") }, "\(sent)")
+        #expect(
+            FileManager.default.contentsEqual(
+                atPath: own.appendingPathComponent("1/frozen_inference_graph.pb").path,
+                andPath: model.appendingPathComponent("1/frozen_inference_graph.pb").path))
+
+        // Version 2 switched on n1 behind the fleet's back: reported and undone.
+        let n1Token = try String(contentsOf: dir.appendingPathComponent("n1.token"), encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let behind = try await nodes["n1"]!.request(
+            "POST", "/api/v1/models/pedestrian/activate", body: Data(#"{"version":2}"#.utf8),
+            authorization: "Bearer \(n1Token)")
+        #expect(behind.status == 200, "\(behind.text)")
+        let undone = try await nodes["n1"]!.poll("/api/v1/models", timeout: 120) { reply in
+            reply.array?.first?["version"] as? Int == 1
+        }
+        #expect(undone.array?.first?["version"] as? Int == 1, "\(undone.text)")
+
+        // n3 stopped and started again: its latest on disk is 2 (or 3), yet it serves 1, assigned.
+        let port = try #require(nodes["n3"]!.address.split(separator: ":").last.flatMap { Int($0) })
+        #expect(nodes["n3"]!.stop().status == 0)
+        nodes["n3"] = try Self.node(dir, "n3", repository: own.deletingLastPathComponent().path, port: port)
+        let back = try await nodes["n3"]!.poll("/api/v1/streams", timeout: 180) { reply in
+            (reply.array ?? []).contains { $0["id"] as? String == "c2" }
+        }
+        #expect((back.array ?? []).contains { $0["id"] as? String == "c2" }, "\(back.text)")
+        #expect(try await served()["n3"] == 1)
+        // A version uploaded to the fleet's own repository (GNU tar's archive), listed for rollouts.
+        let archive = try TestAssets.tarArchive(of: TestAssets.detector)
+        let uploaded = try await fleet.request(
+            "PUT", "/api/v1/fleet/models/pedestrian/versions/4", body: archive, authorization: auth)
+        #expect(uploaded.status == 201, "\(uploaded.text)")
+        let listed = try await fleet.request("GET", "/api/v1/fleet/models").array ?? []
+        #expect(listed.first { $0["name"] as? String == "pedestrian" }?["versions"] as? [Int] == [1, 2, 3, 4])
+        let log = try await fleet.request("GET", "/api/v1/fleet/log").text
+        #expect(log.contains("n1 serves pedestrian version 2; the fleet assigns version 1"), "\(log)")
         let metrics = try await fleet.request("GET", "/metrics")
         #expect(metrics.text.contains(#"batchline_fleet_rollouts{phase="done"} 1"#), "\(metrics.text)")
         #expect(metrics.text.contains(#"batchline_fleet_node_up{node="n1"} 1"#), "\(metrics.text)")

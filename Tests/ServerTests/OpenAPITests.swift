@@ -50,7 +50,7 @@ struct OpenAPITests {
             URL(fileURLWithPath: tool),
             [
                 "run", serve.address + "/api/v1/openapi.yaml", "--url", serve.address, "--checks", "all",
-                "--max-examples", "25", "--seed", "1", "-H", "Authorization: Bearer schemathesis-test-token-0123456789",
+                "--max-examples", "15", "--seed", "1", "-H", "Authorization: Bearer schemathesis-test-token-0123456789",
                 "--exclude-path", "/api/v1/events",
                 // What a schema cannot say (the file exists, the model is in the repository, the size
                 // is one compiled) is refused with 400 as specified; schemathesis would read those as

@@ -20,8 +20,9 @@ public final class ServeProcess: @unchecked Sendable {
 
     /// Starts it on `config` (YAML text written to a temporary file) and waits until it listens;
     /// throws with its standard error when it exits first or does not listen within `timeout`.
-    /// `command` is `serve`, or `fleet` (which takes the same `--config` and `--port`).
-    public init(config: String, command: String = "serve", timeout: Double = 60) throws {
+    /// `command` is `serve`, or `fleet` (which takes the same `--config` and `--port`); `port` 0
+    /// takes a free one (a given one: a process started again where it was).
+    public init(config: String, command: String = "serve", port: Int = 0, timeout: Double = 60) throws {
         folder = TestAssets.temporaryDirectory("serve")
         let configFile = folder.appendingPathComponent("config.yaml")
         try config.write(to: configFile, atomically: true, encoding: .utf8)
@@ -29,7 +30,7 @@ public final class ServeProcess: @unchecked Sendable {
         errFile = folder.appendingPathComponent("stderr")
         for file in [outFile, errFile] { _ = FileManager.default.createFile(atPath: file.path, contents: nil) }
         process.executableURL = TestAssets.executable
-        process.arguments = [command, "--config", configFile.path, "--port", "0"]
+        process.arguments = [command, "--config", configFile.path, "--port", String(port)]
         process.currentDirectoryURL = TestAssets.root
         process.standardOutput = try FileHandle(forWritingTo: outFile)
         process.standardError = try FileHandle(forWritingTo: errFile)

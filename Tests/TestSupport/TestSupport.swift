@@ -30,6 +30,22 @@ public enum TestAssets {
         return url
     }
 
+    /// GNU tar's archive of `folder`'s contents (`tar -C FOLDER -cf - .`), as a user sends a version.
+    public static func tarArchive(of folder: String) throws -> Data {
+        let tar = Process()
+        tar.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        tar.arguments = ["tar", "-C", folder, "-cf", "-", "."]
+        let out = Pipe()
+        tar.standardOutput = out
+        try tar.run()
+        let archive = out.fileHandleForReading.readDataToEndOfFile()
+        tar.waitUntilExit()
+        guard tar.terminationStatus == 0 else {
+            throw CocoaError(.fileReadUnknown, userInfo: [NSFilePathErrorKey: folder])
+        }
+        return archive
+    }
+
     /// The `batchline` executable built next to the tests.
     public static var executable: URL {
         let beside = Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("batchline")

@@ -72,6 +72,9 @@ fleet_play() {
   kubectl kustomize deploy/kubernetes/overlays/fleet >"$work/fleet.yaml"
   "$py" scripts/deploy/fleet_play.py nodes "$work/fleet.yaml" "$root/models" "$(free_port)" "$(free_port)" \
     >"$work/fleet-nodes.yaml"
+  # What an earlier run cut short may have left: kube play refuses a Secret or claim that exists.
+  podman secret rm batchline-token batchline-fleet-token >/dev/null 2>&1 || true
+  podman volume rm -f batchline-fleet-state >/dev/null 2>&1 || true
   podman kube play "$work/fleet-nodes.yaml" >"$work/play-nodes.log" 2>&1 || {
     cat "$work/play-nodes.log" >&2
     fail "podman kube play of the fleet's nodes"

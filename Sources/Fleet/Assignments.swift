@@ -9,18 +9,24 @@ public enum Assignments {
     /// The version of `model` that `node` should serve; nil: the fleet has no say.
     public static func version(of model: String, on node: String, rollouts: [Rollout]) -> Int? {
         var fleet: Int?
+        // Before any rollout is done: each node's version before a refused one (the canary's for
+        // a node it did not know).
+        var kept: [String: Int] = [:]
+        var fallback: Int?
         for r in rollouts.filter({ $0.model == model }).sorted(by: { $0.created < $1.created }) {
             switch r.phase {
             case .done:
                 fleet = r.version
             case .failed, .aborted:
-                fleet = fleet ?? r.before[r.canary]
+                guard fleet == nil else { continue }
+                kept.merge(r.before) { old, _ in old }
+                fallback = fallback ?? r.before[r.canary]
             case .shadowing, .observing, .waves:
                 if r.switched.contains(node) { return r.version }
-                return fleet ?? r.before[node]
+                return fleet ?? r.before[node] ?? kept[node] ?? fallback
             }
         }
-        return fleet
+        return fleet ?? kept[node] ?? fallback
     }
 
     /// Whether a rollout of `model` is under way (its own loop switches the nodes meanwhile).

@@ -197,12 +197,13 @@ extension FleetService {
             }
             for node in r.waves[r.wave] {
                 guard let client = clients.withLock({ $0[node] }) else { continue }
-                if let refusal = await provide(r.model, r.version, to: node, holds: held(r.model, on: node)) {
-                    fail(&r, "\(refusal); halted", at: now)
-                    return
-                }
-                if let refusal = await client.activate(r.model, version: r.version) {
-                    fail(&r, "\(node) could not switch: \(refusal); halted", at: now)
+                // A node that cannot take it halts the rollout, and what switched goes back: the
+                // fleet then serves one version, the one before.
+                var refusal = await provide(r.model, r.version, to: node, holds: held(r.model, on: node))
+                if refusal == nil { refusal = await client.activate(r.model, version: r.version) }
+                if let refusal {
+                    await rollBack(&r, why: "\(node) could not switch: \(refusal)")
+                    fail(&r, "\(node) could not switch: \(refusal); rolled back", at: now)
                     return
                 }
                 r.switched.append(node)

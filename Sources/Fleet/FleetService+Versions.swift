@@ -60,30 +60,50 @@ extension FleetService {
         return Assignments.version(of: model, on: node, rollouts: rollouts)
     }
 
-    /// Before a camera starts on `node`: its model loaded there at the version assigned, when the
-    /// fleet has a say and the node does not serve the model yet. Nil when ready, else why not.
-    func prepare(_ camera: Camera, on node: String) async -> String? {
-        let model = URL(fileURLWithPath: camera.model).lastPathComponent
+    /// Before cameras start on `node`: their model loaded there at the version assigned, when the
+    /// fleet has a say and the node does not serve the model yet (loaded first; sent, then loaded,
+    /// when the node lacks it). Nil when ready, else why not.
+    func prepare(_ model: String, on node: String) async -> String? {
         guard let version = assigned(model, on: node),
-            board.withLock({ $0.nodes[node]?.report?.models[model]?.version == nil })
+            board.withLock({ $0.nodes[node]?.report?.models[model]?.version == nil }),
+            let client = clients.withLock({ $0[node] })
         else { return nil }
-        if let refusal = await provide(model, version, to: node, holds: nil) { return refusal }
-        guard let client = clients.withLock({ $0[node] }) else { return "\(node) is no longer in the fleet" }
-        if let refusal = await client.load(model, version: version) {
-            return "loading \(model) version \(version): \(refusal)"
+        if await client.load(model, version: version) != nil {
+            if let refusal = await provide(model, version, to: node, holds: nil) { return refusal }
+            if let refusal = await client.load(model, version: version) {
+                return "loading \(model) version \(version): \(refusal)"
+            }
         }
         note(.info, "\(model) loaded on \(node) at version \(version), the one the fleet assigns")
         return nil
     }
 
-    /// Switches the nodes that serve another version than the one assigned (each switch on its
-    /// own task: a round does not wait for a model to compile; one at a time per node and model;
-    /// one that failed is tried again `VersionSwitches.retry` seconds later, not every round).
+    /// Switches the nodes that serve another version than the one assigned, each on a task of its
+    /// own (a round does not wait for a model to compile), one at a time per node and model. A
+    /// switch is tried again a minute later at the soonest, and given up after three tries for
+    /// the same version (a node that does not keep it: its probation fails), said once.
     func switchVersions(_ actions: [Reconciler.Action]) {
+        var wanted: Set<String> = []
         for case .serve(let node, let model, let version, let from) in actions {
             let key = node + "/" + model
-            guard switching.withLock({ $0.begin(key, now: Clock.now) }), let client = clients.withLock({ $0[node] })
-            else { continue }
+            wanted.insert(key)
+            let verdict = switching.withLock { $0.begin(key, target: version, now: Clock.now) }
+            switch verdict {
+            case .wait: continue
+            case .givenUp(let first):
+                if first {
+                    note(
+                        .error,
+                        "\(node) does not keep \(model) version \(version) (\(VersionSwitches.maxTries) switches): left on \(from)"
+                    )
+                }
+                continue
+            case .go: break
+            }
+            guard let client = clients.withLock({ $0[node] }) else {
+                switching.withLock { $0.end(key) }
+                continue
+            }
             note(.warning, "\(node) serves \(model) version \(from); the fleet assigns version \(version): switching")
             let holds = held(model, on: node)
             Task {
@@ -93,35 +113,63 @@ extension FleetService {
                 } else if let refusal = await client.activate(model, version: version) {
                     failure = "\(node) could not switch \(model) to version \(version): \(refusal)"
                 }
-                self.switching.withLock { $0.end(key, failed: failure != nil, now: Clock.now) }
-                if let failure {
-                    self.note(.error, "\(failure) (tried again in \(Int(VersionSwitches.retry)) s)")
-                } else {
-                    self.note(.notice, "\(node) serves \(model) version \(version) again")
-                }
+                self.switching.withLock { $0.end(key) }
+                self.note(
+                    failure == nil ? .notice : .error, failure ?? "\(node) serves \(model) version \(version) again")
             }
         }
+        // A node that serves what it is assigned has nothing left to try.
+        switching.withLock { $0.settle(keeping: wanted) }
     }
 }
 
-/// The switches to assigned versions under way, and when each last failed: bounded by the nodes
-/// and models the fleet manages (a key is kept only while it runs or after it failed).
+/// The switches to assigned versions: those under way, and each one's last tries (for the same
+/// version: spaced `retry` apart, at most `maxTries`). Bounded by the nodes and models the fleet
+/// manages: a key is kept only while its node serves another version than the one assigned.
 struct VersionSwitches: Sendable {
-    /// Seconds before a failed switch is tried again.
     static let retry = 60.0
-    private var running: Set<String> = []
-    private var failed: [String: Double] = [:]
+    static let maxTries = 3
 
-    /// Whether `key` may start now (not running, not failed within `retry`); marks it running.
-    mutating func begin(_ key: String, now: Double) -> Bool {
-        if running.contains(key) { return false }
-        if let at = failed[key], now - at < Self.retry { return false }
-        running.insert(key)
-        return true
+    enum Verdict: Equatable {
+        case go
+        /// Under way, or tried less than `retry` ago.
+        case wait
+        /// Tried `maxTries` times for this version; `first`: the first time this is answered.
+        case givenUp(first: Bool)
     }
 
-    mutating func end(_ key: String, failed didFail: Bool, now: Double) {
-        running.remove(key)
-        failed[key] = didFail ? now : nil
+    private struct Tries {
+        var version: Int
+        var at: Double
+        var count: Int
+        var reported = false
+    }
+
+    private var running: Set<String> = []
+    private var tries: [String: Tries] = [:]
+
+    mutating func begin(_ key: String, target version: Int, now: Double) -> Verdict {
+        if running.contains(key) { return .wait }
+        var t =
+            tries[key].flatMap { $0.version == version ? $0 : nil } ?? Tries(version: version, at: -.infinity, count: 0)
+        if t.count >= Self.maxTries {
+            let first = !t.reported
+            t.reported = true
+            tries[key] = t
+            return .givenUp(first: first)
+        }
+        if now - t.at < Self.retry { return .wait }
+        t.at = now
+        t.count += 1
+        tries[key] = t
+        running.insert(key)
+        return .go
+    }
+
+    mutating func end(_ key: String) { running.remove(key) }
+
+    /// Forgets the keys no longer wanted (their nodes serve what they are assigned, or are gone).
+    mutating func settle(keeping wanted: Set<String>) {
+        for key in tries.keys where !wanted.contains(key) && !running.contains(key) { tries[key] = nil }
     }
 }

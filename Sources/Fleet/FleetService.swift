@@ -20,8 +20,10 @@ public final class FleetService: Sendable {
     let board: Mutex<NodeBoard>
     let notes = Mutex(Ring<FleetNote>(capacity: 256))
     let wake = Wake()
-    /// Node/model pairs being switched to their assigned version, and when each last failed.
+    /// Node/model pairs being switched to their assigned version, and their tries.
     let switching = Mutex(VersionSwitches())
+    /// Nodes whose cameras are being started (one task per node at a time).
+    let starting = Mutex<Set<String>>([])
     let logger: Logger
 
     /// Opens the desired state and reads every node's token; throws one line naming what is wrong.
@@ -99,7 +101,15 @@ public final class FleetService: Sendable {
             Reconciler.plan(cameras: cameras, board: $0, failover: config.failover, now: Clock.now)
         }
         let byID = Dictionary(uniqueKeysWithValues: cameras.map { ($0.id, $0) })
-        for action in plan { await carry(action, byID) }
+        var starts: [String: [Camera]] = [:]
+        for action in plan {
+            if case .start(let node, let id) = action, let camera = byID[id] {
+                starts[node, default: []].append(camera)
+            } else {
+                await carry(action, byID)
+            }
+        }
+        for (node, list) in starts.sorted(by: { $0.key < $1.key }) { startCameras(list, on: node) }
         let rollouts = (try? store.rollouts()) ?? []
         switchVersions(board.withLock { Reconciler.versions(board: $0, rollouts: rollouts) })
     }
@@ -194,27 +204,11 @@ public final class FleetService: Sendable {
             change(id) { $0.problem = reason }
             note(.warning, "camera \(id) not placed: \(reason)")
         case .start(let node, let id):
-            guard let camera = cameras[id], let client = clients.withLock({ $0[node] }) else { return }
-            if let problem = await prepare(camera, on: node) {
-                change(id) { $0.problem = "starting on \(node): \(problem)" }
-                return
-            }
-            switch await client.start(camera.spec) {
-            case .started, .exists:
-                if camera.problem != nil { change(id) { $0.problem = nil } }
-                note(.info, "camera \(id) started on \(node)")
-            case .refused(let message):
-                change(id) { c in
-                    guard c.spec == camera.spec else { return }
-                    c.problem = "\(node) refused it: \(message)"
-                    c.refused = true
-                }
-                note(.error, "camera \(id): \(node) refused it: \(message)")
-            case .failed(let message):
-                change(id) { $0.problem = "starting on \(node): \(message)" }
-            }
+            guard let camera = cameras[id] else { return }
+            startCameras([camera], on: node)
         case .serve:
-            switchVersions([action])
+            // Switches go by `switchVersions`, over the whole plan of versions.
+            break
         case .stop(let node, let stream, let reason):
             guard let client = clients.withLock({ $0[node] }) else { return }
             if let failure = await client.stop(stream) {
@@ -222,6 +216,48 @@ public final class FleetService: Sendable {
             } else {
                 note(.notice, "stream \(stream) stopped on \(node): \(reason)")
             }
+        }
+    }
+
+    /// Starts `cameras` on `node` on a task of its own (a model to send and compile there does not
+    /// hold the round: the nodes are still watched, a dead one still fails over); one such task per
+    /// node at a time (the next round sends what is left). Each model is made ready once.
+    func startCameras(_ cameras: [Camera], on node: String) {
+        guard starting.withLock({ $0.insert(node).inserted }) else { return }
+        guard let client = clients.withLock({ $0[node] }) else {
+            _ = starting.withLock { $0.remove(node) }
+            return
+        }
+        Task {
+            defer { _ = self.starting.withLock { $0.remove(node) } }
+            var ready: [String: String?] = [:]
+            for camera in cameras {
+                let model = URL(fileURLWithPath: camera.model).lastPathComponent
+                if ready[model] == nil { ready[model] = .some(await self.prepare(model, on: node)) }
+                if let problem = ready[model] ?? nil {
+                    self.change(camera.id) { $0.problem = "starting on \(node): \(problem)" }
+                    continue
+                }
+                await self.start(camera, on: node, client)
+            }
+        }
+    }
+
+    private func start(_ camera: Camera, on node: String, _ client: NodeClient) async {
+        let id = camera.id
+        switch await client.start(camera.spec) {
+        case .started, .exists:
+            if camera.problem != nil { change(id) { $0.problem = nil } }
+            note(.info, "camera \(id) started on \(node)")
+        case .refused(let message):
+            change(id) { c in
+                guard c.spec == camera.spec else { return }
+                c.problem = "\(node) refused it: \(message)"
+                c.refused = true
+            }
+            note(.error, "camera \(id): \(node) refused it: \(message)")
+        case .failed(let message):
+            change(id) { $0.problem = "starting on \(node): \(message)" }
         }
     }
 

@@ -12,22 +12,32 @@ extension NodeClient {
 
     /// Sends `version` (a checked version of the fleet's repository) into the node's repository
     /// (`PUT /api/v1/models/{name}/versions/{v}`, a tar archive read from disk as it goes); nil when
-    /// it holds it now, else why not.
+    /// it holds it now, else why not. A node busy with another upload (503) is asked again, five
+    /// times at most, five seconds apart.
     func upload(_ version: ModelVersion) async -> String? {
+        for _ in 0..<5 {
+            let (busy, refusal) = await uploadOnce(version)
+            guard busy else { return refusal }
+            try? await Task.sleep(for: .seconds(5))
+        }
+        return "the node was busy with other uploads for 25 s"
+    }
+
+    private func uploadOnce(_ version: ModelVersion) async -> (busy: Bool, refusal: String?) {
         let archive: VersionArchiveChunks
         do {
             archive = try VersionArchiveChunks(folder: version.directory)
         } catch {
-            return "\(version.directory): \(error)"
+            return (false, "\(version.directory): \(error)")
         }
         do {
             let (status, reply) = try await send(
                 .PUT, "/api/v1/models/\(version.name)/versions/\(version.version)",
                 body: .stream(archive, length: .known(Int64(archive.length))), contentType: "application/x-tar",
                 timeout: Self.uploadTimeout)
-            return status == 200 || status == 201 ? nil : Self.message(reply) ?? "HTTP \(status)"
+            return (status == 503, status == 200 || status == 201 ? nil : Self.message(reply) ?? "HTTP \(status)")
         } catch {
-            return "\(error)"
+            return (false, "\(error)")
         }
     }
 
@@ -62,13 +72,14 @@ struct VersionArchiveChunks: AsyncSequence, Sendable {
     let length: Int
     static let chunk = 1 << 20
 
-    /// The plain files of `folder` (no dot-files, no links, no folders), in name order.
+    /// The plain files of `folder` (no dot-files, no folders; a link as what it leads to), in name order.
     init(folder: String) throws {
         var pieces: [Piece] = []
         var length = 0
         let names = try FileManager.default.contentsOfDirectory(atPath: folder).filter { !$0.hasPrefix(".") }.sorted()
         for name in names {
-            let path = folder + "/" + name
+            // A link inside the repository (which it checked) is sent as the file it leads to.
+            let path = URL(fileURLWithPath: folder + "/" + name).resolvingSymlinksInPath().path
             let attributes = try FileManager.default.attributesOfItem(atPath: path)
             guard attributes[.type] as? FileAttributeType == .typeRegular,
                 let size = attributes[.size] as? Int

@@ -17,8 +17,8 @@ public struct VersionArchiveReader: Sendable {
         case end
     }
 
-    /// The most files a version may hold.
-    public var maxFiles = 16
+    /// The most files a version may hold (an ONNX model with its external weights may be several).
+    public var maxFiles = 64
     /// The largest file, bytes.
     public var maxFileBytes: Int
     /// The most bytes of files in all.
@@ -98,6 +98,7 @@ public struct VersionArchiveReader: Sendable {
         switch state {
         case .ended:
             guard files > 0 else { throw ArchiveError("the archive holds no file") }
+            guard pending.allSatisfy({ $0 == 0 }) else { throw ArchiveError("data after the archive's end") }
             return .end
         case .header where pending.isEmpty:
             // Its end blocks say it is whole: an archive cut between two entries would pass for one.
@@ -157,7 +158,7 @@ public struct VersionArchiveReader: Sendable {
         if name.hasPrefix("./") { name.removeFirst(2) }
         if type == UInt8(ascii: "5") {
             // The archive's own top folder (`tar -C DIR -cf - .`) is allowed; no other folder.
-            guard name.isEmpty || name == "." || name == "/" else {
+            guard name.isEmpty || name == "." || name == "/", size == 0 else {
                 throw ArchiveError("\(name.prefix(100)): a folder; a version holds plain files only")
             }
             state = .header
@@ -184,9 +185,11 @@ public struct VersionArchiveReader: Sendable {
     private mutating func readPax() throws(ArchiveError) {
         var rest = paxRecords[...]
         while !rest.isEmpty {
-            guard let space = rest.firstIndex(of: UInt8(ascii: " ")),
+            // `LEN ` then at least `k=` and the newline that ends it, all within what is left.
+            guard let space = rest.firstIndex(of: UInt8(ascii: " ")), space - rest.startIndex <= 20,
                 let length = Int(String(decoding: rest[rest.startIndex..<space], as: UTF8.self)),
-                length > space - rest.startIndex, length <= rest.count
+                length >= space - rest.startIndex + 4, length <= rest.count,
+                rest[rest.startIndex + length - 1] == UInt8(ascii: "\n")
             else { throw ArchiveError("an extended header's record is malformed") }
             let record = rest[(space + 1)..<(rest.startIndex + length - 1)]
             rest = rest.dropFirst(length)
@@ -206,10 +209,12 @@ public struct VersionArchiveReader: Sendable {
         paxRecords = []
     }
 
-    /// 1-100 bytes of printable ASCII, not `.` or `..`, no `/`, not starting with `.`.
+    /// 1-100 bytes of printable ASCII (spaces too, not at either end), no `/` or `\\`, not
+    /// starting with `.` (so neither `.` nor `..`).
     public static func isPlainName(_ name: String) -> Bool {
-        guard (1...100).contains(name.utf8.count), !name.hasPrefix(".") else { return false }
-        return name.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7f && $0 != UInt8(ascii: "/") && $0 != UInt8(ascii: "\\") }
+        guard (1...100).contains(name.utf8.count), !name.hasPrefix("."), !name.hasPrefix(" "), !name.hasSuffix(" ")
+        else { return false }
+        return name.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7f && $0 != UInt8(ascii: "/") && $0 != UInt8(ascii: "\\") }
     }
 
     public static func padding(_ size: Int) -> Int { (512 - size % 512) % 512 }

@@ -6,7 +6,7 @@ import Foundation
 #endif
 
 /// One version arriving as an archive (`VersionArchiveReader`'s events) into a repository: written
-/// into a dot-folder of the repository (`.upload.NAME.N`, never a model), each file
+/// into a dot-folder of the repository (`.upload.NAME.N.RANDOM`, never a model), each file
 /// synced, checked as any version of the repository is (`ModelRepository.version`), then renamed to
 /// `N` at once, so that a reader sees all of it or none. A version already there with the same
 /// files is `present`; with other files, refused. Anything refused or failed removes what was
@@ -44,12 +44,14 @@ public final class VersionUpload: @unchecked Sendable {
         self.repository = repository
         self.name = name
         self.version = version
-        // Beside the models (a dot-folder is never a model): a refused upload leaves no trace.
-        staging = repository.root + "/.upload.\(name).\(version)"
-        let files = FileManager.default
+        // Beside the models (a dot-folder is never a model), its own name however many upload at
+        // once into one repository; a refused upload leaves no trace, one a crash cut short is
+        // removed by the next upload an hour later.
+        let token = String(UInt64.random(in: 0...UInt64.max), radix: 36)
+        staging = repository.root + "/.upload.\(name).\(version).\(token)"
+        Self.removeStale(in: repository.root, olderThan: 3600)
         do {
-            try? files.removeItem(atPath: staging)
-            try files.createDirectory(atPath: staging, withIntermediateDirectories: false)
+            try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: false)
         } catch {
             throw Self.writeError(error, staging)
         }
@@ -117,10 +119,15 @@ public final class VersionUpload: @unchecked Sendable {
         guard let real = ModelRepository.realPath(folder), real.hasPrefix(repository.root + "/") else {
             throw RepositoryError(path: folder, message: "leads outside the repository")
         }
-        // Synced before it shows: a crash after the rename leaves a whole version.
+        // Synced before it shows (each file, then the folder): a crash after the rename leaves a
+        // whole version.
+        Self.sync(folder: staging)
         guard rename(staging, real + "/" + String(version)) == 0 else {
-            let why = String(cString: strerror(errno))
-            throw RepositoryError(path: target, message: "cannot be put in place: \(why)", code: .exists)
+            let code = errno
+            let why = String(cString: strerror(code))
+            throw RepositoryError(
+                path: target, message: "cannot be put in place: \(why)",
+                code: code == EEXIST || code == ENOTEMPTY ? .exists : code == ENOSPC ? .noSpace : .failed)
         }
         Self.sync(folder: real)
         return .added
@@ -146,6 +153,18 @@ public final class VersionUpload: @unchecked Sendable {
         guard let there, Set(there) == Set(written) else { return false }
         return written.allSatisfy { file in
             FileManager.default.contentsEqual(atPath: staging + "/" + file, andPath: target + "/" + file)
+        }
+    }
+
+    /// Removes staging folders (`.upload.*`) older than `age` seconds: what a crash left.
+    static func removeStale(in root: String, olderThan age: Double) {
+        let files = FileManager.default
+        for entry in (try? files.contentsOfDirectory(atPath: root)) ?? [] where entry.hasPrefix(".upload.") {
+            let path = root + "/" + entry
+            guard let modified = (try? files.attributesOfItem(atPath: path))?[.modificationDate] as? Date,
+                Date().timeIntervalSince(modified) > age
+            else { continue }
+            try? files.removeItem(atPath: path)
         }
     }
 

@@ -69,7 +69,12 @@ enum RestRoutes {
         ModelRoutes.add(to: router, control: service, trigger: "http")
         ShadowRoutes.add(to: router, service: service)
         // Into the node's own repository (where the fleet sends what it rolls out); token only.
-        let uploads = VersionUploads(root: service.config.repository, guarded: service.config.tokenFile != nil)
+        let uploads = VersionUploads(
+            root: service.config.repository, guarded: service.config.tokenFile != nil,
+            refusal: service.config.watch == false
+                ? nil
+                : "this node swaps to a new version of its repository on its own: set models.watch: false to take versions from the fleet (which serves them once judged)"
+        )
         router.put("/api/v1/models/:name/versions/:version") { request, context in
             let received = await uploads.receive(
                 request, name: context.parameters.get("name") ?? "", version: context.parameters.get("version") ?? "")

@@ -9,7 +9,7 @@ import Synchronization
 /// .`), into a repository, on a node (its own repository, where the fleet sends the versions it
 /// rolls out) and on the fleet (the versions it rolls out). Read as it arrives, a chunk at a time,
 /// never held whole: written into a dot-folder, checked as any version of the repository, then put
-/// in place at once (`VersionUpload`). One upload at a time (a second is 409 meanwhile); 201 when
+/// in place at once (`VersionUpload`). One upload at a time (a second is 503 with Retry-After); 201 when
 /// added, 200 when the same files were there, 400 naming what is wrong with the archive or the
 /// version, 409 when the number is taken by other files, 413 over the bounds, 507 on a full disk.
 /// Whatever is refused leaves nothing behind. The whole archive must arrive within the server's
@@ -19,14 +19,21 @@ final class VersionUploads: Sendable {
     let root: String?
     /// Whether the server asks a token (uploads are refused, 403, where it does not).
     let guarded: Bool
+    /// Why every upload is refused (409), when one is: a node that swaps to new versions on its
+    /// own would serve an upload at once, before any rollout judged it.
+    let refusal: String?
     /// The largest file, and the most bytes in all.
     let maxFileBytes: Int
     let maxTotalBytes: Int
     private let busy = Mutex(false)
 
-    init(root: String?, guarded: Bool, maxFileBytes: Int = 2 << 30, maxTotalBytes: Int = 4 << 30) {
+    init(
+        root: String?, guarded: Bool, refusal: String? = nil, maxFileBytes: Int = 2 << 30,
+        maxTotalBytes: Int = 4 << 30
+    ) {
         self.root = root
         self.guarded = guarded
+        self.refusal = refusal
         self.maxFileBytes = maxFileBytes
         self.maxTotalBytes = maxTotalBytes
     }
@@ -44,6 +51,7 @@ final class VersionUploads: Sendable {
         }
         guard guarded else { return refused(.forbidden, "uploads need a token: set server.token_file") }
         guard let root else { return refused(.conflict, "no models.repository is configured to upload into") }
+        if let refusal { return refused(.conflict, refusal) }
         guard let version = Int(text), (0...999_999_999).contains(version), text.allSatisfy(\.isASCII) else {
             return refused(.badRequest, "version: must be a number within 0...999999999")
         }
@@ -55,7 +63,12 @@ final class VersionUploads: Sendable {
             running = true
             return true
         }
-        guard taken else { return refused(.conflict, "an upload is under way: send this one when it is done") }
+        guard taken else {
+            // Not now: ask again (the fleet does).
+            var busy = ControlPlane.error(.serviceUnavailable, "an upload is under way: send this one when it is done")
+            busy.headers[.retryAfter] = "5"
+            return Received(response: busy, added: nil)
+        }
         defer { busy.withLock { $0 = false } }
         let upload: VersionUpload
         do {

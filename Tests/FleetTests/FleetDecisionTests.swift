@@ -183,6 +183,7 @@ struct FleetDecisionTests {
         "Assigned versions: none before any rollout; a done rollout's version everywhere; a refused one keeps the version before; one under way splits the nodes"
     )
     func assignments() {
+        #expect(Reconciler.versions(board: NodeBoard(nodes: Self.nodes, downAfter: 6, now: 0), rollouts: []).isEmpty)
         #expect(Assignments.version(of: "det", on: "a", rollouts: []) == nil)
         let done = Self.rollout(2, .done, switched: ["a", "b", "c"], before: ["a": 1, "b": 1, "c": 1], at: 1)
         #expect(["a", "b", "c"].map { Assignments.version(of: "det", on: $0, rollouts: [done]) } == [2, 2, 2])
@@ -190,10 +191,9 @@ struct FleetDecisionTests {
         // v3 refused at the canary: everyone stays on 2 (a node that restarts and loads 3 goes back).
         let failed = Self.rollout(3, .failed, before: ["a": 2, "b": 2, "c": 2], at: 2)
         #expect(Assignments.version(of: "det", on: "b", rollouts: [done, failed]) == 2)
-        // A first rollout refused: the canary's version before it is kept.
-        #expect(
-            Assignments.version(of: "det", on: "c", rollouts: [Self.rollout(3, .aborted, before: ["a": 1], at: 0)]) == 1
-        )
+        // A first rollout refused: each node keeps its version before it (the canary's for one it did not know).
+        let refused = Self.rollout(3, .aborted, before: ["a": 1, "b": 2], at: 0)
+        #expect(["a", "b", "c"].map { Assignments.version(of: "det", on: $0, rollouts: [refused]) } == [1, 2, 1])
         // Under way: what switched serves 4, the rest 2; the plan leaves the model to the rollout.
         let going = Self.rollout(4, .waves, switched: ["a", "b"], before: ["a": 2, "b": 2, "c": 2], at: 3)
         let all = [failed, going, done]

@@ -153,6 +153,7 @@ struct VersionUploadTests {
             ("too large", try python("f('big',b'0'*5000)"), "is over"),
             ("no sidecar", try python("f('frozen_inference_graph.pb',b'x')"), "model.json"),
             ("a sidecar naming a missing file", try python("f('model.json',\(pythonBytes(sidecar)))"), "missing"),
+            ("a short extended record", Self.shortPaxRecord(), "malformed"),
             ("not an archive", Data((0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 7919 &+ 13) }), "checksum"),
         ]
         for (what, archive, expected) in cases {
@@ -176,6 +177,20 @@ struct VersionUploadTests {
         #expect(throws: RepositoryError.self) {
             try VersionUpload(repository: try ModelRepository(root: root.path), name: "../x", version: 1)
         }
+    }
+
+    /// A pax extended header (type `x`) whose one record is `2 ` (its length counts only itself):
+    /// a record too short to hold `key=value` and its newline.
+    static func shortPaxRecord() -> Data {
+        var header = VersionArchiveWriter.header(name: "PaxHeader", size: 2)
+        header[156] = UInt8(ascii: "x")
+        for i in 148..<156 { header[i] = 0x20 }
+        let sum = header.reduce(0) { $0 + Int($1) }
+        let digits = Array(String(sum, radix: 8).utf8)
+        for i in 148..<154 { header[i] = UInt8(ascii: "0") }
+        for (k, d) in digits.reversed().enumerated() { header[153 - k] = d }
+        header[154] = 0
+        return Data(header + Array("2 ".utf8) + VersionArchiveWriter.padding(after: 2) + VersionArchiveWriter.end)
     }
 
     /// `bytes` as a Python bytes literal.

@@ -14,7 +14,7 @@ import Testing
 @Suite("Versions uploaded to a node, and loaded at the version asked")
 struct VersionUploadRoutesTests {
     @Test(
-        "PUT a version as GNU tar's archive: 201, then 200 for the same files; 401 without the token; a bad archive or number is a 400 leaving nothing; load at version 1 with 2 on disk serves 1, then 2 is staged when asked"
+        "PUT a version as GNU tar's archive: 201, then 200 for the same files; 401 without the token; a bad archive or number is a 400 leaving nothing; a node that watches its repository takes none; load at version 1 with 2 on disk serves 1, then 2 is staged when asked"
     )
     func uploadAndLoad() async throws {
         let dir = TestAssets.temporaryDirectory("upload")
@@ -78,5 +78,21 @@ struct VersionUploadRoutesTests {
             #expect(swaps.last?["to"] as? Int == 2, "\(swaps)")
         }
         await service.shutdown()
+
+        // A node that swaps to new versions on its own (models.watch) takes none: it would serve
+        // an upload at once, before any rollout judged it.
+        let watching = EdgeService(
+            config: try ServiceConfig.parse(
+                yaml: yaml.replacingOccurrences(of: ", watch: false", with: ""), file: "watching.yaml"),
+            logger: Logger(label: "test"))
+        try await watching.start()
+        try await Application(responder: ControlPlane.responder(watching, token: "upload-test-token")).test(.router) {
+            client in
+            let refused = try await client.execute(
+                uri: "/api/v1/models/pedestrian/versions/3", method: .put, headers: auth, body: tar)
+            #expect(refused.status == .conflict && String(buffer: refused.body).contains("models.watch: false"))
+        }
+        await watching.shutdown()
+        #expect(!FileManager.default.fileExists(atPath: model.appendingPathComponent("3").path))
     }
 }

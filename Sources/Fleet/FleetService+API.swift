@@ -22,6 +22,8 @@ public struct NodeView: Sendable, Encodable {
     /// Cores busy, and resident bytes, of its process.
     public var cpu: Double?
     public var memory_bytes: Int?
+    /// Whether its event feed is open (the fleet goes round at once when it says something changed).
+    public var feed: Bool
 
     public struct Load: Sendable, Encodable {
         public var capacity_fps: Double?
@@ -39,7 +41,7 @@ public struct NodeView: Sendable, Encodable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, url, dashboard, state, since_s, last_error, cameras, headroom_fps, models, cpu, memory_bytes
+        case name, url, dashboard, state, since_s, last_error, cameras, headroom_fps, models, cpu, memory_bytes, feed
     }
 
     /// Every key always present; null where there is nothing.
@@ -56,6 +58,7 @@ public struct NodeView: Sendable, Encodable {
         try c.encode(models, forKey: .models)
         try c.encode(cpu, forKey: .cpu)
         try c.encode(memory_bytes, forKey: .memory_bytes)
+        try c.encode(feed, forKey: .feed)
     }
 }
 
@@ -94,6 +97,7 @@ extension FleetService {
     /// Every node, by name.
     public func nodeViews() -> [NodeView] {
         let now = Clock.now
+        let feeds = self.feeds.withLock { $0 }
         return board.withLock { b in
             b.nodes.values.sorted { $0.name < $1.name }.map { n in
                 let models = n.report?.models ?? [:]
@@ -106,7 +110,7 @@ extension FleetService {
                         NodeView.Load(
                             capacity_fps: $0.capacityFPS.map(Self.round1), served_fps: Self.round1($0.servedFPS),
                             headroom_fps: $0.headroomFPS.map(Self.round1))
-                    }, cpu: n.report?.cpu, memory_bytes: n.report?.memoryBytes)
+                    }, cpu: n.report?.cpu, memory_bytes: n.report?.memoryBytes, feed: feeds[n.name] ?? false)
             }
         }
     }

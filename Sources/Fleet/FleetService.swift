@@ -24,6 +24,8 @@ public final class FleetService: Sendable {
     let switching = Mutex(VersionSwitches())
     /// Nodes whose cameras are being started (one task per node at a time).
     let starting = Mutex<Set<String>>([])
+    /// Whether each node's event feed is open (`NodeFeed`).
+    let feeds = Mutex<[String: Bool]>([:])
     let logger: Logger
 
     /// Opens the desired state and reads every node's token; throws one line naming what is wrong.
@@ -56,14 +58,20 @@ public final class FleetService: Sendable {
         return text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    /// Goes round until cancelled; rollouts move on a loop of their own (a node's switch may take
-    /// a minute: the nodes are still watched meanwhile).
+    /// Goes round until cancelled (every `pollInterval`, and at once when a node's event feed says
+    /// something changed); rollouts move on a loop of their own (a node's switch may take a minute:
+    /// the nodes are still watched meanwhile).
     public func run() async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 while !Task.isCancelled {
+                    let began = Clock.now
                     await self.round()
                     await self.wake.wait(seconds: self.config.pollInterval)
+                    // Half a second between rounds at least: a node whose streams change without
+                    // end (a camera that flaps) cannot make the fleet poll without end.
+                    let spent = Clock.now - began
+                    if spent < 0.5 { try? await Task.sleep(for: .seconds(0.5 - spent)) }
                 }
             }
             group.addTask {
@@ -72,6 +80,8 @@ public final class FleetService: Sendable {
                     try? await Task.sleep(for: .seconds(1))
                 }
             }
+            // Each node's feed goes round at once when something changed there.
+            group.addTask { await self.followFeeds() }
         }
     }
 

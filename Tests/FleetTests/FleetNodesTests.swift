@@ -53,7 +53,7 @@ struct FleetNodesTests {
     }
 
     @Test(
-        "Cameras spread over three nodes by headroom; a node SIGKILLed is down and its camera runs on another, none lost; a stream added behind the fleet's back is undone; the fleet SIGKILLed and restarted keeps its desired state; a move and a removal reach the nodes"
+        "Cameras spread over three nodes by headroom, each node's event feed followed; a node SIGKILLed is down and its camera runs on another, none lost; a stream added behind the fleet's back is undone; the fleet SIGKILLed and restarted keeps its desired state; a move and a removal reach the nodes"
     )
     func placeFailAndReconcile() async throws {
         let dir = TestAssets.temporaryDirectory("fleet")
@@ -87,6 +87,11 @@ struct FleetNodesTests {
         let nodesReply = try await fleet.request("GET", "/api/v1/fleet/nodes")
         #expect(
             (nodesReply.array ?? []).allSatisfy { ($0["state"] as? String) == "up" && $0["headroom_fps"] is Double })
+        // Every node's event feed is followed (the fleet goes round when a stream changes there).
+        let fed = try await fleet.poll("/api/v1/fleet/nodes", timeout: 30) { reply in
+            (reply.array ?? []).allSatisfy { $0["feed"] as? Bool == true }
+        }
+        #expect((fed.array ?? []).allSatisfy { $0["feed"] as? Bool == true }, "\(fed.text)")
 
         // Behind the fleet's back: a stream added on a node directly is stopped there.
         let victim = try #require(seen["b"]?["node"] as? String)
@@ -110,6 +115,7 @@ struct FleetNodesTests {
             (reply.array ?? []).contains { $0["name"] as? String == victim && $0["state"] as? String == "down" }
         }
         #expect((down.array ?? []).contains { $0["name"] as? String == victim && $0["state"] as? String == "down" })
+        #expect((down.array ?? []).contains { $0["name"] as? String == victim && $0["feed"] as? Bool == false })
         let downAfter = Date().timeIntervalSince(killedAt)
         seen = try await Self.allRunning(fleet, ["a", "b", "c"], timeout: 180)
         let movedAfter = Date().timeIntervalSince(killedAt)

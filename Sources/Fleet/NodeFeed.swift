@@ -66,7 +66,8 @@ struct NodeFeed: Sendable {
             group.addTask {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: .seconds(1))
-                    if Clock.now - last.time.withLock({ $0 }) > Self.silence { return "silent for \(Int(Self.silence)) s" }
+                    let quiet = Clock.now - last.time.withLock { $0 }
+                    if quiet > Self.silence { return "silent for \(Int(Self.silence)) s" }
                 }
                 return "cancelled"
             }

@@ -104,6 +104,34 @@ extension EdgeService {
         }
     }
 
+    /// Versions uploaded to this node kept at most (older ones are removed after each upload).
+    public static let keptUploads = 3
+
+    /// After an upload: the versions of `name` sent to this node beyond the newest `keptUploads`,
+    /// removed, sparing the one serving, the one before it, any being swapped in, and the one a
+    /// shadow run judges. Returns those removed.
+    public func pruneUploads(of name: String) async -> [Int] {
+        guard let root = config.repository, let repository = try? ModelRepository(root: root) else { return [] }
+        var spared: Set<Int> = []
+        if let status = servedPipeline(named: name)?.models?.status {
+            // A swap under way may be loading any of them: nothing is removed meanwhile.
+            if status.swapping { return [] }
+            spared.insert(status.version)
+            if let previous = status.previousVersion { spared.insert(previous) }
+        }
+        if let shadow = try? shadow(model: name), shadow.state == .loading || shadow.state == .running {
+            spared.insert(shadow.version)
+        }
+        let kept = spared
+        let removed = await BlockingExecutor.shared.run {
+            repository.prune(uploadedOf: name, keep: Self.keptUploads, sparing: kept)
+        }
+        if !removed.isEmpty {
+            logger.notice("uploaded versions removed", metadata: ["model": "\(name)", "versions": "\(removed)"])
+        }
+        return removed
+    }
+
     /// Unloads `name`: its pipelines (one per version pinned, at most) stop and their versions are
     /// freed. Refused (`conflict`, naming them) while streams use any of them, in whatever state.
     public func unload(model name: String) async throws(ServiceError) {

@@ -144,6 +144,26 @@ public struct ModelRepository: Sendable {
         return nil
     }
 
+    /// Removes the versions of `name` that were uploaded (`VersionUpload.marker`) beyond the newest
+    /// `keep` of them, sparing those in `spared` (serving, the one before, being judged): a node
+    /// that takes a version per rollout keeps a bounded repository. Versions copied in by hand are
+    /// never removed. Returns the versions removed. Blocking.
+    public func prune(uploadedOf name: String, keep: Int, sparing spared: Set<Int>) -> [Int] {
+        guard let folder = try? modelFolder(name) else { return [] }
+        let uploaded = ((try? numbered(name)) ?? []).filter {
+            FileManager.default.fileExists(atPath: folder + "/\($0)/" + VersionUpload.marker)
+        }
+        var removed: [Int] = []
+        for v in uploaded.dropLast(max(0, keep)) where !spared.contains(v) {
+            // Out of sight first (a dot-folder), then removed: a reader never sees half a version.
+            let aside = folder + "/.removing.\(v)"
+            guard rename(folder + "/\(v)", aside) == 0 else { continue }
+            try? FileManager.default.removeItem(atPath: aside)
+            removed.append(v)
+        }
+        return removed
+    }
+
     /// Folder entries of `name` that are version numbers, ascending, unchecked.
     private func numbered(_ name: String) throws(RepositoryError) -> [Int] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: try modelFolder(name))) ?? []

@@ -119,8 +119,9 @@ public final class VersionUpload: @unchecked Sendable {
         guard let real = ModelRepository.realPath(folder), real.hasPrefix(repository.root + "/") else {
             throw RepositoryError(path: folder, message: "leads outside the repository")
         }
-        // Synced before it shows (each file, then the folder): a crash after the rename leaves a
-        // whole version.
+        // Marked as sent (what `ModelRepository.prune(uploadedOf:)` may remove later), then synced
+        // before it shows (each file, then the folder): a crash after the rename leaves a whole version.
+        FileManager.default.createFile(atPath: staging + "/" + Self.marker, contents: nil)
         Self.sync(folder: staging)
         guard rename(staging, real + "/" + String(version)) == 0 else {
             let code = errno
@@ -155,6 +156,9 @@ public final class VersionUpload: @unchecked Sendable {
             FileManager.default.contentsEqual(atPath: staging + "/" + file, andPath: target + "/" + file)
         }
     }
+
+    /// The file that marks a version as uploaded (a dot-file: not part of the version).
+    public static let marker = ".uploaded"
 
     /// Removes staging folders (`.upload.*`) older than `age` seconds: what a crash left.
     static func removeStale(in root: String, olderThan age: Double) {

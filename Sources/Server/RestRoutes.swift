@@ -80,6 +80,8 @@ enum RestRoutes {
                 request, name: context.parameters.get("name") ?? "", version: context.parameters.get("version") ?? "")
             if let (model, version) = received.added {
                 service.logger.notice("version uploaded", metadata: ["model": "\(model)", "version": "\(version)"])
+                // One version per rollout: the oldest uploads go (never the one serving).
+                _ = await service.pruneUploads(of: model)
             }
             return received.response
         }

@@ -14,7 +14,7 @@ import Testing
 @Suite("Versions uploaded to a node, and loaded at the version asked")
 struct VersionUploadRoutesTests {
     @Test(
-        "PUT a version as GNU tar's archive: 201, then 200 for the same files; 401 without the token; a bad archive or number is a 400 leaving nothing; a node that watches its repository takes none; load at version 1 with 2 on disk serves 1, then 2 is staged when asked"
+        "PUT a version as GNU tar's archive: 201, then 200 for the same files; 401 without the token; a bad archive or number is a 400 leaving nothing; past three uploads the oldest goes; a node that watches its repository takes none; load at version 1 with later ones on disk serves 1, then 5 is staged when asked"
     )
     func uploadAndLoad() async throws {
         let dir = TestAssets.temporaryDirectory("upload")
@@ -53,6 +53,12 @@ struct VersionUploadRoutesTests {
             let left = try FileManager.default.contentsOfDirectory(atPath: repo.path).filter { $0.hasPrefix(".") }
             #expect(left.isEmpty, "\(left)")
             #expect(try FileManager.default.contentsOfDirectory(atPath: model.path).sorted() == ["1", "2"])
+            // One version per rollout: past the newest three uploaded, the oldest upload goes; 1,
+            // copied in by hand, stays.
+            for v in 3...5 {
+                #expect(try await put("/api/v1/models/pedestrian/versions/\(v)", tar).status == .created)
+            }
+            #expect(try FileManager.default.contentsOfDirectory(atPath: model.path).sorted() == ["1", "3", "4", "5"])
 
             // Version 1 asked for, with 2 the latest on disk.
             func load(_ body: String) async throws -> TestResponse {
@@ -71,11 +77,11 @@ struct VersionUploadRoutesTests {
             #expect(try await served() == 1)
             #expect(try await load(#"{"parameters":{"version":9}}"#).status == .badRequest)
             #expect(try await load(#"{"parameters":{"version":"one"}}"#).status == .badRequest)
-            // Asked for 2 while serving 1 with no stream: the swap is staged (it serves from the
+            // Asked for 5 while serving 1 with no stream: the swap is staged (it serves from the
             // model's next batch, none comes here), not waited for.
-            #expect(try await load(#"{"parameters":{"version":2}}"#).status == .ok)
+            #expect(try await load(#"{"parameters":{"version":5}}"#).status == .ok)
             let swaps = try await entry()?["swaps"] as? [[String: Any]] ?? []
-            #expect(swaps.last?["to"] as? Int == 2, "\(swaps)")
+            #expect(swaps.last?["to"] as? Int == 5, "\(swaps)")
         }
         await service.shutdown()
 
@@ -89,10 +95,10 @@ struct VersionUploadRoutesTests {
         try await Application(responder: ControlPlane.responder(watching, token: "upload-test-token")).test(.router) {
             client in
             let refused = try await client.execute(
-                uri: "/api/v1/models/pedestrian/versions/3", method: .put, headers: auth, body: tar)
+                uri: "/api/v1/models/pedestrian/versions/7", method: .put, headers: auth, body: tar)
             #expect(refused.status == .conflict && String(buffer: refused.body).contains("models.watch: false"))
         }
         await watching.shutdown()
-        #expect(!FileManager.default.fileExists(atPath: model.appendingPathComponent("3").path))
+        #expect(!FileManager.default.fileExists(atPath: model.appendingPathComponent("7").path))
     }
 }

@@ -53,7 +53,7 @@ struct FleetNodesTests {
     }
 
     @Test(
-        "Cameras spread over three nodes by headroom, each node's event feed followed; a node SIGKILLed is down and its camera runs on another, none lost; a stream added behind the fleet's back is undone; the fleet SIGKILLed and restarted keeps its desired state; a move and a removal reach the nodes"
+        "Cameras spread over three nodes by headroom (one that needs more than any node can take is placed nowhere, with the reason), each node's event feed followed; a node SIGKILLed is down and its camera runs on another, none lost; a stream added behind the fleet's back is undone; the fleet SIGKILLed and restarted keeps its desired state; a move and a removal reach the nodes"
     )
     func placeFailAndReconcile() async throws {
         let dir = TestAssets.temporaryDirectory("fleet")
@@ -87,6 +87,28 @@ struct FleetNodesTests {
         let nodesReply = try await fleet.request("GET", "/api/v1/fleet/nodes")
         #expect(
             (nodesReply.array ?? []).allSatisfy { ($0["state"] as? String) == "up" && $0["headroom_fps"] is Double })
+        // A node already full gets none: a camera needing 50 frames/s more than the roomiest node's
+        // measured headroom is placed nowhere, with the reason (left out, said, where a node could
+        // take the most a camera may ask, 240).
+        let roomiest = (nodesReply.array ?? []).compactMap { $0["headroom_fps"] as? Double }.max() ?? 0
+        let need = Int((roomiest + 50).rounded(.up))
+        if need <= 240 {
+            let big =
+                #"{"id":"big","source":"\#(TestAssets.video)","model":"pedestrian-ssdlite","loop":true,"realtime":true,"fps":\#(need),"node":"auto"}"#
+            #expect(
+                try await fleet.request("POST", "/api/v1/fleet/cameras", body: Data(big.utf8), authorization: auth)
+                    .status == 201)
+            let refused = try await fleet.poll("/api/v1/fleet/cameras/big", timeout: 30) { reply in
+                (reply.object?["problem"] as? String ?? "").contains("no node can take it")
+            }
+            #expect(refused.object?["state"] as? String == "unplaced", "\(refused.text)")
+            #expect((refused.object?["problem"] as? String ?? "").contains("no node can take it"), "\(refused.text)")
+            #expect(
+                try await fleet.request("DELETE", "/api/v1/fleet/cameras/big", authorization: auth).status == 204)
+            print("fleet: a camera needing \(need) frames/s placed nowhere (roomiest node: \(roomiest) frames/s)")
+        } else {
+            print("fleet: the roomiest node takes \(roomiest) frames/s more: no camera may ask enough to fill it")
+        }
         // Every node's event feed is followed (the fleet goes round when a stream changes there).
         let fed = try await fleet.poll("/api/v1/fleet/nodes", timeout: 30) { reply in
             (reply.array ?? []).allSatisfy { $0["feed"] as? Bool == true }

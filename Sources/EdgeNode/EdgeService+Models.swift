@@ -68,6 +68,10 @@ extension EdgeService {
         do {
             repo = try ModelRepository(root: root)
             if let asked {
+                // Not there (the fleet sends it then) is told apart from a version that is bad.
+                guard FileManager.default.fileExists(atPath: repo.root + "/\(name)/\(asked)") else {
+                    throw ServiceError(.notFound, "\(root)/\(name): no version \(asked)")
+                }
                 latest = try repo.version(name, asked).version
             } else {
                 guard let v = try repo.latest(of: name)?.version else {
@@ -107,12 +111,16 @@ extension EdgeService {
     /// Versions uploaded to this node kept at most (older ones are removed after each upload).
     public static let keptUploads = 3
 
-    /// After an upload: the versions of `name` sent to this node beyond the newest `keptUploads`,
-    /// removed, sparing the one serving, the one before it, any being swapped in, and the one a
-    /// shadow run judges. Returns those removed.
-    public func pruneUploads(of name: String) async -> [Int] {
+    /// After an upload of version `uploaded`: the versions of `name` sent to this node beyond the
+    /// `keptUploads` sent last, removed, sparing the one just sent, the one serving, the one before
+    /// it, any while a swap or a load is under way, and the one a shadow run judges. Returns those
+    /// removed.
+    public func pruneUploads(of name: String, uploaded: Int) async -> [Int] {
         guard let root = config.repository, let repository = try? ModelRepository(root: root) else { return [] }
-        var spared: Set<Int> = []
+        // A pipeline still loading the model may be reading any of its versions.
+        let folder = ModelRepository.canonicalPath(repository.root + "/" + name)
+        if loading.withLock({ $0[folder] != nil }) { return [] }
+        var spared: Set<Int> = [uploaded]
         if let status = servedPipeline(named: name)?.models?.status {
             // A swap under way may be loading any of them: nothing is removed meanwhile.
             if status.swapping { return [] }

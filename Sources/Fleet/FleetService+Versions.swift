@@ -60,6 +60,14 @@ extension FleetService {
         return Assignments.version(of: model, on: node, rollouts: rollouts)
     }
 
+    /// Whether `node` should still be switched to `version` of `model`: no rollout of it under
+    /// way, and that version still the one assigned.
+    func stillAssigned(_ model: String, _ version: Int, on node: String) -> Bool {
+        guard let rollouts = try? store.rollouts() else { return false }
+        return !Assignments.rollingOut(model, rollouts: rollouts)
+            && Assignments.version(of: model, on: node, rollouts: rollouts) == version
+    }
+
     /// Before cameras start on `node`: their model loaded there at the version assigned, when the
     /// fleet has a say and the node does not serve the model yet (loaded first; sent, then loaded,
     /// when the node lacks it). Nil when ready, else why not.
@@ -68,11 +76,16 @@ extension FleetService {
             board.withLock({ $0.nodes[node]?.report?.models[model]?.version == nil }),
             let client = clients.withLock({ $0[node] })
         else { return nil }
-        if await client.load(model, version: version) != nil {
+        switch await client.load(model, version: version) {
+        case .loaded: break
+        case .missing:
+            // Sent only when the node lacks it (not after any failure: a version may be gigabytes).
             if let refusal = await provide(model, version, to: node, holds: nil) { return refusal }
-            if let refusal = await client.load(model, version: version) {
+            if case .failed(let refusal) = await client.load(model, version: version) {
                 return "loading \(model) version \(version): \(refusal)"
             }
+        case .failed(let refusal):
+            return "loading \(model) version \(version): \(refusal)"
         }
         note(.info, "\(model) loaded on \(node) at version \(version), the one the fleet assigns")
         return nil
@@ -83,10 +96,8 @@ extension FleetService {
     /// switch is tried again a minute later at the soonest, and given up after three tries for
     /// the same version (a node that does not keep it: its probation fails), said once.
     func switchVersions(_ actions: [Reconciler.Action]) {
-        var wanted: Set<String> = []
         for case .serve(let node, let model, let version, let from) in actions {
             let key = node + "/" + model
-            wanted.insert(key)
             let verdict = switching.withLock { $0.begin(key, target: version, now: Clock.now) }
             switch verdict {
             case .wait: continue
@@ -110,6 +121,10 @@ extension FleetService {
                 var failure: String?
                 if let refusal = await self.provide(model, version, to: node, holds: holds) {
                     failure = "\(node): \(refusal)"
+                } else if !self.stillAssigned(model, version, on: node) {
+                    // A rollout began meanwhile, or the assignment moved: it is theirs now.
+                    self.switching.withLock { $0.end(key) }
+                    return
                 } else if let refusal = await client.activate(model, version: version) {
                     failure = "\(node) could not switch \(model) to version \(version): \(refusal)"
                 }
@@ -118,17 +133,18 @@ extension FleetService {
                     failure == nil ? .notice : .error, failure ?? "\(node) serves \(model) version \(version) again")
             }
         }
-        // A node that serves what it is assigned has nothing left to try.
-        switching.withLock { $0.settle(keeping: wanted) }
     }
 }
 
 /// The switches to assigned versions: those under way, and each one's last tries (for the same
-/// version: spaced `retry` apart, at most `maxTries`). Bounded by the nodes and models the fleet
-/// manages: a key is kept only while its node serves another version than the one assigned.
+/// version: spaced `retry` apart, at most `maxTries` within `forget` seconds; a node that takes
+/// the version and drops it again a few rounds later counts the same). One entry per node and
+/// model the fleet manages.
 struct VersionSwitches: Sendable {
     static let retry = 60.0
     static let maxTries = 3
+    /// Seconds after which a key's tries are forgotten.
+    static let forget = 3600.0
 
     enum Verdict: Equatable {
         case go
@@ -152,6 +168,8 @@ struct VersionSwitches: Sendable {
         if running.contains(key) { return .wait }
         var t =
             tries[key].flatMap { $0.version == version ? $0 : nil } ?? Tries(version: version, at: -.infinity, count: 0)
+        // Tries an hour apart are not one loop (a version switched by hand now and then).
+        if t.count > 0, now - t.at > Self.forget { t = Tries(version: version, at: -.infinity, count: 0) }
         if t.count >= Self.maxTries {
             let first = !t.reported
             t.reported = true
@@ -167,9 +185,4 @@ struct VersionSwitches: Sendable {
     }
 
     mutating func end(_ key: String) { running.remove(key) }
-
-    /// Forgets the keys no longer wanted (their nodes serve what they are assigned, or are gone).
-    mutating func settle(keeping wanted: Set<String>) {
-        for key in tries.keys where !wanted.contains(key) && !running.contains(key) { tries[key] = nil }
-    }
 }

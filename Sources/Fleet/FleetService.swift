@@ -147,6 +147,10 @@ public final class FleetService: Sendable {
             let probe = NodeClient(
                 node: .init(name: address, url: url, tokenFile: nil), token: discoveredToken, client: client)
             switch await probe.identity() {
+            case .success(let name) where config.nodes.contains(where: { $0.name == name }):
+                // A configured node keeps its address and token: an address that claims its name
+                // is not given them.
+                note(.warning, "\(url) (from \(dns)) says it is \(name), a node configured elsewhere: left out")
             case .success(let name):
                 let node = FleetConfig.Node(name: name, url: url, tokenFile: nil)
                 // nil: the fleet holds `maxNodes` already and this is a new one (not kept, nor on the board).
@@ -245,10 +249,17 @@ public final class FleetService: Sendable {
                 let model = URL(fileURLWithPath: camera.model).lastPathComponent
                 if ready[model] == nil { ready[model] = .some(await self.prepare(model, on: node)) }
                 if let problem = ready[model] ?? nil {
-                    self.change(camera.id) { $0.problem = "starting on \(node): \(problem)" }
+                    self.change(camera.id) { c in
+                        if c.node == node { c.problem = "starting on \(node): \(problem)" }
+                    }
                     continue
                 }
-                await self.start(camera, on: node, client)
+                // As it is now, not as the round saw it: moved, changed or removed meanwhile (a
+                // model may take a minute to send and compile), it is left to the next round.
+                guard let now = (try? self.store.cameras())?.first(where: { $0.id == camera.id }),
+                    now.node == node, now.spec == camera.spec, !now.refused
+                else { continue }
+                await self.start(now, on: node, client)
             }
         }
     }
@@ -261,13 +272,13 @@ public final class FleetService: Sendable {
             note(.info, "camera \(id) started on \(node)")
         case .refused(let message):
             change(id) { c in
-                guard c.spec == camera.spec else { return }
+                guard c.spec == camera.spec, c.node == node else { return }
                 c.problem = "\(node) refused it: \(message)"
                 c.refused = true
             }
             note(.error, "camera \(id): \(node) refused it: \(message)")
         case .failed(let message):
-            change(id) { $0.problem = "starting on \(node): \(message)" }
+            change(id) { c in if c.node == node { c.problem = "starting on \(node): \(message)" } }
         }
     }
 

@@ -41,16 +41,28 @@ extension NodeClient {
         }
     }
 
-    /// Loads `model` at `version` where it is not served yet (`POST /v2/repository/models/{name}/load`);
-    /// nil when it serves it, else why not. Allowed `startTimeout` (a model is compiled).
-    func load(_ model: String, version: Int) async -> String? {
+    /// What loading a version came to.
+    enum Loaded: Sendable, Equatable {
+        case loaded
+        /// The node's repository has no such version (404): send it.
+        case missing
+        case failed(String)
+    }
+
+    /// Loads `model` at `version` where it is not served yet (`POST /v2/repository/models/{name}/load`).
+    /// Allowed `startTimeout` (a model is compiled).
+    func load(_ model: String, version: Int) async -> Loaded {
         let body = try? JSONSerialization.data(withJSONObject: ["parameters": ["version": version]])
         do {
             let (status, reply) = try await send(
                 .POST, "/v2/repository/models/\(model)/load", body: body, timeout: Self.startTimeout)
-            return status == 200 ? nil : Self.message(reply) ?? "HTTP \(status)"
+            switch status {
+            case 200: return .loaded
+            case 404: return .missing
+            default: return .failed(Self.message(reply) ?? "HTTP \(status)")
+            }
         } catch {
-            return "\(error)"
+            return .failed("\(error)")
         }
     }
 }

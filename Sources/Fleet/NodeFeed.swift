@@ -9,17 +9,19 @@ import Synchronization
 /// A node's live feed (`GET /api/v1/events`, Server-Sent Events), followed so that the fleet goes
 /// round as soon as something changed there (a stream's state, a model swap) rather than at its
 /// next poll: a camera whose source ended, or a version swapped by hand, is seen at once. The polls
-/// still say what the node runs; the feed only says when to look. Untrusted like every answer: a
-/// line over `maxLine` bytes ends the connection, and a feed silent for `silence` seconds (a node
-/// sends its figures every second) is closed; either way it is opened again later.
+/// still say what the node runs; the feed only says when to look. Untrusted like every answer:
+/// only the first `lineHead` bytes of a line are kept, a feed whose head does not come or that is
+/// silent for `silence` seconds (a node sends its figures every second) is closed, and one is
+/// renewed after `lifetime`; it is opened again later.
 struct NodeFeed: Sendable {
     let client: NodeClient
     /// Seconds without a byte before the feed counts as gone.
     static let silence = 10.0
-    /// The longest line read.
-    static let maxLine = 64 << 10
-    /// How long one connection may last (then it is opened again).
-    static let lifetime: TimeAmount = .hours(1)
+    /// Bytes of a line looked at (`event: stream`); the rest of a line is skipped unread, so a
+    /// long one (a feed's figures of many streams) costs nothing and holds no memory.
+    static let lineHead = 16
+    /// Seconds one connection lasts at most (then it is opened again).
+    static let lifetime = 3600.0
 
     /// Whether a feed event says something changed that the fleet acts on.
     static func isChange(_ event: String) -> Bool { event == "stream" || event == "swap" }
@@ -31,7 +33,8 @@ struct NodeFeed: Sendable {
         if let token = client.token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         let response: HTTPClientResponse
         do {
-            response = try await client.client.execute(request, timeout: Self.lifetime)
+            // The time-out covers the answer's head; the body is watched below.
+            response = try await client.client.execute(request, timeout: .seconds(Int64(Self.silence)))
         } catch {
             return "\(error)"
         }
@@ -40,22 +43,22 @@ struct NodeFeed: Sendable {
         let last = Stamp()
         return await withTaskGroup(of: String.self) { group in
             group.addTask {
-                var line: [UInt8] = []
+                var head: [UInt8] = []
+                head.reserveCapacity(Self.lineHead)
                 do {
                     for try await chunk in response.body {
                         last.time.withLock { $0 = Clock.now }
                         for byte in chunk.readableBytesView {
                             guard byte == 0x0A else {
-                                line.append(byte)
-                                if line.count > Self.maxLine { return "a line over \(Self.maxLine) bytes" }
+                                if head.count < Self.lineHead { head.append(byte) }
                                 continue
                             }
-                            if line.starts(with: Array("event: ".utf8)),
-                                Self.isChange(String(decoding: line.dropFirst(7), as: UTF8.self))
+                            if head.starts(with: Array("event: ".utf8)),
+                                Self.isChange(String(decoding: head.dropFirst(7), as: UTF8.self))
                             {
                                 changed()
                             }
-                            line.removeAll(keepingCapacity: true)
+                            head.removeAll(keepingCapacity: true)
                         }
                     }
                     return "the node closed it"
@@ -70,6 +73,10 @@ struct NodeFeed: Sendable {
                     if quiet > Self.silence { return "silent for \(Int(Self.silence)) s" }
                 }
                 return "cancelled"
+            }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(Self.lifetime))
+                return "renewed after \(Int(Self.lifetime)) s"
             }
             let why = await group.next() ?? "cancelled"
             group.cancelAll()

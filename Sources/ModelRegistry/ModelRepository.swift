@@ -144,15 +144,19 @@ public struct ModelRepository: Sendable {
         return nil
     }
 
-    /// Removes the versions of `name` that were uploaded (`VersionUpload.marker`) beyond the newest
-    /// `keep` of them, sparing those in `spared` (serving, the one before, being judged): a node
-    /// that takes a version per rollout keeps a bounded repository. Versions copied in by hand are
-    /// never removed. Returns the versions removed. Blocking.
+    /// Removes the versions of `name` that were uploaded (`VersionUpload.marker`) beyond the `keep`
+    /// uploaded last (by when, not by number), sparing those in `spared` (serving, the one before,
+    /// being judged, the one just uploaded): a node that takes a version per rollout keeps a
+    /// bounded repository. Versions copied in by hand are never removed. Returns the versions
+    /// removed. Blocking.
     public func prune(uploadedOf name: String, keep: Int, sparing spared: Set<Int>) -> [Int] {
         guard let folder = try? modelFolder(name) else { return [] }
-        let uploaded = ((try? numbered(name)) ?? []).filter {
-            FileManager.default.fileExists(atPath: folder + "/\($0)/" + VersionUpload.marker)
-        }
+        let uploaded = ((try? numbered(name)) ?? []).compactMap { v -> (Int, Date)? in
+            let marker = folder + "/\(v)/" + VersionUpload.marker
+            guard let at = (try? FileManager.default.attributesOfItem(atPath: marker))?[.modificationDate] as? Date
+            else { return nil }
+            return (v, at)
+        }.sorted { ($0.1, $0.0) < ($1.1, $1.0) }.map(\.0)
         var removed: [Int] = []
         for v in uploaded.dropLast(max(0, keep)) where !spared.contains(v) {
             // Out of sight first (a dot-folder), then removed: a reader never sees half a version.

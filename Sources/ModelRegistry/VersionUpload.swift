@@ -121,7 +121,7 @@ public final class VersionUpload: @unchecked Sendable {
         }
         // Marked as sent (what `ModelRepository.prune(uploadedOf:)` may remove later), then synced
         // before it shows (each file, then the folder): a crash after the rename leaves a whole version.
-        FileManager.default.createFile(atPath: staging + "/" + Self.marker, contents: nil)
+        _ = FileManager.default.createFile(atPath: staging + "/" + Self.marker, contents: nil)
         Self.sync(folder: staging)
         guard rename(staging, real + "/" + String(version)) == 0 else {
             let code = errno

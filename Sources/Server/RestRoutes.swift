@@ -81,7 +81,7 @@ enum RestRoutes {
             if let (model, version) = received.added {
                 service.logger.notice("version uploaded", metadata: ["model": "\(model)", "version": "\(version)"])
                 // One version per rollout: the oldest uploads go (never the one serving).
-                _ = await service.pruneUploads(of: model)
+                _ = await service.pruneUploads(of: model, uploaded: version)
             }
             return received.response
         }

@@ -213,4 +213,25 @@ struct FleetDecisionTests {
         #expect(Reconciler.versions(board: board, rollouts: [done, failed, going]).isEmpty)
         #expect(Reconciler.versions(board: board, rollouts: []).isEmpty)
     }
+
+    @Test(
+        "Switches to an assigned version: one at a time, a minute apart, given up (said once) after three tries for one version, forgotten after an hour; another version starts afresh"
+    )
+    func versionSwitches() {
+        var s = VersionSwitches()
+        #expect(s.begin("a/det", target: 2, now: 0) == .go)
+        #expect(s.begin("a/det", target: 2, now: 1) == .wait)
+        s.end("a/det")
+        #expect(s.begin("a/det", target: 2, now: 30) == .wait)
+        #expect(s.begin("a/det", target: 2, now: 61) == .go)
+        s.end("a/det")
+        #expect(s.begin("a/det", target: 2, now: 122) == .go)
+        s.end("a/det")
+        #expect(s.begin("a/det", target: 2, now: 200) == .givenUp(first: true))
+        #expect(s.begin("a/det", target: 2, now: 300) == .givenUp(first: false))
+        #expect(s.begin("b/det", target: 2, now: 300) == .go)
+        #expect(s.begin("a/det", target: 3, now: 301) == .go)
+        s.end("a/det")
+        #expect(s.begin("a/det", target: 3, now: 5000) == .go)
+    }
 }

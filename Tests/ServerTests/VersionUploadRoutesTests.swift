@@ -75,7 +75,7 @@ struct VersionUploadRoutesTests {
             func served() async throws -> Int? { try await entry()?["version"] as? Int }
             #expect(try await load(#"{"parameters":{"version":1}}"#).status == .ok)
             #expect(try await served() == 1)
-            #expect(try await load(#"{"parameters":{"version":9}}"#).status == .badRequest)
+            #expect(try await load(#"{"parameters":{"version":9}}"#).status == .notFound)
             #expect(try await load(#"{"parameters":{"version":"one"}}"#).status == .badRequest)
             // Asked for 5 while serving 1 with no stream: the swap is staged (it serves from the
             // model's next batch, none comes here), not waited for.

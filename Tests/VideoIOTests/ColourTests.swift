@@ -41,7 +41,9 @@ struct ColourTests {
     }
 
     private func expectSameAsFFmpegCLI(_ clip: String, frames: Int) throws {
-        let raw = TestAssets.temporaryDirectory("colours-cli").appendingPathComponent("frames.rgb")
+        let dir = TestAssets.temporaryDirectory("colours-cli")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let raw = dir.appendingPathComponent("frames.rgb")
         let result = try runProcess(
             URL(fileURLWithPath: "/usr/bin/ffmpeg"),
             [
@@ -53,7 +55,9 @@ struct ColourTests {
     }
 
     private func expectSameAsOpenCV(_ clip: String, frames: Int, exactInterFrames: Bool) throws {
-        let raw = TestAssets.temporaryDirectory("colours-raw").appendingPathComponent("frames.rgb")
+        let dir = TestAssets.temporaryDirectory("colours-raw")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let raw = dir.appendingPathComponent("frames.rgb")
         let result = try runProcess(
             URL(fileURLWithPath: TestAssets.venvPython),
             [TestAssets.helper("opencv_frames.py"), clip, String(frames), raw.path], timeout: 60)

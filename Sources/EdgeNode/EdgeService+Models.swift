@@ -88,9 +88,10 @@ extension EdgeService {
             guard models.status.version != latest else { return }
             // The version loads on the blocking executor; this resumes when the stream switched. A
             // model no stream feeds reaches no batch boundary: staged, it serves from its next batch.
-            let wait: Duration = served.batching().streams > 0 ? .seconds(30) : .seconds(2)
             do {
-                _ = try await models.activate(latest, trigger: "repository-load", wait: wait)
+                _ = try await models.activate(
+                    latest, trigger: "repository-load",
+                    wait: ModelManager.switchWait(streaming: hasStreams(named: name)))
             } catch  where error.code == .staged {
                 return
             } catch {
@@ -107,6 +108,10 @@ extension EdgeService {
             throw Self.mapped(error, model: name)
         }
     }
+
+    /// Whether a stream feeds the model called `name` now (a swap waits for a batch boundary only
+    /// where batches come).
+    public func hasStreams(named name: String) -> Bool { (servedPipeline(named: name)?.batching().streams ?? 0) > 0 }
 
     /// Versions uploaded to this node kept at most (older ones are removed after each upload).
     public static let keptUploads = 3

@@ -11,6 +11,11 @@ public struct Camera: Sendable, Equatable, Codable {
     public var spec: Data
     /// Its model, as the spec names it.
     public var model: String
+    /// Its model's name in a repository (`REPO/name` and `name` alike).
+    public var modelName: String { Self.modelName(model) }
+
+    /// The repository name of a model as a spec names it: a name, or a path whose last part is it.
+    public static func modelName(_ given: String) -> String { URL(fileURLWithPath: given).lastPathComponent }
     /// Detector frames a second it needs: its frames a second (`fps`, default 25) over its
     /// `infer_every` (1 when `auto`: the node may lengthen it, placement does not count on it).
     public var need: Double

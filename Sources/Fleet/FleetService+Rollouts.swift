@@ -221,7 +221,7 @@ extension FleetService {
 
     /// Whether a stream's model (a name or a path) is `model`.
     static func sameModel(_ given: String, _ model: String) -> Bool {
-        given == model || URL(fileURLWithPath: given).lastPathComponent == model
+        Camera.modelName(given) == model
     }
 
     /// Seconds a shadow run may take before the rollout gives up on it: four times what its frames

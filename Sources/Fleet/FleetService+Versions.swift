@@ -23,11 +23,15 @@ extension FleetService {
         public var versions: [Int]
     }
 
-    /// The fleet's repository's models (empty without one).
-    public func repositoryModels() -> [RepositoryModel] {
-        guard let root = config.repository, let repository = try? ModelRepository(root: root) else { return [] }
-        return repository.models().prefix(256).map {
-            RepositoryModel(name: $0, versions: (try? repository.versions(of: $0)) ?? [])
+    /// The fleet's repository's models (empty without one); each sidecar read on the blocking
+    /// executor.
+    public func repositoryModels() async -> [RepositoryModel] {
+        guard let root = config.repository else { return [] }
+        return await BlockingExecutor.shared.run {
+            guard let repository = try? ModelRepository(root: root) else { return [] }
+            return repository.models().prefix(256).map {
+                RepositoryModel(name: $0, versions: (try? repository.versions(of: $0)) ?? [])
+            }
         }
     }
 
@@ -39,7 +43,9 @@ extension FleetService {
         guard let client = clients.withLock({ $0[node] }) else { return "\(node) is no longer in the fleet" }
         let found: ModelVersion?
         do {
-            found = try repositoryVersion(model, version)
+            found = try await BlockingExecutor.shared.run { () throws(FleetError) in
+                try self.repositoryVersion(model, version)
+            }
         } catch {
             return error.message
         }
@@ -118,19 +124,18 @@ extension FleetService {
             note(.warning, "\(node) serves \(model) version \(from); the fleet assigns version \(version): switching")
             let holds = held(model, on: node)
             Task {
-                var failure: String?
+                defer { self.switching.withLock { $0.end(key) } }
                 if let refusal = await self.provide(model, version, to: node, holds: holds) {
-                    failure = "\(node): \(refusal)"
-                } else if !self.stillAssigned(model, version, on: node) {
-                    // A rollout began meanwhile, or the assignment moved: it is theirs now.
-                    self.switching.withLock { $0.end(key) }
+                    self.note(.error, "\(node): \(refusal)")
                     return
-                } else if let refusal = await client.activate(model, version: version) {
-                    failure = "\(node) could not switch \(model) to version \(version): \(refusal)"
                 }
-                self.switching.withLock { $0.end(key) }
-                self.note(
-                    failure == nil ? .notice : .error, failure ?? "\(node) serves \(model) version \(version) again")
+                // A rollout began meanwhile, or the assignment moved: it is theirs now.
+                guard self.stillAssigned(model, version, on: node) else { return }
+                if let refusal = await client.activate(model, version: version) {
+                    self.note(.error, "\(node) could not switch \(model) to version \(version): \(refusal)")
+                } else {
+                    self.note(.notice, "\(node) serves \(model) version \(version) again")
+                }
             }
         }
     }

@@ -246,7 +246,7 @@ public final class FleetService: Sendable {
             defer { _ = self.starting.withLock { $0.remove(node) } }
             var ready: [String: String?] = [:]
             for camera in cameras {
-                let model = URL(fileURLWithPath: camera.model).lastPathComponent
+                let model = camera.modelName
                 if ready[model] == nil { ready[model] = .some(await self.prepare(model, on: node)) }
                 if let problem = ready[model] ?? nil {
                     self.change(camera.id) { c in

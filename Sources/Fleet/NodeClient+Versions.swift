@@ -26,7 +26,8 @@ extension NodeClient {
     private func uploadOnce(_ version: ModelVersion) async -> (busy: Bool, refusal: String?) {
         let archive: VersionArchiveChunks
         do {
-            archive = try VersionArchiveChunks(folder: version.directory)
+            // The folder listed and its files' sizes read off the cooperative pool.
+            archive = try await BlockingExecutor.shared.run { try VersionArchiveChunks(folder: version.directory) }
         } catch {
             return (false, "\(version.directory): \(error)")
         }

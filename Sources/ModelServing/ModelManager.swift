@@ -156,6 +156,11 @@ public final class ModelManager: Sendable {
     /// for the stream to switch to it, resumed by the inference thread at the switch point. Throws
     /// with the reason when the version is refused or rejected; the serving version keeps serving in
     /// every such case.
+    /// How long a swap waits for its switch point: a batch boundary comes within a frame or two
+    /// where streams feed the model; an idle model reaches none, so its swap is staged within 2 s
+    /// (it serves from the next batch) rather than held 30 s.
+    public static func switchWait(streaming: Bool) -> Duration { streaming ? .seconds(30) : .seconds(2) }
+
     @discardableResult
     public func activate(_ version: Int, trigger: String = "request", wait: Duration = .seconds(30))
         async throws(ModelSwapError) -> SwapRecord

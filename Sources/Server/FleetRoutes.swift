@@ -84,7 +84,7 @@ public enum FleetRoutes {
             }
         }
         // The versions rollouts take (`models.repository`), and one uploaded there (token only).
-        router.get("/api/v1/fleet/models") { _, _ in ControlPlane.json(fleet.repositoryModels()) }
+        router.get("/api/v1/fleet/models") { _, _ in ControlPlane.json(await fleet.repositoryModels()) }
         let uploads = VersionUploads(root: fleet.config.repository, guarded: fleet.config.tokenFile != nil)
         router.put("/api/v1/fleet/models/:name/versions/:version") { request, context in
             let received = await uploads.receive(

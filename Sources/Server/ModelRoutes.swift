@@ -139,7 +139,7 @@ enum ModelRoutes {
                     .notFound, "\(name) has no version \(version) (no such version in the repository; it has \(known))")
             }
             // An idle model (no stream) reaches no batch boundary: staged at once, serving from the next.
-            let wait: Duration = control.hasStreams(named: name) ? .seconds(30) : .seconds(2)
+            let wait = ModelManager.switchWait(streaming: control.hasStreams(named: name))
             return await swap(control, name) { models throws(ModelSwapError) in
                 try await models.activate(version, trigger: trigger, wait: wait)
             }
@@ -182,8 +182,6 @@ extension EdgeService: ModelControl {
     /// The manager of the model called `name`.
     func modelManager(named name: String) -> ModelManager? { servedPipeline(named: name)?.models }
 
-    /// Whether a stream feeds it now.
-    func hasStreams(named name: String) -> Bool { (servedPipeline(named: name)?.batching().streams ?? 0) > 0 }
 }
 
 /// One `run`'s model, as its control socket shows it.
